@@ -1,0 +1,113 @@
+//! One login: classify the event, read the row, build the answer, log one line.
+
+use crate::claims::{self, EventError};
+use crate::config::{Policy, TriggerConfig};
+use crate::event::PreTokenEvent;
+use crate::store::{PrincipalStore, StoreError};
+use serde_json::Value;
+use std::time::Instant;
+
+/// Why a login gets no tokens. The `Display` text reaches the user through Cognito
+/// ("PreTokenGeneration failed with error ..."), so denials stay generic; the cause is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("malformed pre-token-generation event: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("sign-in is not available for this account right now")]
+    Denied,
+}
+
+impl TriggerError {
+    /// A stable name for the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) | Self::Event(_) => "MalformedEvent",
+            Self::Denied => "LoginDenied",
+        }
+    }
+}
+
+/// Answers one event: the same event back, with `response` filled for its version.
+pub async fn handle<S: PrincipalStore>(
+    store: &S,
+    config: &TriggerConfig,
+    mut raw: Value,
+) -> Result<Value, TriggerError> {
+    let started = Instant::now();
+    let event: PreTokenEvent = match serde_json::from_value(raw.clone()) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::error!(outcome = "malformed", error = %err, "login");
+            return Err(TriggerError::Malformed(err.to_string()));
+        }
+    };
+    let classified = claims::classify(&event).inspect_err(|err| {
+        tracing::error!(outcome = "malformed", source = %event.trigger_source, error = %err, "login");
+    })?;
+    let principal = &classified.principal;
+    let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u128| {
+        tracing::error!(
+            outcome,
+            version = classified.version.as_str(),
+            source = %event.trigger_source,
+            principal = principal.kind(),
+            key = principal.key(),
+            lookup_us,
+            cause = %cause,
+            "login"
+        );
+    };
+
+    let lookup_started = Instant::now();
+    let found = store.get(principal.key()).await;
+    let lookup_us = lookup_started.elapsed().as_micros();
+    let (row, outcome) = match found {
+        Ok(Some(row)) => (Some(row), "enriched"),
+        Ok(None) if config.on_missing_row == Policy::Deny => {
+            log_denied(
+                "denied_no_row",
+                &format_args!("no row in {}", config.table),
+                lookup_us,
+            );
+            return Err(TriggerError::Denied);
+        }
+        Ok(None) => (None, "no_row"),
+        Err(err) if config.on_lookup_error == Policy::Deny => {
+            log_denied(deny_outcome(&err), &err, lookup_us);
+            return Err(TriggerError::Denied);
+        }
+        Err(err) => {
+            tracing::warn!(cause = %err, "lookup failed; issuing tokens without the custom claims (onLookupError: issue)");
+            (None, "lookup_failed_issued")
+        }
+    };
+
+    let built = claims::build(&classified, &event, row.as_ref(), config);
+    for skipped in &built.skipped {
+        tracing::warn!(attribute = %skipped.attribute, expected = ?skipped.expected, "attribute left out: its value cannot take the configured type");
+    }
+    raw["response"] = serde_json::to_value(&built.response)
+        .map_err(|e| TriggerError::Malformed(e.to_string()))?;
+    tracing::info!(
+        outcome,
+        version = classified.version.as_str(),
+        source = %event.trigger_source,
+        principal = principal.kind(),
+        key = principal.key(),
+        claims = ?built.added,
+        lookup_us,
+        total_us = started.elapsed().as_micros(),
+        "login"
+    );
+    Ok(raw)
+}
+
+fn deny_outcome(err: &StoreError) -> &'static str {
+    match err {
+        StoreError::Timeout { .. } => "denied_timeout",
+        StoreError::Throttled { .. } => "denied_throttled",
+        _ => "denied_lookup_error",
+    }
+}

@@ -1,0 +1,385 @@
+//! Claim building and the handler, driven by events shaped as Cognito documents them
+//! (fixtures/README.md cites the doc section of each) and an in-memory store.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use trigger::claims::Row;
+use trigger::config::{Policy, TriggerConfig};
+use trigger::handler::{handle, TriggerError};
+use trigger::store::{PrincipalStore, StoreError};
+
+fn fixture(name: &str) -> Value {
+    let text = match name {
+        "v1_hosted_auth" => include_str!("fixtures/v1_hosted_auth.json"),
+        "v1_authentication" => include_str!("fixtures/v1_authentication.json"),
+        "v2_authentication" => include_str!("fixtures/v2_authentication.json"),
+        "v2_refresh" => include_str!("fixtures/v2_refresh.json"),
+        "v2_new_password" => include_str!("fixtures/v2_new_password.json"),
+        "v2_device" => include_str!("fixtures/v2_device.json"),
+        "v3_client_credentials" => include_str!("fixtures/v3_client_credentials.json"),
+        other => panic!("no fixture {other}"),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+/// Rows by key, and the keys asked for.
+#[derive(Default)]
+struct Memory {
+    rows: HashMap<String, Row>,
+    fail: Option<fn() -> StoreError>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl PrincipalStore for Memory {
+    async fn get(&self, key: &str) -> Result<Option<Row>, StoreError> {
+        self.asked.lock().unwrap().push(key.to_owned());
+        if let Some(fail) = self.fail {
+            return Err(fail());
+        }
+        Ok(self.rows.get(key).cloned())
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn store_with(key: &str, row: &[(&str, AttributeValue)]) -> Memory {
+    let mut store = Memory::default();
+    store.rows.insert(
+        key.into(),
+        row.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    );
+    store
+}
+
+fn config(json: Value) -> TriggerConfig {
+    TriggerConfig::from_json(&json.to_string()).unwrap()
+}
+
+/// The pattern's cases: role and tenant in both tokens, projects as a list in the ID token,
+/// a numeric level in the access token, groups from the row, scopes from the row.
+fn pattern_config() -> TriggerConfig {
+    config(json!({
+        "table": "UserInfoTable",
+        "claims": [
+            {"attribute": "projects", "type": "list"},
+            {"attribute": "role", "tokens": "both"},
+            {"attribute": "tenant_id", "claim": "tenant", "tokens": "both"},
+            {"attribute": "level", "tokens": "access", "type": "number"},
+            {"attribute": "tier", "tokens": "access"},
+            {"attribute": "allowed_ops", "tokens": "access"}
+        ],
+        "groups": {"attribute": "extra_groups", "mode": "add"},
+        "scopesAttribute": "scopes"
+    }))
+}
+
+fn jane() -> Memory {
+    store_with(
+        "jane",
+        &[
+            ("userName", s("jane")),
+            ("projects", s("p-100, p-200")),
+            ("role", s("site-engineer")),
+            ("tenant_id", s("acme")),
+            ("level", s("3")),
+            ("extra_groups", AttributeValue::Ss(vec!["auditors".into()])),
+            ("scopes", AttributeValue::L(vec![s("projects/read")])),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn v1_blog_case_puts_projects_as_a_string_in_the_id_token_and_keeps_groups() {
+    let store = store_with("jane", &[("projects", s("p-100,p-200"))]);
+    let out = handle(
+        &store,
+        &TriggerConfig::blog_default("UserInfoTable"),
+        fixture("v1_hosted_auth"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out["response"],
+        json!({"claimsOverrideDetails": {
+            "claimsToAddOrOverride": {"projects": "p-100,p-200"},
+            "groupOverrideDetails": {
+                "groupsToOverride": ["engineers", "site-leads"],
+                "iamRolesToOverride": ["arn:aws:iam::123456789012:role/engineers"],
+                "preferredRole": "arn:aws:iam::123456789012:role/engineers"
+            }
+        }})
+    );
+    // The rest of the event is echoed back untouched.
+    assert_eq!(out["userName"], "jane");
+    assert_eq!(out["request"], fixture("v1_hosted_auth")["request"]);
+    assert_eq!(*store.asked.lock().unwrap(), vec!["jane"]);
+}
+
+#[tokio::test]
+async fn v1_flattens_typed_values_to_strings_and_drops_access_only_claims() {
+    let out = handle(&jane(), &pattern_config(), fixture("v1_authentication"))
+        .await
+        .unwrap();
+    let details = &out["response"]["claimsOverrideDetails"];
+    assert_eq!(
+        details["claimsToAddOrOverride"],
+        json!({"projects": "[\"p-100\",\"p-200\"]", "role": "site-engineer", "tenant": "acme"})
+    );
+    assert_eq!(
+        details["groupOverrideDetails"]["groupsToOverride"],
+        json!(["auditors"])
+    );
+    assert!(out["response"]
+        .get("claimsAndScopeOverrideDetails")
+        .is_none());
+}
+
+#[tokio::test]
+async fn v2_writes_typed_claims_into_each_token_with_scopes_and_groups() {
+    let out = handle(&jane(), &pattern_config(), fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"],
+        json!({"claimsAndScopeOverrideDetails": {
+            "idTokenGeneration": {"claimsToAddOrOverride": {
+                "projects": ["p-100", "p-200"], "role": "site-engineer", "tenant": "acme"
+            }},
+            "accessTokenGeneration": {
+                "claimsToAddOrOverride": {"role": "site-engineer", "tenant": "acme", "level": 3},
+                "scopesToAdd": ["projects/read"]
+            },
+            "groupOverrideDetails": {
+                "groupsToOverride": ["engineers", "auditors"],
+                "iamRolesToOverride": [],
+                "preferredRole": null
+            }
+        }})
+    );
+}
+
+#[tokio::test]
+async fn every_documented_user_trigger_source_is_answered() {
+    for name in [
+        "v2_authentication",
+        "v2_refresh",
+        "v2_new_password",
+        "v2_device",
+        "v1_hosted_auth",
+        "v1_authentication",
+    ] {
+        let out = handle(&jane(), &pattern_config(), fixture(name))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let response = &out["response"];
+        let role = response
+            .pointer("/claimsAndScopeOverrideDetails/idTokenGeneration/claimsToAddOrOverride/role")
+            .or_else(|| response.pointer("/claimsOverrideDetails/claimsToAddOrOverride/role"));
+        assert_eq!(role, Some(&json!("site-engineer")), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn v3_client_credentials_looks_up_the_client_and_enriches_only_the_access_token() {
+    let store = store_with(
+        "3example4client5id6",
+        &[
+            ("tier", s("gold")),
+            (
+                "allowed_ops",
+                AttributeValue::Ss(vec!["invoice:read".into(), "invoice:write".into()]),
+            ),
+            ("role", s("billing-service")),
+        ],
+    );
+    let out = handle(&store, &pattern_config(), fixture("v3_client_credentials"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"],
+        json!({"claimsAndScopeOverrideDetails": {
+            "accessTokenGeneration": {"claimsToAddOrOverride": {
+                "role": "billing-service", "tier": "gold", "allowed_ops": ["invoice:read", "invoice:write"]
+            }}
+        }})
+    );
+    assert_eq!(*store.asked.lock().unwrap(), vec!["3example4client5id6"]);
+}
+
+#[tokio::test]
+async fn groups_replace_mode_swaps_the_pool_groups_for_the_rows() {
+    let mut cfg = pattern_config();
+    cfg.groups.as_mut().unwrap().mode = trigger::config::GroupsMode::Replace;
+    let out = handle(&jane(), &cfg, fixture("v1_hosted_auth"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"]["claimsOverrideDetails"]["groupOverrideDetails"]["groupsToOverride"],
+        json!(["auditors"])
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_a_row_gets_tokens_without_claims_or_is_denied_when_configured() {
+    let empty = Memory::default();
+    let out = handle(&empty, &pattern_config(), fixture("v2_authentication"))
+        .await
+        .unwrap();
+    let details = &out["response"]["claimsAndScopeOverrideDetails"];
+    assert_eq!(
+        details["idTokenGeneration"]["claimsToAddOrOverride"],
+        json!({})
+    );
+    assert_eq!(
+        details["accessTokenGeneration"]["claimsToAddOrOverride"],
+        json!({})
+    );
+    assert_eq!(
+        details["groupOverrideDetails"]["groupsToOverride"],
+        json!(["engineers"])
+    );
+
+    let mut deny = pattern_config();
+    deny.on_missing_row = Policy::Deny;
+    let err = handle(&empty, &deny, fixture("v2_authentication"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TriggerError::Denied));
+}
+
+#[tokio::test]
+async fn a_failing_lookup_denies_by_default_with_a_generic_message_or_issues_when_configured() {
+    let mut store = jane();
+    store.fail = Some(|| StoreError::Throttled {
+        table: "UserInfoTable".into(),
+        code: "ThrottlingException".into(),
+    });
+    let err = handle(&store, &pattern_config(), fixture("v2_authentication"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TriggerError::Denied));
+    let message = err.to_string();
+    assert!(
+        !message.contains("UserInfoTable") && !message.contains("Throttling"),
+        "{message}"
+    );
+
+    let mut issue = pattern_config();
+    issue.on_lookup_error = Policy::Issue;
+    let out = handle(&store, &issue, fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+            ["claimsToAddOrOverride"],
+        json!({})
+    );
+}
+
+#[tokio::test]
+async fn values_that_cannot_take_the_configured_type_are_left_out() {
+    let store = store_with("jane", &[("level", s("senior")), ("role", s("lead"))]);
+    let out = handle(&store, &pattern_config(), fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]
+            ["claimsToAddOrOverride"],
+        json!({"role": "lead"})
+    );
+}
+
+#[tokio::test]
+async fn every_stored_type_maps_to_its_claim_form() {
+    let cfg = config(json!({"table": "t", "claims": [
+        {"attribute": "n"}, {"attribute": "f"}, {"attribute": "b"}, {"attribute": "ss"}, {"attribute": "ns"},
+        {"attribute": "l"}, {"attribute": "m"}, {"attribute": "nul"}, {"attribute": "bin"},
+        {"attribute": "js", "type": "json"}, {"attribute": "bs", "type": "boolean"}, {"attribute": "ns2", "type": "string"}
+    ]}));
+    let store = store_with(
+        "jane",
+        &[
+            ("n", AttributeValue::N("42".into())),
+            ("f", AttributeValue::N("2.5".into())),
+            ("b", AttributeValue::Bool(true)),
+            ("ss", AttributeValue::Ss(vec!["a".into(), "b".into()])),
+            ("ns", AttributeValue::Ns(vec!["1".into(), "2".into()])),
+            (
+                "l",
+                AttributeValue::L(vec![s("x"), AttributeValue::N("7".into())]),
+            ),
+            (
+                "m",
+                AttributeValue::M(HashMap::from([("k".to_owned(), s("v"))])),
+            ),
+            ("nul", AttributeValue::Null(true)),
+            (
+                "bin",
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![1u8])),
+            ),
+            ("js", s(r#"{"limit":10}"#)),
+            ("bs", s("false")),
+            ("ns2", AttributeValue::N("9".into())),
+        ],
+    );
+    let out = handle(&store, &cfg, fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+            ["claimsToAddOrOverride"],
+        json!({"n": 42, "f": 2.5, "b": true, "ss": ["a", "b"], "ns": [1, 2], "l": ["x", 7], "m": {"k": "v"},
+               "js": {"limit": 10}, "bs": false, "ns2": "9"})
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_unexpected_events_are_errors_not_panics() {
+    let cfg = pattern_config();
+    let store = jane();
+    for (event, want) in [
+        (json!("not an object"), "malformed"),
+        (
+            json!({"triggerSource": "TokenGeneration_Authentication"}),
+            "malformed",
+        ),
+        (
+            json!({"version": "9", "triggerSource": "TokenGeneration_Authentication", "userName": "jane"}),
+            "unsupported event version",
+        ),
+        (
+            json!({"version": "2", "triggerSource": "PreSignUp_SignUp", "userName": "jane"}),
+            "unsupported trigger source",
+        ),
+        (
+            json!({"version": "2", "triggerSource": "TokenGeneration_Authentication"}),
+            "no userName",
+        ),
+        (
+            json!({"version": "2", "triggerSource": "TokenGeneration_ClientCredentials", "userName": "x"}),
+            "V3_0 only",
+        ),
+        (
+            json!({"version": "3", "triggerSource": "TokenGeneration_ClientCredentials", "callerContext": {}}),
+            "no callerContext.clientId",
+        ),
+        (
+            json!({"version": "2", "triggerSource": "TokenGeneration_Authentication", "userName": "jane", "request": {"scopes": "x"}}),
+            "malformed",
+        ),
+    ] {
+        let err = handle(&store, &cfg, event.clone()).await.unwrap_err();
+        assert!(err.to_string().contains(want), "{event}: {err}");
+        assert_eq!(err.kind(), "MalformedEvent");
+    }
+    assert!(
+        store.asked.lock().unwrap().is_empty(),
+        "no lookup for a bad event"
+    );
+}

@@ -1,0 +1,194 @@
+//! The DynamoDB path without AWS: mocked clients for found / missing / throttled / refused,
+//! and a loopback listener that never answers for the deadline.
+
+use aws_sdk_dynamodb::operation::get_item::{GetItemError, GetItemOutput};
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use std::time::{Duration, Instant};
+use trigger::config::TriggerConfig;
+use trigger::store::{sdk_timeouts, DynamoStore, PrincipalStore, StoreError};
+
+fn config() -> TriggerConfig {
+    TriggerConfig::from_json(
+        r#"{"table":"UserInfoTable","claims":[{"attribute":"projects"},{"attribute":"name","tokens":"both"}],
+            "groups":{"attribute":"groups"},"lookupTimeoutMs":300}"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn found_reads_one_item_by_key_with_only_the_mapped_attributes() {
+    let rule = mock!(Client::get_item)
+        .match_requests(|req| {
+            req.table_name() == Some("UserInfoTable")
+                && req.key().and_then(|k| k.get("userName"))
+                    == Some(&AttributeValue::S("jane".into()))
+                && req.projection_expression() == Some("#a0, #a1, #a2")
+                && req
+                    .expression_attribute_names()
+                    .map(|n| (n["#a0"].as_str(), n["#a1"].as_str(), n["#a2"].as_str()))
+                    == Some(("projects", "name", "groups"))
+                && req.consistent_read() == Some(true)
+        })
+        .then_output(|| {
+            GetItemOutput::builder()
+                .item("projects", AttributeValue::S("p-1".into()))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
+    let row = DynamoStore::new(client, &config())
+        .get("jane")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row["projects"], AttributeValue::S("p-1".into()));
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn missing_is_none() {
+    let rule = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, [&rule]);
+    assert!(DynamoStore::new(client, &config())
+        .get("nobody")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn throttling_is_reported_as_throttled_with_its_code() {
+    let rule = mock!(Client::get_item).then_error(|| {
+        GetItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_dynamodb, [&rule]);
+    let err = DynamoStore::new(client, &config())
+        .get("jane")
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Throttled { table, code } => {
+            assert_eq!(table, "UserInfoTable");
+            assert_eq!(code, "ProvisionedThroughputExceededException");
+        }
+        other => panic!("expected throttled, got {other:?}"),
+    }
+}
+
+/// A DynamoDB JSON error as the service sends it, replayed through the real deserializer.
+fn service_error(code: &'static str, message: &'static str) -> HttpResponse {
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    let mut response = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
+}
+
+#[tokio::test]
+async fn a_missing_table_is_a_service_error_naming_code_and_table() {
+    let rule = mock!(Client::get_item).then_http_response(|| {
+        service_error("ResourceNotFoundException", "Requested resource not found")
+    });
+    let client = mock_client!(aws_sdk_dynamodb, [&rule]);
+    let err = DynamoStore::new(client, &config())
+        .get("jane")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "DynamoDB refused the read on UserInfoTable: ResourceNotFoundException: Requested resource not found"
+    );
+}
+
+/// A mocked client with the production retry and timeout settings.
+fn production_like(rule: &aws_smithy_mocks::Rule) -> Client {
+    let (timeouts, retries) = sdk_timeouts(config().lookup_timeout());
+    mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [rule], |b| b
+        .retry_config(retries.clone())
+        .timeout_config(timeouts.clone()))
+}
+
+#[tokio::test]
+async fn throttling_is_retried_inside_the_budget() {
+    let rule = mock!(Client::get_item)
+        .sequence()
+        .http_response(|| service_error("ThrottlingException", "Rate exceeded"))
+        .times(2)
+        .output(|| {
+            GetItemOutput::builder()
+                .item("projects", AttributeValue::S("p-1".into()))
+                .build()
+        })
+        .build();
+    let row = DynamoStore::new(production_like(&rule), &config())
+        .get("jane")
+        .await
+        .unwrap();
+    assert!(row.is_some());
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn throttling_that_persists_is_reported_as_throttled_after_three_attempts() {
+    let rule = mock!(Client::get_item)
+        .sequence()
+        .http_response(|| service_error("ThrottlingException", "Rate exceeded"))
+        .repeatedly()
+        .build();
+    let err = DynamoStore::new(production_like(&rule), &config())
+        .get("jane")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Throttled { ref code, .. } if code == "ThrottlingException"),
+        "{err:?}"
+    );
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_table_that_never_answers_times_out_within_the_budget_retries_included() {
+    // A loopback listener that accepts connections and never writes a byte.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let cfg = config();
+    let (timeouts, retries) = sdk_timeouts(cfg.lookup_timeout());
+    let sdk = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+        .endpoint_url(format!("http://{addr}"))
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .build();
+    let started = Instant::now();
+    let err = DynamoStore::new(Client::from_conf(sdk), &cfg)
+        .get("jane")
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    hold.abort();
+    assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
+    // Not a timing assertion on speed: a correctness bound that the deadline held at all
+    // (300 ms budget; anything near Cognito's 5 s would be the bug this guards against).
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the deadline did not hold: {elapsed:?}"
+    );
+}
