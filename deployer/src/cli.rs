@@ -1,0 +1,127 @@
+//! Command-line types only; `main` turns them into calls on the library.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Stand up, inspect and tear down a Cognito user pool whose tokens carry your application's
+/// claims (read at login from DynamoDB by a Rust pre-token-generation trigger).
+#[derive(Debug, Parser)]
+#[command(name = "deployer", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Use the local emulator on 127.0.0.1 (started if it is not running), with dummy credentials.
+    #[arg(long, global = true, conflicts_with = "endpoint_url")]
+    pub local: bool,
+    /// Send every AWS call to this endpoint instead of AWS (an emulator, a proxy).
+    #[arg(long, global = true, env = "DEPLOYER_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region; defaults to stack-inputs.json, then the AWS profile and environment.
+    #[arg(long, global = true, env = "DEPLOYER_REGION")]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// How results are printed: a table for people, JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// The stack's inputs file.
+    #[arg(
+        long,
+        short = 'f',
+        global = true,
+        env = "DEPLOYER_INPUTS",
+        default_value = "stack-inputs.json"
+    )]
+    pub inputs: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, upload and deploy the stack, verify it and print its outputs.
+    Up(UpArgs),
+    /// Show what `up` would change (a change set, not executed).
+    Plan(PlanArgs),
+    /// Delete the stack and everything in it.
+    Down(DownArgs),
+    /// Print the rendered CloudFormation template.
+    Render,
+    /// Build the trigger into its reproducible Lambda zip; print its path, size and SHA-256.
+    Build,
+    /// Print the deployed stack's outputs.
+    Outputs(OutputsArgs),
+    /// Print the JSON Schema of stack-inputs.json.
+    Schema,
+    /// Manage the local AWS emulator.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Stop after showing the planned changes.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also write the outputs as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub outputs_file: Option<PathBuf>,
+    /// Exit with 10 instead of 0 when there was nothing to change.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Seconds to wait for another operation on the stack to finish before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Seconds to wait for another operation on the stack to finish before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Turn off the user pool's deletion protection even when the inputs say the stack is kept.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for another operation on the stack to finish before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// Also write the outputs as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub outputs_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Start the emulator (or reuse the running one) and print its endpoint.
+    Start {
+        /// Port on 127.0.0.1; a free one when omitted.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Stop the emulator and every process it started.
+    Stop,
+    /// Whether the emulator runs, its PID and endpoint.
+    Status,
+    /// Clear all of the emulator's state.
+    Reset,
+}

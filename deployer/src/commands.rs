@@ -1,0 +1,75 @@
+//! Each command as a function from parsed options to a printable result.
+
+use crate::cli::{Global, LocalCommand};
+use crate::local::{self, Emulator, Paths};
+use crate::output;
+use serde::Serialize;
+use std::fmt;
+
+/// The result of a `local` command.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalStatus {
+    pub running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// What this command did: started, reused, stopped, reset, or nothing.
+    pub action: &'static str,
+}
+
+impl LocalStatus {
+    fn of(emulator: Option<&Emulator>, action: &'static str) -> Self {
+        Self {
+            running: emulator.is_some() && action != "stopped",
+            pid: emulator.map(|e| e.pid),
+            endpoint: emulator.map(|e| e.endpoint.clone()),
+            log: emulator.map(|e| e.log.display().to_string()),
+            action,
+        }
+    }
+}
+
+impl fmt::Display for LocalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rows = vec![("emulator", if self.running { "running".to_owned() } else { "not running".to_owned() })];
+        if let Some(pid) = self.pid {
+            rows.push(("pid", pid.to_string()));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            rows.push(("endpoint", endpoint.clone()));
+        }
+        if let Some(log) = &self.log {
+            rows.push(("log", log.clone()));
+        }
+        rows.push(("action", self.action.to_owned()));
+        output::rows(f, &rows)
+    }
+}
+
+pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local::LocalError> {
+    Ok(match command {
+        LocalCommand::Start { port } => {
+            let (emulator, reused) = local::start(paths, *port)?;
+            LocalStatus::of(Some(&emulator), if reused { "reused" } else { "started" })
+        }
+        LocalCommand::Stop => {
+            let stopped = local::stop(paths)?;
+            LocalStatus::of(stopped.as_ref(), if stopped.is_some() { "stopped" } else { "nothing" })
+        }
+        LocalCommand::Status => LocalStatus::of(local::status(paths)?.as_ref(), "nothing"),
+        LocalCommand::Reset => LocalStatus::of(Some(&local::reset(paths)?), "reset"),
+    })
+}
+
+/// The AWS target the global options name.
+pub fn target(global: &Global) -> crate::aws::Target {
+    match (&global.endpoint_url, global.local) {
+        (_, true) => crate::aws::Target::Local,
+        (Some(url), false) => crate::aws::Target::Endpoint(url.clone()),
+        (None, false) => crate::aws::Target::Aws,
+    }
+}

@@ -1,0 +1,348 @@
+//! The local AWS emulator (ministack from the project venv): start, stop, status, reset.
+//!
+//! One emulator per state folder. Its PID, port and endpoint are recorded in
+//! `<cache>/local/emulator.json`; a second `start` while it answers reuses it. It listens on
+//! 127.0.0.1 only, with the listeners it would open elsewhere (IoT mTLS, SFTP) switched off.
+
+use miette::Diagnostic;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the project's installed tools and local state live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// `DEPLOYER_CACHE_DIR`, else `<workspace>/.cache`.
+    pub cache: PathBuf,
+    /// `DEPLOYER_VENV`, else `<cache>/venv`: ministack, cargo-zigbuild, ziglang, cfn-lint.
+    pub venv: PathBuf,
+    /// Emulator state: `DEPLOYER_LOCAL_DIR`, else `<cache>/local`.
+    pub local: PathBuf,
+}
+
+impl Paths {
+    pub fn from_env() -> Self {
+        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cache = std::env::var_os("DEPLOYER_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join(".cache"));
+        let venv = std::env::var_os("DEPLOYER_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("venv"));
+        let local = std::env::var_os("DEPLOYER_LOCAL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("local"));
+        Self { cache, venv, local }
+    }
+
+    /// A tool from the venv, else from PATH.
+    pub fn tool(&self, name: &str) -> Option<PathBuf> {
+        let in_venv = self.venv.join("bin").join(name);
+        if in_venv.is_file() {
+            return Some(in_venv);
+        }
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.local.join("emulator.json")
+    }
+}
+
+/// A running emulator, as recorded when it was started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Emulator {
+    pub pid: u32,
+    pub port: u16,
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum LocalError {
+    #[error("ministack is not installed (looked in {venv}/bin and on PATH)")]
+    #[diagnostic(
+        code(local::not_installed),
+        help("run scripts/setup.sh, or point DEPLOYER_VENV at a venv that has it")
+    )]
+    NotInstalled { venv: String },
+    #[error("port {0} on 127.0.0.1 is taken by another program")]
+    #[diagnostic(
+        code(local::port_taken),
+        help("pick another with --port, or omit --port to take a free one")
+    )]
+    PortTaken(u16),
+    #[error("the emulator exited while starting (see {log}):\n{tail}")]
+    #[diagnostic(
+        code(local::died),
+        help("run scripts/setup.sh to reinstall the pinned version, then start again")
+    )]
+    Died { log: String, tail: String },
+    #[error("the emulator did not answer on {endpoint} within {secs} s (log: {log})")]
+    #[diagnostic(
+        code(local::timeout),
+        help("the machine may be overloaded; run `deployer local stop` and start again")
+    )]
+    Timeout {
+        endpoint: String,
+        secs: u64,
+        log: String,
+    },
+    #[error("the emulator (pid {pid}) did not stop: processes {left:?} remain")]
+    #[diagnostic(code(local::stuck), help("kill them by hand: kill -9 {left:?}"))]
+    Stuck { pid: u32, left: Vec<i32> },
+    #[error("the local emulator is not running")]
+    #[diagnostic(
+        code(local::not_running),
+        help("start it with `deployer local start` (any command with --local starts it too)")
+    )]
+    NotRunning,
+    #[error("{what} failed: {source}")]
+    #[diagnostic(code(local::io))]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
+    let what = what.into();
+    move |source| LocalError::Io { what, source }
+}
+
+/// The recorded emulator if its process is alive and it answers; a stale record is removed.
+pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
+    let file = paths.state_file();
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    let Ok(emulator) = serde_json::from_str::<Emulator>(&text) else {
+        std::fs::remove_file(&file).ok();
+        return Ok(None);
+    };
+    if alive(emulator.pid as i32)
+        && http_status(emulator.port, "GET", "/_ministack/health") == Some(200)
+    {
+        return Ok(Some(emulator));
+    }
+    if !alive(emulator.pid as i32) {
+        std::fs::remove_file(&file).ok();
+    }
+    Ok(None)
+}
+
+/// Starts the emulator, or returns the one already running (`true` when reused).
+pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), LocalError> {
+    if let Some(running) = status(paths)? {
+        return Ok((running, true));
+    }
+    let binary = paths
+        .tool("ministack")
+        .ok_or_else(|| LocalError::NotInstalled {
+            venv: paths.venv.display().to_string(),
+        })?;
+    let port = match port {
+        Some(port) => {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                .map_err(|_| LocalError::PortTaken(port))?;
+            port
+        }
+        None => free_port().map_err(io("finding a free port on 127.0.0.1"))?,
+    };
+    let state = paths.local.join("state");
+    let tmp = paths.local.join("tmp");
+    for dir in [&state, &tmp] {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    let log = paths.local.join("emulator.log");
+    let log_file =
+        std::fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(&binary)
+        .env("BIND_HOST", "127.0.0.1")
+        .env("GATEWAY_PORT", port.to_string())
+        .env("IOT_MTLS_ENABLED", "0")
+        .env("SFTP_ENABLED", "0")
+        .env("STATE_DIR", &state)
+        .env("S3_DATA_DIR", state.join("s3"))
+        .env("TMPDIR", &tmp)
+        .env("LAMBDA_EXECUTOR", "local")
+        .env("MINISTACK_COGNITO_PRETOKEN_STRICT", "1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("MINISTACK_REGION", "us-east-1")
+        .stdin(Stdio::null())
+        .stdout(
+            log_file
+                .try_clone()
+                .map_err(io("opening the emulator log"))?,
+        )
+        .stderr(log_file)
+        // Its own process group, so `stop` ends it and every child it started (trigger runtimes).
+        .process_group(0)
+        .spawn()
+        .map_err(io(format!("starting {}", binary.display())))?;
+    let emulator = Emulator {
+        pid: child.id(),
+        port,
+        endpoint: endpoint.clone(),
+        log: log.clone(),
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Err(LocalError::Died {
+                log: log.display().to_string(),
+                tail: tail(&log, 15),
+            });
+        }
+        if http_status(port, "GET", "/_ministack/health") == Some(200) {
+            break;
+        }
+        if Instant::now() > deadline {
+            stop_group(emulator.pid as i32, &mut Some(child)).ok();
+            return Err(LocalError::Timeout {
+                endpoint,
+                secs: 60,
+                log: log.display().to_string(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
+    std::fs::write(paths.state_file(), text).map_err(io("recording the emulator's pid"))?;
+    Ok((emulator, false))
+}
+
+/// Stops the recorded emulator and everything in its process group; `None` when none ran.
+pub fn stop(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
+    let file = paths.state_file();
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    let Ok(emulator) = serde_json::from_str::<Emulator>(&text) else {
+        std::fs::remove_file(&file).ok();
+        return Ok(None);
+    };
+    let result = stop_group(emulator.pid as i32, &mut None);
+    std::fs::remove_file(&file).ok();
+    result.map(|()| Some(emulator))
+}
+
+/// Clears all emulator state (`POST /_ministack/reset`).
+pub fn reset(paths: &Paths) -> Result<Emulator, LocalError> {
+    let emulator = status(paths)?.ok_or(LocalError::NotRunning)?;
+    match http_status(emulator.port, "POST", "/_ministack/reset") {
+        Some(200) => Ok(emulator),
+        other => Err(LocalError::Io {
+            what: "resetting the emulator".into(),
+            source: std::io::Error::other(format!("answered {other:?}")),
+        }),
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL after a grace period; waits until no member is left.
+fn stop_group(pid: i32, child: &mut Option<std::process::Child>) -> Result<(), LocalError> {
+    let group = Pid::from_raw(pid);
+    killpg(group, Signal::SIGTERM).ok();
+    for (grace, signal) in [
+        (Duration::from_secs(10), Some(Signal::SIGKILL)),
+        (Duration::from_secs(5), None),
+    ] {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(child) = child.as_mut() {
+                child.try_wait().ok();
+            }
+            if group_members(pid).is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(signal) = signal {
+            killpg(group, signal).ok();
+        }
+    }
+    let left = group_members(pid);
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(LocalError::Stuck {
+            pid: pid as u32,
+            left,
+        })
+    }
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.first() != Some(&"Z")
+                && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+        })
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    // A zombie still takes signal 0; it is not running.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
+        })
+        .unwrap_or(false)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// The status code of a bodiless request to the emulator on loopback, if it answers.
+pub fn http_status(port: u16, method: &str, path: &str) -> Option<u16> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).ok()?;
+    let line = std::str::from_utf8(&head[..n]).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

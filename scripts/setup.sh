@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, idempotently: a second run only checks and is quick.
+#   - a Python venv with the pinned tools (ministack, cargo-zigbuild, ziglang, cfn-lint, awscli)
+#   - the aarch64-unknown-linux-musl Rust target (the trigger runs on Graviton)
+#   - Debian's qemu-user-static and the binfmt_misc registration that lets an aarch64 binary
+#     run here, so the real Graviton artifact runs inside the local emulator
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+requirements="$root/scripts/requirements.txt"
+stamp="$DEPLOYER_VENV/.requirements.sha256"
+want="$( (sha256sum "$requirements"; python3 --version) | sha256sum | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  say "python venv up to date ($DEPLOYER_VENV)"
+else
+  say "installing pinned python tools into $DEPLOYER_VENV"
+  command -v python3 >/dev/null || die "python3 is missing: install Python 3.10 or newer"
+  python3 -m venv "$DEPLOYER_VENV"
+  "$DEPLOYER_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+  echo "$want" > "$stamp"
+fi
+
+target=aarch64-unknown-linux-musl
+if rustup target list --installed | grep -qx "$target"; then
+  say "rust target $target present"
+else
+  say "adding rust target $target"
+  rustup target add "$target"
+fi
+
+if [[ -x /usr/bin/qemu-aarch64-static ]]; then
+  say "qemu-user-static present"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  say "installing qemu-user-static (Debian)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null
+else
+  echo "warning: qemu-user-static is missing and cannot be installed here (not root, or no apt-get);" >&2
+  echo "         install it to run the aarch64 trigger locally." >&2
+fi
+
+# binfmt_misc: lets the kernel hand aarch64 ELF files to qemu, so the Graviton bootstrap runs
+# as if native. Needs root; where it cannot be registered the deployer says so on every
+# local run and builds the trigger for the host architecture instead.
+binfmt=/proc/sys/fs/binfmt_misc
+if [[ -e $binfmt/qemu-aarch64 ]] && grep -qx enabled $binfmt/qemu-aarch64; then
+  say "binfmt for aarch64 registered"
+else
+  if [[ $(id -u) -eq 0 && -f /usr/lib/binfmt.d/qemu-aarch64.conf ]]; then
+    [[ -e $binfmt/register ]] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+    if [[ -e $binfmt/register ]]; then
+      [[ -e $binfmt/qemu-aarch64 ]] && echo 1 > $binfmt/qemu-aarch64 2>/dev/null || \
+        cat /usr/lib/binfmt.d/qemu-aarch64.conf > $binfmt/register 2>/dev/null || true
+    fi
+  fi
+  if [[ -e $binfmt/qemu-aarch64 ]] && grep -qx enabled $binfmt/qemu-aarch64; then
+    say "binfmt for aarch64 registered"
+  else
+    echo "warning: cannot register binfmt_misc for aarch64 (needs root and a mountable binfmt_misc)." >&2
+    echo "         Local runs will build the trigger for $(uname -m) instead of Graviton; real AWS deploys are unaffected." >&2
+  fi
+fi
+say "setup done"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: the idempotent set-up, format and lint checks, then the whole suite against
+# one local emulator started for this run and stopped at the end (even on failure or Ctrl-C).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+"$root/scripts/setup.sh"
+cd "$root"
+
+say "format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+
+say "build"
+cargo build --workspace --all-targets --locked --quiet
+deployer="${CARGO_TARGET_DIR:-$root/target}/debug/deployer"
+
+# One emulator for the whole run, in its own state folder so it never meets a developer's.
+export DEPLOYER_LOCAL_DIR="$DEPLOYER_CACHE_DIR/test-emulator"
+"$deployer" local stop >/dev/null   # a leftover from an interrupted run
+trap '"$deployer" local stop >/dev/null || true' EXIT
+endpoint="$("$deployer" local start --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')"
+say "emulator at $endpoint"
+export DEPLOYER_TEST_ENDPOINT="$endpoint"
+
+say "tests"
+cargo test --workspace --locked "$@"
