@@ -35,7 +35,14 @@ impl LocalStatus {
 
 impl fmt::Display for LocalStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rows = vec![("emulator", if self.running { "running".to_owned() } else { "not running".to_owned() })];
+        let mut rows = vec![(
+            "emulator",
+            if self.running {
+                "running".to_owned()
+            } else {
+                "not running".to_owned()
+            },
+        )];
         if let Some(pid) = self.pid {
             rows.push(("pid", pid.to_string()));
         }
@@ -58,7 +65,14 @@ pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local
         }
         LocalCommand::Stop => {
             let stopped = local::stop(paths)?;
-            LocalStatus::of(stopped.as_ref(), if stopped.is_some() { "stopped" } else { "nothing" })
+            LocalStatus::of(
+                stopped.as_ref(),
+                if stopped.is_some() {
+                    "stopped"
+                } else {
+                    "nothing"
+                },
+            )
         }
         LocalCommand::Status => LocalStatus::of(local::status(paths)?.as_ref(), "nothing"),
         LocalCommand::Reset => LocalStatus::of(Some(&local::reset(paths)?), "reset"),
@@ -72,4 +86,31 @@ pub fn target(global: &Global) -> crate::aws::Target {
         (Some(url), false) => crate::aws::Target::Endpoint(url.clone()),
         (None, false) => crate::aws::Target::Aws,
     }
+}
+
+/// Writes the outputs where CI wants them: a JSON file, and `$GITHUB_OUTPUT` when set.
+pub fn publish_outputs(
+    outputs: &std::collections::BTreeMap<String, String>,
+    file: Option<&std::path::Path>,
+) -> Result<(), crate::error::Error> {
+    use std::io::Write;
+    let io = |what: String| move |source| crate::error::Error::Io { what, source };
+    if let Some(file) = file {
+        let text = serde_json::to_string_pretty(outputs).expect("outputs serialize") + "\n";
+        std::fs::write(file, text).map_err(io(format!("writing {}", file.display())))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!(
+                "opening $GITHUB_OUTPUT ({})",
+                path.to_string_lossy()
+            )))?;
+        for (key, value) in outputs {
+            writeln!(f, "{key}={value}").map_err(io("writing $GITHUB_OUTPUT".into()))?;
+        }
+    }
+    Ok(())
 }

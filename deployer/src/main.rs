@@ -1,9 +1,17 @@
 //! Parse, set up logging and error reports, dispatch: nothing else.
 
+// See lib.rs: errors carry source text for their reports.
+#![allow(clippy::result_large_err)]
+
 use clap::Parser;
 use deployer::cli::{Cli, Command};
-use deployer::{commands, local::Paths, output};
+use deployer::deploy::{self, UpOptions};
+use deployer::error::{exit, Error};
+use deployer::inputs::{self, StackInputs};
+use deployer::progress::Progress;
+use deployer::{aws, build, commands, local::Paths, output, render};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -11,21 +19,86 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .without_time()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DEPLOYER_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,deployer=info")),
         )
         .init();
-    let paths = Paths::from_env();
-    let result: miette::Result<()> = match &cli.command {
-        Command::Local(command) => commands::local(command, &paths).map(|s| output::print(cli.global.output, &s)).map_err(Into::into),
-        _ => Err(miette::miette!("not implemented yet")),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(report) => {
-            eprintln!("{report:?}");
-            ExitCode::FAILURE
+    match run(&cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = err.exit_code();
+            eprintln!("{:?}", miette::Report::new(err));
+            ExitCode::from(code)
         }
     }
+}
+
+async fn run(cli: &Cli) -> Result<u8, Error> {
+    let global = &cli.global;
+    let paths = Paths::from_env();
+    let format = global.output;
+    let load = || StackInputs::load(&global.inputs);
+    let connect = |inputs: &StackInputs| {
+        let region = global.region.clone().or_else(|| inputs.region.clone());
+        let target = commands::target(global);
+        let paths = paths.clone();
+        let profile = global.profile.clone();
+        async move { aws::connect(&target, region.as_deref(), profile.as_deref(), &paths).await }
+    };
+    match &cli.command {
+        Command::Local(command) => output::print(format, &commands::local(command, &paths)?),
+        Command::Schema => print!("{}", inputs::schema()),
+        Command::Render => print!("{}", render::render(&load()?)?),
+        Command::Build => {
+            let target = build::BuildTarget::choose(global.local);
+            output::print(format, &build::build(&paths, &target)?);
+        }
+        Command::Up(args) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let options = UpOptions {
+                dry_run: args.dry_run,
+                wait_timeout: Duration::from_secs(args.wait_timeout),
+            };
+            let report = deploy::up(&conn, &paths, &inputs, &options, &mut Progress::new()).await?;
+            if !args.dry_run {
+                commands::publish_outputs(&report.outputs, args.outputs_file.as_deref())?;
+            }
+            output::print(format, &report);
+            if report.action == "unchanged" && args.detailed_exitcode {
+                return Ok(exit::NO_CHANGE);
+            }
+        }
+        Command::Plan(args) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let options = UpOptions {
+                dry_run: true,
+                wait_timeout: Duration::from_secs(args.wait_timeout),
+            };
+            output::print(
+                format,
+                &deploy::up(&conn, &paths, &inputs, &options, &mut Progress::new()).await?,
+            );
+        }
+        Command::Outputs(args) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let outputs = deploy::outputs(&conn, &inputs).await?;
+            commands::publish_outputs(&outputs.0, args.outputs_file.as_deref())?;
+            output::print(format, &outputs);
+        }
+        Command::Down(args) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let wait = Duration::from_secs(args.wait_timeout);
+            output::print(
+                format,
+                &deploy::down(&conn, &inputs, args.force, wait, &mut Progress::new()).await?,
+            );
+        }
+    }
+    Ok(exit::SUCCESS)
 }

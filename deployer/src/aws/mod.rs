@@ -2,7 +2,9 @@
 //! (profile, region, environment), an explicit endpoint, or the local emulator. The rest of
 //! the code does not know which.
 
-
+pub mod artifacts;
+pub mod cloudformation;
+pub mod verify;
 
 use crate::local::{self, Paths};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -62,7 +64,9 @@ pub async fn connect(
                 tracing::info!(endpoint = %emulator.endpoint, "started the local emulator");
             }
             // Dummy credentials: the emulator does not check them, and real ones must never reach it.
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "local"));
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "local",
+            ));
             Some(emulator.endpoint)
         }
     };
@@ -74,6 +78,74 @@ pub async fn connect(
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
-    let region = sdk.region().map(|r| r.to_string()).ok_or(ConnectError::NoRegion)?;
-    Ok(Connection { sdk, target: target.clone(), endpoint, region })
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or(ConnectError::NoRegion)?;
+    Ok(Connection {
+        sdk,
+        target: target.clone(),
+        endpoint,
+        region,
+    })
+}
+
+/// An AWS call that failed, shown as `code: message`. Code branches on `code`, never on text.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{operation} failed: {code}: {message}")]
+#[diagnostic(code(aws::call))]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl AwsError {
+    pub fn from_sdk<E, R>(
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_sdk_cloudformation::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let (code, message) = match &err {
+            SdkError::ServiceError(service) => (
+                service.err().code().unwrap_or("Unknown").to_owned(),
+                service.err().message().unwrap_or("").to_owned(),
+            ),
+            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
+            SdkError::DispatchFailure(_) => (
+                "Unreachable".into(),
+                aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string(),
+            ),
+            _ => (
+                "ClientError".into(),
+                aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string(),
+            ),
+        };
+        let help = match code.as_str() {
+            "Unreachable" => Some("check the network or the endpoint; for the local emulator run `deployer local status`".into()),
+            "ExpiredToken" | "InvalidClientTokenId" | "UnrecognizedClientException" | "AccessDenied" | "AccessDeniedException" => {
+                Some("check the AWS credentials in use (AWS_PROFILE, --profile, `aws sts get-caller-identity`), or use --local".into())
+            }
+            "ClientError" if message.contains("credentials") => {
+                Some("no AWS credentials were found: configure a profile or environment credentials, or use --local".into())
+            }
+            _ => None,
+        };
+        Self {
+            operation,
+            code,
+            message,
+            help,
+        }
+    }
 }

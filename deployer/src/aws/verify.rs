@@ -1,0 +1,357 @@
+//! After a deploy, what CloudFormation does not check: the pool really calls the trigger with
+//! the intended event version, the function has code, only this pool may invoke it, and the
+//! role grants nothing beyond the table read and its own log writes.
+
+use super::AwsError;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One check and what was found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Clients the checks use.
+pub struct Clients<'a> {
+    pub cognito: &'a aws_sdk_cognitoidentityprovider::Client,
+    pub lambda: &'a aws_sdk_lambda::Client,
+    pub iam: &'a aws_sdk_iam::Client,
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+}
+
+/// Runs every check against the stack's outputs.
+pub async fn verify(
+    clients: &Clients<'_>,
+    outputs: &BTreeMap<String, String>,
+    event_version: &str,
+) -> Result<Vec<Check>, AwsError> {
+    let get = |k: &str| outputs.get(k).cloned().unwrap_or_default();
+    let (pool_id, pool_arn, function, function_arn, table) = (
+        get("UserPoolId"),
+        get("UserPoolArn"),
+        get("FunctionName"),
+        get("FunctionArn"),
+        get("TableName"),
+    );
+    let account = pool_arn.split(':').nth(4).unwrap_or_default().to_owned();
+    let region = pool_arn.split(':').nth(3).unwrap_or_default().to_owned();
+    let mut checks = Vec::new();
+
+    // 1. The pool calls the trigger with the intended event version.
+    let pool = clients
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeUserPool", e))?;
+    let config = pool.user_pool.and_then(|p| p.lambda_config);
+    let v2 = config
+        .as_ref()
+        .and_then(|c| c.pre_token_generation_config.as_ref());
+    let (wired_arn, wired_version) = match (
+        v2,
+        config.as_ref().and_then(|c| c.pre_token_generation.clone()),
+    ) {
+        (Some(v2), _) => (v2.lambda_arn.clone(), v2.lambda_version.as_str().to_owned()),
+        (None, Some(arn)) => (arn, "V1_0".to_owned()),
+        (None, None) => (String::new(), String::new()),
+    };
+    checks.push(Check {
+        name: "trigger wired",
+        ok: wired_arn == function_arn && wired_version == event_version,
+        detail: if wired_arn.is_empty() {
+            "the pool has no pre-token-generation trigger".into()
+        } else {
+            format!(
+                "{wired_arn} with {wired_version} (expected {function_arn} with {event_version})"
+            )
+        },
+    });
+
+    // 2. The function has code (an emulator accepts a missing S3 object and reports 0 bytes).
+    let func = clients
+        .lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetFunction", e))?;
+    let configuration = func
+        .configuration
+        .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+    let code_size = configuration.code_size;
+    checks.push(Check {
+        name: "function has code",
+        ok: code_size > 0,
+        detail: format!("{code_size} bytes"),
+    });
+
+    // 3. Only this pool, in this account, may invoke it.
+    let policy = clients
+        .lambda
+        .get_policy()
+        .function_name(&function)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetPolicy", e))?;
+    let policy: Value =
+        serde_json::from_str(policy.policy.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
+    checks.push(permission_check(&policy, &pool_arn, &account));
+
+    // 4. The role grants the table read and its own log writes, nothing else.
+    let role_arn = configuration.role.unwrap_or_default();
+    let role = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let attached = clients
+        .iam
+        .list_attached_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAttachedRolePolicies", e))?;
+    let attached: Vec<String> = attached
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
+    let names = clients
+        .iam
+        .list_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListRolePolicies", e))?;
+    let mut documents = Vec::new();
+    for name in names.policy_names {
+        let doc = clients
+            .iam
+            .get_role_policy()
+            .role_name(&role)
+            .policy_name(&name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetRolePolicy", e))?;
+        documents.push(parse_policy(&doc.policy_document));
+    }
+    let table_arn = clients
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeTable", e))?
+        .table
+        .and_then(|t| t.table_arn)
+        .unwrap_or_default();
+    let log_group_arn = format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+    checks.push(role_check(
+        &attached,
+        &documents,
+        &table_arn,
+        &log_group_arn,
+    ));
+    Ok(checks)
+}
+
+/// IAM returns policy documents URL-encoded; emulators may not.
+fn parse_policy(text: &str) -> Value {
+    let decoded = if text.trim_start().starts_with('{') {
+        text.to_owned()
+    } else {
+        percent_decode(text)
+    };
+    serde_json::from_str(&decoded).unwrap_or(Value::Null)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn as_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every statement of the function's resource policy is for Cognito, scoped to this pool and account.
+pub fn permission_check(policy: &Value, pool_arn: &str, account: &str) -> Check {
+    let statements = policy
+        .get("Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if statements.is_empty() {
+        problems.push("no statement lets Cognito invoke the function".to_owned());
+    }
+    for s in &statements {
+        let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?");
+        let service = s
+            .pointer("/Principal/Service")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let source_arn = s
+            .pointer("/Condition/ArnLike/AWS:SourceArn")
+            .and_then(Value::as_str);
+        let source_account = s
+            .pointer("/Condition/StringEquals/AWS:SourceAccount")
+            .and_then(Value::as_str);
+        if service != "cognito-idp.amazonaws.com" {
+            problems.push(format!("statement {sid} lets {service:?} invoke it"));
+        }
+        if source_arn != Some(pool_arn) {
+            problems.push(format!(
+                "statement {sid} is scoped to {source_arn:?}, not the pool {pool_arn}"
+            ));
+        }
+        if source_account != Some(account) {
+            problems.push(format!(
+                "statement {sid} is scoped to account {source_account:?}, not {account}"
+            ));
+        }
+    }
+    Check {
+        name: "only this pool invokes the trigger",
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("cognito-idp.amazonaws.com from {pool_arn}")
+        } else {
+            problems.join("; ")
+        },
+    }
+}
+
+/// The role's policies allow exactly GetItem on the table and log writes on the log group.
+pub fn role_check(
+    attached: &[String],
+    documents: &[Value],
+    table_arn: &str,
+    log_group_arn: &str,
+) -> Check {
+    let mut problems: Vec<String> = attached
+        .iter()
+        .map(|p| format!("managed policy {p} is attached"))
+        .collect();
+    let mut granted = Vec::new();
+    for doc in documents {
+        let statements = match doc.get("Statement") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(one @ Value::Object(_)) => vec![one.clone()],
+            _ => {
+                problems.push("a policy document could not be read".into());
+                continue;
+            }
+        };
+        for s in statements {
+            if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let resources = as_list(s.get("Resource"));
+            for action in as_list(s.get("Action")) {
+                let allowed_on: &[&str] = match action.as_str() {
+                    "dynamodb:GetItem" => &[table_arn],
+                    "logs:CreateLogStream" | "logs:PutLogEvents" => {
+                        &[log_group_arn, &format!("{log_group_arn}:*")]
+                    }
+                    _ => {
+                        problems.push(format!("{action} is allowed"));
+                        continue;
+                    }
+                };
+                for resource in &resources {
+                    if !allowed_on.iter().any(|a| a == resource) {
+                        problems.push(format!("{action} is allowed on {resource}"));
+                    }
+                }
+                granted.push(action);
+            }
+        }
+    }
+    granted.sort();
+    granted.dedup();
+    Check {
+        name: "role is least privilege",
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("allows {}", granted.join(", "))
+        } else {
+            problems.join("; ")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TABLE: &str = "arn:aws:dynamodb:us-east-1:111122223333:table/t";
+    const LOGS: &str = "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f";
+
+    #[test]
+    fn the_intended_role_passes_and_any_extra_grant_fails() {
+        let good = json!({"Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
+            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": format!("{LOGS}:*")}
+        ]});
+        assert!(role_check(&[], std::slice::from_ref(&good), TABLE, LOGS).ok);
+        let wildcard = json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}});
+        let check = role_check(&[], &[good.clone(), wildcard], TABLE, LOGS);
+        assert!(
+            !check.ok && check.detail.contains("dynamodb:GetItem is allowed on *"),
+            "{}",
+            check.detail
+        );
+        let scan = json!({"Statement": [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": TABLE}]});
+        assert!(!role_check(&[], &[scan], TABLE, LOGS).ok);
+        assert!(
+            !role_check(
+                &["arn:aws:iam::aws:policy/AdministratorAccess".into()],
+                &[good],
+                TABLE,
+                LOGS
+            )
+            .ok
+        );
+    }
+
+    #[test]
+    fn url_encoded_documents_from_iam_are_read() {
+        let doc = parse_policy("%7B%22Statement%22%3A%5B%5D%7D");
+        assert_eq!(doc, json!({"Statement": []}));
+    }
+
+    #[test]
+    fn the_permission_must_name_the_pool_and_account() {
+        let pool = "arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_X";
+        let scoped = json!({"Statement": [{"Sid": "s", "Principal": {"Service": "cognito-idp.amazonaws.com"},
+            "Condition": {"ArnLike": {"AWS:SourceArn": pool}, "StringEquals": {"AWS:SourceAccount": "111122223333"}}}]});
+        assert!(permission_check(&scoped, pool, "111122223333").ok);
+        let open = json!({"Statement": [{"Sid": "s", "Principal": {"Service": "cognito-idp.amazonaws.com"}}]});
+        assert!(!permission_check(&open, pool, "111122223333").ok);
+    }
+}

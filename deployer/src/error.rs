@@ -1,0 +1,123 @@
+//! The errors a command ends with, and their stable exit codes (documented in the README).
+
+use crate::aws::{AwsError, ConnectError};
+use crate::build::BuildError;
+use crate::inputs::InputError;
+use crate::local::LocalError;
+use crate::render::RenderError;
+use miette::Diagnostic;
+
+/// Exit codes. Stable: scripts branch on them.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// An AWS call, the build or the emulator failed (see the message).
+    pub const FAILURE: u8 = 1;
+    /// The inputs file or the command line is wrong; nothing was changed.
+    pub const BAD_INPUT: u8 = 2;
+    /// CloudFormation could not create, update or delete the stack.
+    pub const DEPLOY_FAILED: u8 = 3;
+    /// The stack deployed but a post-deploy check failed.
+    pub const VERIFY_FAILED: u8 = 4;
+    /// Waiting for the stack (or for another operation on it) took longer than allowed.
+    pub const TIMED_OUT: u8 = 5;
+    /// `up --detailed-exitcode` found nothing to change.
+    pub const NO_CHANGE: u8 = 10;
+    /// Interrupted (Ctrl-C); the stack is left where the next run continues from.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Inputs(#[from] InputError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Local(#[from] LocalError),
+    #[error("{operation} of stack {stack} failed: {cause}\nthe stack is now {state}")]
+    #[diagnostic(code(deploy::failed))]
+    DeployFailed {
+        operation: &'static str,
+        stack: String,
+        cause: String,
+        state: String,
+        #[help]
+        help: String,
+    },
+    #[error("stack {stack} is {status}: {why}")]
+    #[diagnostic(code(deploy::stuck))]
+    Stuck {
+        stack: String,
+        status: String,
+        why: String,
+        #[help]
+        help: String,
+    },
+    #[error("stack {stack} was still {status} after {waited_secs} s")]
+    #[diagnostic(code(deploy::timeout))]
+    TimedOut {
+        stack: String,
+        status: String,
+        waited_secs: u64,
+        #[help]
+        help: String,
+    },
+    #[error("stack {stack} deployed, but {} check{} failed:\n{}", .failed.len(), if .failed.len() == 1 { "" } else { "s" }, .failed.join("\n"))]
+    #[diagnostic(
+        code(deploy::verify),
+        help("the stack is up but not as intended; fix the cause and run `up` again")
+    )]
+    Verify { stack: String, failed: Vec<String> },
+    #[error("stack {stack} is not deployed")]
+    #[diagnostic(
+        code(deploy::absent),
+        help("run `deployer up` first (with the same inputs file, region and target)")
+    )]
+    NotDeployed { stack: String },
+    #[error("stack {stack} is kept (its user pool has deletion protection)")]
+    #[diagnostic(
+        code(deploy::kept),
+        help("pass --force to turn deletion protection off and delete it (the table and its data are retained), or set \"lifecycle\": \"disposable\"")
+    )]
+    Kept { stack: String },
+    #[error("interrupted while {while_doing}")]
+    #[diagnostic(code(deploy::interrupted))]
+    Interrupted {
+        while_doing: String,
+        #[help]
+        help: String,
+    },
+    #[error("{what}: {source}")]
+    #[diagnostic(code(io))]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Inputs(_) => exit::BAD_INPUT,
+            Self::DeployFailed { .. } | Self::Stuck { .. } => exit::DEPLOY_FAILED,
+            Self::Verify { .. } => exit::VERIFY_FAILED,
+            Self::TimedOut { .. } => exit::TIMED_OUT,
+            Self::Interrupted { .. } => exit::INTERRUPTED,
+            Self::Kept { .. } => exit::BAD_INPUT,
+            _ => exit::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! `stack-inputs.json` -> validated `StackInputs`. Pure: nothing here calls AWS.
+//!
+//! Errors carry the JSON path, the offending value and the rule, so a user can fix the file
+//! without reading code. Syntax errors point at the line and column.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use trigger::config::{
+    ClaimMapping, ClaimType, ConfigError, GroupsMapping, Policy, Tokens, TriggerConfig,
+};
+
+/// Everything the stack is made from. Only `stackName` and `userPoolDomainName` are required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StackInputs {
+    /// Editors' schema reference; ignored by the deployer.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The CloudFormation stack name; also prefixes the function and its log group.
+    pub stack_name: String,
+    /// The hosted UI domain prefix (`<prefix>.auth.<region>.amazoncognito.com`), unique across AWS.
+    pub user_pool_domain_name: String,
+    /// AWS region; else --region, the profile or AWS_REGION.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The DynamoDB table holding one row per user (and per M2M client).
+    #[serde(default)]
+    pub table: TableInputs,
+    /// Table attributes to token claims. Default: `projects` into the ID token (the blog's case).
+    #[serde(default = "default_claims")]
+    pub claims: Vec<ClaimMapping>,
+    /// Groups from the row (added to or replacing the user's pool groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsMapping>,
+    /// A row attribute holding scopes to add to the access token (V2_0 / V3_0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_attribute: Option<String>,
+    /// The pre-token-generation event version: V1_0 (ID token only), V2_0 (ID and access
+    /// tokens), V3_0 (also machine-to-machine tokens).
+    #[serde(default)]
+    pub event_version: EventVersion,
+    /// Cognito feature plan; V2_0 and V3_0 need ESSENTIALS or PLUS.
+    #[serde(default)]
+    pub feature_plan: FeaturePlan,
+    #[serde(default)]
+    pub trigger: TriggerInputs,
+    #[serde(default)]
+    pub tokens: TokenInputs,
+    /// Where the hosted UI may send users back after login (https, or http on localhost).
+    #[serde(default = "default_callbacks")]
+    pub callback_urls: Vec<String>,
+    /// Where the hosted UI may send users after logout; defaults to the callback URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logout_urls: Option<Vec<String>>,
+    /// `disposable`: everything deleted on `down`, no deletion protection. `kept`: the pool has
+    /// deletion protection and the table's data is retained when the stack is deleted.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    /// Tags on the stack (CloudFormation copies them to the resources).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableInputs {
+    /// Table name; defaults to `<stackName>-users`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Partition key attribute: the user name (or M2M client id). Default `userName`, as in the blog.
+    #[serde(default = "default_partition_key")]
+    pub partition_key: String,
+}
+
+impl Default for TableInputs {
+    fn default() -> Self {
+        Self {
+            name: None,
+            partition_key: default_partition_key(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerInputs {
+    /// Function memory in MB (128 to 10240); more memory also means more CPU.
+    #[serde(default = "default_memory")]
+    pub memory_mb: u32,
+    /// Function timeout in seconds (1 to 5: Cognito stops waiting after 5 s).
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u32,
+    /// Days the function's logs are kept (a CloudWatch Logs retention value).
+    #[serde(default = "default_retention")]
+    pub log_retention_days: u32,
+    /// A user or client without a row: `issue` the tokens without the claims, or `deny` the login.
+    #[serde(default = "default_on_missing")]
+    pub on_missing_row: Policy,
+    /// DynamoDB failing or too slow: `deny` the login (default) or `issue` tokens without the claims.
+    #[serde(default = "default_on_error")]
+    pub on_lookup_error: Policy,
+    /// The lookup's whole budget in ms, retries included (50 to 4500).
+    #[serde(default = "default_lookup_timeout")]
+    pub lookup_timeout_ms: u64,
+}
+
+impl Default for TriggerInputs {
+    fn default() -> Self {
+        Self {
+            memory_mb: default_memory(),
+            timeout_seconds: default_timeout(),
+            log_retention_days: default_retention(),
+            on_missing_row: default_on_missing(),
+            on_lookup_error: default_on_error(),
+            lookup_timeout_ms: default_lookup_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenInputs {
+    /// ID token validity in minutes (5 to 1440).
+    #[serde(default = "default_token_minutes")]
+    pub id_token_minutes: u32,
+    /// Access token validity in minutes (5 to 1440).
+    #[serde(default = "default_token_minutes")]
+    pub access_token_minutes: u32,
+    /// Refresh token validity in days (1 to 3650).
+    #[serde(default = "default_refresh_days")]
+    pub refresh_token_days: u32,
+}
+
+impl Default for TokenInputs {
+    fn default() -> Self {
+        Self {
+            id_token_minutes: default_token_minutes(),
+            access_token_minutes: default_token_minutes(),
+            refresh_token_days: default_refresh_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum EventVersion {
+    V1_0,
+    #[default]
+    V2_0,
+    V3_0,
+}
+
+impl EventVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1_0 => "V1_0",
+            Self::V2_0 => "V2_0",
+            Self::V3_0 => "V3_0",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FeaturePlan {
+    Lite,
+    #[default]
+    Essentials,
+    Plus,
+}
+
+impl FeaturePlan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lite => "LITE",
+            Self::Essentials => "ESSENTIALS",
+            Self::Plus => "PLUS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    Disposable,
+    #[default]
+    Kept,
+}
+
+fn default_claims() -> Vec<ClaimMapping> {
+    vec![ClaimMapping {
+        attribute: "projects".into(),
+        claim: None,
+        tokens: Tokens::Id,
+        kind: ClaimType::Auto,
+    }]
+}
+fn default_callbacks() -> Vec<String> {
+    vec!["http://localhost:8081/".into()]
+}
+fn default_partition_key() -> String {
+    "userName".into()
+}
+fn default_memory() -> u32 {
+    128
+}
+fn default_timeout() -> u32 {
+    5
+}
+fn default_retention() -> u32 {
+    14
+}
+fn default_on_missing() -> Policy {
+    Policy::Issue
+}
+fn default_on_error() -> Policy {
+    Policy::Deny
+}
+fn default_lookup_timeout() -> u64 {
+    1500
+}
+fn default_token_minutes() -> u32 {
+    60
+}
+fn default_refresh_days() -> u32 {
+    30
+}
+
+/// CloudWatch Logs' accepted retention values.
+const RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// The longest stack name that keeps `<stackName>-pretoken` within Lambda's 64 characters.
+pub const MAX_STACK_NAME: usize = 55;
+
+/// One broken rule: where, what was there, and what the rule is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub path: String,
+    pub value: String,
+    pub rule: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} — {}", self.path, self.value, self.rule)
+    }
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum InputError {
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(code(inputs::unreadable), help("pass the inputs file with -f/--inputs, or run from the folder that holds stack-inputs.json"))]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file} is not valid JSON: {message}")]
+    #[diagnostic(code(inputs::syntax), help("fix the JSON at the marked place"))]
+    Syntax {
+        file: String,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        at: SourceSpan,
+    },
+    #[error("{file}: {path}: {message}")]
+    #[diagnostic(
+        code(inputs::shape),
+        help("see stack-inputs.schema.json (or `deployer schema`) for every field and its type")
+    )]
+    Shape {
+        file: String,
+        path: String,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        at: SourceSpan,
+    },
+    #[error("{file} breaks {} rule{}:\n{}", .violations.len(), if .violations.len() == 1 { "" } else { "s" }, list(.violations))]
+    #[diagnostic(
+        code(inputs::invalid),
+        help("fix the fields named above; nothing was sent to AWS")
+    )]
+    Invalid {
+        file: String,
+        violations: Vec<Violation>,
+    },
+}
+
+fn list(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("  - {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl StackInputs {
+    /// Reads, parses and validates the inputs file.
+    pub fn load(path: &Path) -> Result<Self, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates inputs text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, InputError> {
+        let offset = |line: usize, column: usize| -> usize {
+            text.split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum::<usize>()
+                + column.saturating_sub(1)
+        };
+        // Syntax first, so a typo is reported as one, not as a type error.
+        if let Err(err) = serde_json::from_str::<Value>(text) {
+            let at = offset(err.line(), err.column()).min(text.len());
+            return Err(InputError::Syntax {
+                file: file.into(),
+                message: err.to_string(),
+                src: NamedSource::new(file, text.to_owned()),
+                at: (at, 0).into(),
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let inputs: Self = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let at = offset(inner.line(), inner.column()).min(text.len());
+            let message = inner.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            InputError::Shape {
+                file: file.into(),
+                path: if path == "." {
+                    "(top level)".into()
+                } else {
+                    path
+                },
+                message,
+                src: NamedSource::new(file, text.to_owned()),
+                at: (at, 0).into(),
+            }
+        })?;
+        let violations = inputs.violations();
+        if violations.is_empty() {
+            Ok(inputs)
+        } else {
+            Err(InputError::Invalid {
+                file: file.into(),
+                violations,
+            })
+        }
+    }
+
+    pub fn table_name(&self) -> String {
+        self.table
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-users", self.stack_name))
+    }
+
+    pub fn function_name(&self) -> String {
+        format!("{}-pretoken", self.stack_name)
+    }
+
+    pub fn logout_urls(&self) -> &[String] {
+        self.logout_urls.as_deref().unwrap_or(&self.callback_urls)
+    }
+
+    /// The trigger's configuration, as it goes into the function's environment.
+    pub fn trigger_config(&self) -> TriggerConfig {
+        TriggerConfig {
+            table: self.table_name(),
+            partition_key: self.table.partition_key.clone(),
+            claims: self.claims.clone(),
+            groups: self.groups.clone(),
+            scopes_attribute: self.scopes_attribute.clone(),
+            on_missing_row: self.trigger.on_missing_row,
+            on_lookup_error: self.trigger.on_lookup_error,
+            lookup_timeout_ms: self.trigger.lookup_timeout_ms,
+            consistent_read: true,
+        }
+    }
+
+    /// Every rule the parsed inputs break (empty when they are valid).
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let mut check = |ok: bool, path: &str, value: &dyn fmt::Debug, rule: &str| {
+            if !ok {
+                out.push(Violation {
+                    path: path.into(),
+                    value: format!("{value:?}"),
+                    rule: rule.into(),
+                });
+            }
+        };
+
+        let name = &self.stack_name;
+        check(
+            name.len() <= MAX_STACK_NAME
+                && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "stackName",
+            name,
+            &format!("a CloudFormation stack name: a letter, then letters, digits and hyphens, at most {MAX_STACK_NAME} characters (the function is named <stackName>-pretoken)"),
+        );
+        let domain = &self.user_pool_domain_name;
+        check(
+            (1..=63).contains(&domain.len())
+                && domain.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !domain.starts_with('-')
+                && !domain.ends_with('-'),
+            "userPoolDomainName",
+            domain,
+            "a Cognito domain prefix: 1 to 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen",
+        );
+        check(
+            !["aws", "amazon", "cognito"]
+                .iter()
+                .any(|w| domain.contains(w)),
+            "userPoolDomainName",
+            domain,
+            "Cognito domain prefixes may not contain the reserved words aws, amazon or cognito",
+        );
+        if let Some(region) = &self.region {
+            let parts: Vec<&str> = region.split('-').collect();
+            check(
+                parts.len() >= 3
+                    && parts[..parts.len() - 1]
+                        .iter()
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+                    && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit()),
+                "region",
+                region,
+                "an AWS region name such as us-east-1 or eu-west-2",
+            );
+        }
+        let table = self.table_name();
+        check(
+            (3..=255).contains(&table.len())
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+            "table.name",
+            &table,
+            "a DynamoDB table name: 3 to 255 letters, digits, underscores, hyphens and dots",
+        );
+        let key = &self.table.partition_key;
+        check(
+            !key.is_empty() && key.len() <= 255,
+            "table.partitionKey",
+            key,
+            "1 to 255 characters",
+        );
+
+        match self.trigger_config().validate() {
+            Ok(()) => {}
+            Err(ConfigError::ReservedClaim {
+                index,
+                claim,
+                reason,
+            }) => check(false, &format!("claims[{index}].claim"), &claim, &reason),
+            Err(ConfigError::DuplicateClaim {
+                index,
+                claim,
+                token,
+            }) => check(
+                false,
+                &format!("claims[{index}].claim"),
+                &claim,
+                &format!("already mapped into the {token} token"),
+            ),
+            // The table and key were checked above under their inputs names.
+            Err(ConfigError::Empty { field }) if field == "table" || field == "partitionKey" => {}
+            Err(ConfigError::Empty { field }) => check(false, &field, &"", "must not be empty"),
+            Err(ConfigError::Timeout(ms)) => {
+                check(false, "trigger.lookupTimeoutMs", &ms, "between 50 and 4500")
+            }
+            Err(other) => check(false, "claims", &"", &other.to_string()),
+        }
+        if self.event_version == EventVersion::V1_0 {
+            for (i, mapping) in self.claims.iter().enumerate() {
+                check(
+                    !mapping.tokens.access(),
+                    &format!("claims[{i}].tokens"),
+                    &mapping.tokens,
+                    "a V1_0 trigger can change the ID token only: use \"id\", or set eventVersion to V2_0",
+                );
+            }
+            check(
+                self.scopes_attribute.is_none(),
+                "scopesAttribute",
+                &self.scopes_attribute,
+                "scopes can be added from V2_0 on: remove it or set eventVersion to V2_0",
+            );
+        } else {
+            check(
+                self.feature_plan != FeaturePlan::Lite,
+                "featurePlan",
+                &self.feature_plan.as_str(),
+                &format!(
+                    "eventVersion {} needs the ESSENTIALS or PLUS feature plan",
+                    self.event_version.as_str()
+                ),
+            );
+        }
+
+        let t = &self.trigger;
+        check(
+            (128..=10240).contains(&t.memory_mb),
+            "trigger.memoryMb",
+            &t.memory_mb,
+            "between 128 and 10240",
+        );
+        check(
+            (1..=5).contains(&t.timeout_seconds),
+            "trigger.timeoutSeconds",
+            &t.timeout_seconds,
+            "between 1 and 5: Cognito stops waiting after 5 s",
+        );
+        check(
+            t.lookup_timeout_ms < u64::from(t.timeout_seconds) * 1000,
+            "trigger.lookupTimeoutMs",
+            &t.lookup_timeout_ms,
+            "must end before the function's timeout (trigger.timeoutSeconds)",
+        );
+        check(
+            RETENTION_DAYS.contains(&t.log_retention_days),
+            "trigger.logRetentionDays",
+            &t.log_retention_days,
+            "one of CloudWatch Logs' retention values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+        );
+        let tk = &self.tokens;
+        check(
+            (5..=1440).contains(&tk.id_token_minutes),
+            "tokens.idTokenMinutes",
+            &tk.id_token_minutes,
+            "between 5 and 1440",
+        );
+        check(
+            (5..=1440).contains(&tk.access_token_minutes),
+            "tokens.accessTokenMinutes",
+            &tk.access_token_minutes,
+            "between 5 and 1440",
+        );
+        check(
+            (1..=3650).contains(&tk.refresh_token_days),
+            "tokens.refreshTokenDays",
+            &tk.refresh_token_days,
+            "between 1 and 3650",
+        );
+
+        check(
+            !self.callback_urls.is_empty(),
+            "callbackUrls",
+            &self.callback_urls,
+            "at least one URL for the hosted UI to return to",
+        );
+        let urls = self
+            .callback_urls
+            .iter()
+            .map(|u| ("callbackUrls", u))
+            .chain(self.logout_urls.iter().flatten().map(|u| ("logoutUrls", u)));
+        for (i, (field, url)) in urls.enumerate() {
+            let index = if field == "callbackUrls" {
+                i
+            } else {
+                i - self.callback_urls.len()
+            };
+            check(
+                url.starts_with("https://")
+                    || url.starts_with("http://localhost")
+                    || url.starts_with("http://127.0.0.1"),
+                &format!("{field}[{index}]"),
+                url,
+                "Cognito accepts https URLs, and http only for localhost",
+            );
+        }
+        for (key, value) in &self.tags {
+            check(
+                (1..=128).contains(&key.len()) && !key.starts_with("aws:"),
+                &format!("tags.{key}"),
+                key,
+                "a tag key: 1 to 128 characters, not starting with aws:",
+            );
+            check(
+                value.len() <= 256,
+                &format!("tags.{key}"),
+                value,
+                "a tag value: at most 256 characters",
+            );
+        }
+        out
+    }
+}
+
+/// The JSON Schema of the inputs file, for editors (`stack-inputs.schema.json`).
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(StackInputs);
+    serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
+}

@@ -1,0 +1,175 @@
+//! `StackInputs` -> CloudFormation template text. Pure; the templates are embedded.
+
+use crate::inputs::{EventVersion, Lifecycle, StackInputs};
+use handlebars::{handlebars_helper, Handlebars};
+use miette::Diagnostic;
+use serde::Serialize;
+
+/// The embedded template sources, by name.
+pub const TEMPLATES: &[(&str, &str)] = &[("stack", include_str!("../../templates/stack.yaml.hbs"))];
+
+/// Resources and outputs the rest of the deployer relies on.
+pub const REQUIRED_RESOURCES: &[(&str, &str)] = &[
+    ("UsersTable", "AWS::DynamoDB::Table"),
+    ("TriggerLogGroup", "AWS::Logs::LogGroup"),
+    ("TriggerRole", "AWS::IAM::Role"),
+    ("TriggerFunction", "AWS::Lambda::Function"),
+    ("UserPool", "AWS::Cognito::UserPool"),
+    ("TriggerPermission", "AWS::Lambda::Permission"),
+    ("UserPoolClient", "AWS::Cognito::UserPoolClient"),
+    ("UserPoolDomain", "AWS::Cognito::UserPoolDomain"),
+];
+pub const REQUIRED_OUTPUTS: &[&str] = &[
+    "UserPoolId",
+    "UserPoolArn",
+    "UserPoolClientId",
+    "UserPoolDomain",
+    "HostedUiUrl",
+    "TableName",
+    "FunctionName",
+    "FunctionArn",
+    "EventVersion",
+    "Region",
+    "DeployFingerprint",
+];
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum RenderError {
+    #[error("the template did not render: {0}")]
+    #[diagnostic(
+        code(render::template),
+        help("this is a bug in templates/; run `deployer render` to see the output")
+    )]
+    Template(String),
+    #[error("the rendered template is not valid YAML: {0}")]
+    #[diagnostic(
+        code(render::yaml),
+        help("this is a bug in templates/; run `deployer render` to see the output")
+    )]
+    Yaml(String),
+    #[error("the rendered template lacks {0}")]
+    #[diagnostic(
+        code(render::incomplete),
+        help("this is a bug in templates/: the deployer needs it")
+    )]
+    Missing(String),
+}
+
+/// What the template sees.
+#[derive(Debug, Serialize)]
+struct Context<'a> {
+    description: String,
+    stack_name: &'a str,
+    domain: &'a str,
+    table_name: String,
+    partition_key: &'a str,
+    function_name: String,
+    log_group_name: String,
+    role_description: String,
+    client_name: String,
+    memory_mb: u32,
+    timeout_seconds: u32,
+    log_retention_days: u32,
+    event_version: &'static str,
+    v1: bool,
+    feature_plan: &'static str,
+    kept: bool,
+    table_deletion_policy: &'static str,
+    trigger_config: String,
+    callback_urls: &'a [String],
+    logout_urls: &'a [String],
+    first_callback_encoded: String,
+    id_token_minutes: u32,
+    access_token_minutes: u32,
+    refresh_token_days: u32,
+}
+
+handlebars_helper!(json: |value: Json| serde_json::to_string(value).expect("json values serialize"));
+
+fn engine() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("json", Box::new(json));
+    for (name, source) in TEMPLATES {
+        hb.register_template_string(name, *source)
+            .expect("embedded templates compile");
+    }
+    hb
+}
+
+/// Renders the stack template and checks that it parses and holds what the deployer needs.
+pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
+    let kept = inputs.lifecycle == Lifecycle::Kept;
+    let function_name = inputs.function_name();
+    let context = Context {
+        description: format!(
+            "Cognito user pool {} with claims from DynamoDB (managed by deployer)",
+            inputs.stack_name
+        ),
+        stack_name: &inputs.stack_name,
+        domain: &inputs.user_pool_domain_name,
+        table_name: inputs.table_name(),
+        partition_key: &inputs.table.partition_key,
+        log_group_name: format!("/aws/lambda/{function_name}"),
+        role_description: format!("Pre-token-generation trigger of {}", inputs.stack_name),
+        client_name: format!("{}-web", inputs.stack_name),
+        function_name,
+        memory_mb: inputs.trigger.memory_mb,
+        timeout_seconds: inputs.trigger.timeout_seconds,
+        log_retention_days: inputs.trigger.log_retention_days,
+        event_version: inputs.event_version.as_str(),
+        v1: inputs.event_version == EventVersion::V1_0,
+        feature_plan: inputs.feature_plan.as_str(),
+        kept,
+        table_deletion_policy: if kept { "Retain" } else { "Delete" },
+        trigger_config: serde_json::to_string(&inputs.trigger_config())
+            .expect("trigger config serializes"),
+        callback_urls: &inputs.callback_urls,
+        logout_urls: inputs.logout_urls(),
+        first_callback_encoded: encode_uri_component(&inputs.callback_urls[0]),
+        id_token_minutes: inputs.tokens.id_token_minutes,
+        access_token_minutes: inputs.tokens.access_token_minutes,
+        refresh_token_days: inputs.tokens.refresh_token_days,
+    };
+    let text = engine()
+        .render("stack", &context)
+        .map_err(|e| RenderError::Template(e.to_string()))?;
+    check(&text)?;
+    Ok(text)
+}
+
+/// The template parses as YAML and has every resource (of the right type) and output needed.
+pub fn check(text: &str) -> Result<serde_yaml::Value, RenderError> {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    for (name, kind) in REQUIRED_RESOURCES {
+        let found = doc
+            .get("Resources")
+            .and_then(|r| r.get(*name))
+            .and_then(|r| r.get("Type"))
+            .and_then(|t| t.as_str());
+        if found != Some(kind) {
+            return Err(RenderError::Missing(format!(
+                "resource {name} of type {kind}"
+            )));
+        }
+    }
+    for name in REQUIRED_OUTPUTS {
+        if doc.get("Outputs").and_then(|o| o.get(*name)).is_none() {
+            return Err(RenderError::Missing(format!("output {name}")));
+        }
+    }
+    Ok(doc)
+}
+
+fn encode_uri_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
