@@ -153,7 +153,7 @@ pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError
     let binary = compile(&root, paths, target)?;
     let bytes = std::fs::read(&binary).map_err(io(format!("reading {}", binary.display())))?;
     let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
-    let partial = cached.with_extension("zip.partial");
+    let partial = cached.with_extension(format!("zip.{}.partial", std::process::id()));
     std::fs::write(&partial, &zip).map_err(io(format!("writing {}", partial.display())))?;
     // Rename last: an interrupted build never leaves a zip that looks complete.
     std::fs::rename(&partial, &cached).map_err(io(format!("writing {}", cached.display())))?;

@@ -389,8 +389,8 @@ pub async fn up(
         Decision::Recreate if !options.dry_run => {
             let s = stack.as_ref().expect("a stack to recreate");
             progress.step(&format!(
-                "stack {name} is ROLLBACK_COMPLETE from a failed create ({}): deleting it to create it again",
-                s.reason.clone().unwrap_or_default()
+                "stack {name} is ROLLBACK_COMPLETE from a failed create{}: deleting it to create it again",
+                s.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
             ));
             delete_and_wait(&clients, s, progress).await?;
         }

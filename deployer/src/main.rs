@@ -25,6 +25,18 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,deployer=info")),
         )
         .init();
+    // In CI logs (stderr not a terminal): no colours and no wrapping, so messages stay greppable.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    miette::set_hook(Box::new(move |_| {
+        let options = miette::MietteHandlerOpts::new().terminal_links(false);
+        let options = if terminal {
+            options
+        } else {
+            options.color(false).unicode(false).width(10_000)
+        };
+        Box::new(options.build())
+    }))
+    .ok();
     match run(&cli).await {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

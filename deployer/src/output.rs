@@ -7,7 +7,7 @@ use std::fmt::Display;
 /// Prints a command's result in the chosen format.
 pub fn print<T: Display + Serialize>(format: OutputFormat, value: &T) {
     match format {
-        OutputFormat::Table => println!("{value}"),
+        OutputFormat::Table => println!("{}", value.to_string().trim_end()),
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(value).expect("results serialize")

@@ -1,0 +1,255 @@
+//! Helpers for tests that run the deployer against the suite's emulator (started once per
+//! run by scripts/test.sh, which exports DEPLOYER_LOCAL_DIR and DEPLOYER_TEST_ENDPOINT).
+//! Without it these tests fail with what to do; they never skip.
+
+#![allow(dead_code)]
+
+use base64::Engine;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The emulator's endpoint; panics with the fix when the suite's emulator is not there.
+pub fn endpoint() -> String {
+    let endpoint = std::env::var("DEPLOYER_TEST_ENDPOINT").unwrap_or_default();
+    assert!(
+        !endpoint.is_empty() && std::env::var_os("DEPLOYER_LOCAL_DIR").is_some(),
+        "this test needs the suite's local emulator: run it through scripts/test.sh (DEPLOYER_TEST_ENDPOINT is not set)"
+    );
+    endpoint
+}
+
+/// A name no other test (or earlier run) uses: lower-case letters and digits.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id() % 100_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 10_000
+    )
+}
+
+/// What a finished command printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "deployer failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the deployer binary with `--local`, the given inputs file and plain progress.
+pub async fn deployer(inputs: &Path, args: &[&str]) -> Run {
+    endpoint();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("--local")
+        .arg("-f")
+        .arg(inputs)
+        .args(args)
+        .env("DEPLOYER_PLAIN", "1")
+        .env("DEPLOYER_POLL_MS", "100")
+        .output()
+        .await
+        .expect("run deployer");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A stack-inputs file in a temp folder; keep the folder alive while the file is used.
+pub struct Inputs {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub stack: String,
+    pub domain: String,
+}
+
+impl Inputs {
+    /// Inputs with a unique stack name and domain; `extra` is merged over the defaults.
+    pub fn new(extra: Value) -> Self {
+        let stack = unique("t");
+        let domain = unique("d");
+        let mut inputs = serde_json::json!({
+            "stackName": stack,
+            "userPoolDomainName": domain,
+            "lifecycle": "disposable",
+        });
+        merge(&mut inputs, extra);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stack-inputs.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&inputs).unwrap()).unwrap();
+        let stack = inputs["stackName"].as_str().unwrap().to_owned();
+        let domain = inputs["userPoolDomainName"].as_str().unwrap().to_owned();
+        Self {
+            dir,
+            path,
+            stack,
+            domain,
+        }
+    }
+
+    pub fn rewrite(&self, extra: Value) {
+        let mut inputs: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.path).unwrap()).unwrap();
+        merge(&mut inputs, extra);
+        std::fs::write(&self.path, serde_json::to_string_pretty(&inputs).unwrap()).unwrap();
+    }
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        for (k, v) in extra {
+            base.insert(k, v);
+        }
+    }
+}
+
+/// SDK configuration for the emulator, with dummy credentials.
+pub async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(endpoint())
+        .load()
+        .await
+}
+
+/// The claims of a JWT, without checking its signature (the token tests check that).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Creates a confirmed user with a permanent password, writes its row, logs in with
+/// AdminInitiateAuth and returns the (ID, access) token claims.
+pub async fn login(
+    outputs: &Value,
+    user: &str,
+    row: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+) -> (Value, Value) {
+    use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, MessageActionType};
+    let sdk = sdk().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let pool = outputs["UserPoolId"].as_str().unwrap();
+    let client = outputs["UserPoolClientId"].as_str().unwrap();
+    let table = outputs["TableName"].as_str().unwrap();
+    let password = "Correct-Horse-42-battery";
+    if cognito
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(user)
+        .send()
+        .await
+        .is_err()
+    {
+        cognito
+            .admin_create_user()
+            .user_pool_id(pool)
+            .username(user)
+            .message_action(MessageActionType::Suppress)
+            .send()
+            .await
+            .unwrap();
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(pool)
+            .username(user)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut put = ddb.put_item().table_name(table).item(
+        "userName",
+        aws_sdk_dynamodb::types::AttributeValue::S(user.into()),
+    );
+    for (k, v) in row {
+        put = put.item(*k, v.clone());
+    }
+    put.send().await.unwrap();
+    let auth = cognito
+        .admin_initiate_auth()
+        .user_pool_id(pool)
+        .client_id(client)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", user)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "login failed: {}",
+                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&e)
+            )
+        });
+    let result = auth.authentication_result.expect("tokens");
+    (
+        claims(result.id_token().unwrap()),
+        claims(result.access_token().unwrap()),
+    )
+}
+
+/// Claims Cognito (or the emulator) writes itself; everything else in a token came from us.
+pub const STANDARD_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "token_use",
+    "iat",
+    "exp",
+    "jti",
+    "aud",
+    "auth_time",
+    "origin_jti",
+    "cognito:username",
+    "cognito:groups",
+    "client_id",
+    "scope",
+    "username",
+    "event_id",
+    "version",
+    "email",
+    "email_verified",
+];
+
+/// The claims of a token that Cognito did not put there itself.
+pub fn custom(token: &Value) -> serde_json::Map<String, Value> {
+    token
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !STANDARD_CLAIMS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,442 @@
+//! End to end against the suite's emulator, as a user runs it: `up` from nothing, `up` again
+//! (nothing to change), `up` after a mapping change (the plan shows a modify), logins through
+//! the real Graviton trigger (V1_0 and V2_0), a failing deploy and its recovery, `down` with
+//! nothing left behind.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{custom, deployer, login, Inputs};
+use serde_json::{json, Value};
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// Lists what is left of a stack in the emulator, by every service's own listing.
+async fn leftovers(stack: &str) -> Vec<String> {
+    let sdk = common::sdk().await;
+    let mut left = Vec::new();
+    let pools = aws_sdk_cognitoidentityprovider::Client::new(&sdk)
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    for p in pools.user_pools.unwrap_or_default() {
+        if p.name.as_deref() == Some(stack) {
+            left.push(format!("user pool {}", p.id.unwrap_or_default()));
+        }
+    }
+    let tables = aws_sdk_dynamodb::Client::new(&sdk)
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        tables
+            .table_names
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.starts_with(stack))
+            .map(|t| format!("table {t}")),
+    );
+    let functions = aws_sdk_lambda::Client::new(&sdk)
+        .list_functions()
+        .send()
+        .await
+        .unwrap();
+    for f in functions.functions.unwrap_or_default() {
+        if f.function_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(stack))
+        {
+            left.push(format!("function {}", f.function_name.unwrap_or_default()));
+        }
+    }
+    let roles = aws_sdk_iam::Client::new(&sdk)
+        .list_roles()
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        roles
+            .roles
+            .into_iter()
+            .filter(|r| r.role_name.starts_with(stack))
+            .map(|r| format!("role {}", r.role_name)),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    if let Ok(objects) = s3
+        .list_objects_v2()
+        .bucket("deployer-artifacts-000000000000-us-east-1")
+        .prefix(format!("{stack}/"))
+        .send()
+        .await
+    {
+        left.extend(
+            objects
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key)
+                .map(|k| format!("artifact {k}")),
+        );
+    }
+    // Log groups through the AWS CLI from the project venv (no CloudWatch Logs crate needed).
+    let venv = std::env::var("DEPLOYER_VENV")
+        .unwrap_or_else(|_| format!("{}/../.cache/venv", env!("CARGO_MANIFEST_DIR")));
+    let out = std::process::Command::new(format!("{venv}/bin/aws"))
+        .args([
+            "--endpoint-url",
+            &common::endpoint(),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .args([
+            "logs",
+            "describe-log-groups",
+            "--log-group-name-prefix",
+            &format!("/aws/lambda/{stack}"),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("the AWS CLI from the project venv (run scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "aws logs describe-log-groups: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let groups: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for g in groups["logGroups"].as_array().unwrap() {
+        left.push(format!("log group {}", g["logGroupName"]));
+    }
+    left
+}
+
+#[tokio::test]
+async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
+    let inputs = Inputs::new(json!({
+        "eventVersion": "V2_0",
+        "claims": [
+            {"attribute": "projects", "tokens": "both", "type": "list"},
+            {"attribute": "role", "tokens": "both"},
+            {"attribute": "tenant_id", "claim": "tenant", "tokens": "access"}
+        ]
+    }));
+
+    // up from nothing
+    let first = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok();
+    let report = first.json();
+    assert_eq!(report["action"], "created");
+    let added: Vec<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["logicalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(added.len(), 8, "{added:?}");
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{}",
+        report["checks"]
+    );
+    let outputs = report["outputs"].clone();
+    for key in [
+        "UserPoolId",
+        "UserPoolArn",
+        "UserPoolClientId",
+        "UserPoolDomain",
+        "HostedUiUrl",
+        "TableName",
+        "FunctionArn",
+        "Region",
+    ] {
+        assert!(
+            outputs[key].as_str().is_some_and(|v| !v.is_empty()),
+            "output {key} missing: {outputs}"
+        );
+    }
+    assert_eq!(outputs["UserPoolDomain"], inputs.domain.as_str());
+    assert!(
+        first.stderr.contains("CREATE_COMPLETE"),
+        "progress lines on stderr:\n{}",
+        first.stderr
+    );
+
+    // The function is the Graviton build, from S3, on provided.al2023.
+    let sdk = common::sdk().await;
+    let function = aws_sdk_lambda::Client::new(&sdk)
+        .get_function()
+        .function_name(outputs["FunctionName"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let config = function.configuration.unwrap();
+    assert_eq!(config.runtime.unwrap().as_str(), "provided.al2023");
+    assert_eq!(config.architectures.unwrap()[0].as_str(), "arm64");
+    assert!(
+        deployer::build::aarch64_runs_here(),
+        "binfmt for aarch64 must be registered (scripts/setup.sh) for the real trigger to run"
+    );
+
+    // A login through the real trigger: exactly the mapped claims, in the tokens the mapping names.
+    let (id, access) = login(
+        &outputs,
+        "jane",
+        &[
+            ("projects", s("p-100, p-200")),
+            ("role", s("engineer")),
+            ("tenant_id", s("acme")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        Value::Object(custom(&id)),
+        json!({"projects": ["p-100", "p-200"], "role": "engineer"})
+    );
+    assert_eq!(
+        Value::Object(custom(&access)),
+        json!({"projects": ["p-100", "p-200"], "role": "engineer", "tenant": "acme"})
+    );
+
+    // The row changes: the next login carries the new values.
+    let (id, _) = login(
+        &outputs,
+        "jane",
+        &[
+            ("projects", AttributeValue::Ss(vec!["p-300".into()])),
+            ("role", s("lead")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        Value::Object(custom(&id)),
+        json!({"projects": ["p-300"], "role": "lead"})
+    );
+
+    // up again: nothing to change, no change set.
+    let again = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok();
+    assert_eq!(again.json()["action"], "unchanged");
+    assert!(again.json()["changes"].as_array().unwrap().is_empty());
+    assert!(again.stderr.contains("nothing changed"), "{}", again.stderr);
+    let detailed = deployer(&inputs.path, &["up", "--detailed-exitcode"]).await;
+    assert_eq!(detailed.code, 10, "{}", detailed.stderr);
+
+    // A mapping change: the plan shows the function modified, and the new claim arrives.
+    inputs.rewrite(json!({"claims": [
+        {"attribute": "projects", "tokens": "both", "type": "list"},
+        {"attribute": "role", "tokens": "both"},
+        {"attribute": "tenant_id", "claim": "tenant", "tokens": "both"}
+    ]}));
+    let plan = deployer(&inputs.path, &["plan", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(plan["action"], "planned");
+    let modified: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap(),
+                c["logicalId"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        modified.contains(&("Modify", "TriggerFunction")),
+        "{modified:?}"
+    );
+    let updated = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(updated["action"], "updated");
+    let (id, _) = login(
+        &outputs,
+        "jane",
+        &[
+            ("projects", s("p-1")),
+            ("role", s("lead")),
+            ("tenant_id", s("acme")),
+        ],
+    )
+    .await;
+    assert_eq!(custom(&id)["tenant"], "acme");
+
+    // outputs again, as JSON and into a file for CI.
+    let file = inputs.dir.path().join("outputs.json");
+    let shown = deployer(
+        &inputs.path,
+        &[
+            "outputs",
+            "--output",
+            "json",
+            "--outputs-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(shown["UserPoolId"], outputs["UserPoolId"]);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, shown);
+
+    // down: nothing of it remains.
+    assert!(
+        !leftovers(&inputs.stack).await.is_empty(),
+        "the listing sees the deployed stack"
+    );
+    let down = deployer(&inputs.path, &["down", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(down["action"], "deleted");
+    assert_eq!(down["artifactsRemoved"], 1);
+    assert_eq!(leftovers(&inputs.stack).await, Vec::<String>::new());
+    // A stack that is already gone is success.
+    assert_eq!(
+        deployer(&inputs.path, &["down", "--output", "json"])
+            .await
+            .ok()
+            .json()["action"],
+        "absent"
+    );
+    let missing = deployer(&inputs.path, &["outputs"]).await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("is not deployed"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_v1_trigger_puts_string_claims_in_the_id_token_only() {
+    let inputs = Inputs::new(json!({
+        "eventVersion": "V1_0",
+        "featurePlan": "LITE",
+        "claims": [{"attribute": "projects"}, {"attribute": "level", "type": "number"}]
+    }));
+    let outputs = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json()["outputs"]
+        .clone();
+    assert_eq!(outputs["EventVersion"], "V1_0");
+    let (id, access) = login(
+        &outputs,
+        "raj",
+        &[
+            ("projects", AttributeValue::Ss(vec!["p-9".into()])),
+            ("level", AttributeValue::N("3".into())),
+        ],
+    )
+    .await;
+    // V1_0: claim values are strings; a set becomes its JSON text.
+    assert_eq!(
+        Value::Object(custom(&id)),
+        json!({"projects": "[\"p-9\"]", "level": "3"})
+    );
+    assert_eq!(Value::Object(custom(&access)), json!({}));
+    deployer(&inputs.path, &["down"]).await.ok();
+}
+
+#[tokio::test]
+async fn a_failing_deploy_names_the_root_cause_and_the_next_up_recovers() {
+    let holder = Inputs::new(json!({}));
+    deployer(&holder.path, &["up"]).await.ok();
+    // A second stack asking for the same (global) domain prefix fails at the domain.
+    let clash = Inputs::new(json!({"userPoolDomainName": holder.domain}));
+    let failed = deployer(&clash.path, &["up"]).await;
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("UserPoolDomain (AWS::Cognito::UserPoolDomain) CREATE_FAILED"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("already exists"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("ROLLBACK_COMPLETE"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !failed.stderr.contains("Resource creation cancelled\n"),
+        "the cascade is not the cause"
+    );
+
+    // Fixed: the failed stack is deleted and created again.
+    clash.rewrite(json!({"userPoolDomainName": common::unique("d")}));
+    let recovered = deployer(&clash.path, &["up", "--output", "json"])
+        .await
+        .ok();
+    assert_eq!(recovered.json()["action"], "created");
+    assert!(
+        recovered.stderr.contains("deleting it to create it again"),
+        "{}",
+        recovered.stderr
+    );
+
+    deployer(&clash.path, &["down"]).await.ok();
+    deployer(&holder.path, &["down"]).await.ok();
+    assert!(leftovers(&clash.stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_kept_stack_is_deleted_only_with_force_and_its_table_is_retained() {
+    let inputs = Inputs::new(json!({"lifecycle": "kept"}));
+    deployer(&inputs.path, &["up"]).await.ok();
+    let refused = deployer(&inputs.path, &["down"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("deletion protection") && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+
+    let forced = deployer(&inputs.path, &["down", "--force", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(forced["action"], "deleted");
+    let left = leftovers(&inputs.stack).await;
+    assert_eq!(
+        left,
+        vec![format!("table {}-users", inputs.stack)],
+        "only the table is retained"
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&common::sdk().await);
+    let table = format!("{}-users", inputs.stack);
+    ddb.update_table()
+        .table_name(&table)
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .ok();
+    ddb.delete_table().table_name(&table).send().await.unwrap();
+}
