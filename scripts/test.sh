@@ -14,6 +14,9 @@ say "build"
 cargo build --workspace --all-targets --locked --quiet
 deployer="${CARGO_TARGET_DIR:-$root/target}/debug/deployer"
 
+say "cross-build the trigger for Graviton (cached when unchanged)"
+"$deployer" build
+
 # One emulator for the whole run, in its own state folder so it never meets a developer's.
 export DEPLOYER_LOCAL_DIR="$DEPLOYER_CACHE_DIR/test-emulator"
 "$deployer" local stop >/dev/null   # a leftover from an interrupted run

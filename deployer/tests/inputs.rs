@@ -1,0 +1,192 @@
+//! Bad input of every kind is refused before any AWS call, with the JSON path, the value and
+//! the rule, and exit code 2. These run `render`, which never touches AWS.
+
+use std::process::Command;
+
+fn render(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack-inputs.json");
+    std::fs::write(&path, text).unwrap();
+    // An endpoint nothing listens on: a bug that called AWS would fail differently.
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["--endpoint-url", "http://127.0.0.1:9", "-f"])
+        .arg(&path)
+        .arg("render")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rejected(text: &str, expect: &[&str]) {
+    let (code, stdout, stderr) = render(text);
+    assert_eq!(code, 2, "expected exit 2 for {text}\nstderr: {stderr}");
+    assert!(
+        stdout.is_empty(),
+        "nothing on stdout for bad input: {stdout}"
+    );
+    for e in expect {
+        assert!(stderr.contains(e), "stderr lacks {e:?}:\n{stderr}");
+    }
+}
+
+const OK: &str = r#"{"stackName": "demo", "userPoolDomainName": "demo-login"}"#;
+
+#[test]
+fn the_shortest_inputs_render_and_the_shipped_file_is_valid() {
+    let (code, stdout, stderr) = render(OK);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("AWS::Cognito::UserPool"));
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stack-inputs.json"))
+            .unwrap();
+    deployer::inputs::StackInputs::parse(&shipped, "stack-inputs.json").unwrap();
+}
+
+#[test]
+fn malformed_json_points_at_line_and_column() {
+    rejected("{\n  \"stackName\": \"demo\",\n  \"userPoolDomainName\": \"x\"\n  \"region\": \"us-east-1\"\n}", &["not valid JSON", "line 4", "fix the JSON"]);
+}
+
+#[test]
+fn unknown_fields_are_named_with_their_path() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "colour": "red"}"#,
+        &["unknown field `colour`"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "trigger": {"memory": 256}}"#,
+        &[
+            "trigger",
+            "unknown field `memory`",
+            "stack-inputs.schema.json",
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_and_missing_fields_name_the_field() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "trigger": {"memoryMb": "lots"}}"#,
+        &["trigger.memoryMb", "invalid type"],
+    );
+    rejected(
+        r#"{"userPoolDomainName": "demo-login"}"#,
+        &["missing field `stackName`"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "eventVersion": "V9_0"}"#,
+        &["eventVersion", "unknown variant `V9_0`"],
+    );
+}
+
+#[test]
+fn names_break_their_service_rules() {
+    rejected(
+        r#"{"stackName": "1demo", "userPoolDomainName": "demo-login"}"#,
+        &["stackName: \"1demo\"", "a letter"],
+    );
+    rejected(
+        r#"{"stackName": "demo_stack", "userPoolDomainName": "demo-login"}"#,
+        &["stackName"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "Demo"}"#,
+        &["userPoolDomainName: \"Demo\"", "lower-case"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "my-cognito-login"}"#,
+        &["reserved words aws, amazon or cognito"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "table": {"name": "a b"}}"#,
+        &["table.name: \"a b\"", "DynamoDB table name"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "region": "mars"}"#,
+        &["region: \"mars\""],
+    );
+}
+
+#[test]
+fn reserved_and_duplicate_claims_are_refused() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "claims": [{"attribute": "x", "claim": "sub"}]}"#,
+        &["claims[0].claim: \"sub\"", "will not let a trigger"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "claims": [{"attribute": "t", "claim": "dev:team"}]}"#,
+        &["claims[0].claim", "dev:"],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "claims": [{"attribute": "a", "claim": "c"}, {"attribute": "b", "claim": "c"}]}"#,
+        &["claims[1].claim: \"c\"", "already mapped into the ID token"],
+    );
+}
+
+#[test]
+fn impossible_combinations_are_refused() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "eventVersion": "V2_0", "featurePlan": "LITE"}"#,
+        &[
+            "featurePlan: \"LITE\"",
+            "needs the ESSENTIALS or PLUS feature plan",
+        ],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "eventVersion": "V1_0", "claims": [{"attribute": "role", "tokens": "access"}]}"#,
+        &[
+            "claims[0].tokens",
+            "V1_0 trigger can change the ID token only",
+        ],
+    );
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "trigger": {"timeoutSeconds": 2, "lookupTimeoutMs": 2500}}"#,
+        &["trigger.lookupTimeoutMs", "before the function's timeout"],
+    );
+}
+
+#[test]
+fn limits_and_urls_are_checked_and_every_broken_rule_is_listed_at_once() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login",
+            "trigger": {"memoryMb": 64, "logRetentionDays": 10},
+            "callbackUrls": ["http://example.com/cb"],
+            "tags": {"aws:owner": "me"}}"#,
+        &[
+            "breaks 4 rules",
+            "trigger.memoryMb: 64",
+            "trigger.logRetentionDays: 10",
+            "callbackUrls[0]: \"http://example.com/cb\"",
+            "tags.aws:owner",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_inputs_file_says_how_to_pass_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["-f", "/nonexistent/stack-inputs.json", "render"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/stack-inputs.json")
+            && stderr.contains("-f/--inputs"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_schema_is_generated_from_the_types() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../stack-inputs.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(shipped, deployer::inputs::schema(), "stack-inputs.schema.json is stale: run `cargo run -p deployer -- schema > stack-inputs.schema.json`");
+}

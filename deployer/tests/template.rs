@@ -1,0 +1,159 @@
+//! The rendered template: golden files for the shipped inputs and variants, its security
+//! properties read from the YAML, and cfn-lint (CloudFormation's resource schemas, offline).
+
+use deployer::inputs::StackInputs;
+use deployer::render;
+use serde_yaml::Value;
+
+fn inputs(text: &str) -> StackInputs {
+    StackInputs::parse(text, "test.json").unwrap()
+}
+
+fn shipped() -> StackInputs {
+    StackInputs::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../stack-inputs.json"
+    )))
+    .unwrap()
+}
+
+const V1_KEPT: &str = r#"{"stackName": "kept", "userPoolDomainName": "kept-login", "eventVersion": "V1_0", "featurePlan": "LITE",
+    "lifecycle": "kept", "table": {"name": "UserInfoTable"}, "trigger": {"logRetentionDays": 90, "memoryMb": 256}}"#;
+const V3_PATTERN: &str = r#"{"stackName": "m2m", "userPoolDomainName": "m2m-login", "eventVersion": "V3_0", "featurePlan": "PLUS",
+    "claims": [{"attribute": "tier", "tokens": "access"}, {"attribute": "tenant_id", "claim": "tenant", "tokens": "both"}],
+    "groups": {"attribute": "groups", "mode": "replace"}, "scopesAttribute": "scopes",
+    "callbackUrls": ["https://app.example.com/callback"], "tags": {"team": "identity"}, "lifecycle": "disposable"}"#;
+
+#[test]
+fn golden_templates() {
+    insta::assert_snapshot!("shipped", render::render(&shipped()).unwrap());
+    insta::assert_snapshot!("v1_kept", render::render(&inputs(V1_KEPT)).unwrap());
+    insta::assert_snapshot!("v3_pattern", render::render(&inputs(V3_PATTERN)).unwrap());
+}
+
+fn doc(text: &str) -> Value {
+    serde_yaml::from_str(&render::render(&inputs(text)).unwrap()).unwrap()
+}
+
+#[test]
+fn the_role_reads_one_table_and_writes_its_own_logs_and_nothing_on_star() {
+    let d = doc(V3_PATTERN);
+    let policies = d["Resources"]["TriggerRole"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap();
+    let mut actions = Vec::new();
+    for p in policies {
+        for s in p["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            assert_ne!(
+                s["Resource"],
+                Value::String("*".into()),
+                "a statement on *: {s:?}"
+            );
+            match &s["Action"] {
+                Value::String(a) => actions.push(a.clone()),
+                Value::Sequence(list) => {
+                    actions.extend(list.iter().map(|a| a.as_str().unwrap().to_owned()))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents"
+        ]
+    );
+    assert!(d["Resources"]["TriggerRole"]["Properties"]
+        .get("ManagedPolicyArns")
+        .is_none());
+}
+
+#[test]
+fn the_permission_table_and_log_group_are_scoped_and_protected_as_asked() {
+    let d = doc(V3_PATTERN);
+    let permission = &d["Resources"]["TriggerPermission"]["Properties"];
+    assert_eq!(
+        permission["Principal"],
+        Value::String("cognito-idp.amazonaws.com".into())
+    );
+    assert!(permission.get("SourceArn").is_some() && permission.get("SourceAccount").is_some());
+    let table = &d["Resources"]["UsersTable"];
+    assert_eq!(
+        table["Properties"]["BillingMode"],
+        Value::String("PAY_PER_REQUEST".into())
+    );
+    assert_eq!(
+        table["Properties"]["SSESpecification"]["SSEEnabled"],
+        Value::Bool(true)
+    );
+    assert_eq!(table["DeletionPolicy"], Value::String("Delete".into()));
+    assert_eq!(
+        d["Resources"]["TriggerLogGroup"]["Properties"]["RetentionInDays"],
+        Value::Number(14.into())
+    );
+    let pool = &d["Resources"]["UserPool"]["Properties"];
+    assert_eq!(pool["DeletionProtection"], Value::String("INACTIVE".into()));
+    assert_eq!(
+        pool["LambdaConfig"]["PreTokenGenerationConfig"]["LambdaVersion"],
+        Value::String("V3_0".into())
+    );
+    assert_eq!(pool["UserPoolTier"], Value::String("PLUS".into()));
+    let function = &d["Resources"]["TriggerFunction"]["Properties"];
+    assert_eq!(function["Architectures"][0], Value::String("arm64".into()));
+    assert_eq!(function["Runtime"], Value::String("provided.al2023".into()));
+    // The trigger's configuration is the one the deployer validated, byte for byte.
+    let config = function["Environment"]["Variables"]["TRIGGER_CONFIG"]
+        .as_str()
+        .unwrap();
+    let parsed = trigger::config::TriggerConfig::from_json(config).unwrap();
+    assert_eq!(parsed, inputs(V3_PATTERN).trigger_config());
+
+    let kept = doc(V1_KEPT);
+    assert_eq!(
+        kept["Resources"]["UsersTable"]["DeletionPolicy"],
+        Value::String("Retain".into())
+    );
+    assert_eq!(
+        kept["Resources"]["UserPool"]["Properties"]["DeletionProtection"],
+        Value::String("ACTIVE".into())
+    );
+    // V1_0 goes through the classic setting, which Cognito drives with V1_0 events.
+    assert!(kept["Resources"]["UserPool"]["Properties"]["LambdaConfig"]
+        .get("PreTokenGeneration")
+        .is_some());
+}
+
+#[test]
+fn cfn_lint_reports_nothing() {
+    let venv = std::env::var("DEPLOYER_VENV")
+        .unwrap_or_else(|_| format!("{}/../.cache/venv", env!("CARGO_MANIFEST_DIR")));
+    let lint = format!("{venv}/bin/cfn-lint");
+    assert!(
+        std::path::Path::new(&lint).is_file(),
+        "cfn-lint is missing at {lint}: run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, i) in [
+        ("shipped", shipped()),
+        ("v1_kept", inputs(V1_KEPT)),
+        ("v3_pattern", inputs(V3_PATTERN)),
+    ] {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, render::render(&i).unwrap()).unwrap();
+        let out = std::process::Command::new(&lint)
+            .arg("--")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cfn-lint on {name}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
