@@ -65,6 +65,14 @@ pub enum Command {
     Outputs(OutputsArgs),
     /// Print the JSON Schema of stack-inputs.json.
     Schema,
+    /// Manage the pool's users and their rows in the table.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Log a user in and print the verified, decoded ID and access tokens.
+    Token(TokenArgs),
+    /// Smoke test: a temporary user with known rows logs in; the tokens must carry exactly the
+    /// expected claims. Exit 4 with the differences otherwise.
+    Verify,
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -124,4 +132,51 @@ pub enum LocalCommand {
     Status,
     /// Clear all of the emulator's state.
     Reset,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create (or update) a user and write its row. The password comes from stdin
+    /// (--password-stdin) or DEPLOYER_PASSWORD, or is generated and printed once.
+    Add(UserAddArgs),
+    /// List the pool's users joined with their rows.
+    List,
+    /// Remove a user from the pool and its row from the table.
+    Remove {
+        /// The user name.
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user name (the row's partition key).
+    pub user: String,
+    /// The user's email address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// A row attribute as key=value (a string; repeat for more), e.g. --set projects=p-1,p-2.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The row as a JSON object, keeping types: --row '{"projects":["p-1"],"level":3}'.
+    #[arg(long, value_name = "JSON")]
+    pub row: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Send Cognito's invitation message instead of setting a password.
+    #[arg(long)]
+    pub invite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user to log in. The password comes from stdin (--password-stdin) or DEPLOYER_PASSWORD.
+    pub user: String,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Print the raw tokens (JSON, as Cognito returns them) for piping, after verifying them.
+    #[arg(long)]
+    pub raw: bool,
 }

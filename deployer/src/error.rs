@@ -99,6 +99,27 @@ pub enum Error {
         #[help]
         help: String,
     },
+    #[error("{message}")]
+    #[diagnostic(code(usage))]
+    Usage {
+        message: String,
+        #[help]
+        help: String,
+    },
+    #[error("{message}")]
+    #[diagnostic(code(login::refused))]
+    Login {
+        message: String,
+        #[help]
+        help: String,
+    },
+    #[error("{message}")]
+    #[diagnostic(code(token::invalid))]
+    Token {
+        message: String,
+        #[help]
+        help: String,
+    },
     #[error("{what}: {source}")]
     #[diagnostic(code(io))]
     Io {
@@ -116,7 +137,8 @@ impl Error {
             Self::Verify { .. } => exit::VERIFY_FAILED,
             Self::TimedOut { .. } => exit::TIMED_OUT,
             Self::Interrupted { .. } => exit::INTERRUPTED,
-            Self::Kept { .. } => exit::BAD_INPUT,
+            Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
+            Self::Token { .. } => exit::VERIFY_FAILED,
             _ => exit::FAILURE,
         }
     }

@@ -18,3 +18,4 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod users;

@@ -4,12 +4,12 @@
 #![allow(clippy::result_large_err)]
 
 use clap::Parser;
-use deployer::cli::{Cli, Command};
+use deployer::cli::{Cli, Command, UsersCommand};
 use deployer::deploy::{self, UpOptions};
 use deployer::error::{exit, Error};
 use deployer::inputs::{self, StackInputs};
 use deployer::progress::Progress;
-use deployer::{aws, build, commands, local::Paths, output, render};
+use deployer::{aws, build, commands, local::Paths, output, render, users};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -101,6 +101,61 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
             let outputs = deploy::outputs(&conn, &inputs).await?;
             commands::publish_outputs(&outputs.0, args.outputs_file.as_deref())?;
             output::print(format, &outputs);
+        }
+        Command::Users(command) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let clients = deploy::Clients::new(&conn);
+            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            match command {
+                UsersCommand::Add(args) => {
+                    let password =
+                        users::read_secret(args.password_stdin, "DEPLOYER_PASSWORD", "password")?;
+                    let row = users::row_from(&args.set, args.row.as_deref())?;
+                    let report = users::add(
+                        &clients,
+                        &refs,
+                        &args.user,
+                        args.email.as_deref(),
+                        password,
+                        row,
+                        args.invite,
+                    )
+                    .await?;
+                    output::print(format, &report);
+                }
+                UsersCommand::List => output::print(format, &users::list(&clients, &refs).await?),
+                UsersCommand::Remove { user } => {
+                    output::print(format, &users::remove(&clients, &refs, user).await?)
+                }
+            }
+        }
+        Command::Token(args) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let clients = deploy::Clients::new(&conn);
+            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let password = users::read_secret(args.password_stdin, "DEPLOYER_PASSWORD", "password")?.ok_or_else(|| Error::Usage {
+                message: "no password given".into(),
+                help: "pipe it to --password-stdin or set DEPLOYER_PASSWORD (never on the command line)".into(),
+            })?;
+            let tokens = users::login(&clients, &refs, &args.user, &password).await?;
+            let report = users::report(&refs, &inputs, &args.user, &tokens).await?;
+            if args.raw {
+                println!(
+                    "{}",
+                    serde_json::to_string(&tokens).expect("tokens serialize")
+                );
+            } else {
+                output::print(format, &report);
+            }
+        }
+        Command::Verify => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let clients = deploy::Clients::new(&conn);
+            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            output::print(format, &users::smoke(&clients, &refs, &inputs).await?);
         }
         Command::Down(args) => {
             let inputs = load()?;

@@ -63,17 +63,37 @@ impl Run {
 
 /// Runs the deployer binary with `--local`, the given inputs file and plain progress.
 pub async fn deployer(inputs: &Path, args: &[&str]) -> Run {
+    deployer_with(inputs, args, &[], None).await
+}
+
+/// The same, with extra environment variables and text on stdin.
+pub async fn deployer_with(
+    inputs: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Run {
+    use tokio::io::AsyncWriteExt;
     endpoint();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
         .arg("--local")
         .arg("-f")
         .arg(inputs)
         .args(args)
         .env("DEPLOYER_PLAIN", "1")
         .env("DEPLOYER_POLL_MS", "100")
-        .output()
-        .await
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run deployer");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.expect("run deployer");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
