@@ -32,6 +32,16 @@ pub struct Global {
     /// How results are printed: a table for people, JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Ephemeral copy for CI: suffix the stack and domain names with the run's id (--suffix, or
+    /// GitHub Actions' / GitLab CI's), make it disposable, and tag it with its expiry.
+    #[arg(long, global = true, env = "DEPLOYER_EPHEMERAL")]
+    pub ephemeral: bool,
+    /// The ephemeral suffix (implies --ephemeral); default: derived from the CI run.
+    #[arg(long, global = true, env = "DEPLOYER_SUFFIX")]
+    pub suffix: Option<String>,
+    /// How long an ephemeral stack may live before `gc` deletes it (e.g. 90m, 2h, 1d).
+    #[arg(long, global = true, env = "DEPLOYER_TTL", default_value = "2h")]
+    pub ttl: String,
     /// The stack's inputs file.
     #[arg(
         long,
@@ -73,6 +83,8 @@ pub enum Command {
     /// Smoke test: a temporary user with known rows logs in; the tokens must carry exactly the
     /// expected claims. Exit 4 with the differences otherwise.
     Verify,
+    /// Delete ephemeral stacks whose expiry has passed (never a stack without the ephemeral tag).
+    Gc(GcArgs),
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -106,6 +118,9 @@ pub struct DownArgs {
     /// Turn off the user pool's deletion protection even when the inputs say the stack is kept.
     #[arg(long)]
     pub force: bool,
+    /// Find the stack (name and region) in this outputs file written by `up`; no inputs needed.
+    #[arg(long, value_name = "FILE")]
+    pub from_outputs: Option<PathBuf>,
     /// Seconds to wait for another operation on the stack to finish before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub wait_timeout: u64,
@@ -179,4 +194,17 @@ pub struct TokenArgs {
     /// Print the raw tokens (JSON, as Cognito returns them) for piping, after verifying them.
     #[arg(long)]
     pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Also delete ephemeral stacks created longer ago than this (e.g. 6h), expired or not.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many stacks to delete at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
 }

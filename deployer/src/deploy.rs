@@ -6,7 +6,7 @@ use crate::aws::cloudformation::{
 use crate::aws::{artifacts, verify, Connection};
 use crate::build::{self, Artifact, BuildTarget};
 use crate::error::Error;
-use crate::inputs::{Lifecycle, StackInputs};
+use crate::inputs::StackInputs;
 use crate::local::Paths;
 use crate::output;
 use crate::plan::{self, Decision};
@@ -291,6 +291,23 @@ async fn delete_and_wait(
     }
 }
 
+/// How often `up` decides again after losing a race with another operation on the stack.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Errors that mean another operation changed the stack between our look and our action.
+fn is_conflict(err: &crate::aws::AwsError) -> bool {
+    match err.code.as_str() {
+        "AlreadyExistsException" | "InvalidChangeSetStatus" | "InvalidChangeSetStatusException" => {
+            true
+        }
+        // CloudFormation reports a busy stack as a ValidationError with no code of its own.
+        "ValidationError" => {
+            err.message.contains("_IN_PROGRESS") || err.message.contains("already exists")
+        }
+        _ => false,
+    }
+}
+
 /// `up` (and `plan` with `dry_run`).
 pub async fn up(
     conn: &Connection,
@@ -347,7 +364,12 @@ pub async fn up(
         ("ArtifactBucket".to_owned(), bucket.clone()),
         ("ArtifactKey".to_owned(), key.clone()),
     ]);
-    let fingerprint = plan::fingerprint(&template, &parameters, &tags);
+    let stable_tags = tags
+        .iter()
+        .filter(|(k, _)| !crate::ephemeral::VOLATILE_TAGS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let fingerprint = plan::fingerprint(&template, &parameters, &stable_tags);
     parameters.insert("DeployFingerprint".into(), fingerprint.clone());
     let mut report = UpReport {
         stack: name.clone(),
@@ -365,218 +387,238 @@ pub async fn up(
         seconds: 0.0,
     };
 
-    let mut stack = cfn::describe(&clients.cfn, &name).await?;
-    let mut decision = plan::decide(stack.as_ref(), &fingerprint);
-    if let Decision::Wait { .. } = decision {
-        stack = settle(&clients, &name, options.wait_timeout, progress).await?;
-        decision = plan::decide(stack.as_ref(), &fingerprint);
-    }
-    match &decision {
-        Decision::Refuse { status, why, help } => {
-            return Err(Error::Stuck {
-                stack: name,
-                status: status.clone(),
-                why: why.clone(),
-                help: help.clone(),
-            })
+    let mut attempt = 0;
+    'attempt: loop {
+        attempt += 1;
+        let mut stack = cfn::describe(&clients.cfn, &name).await?;
+        let mut decision = plan::decide(stack.as_ref(), &fingerprint);
+        if let Decision::Wait { .. } = decision {
+            stack = settle(&clients, &name, options.wait_timeout, progress).await?;
+            decision = plan::decide(stack.as_ref(), &fingerprint);
         }
-        Decision::Unchanged => {
-            progress.step("nothing changed since the last deploy");
-            report.outputs = stack.map(|s| s.outputs).unwrap_or_default();
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok(report);
-        }
-        Decision::Recreate if !options.dry_run => {
-            let s = stack.as_ref().expect("a stack to recreate");
-            progress.step(&format!(
-                "stack {name} is ROLLBACK_COMPLETE from a failed create{}: deleting it to create it again",
-                s.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
-            ));
-            delete_and_wait(&clients, s, progress).await?;
-        }
-        _ => {}
-    }
-
-    progress.step(&format!("uploading the trigger to s3://{bucket}/{key}"));
-    if artifacts::ensure_bucket(&clients.s3, &bucket, &conn.region).await? {
-        progress.note(&format!("created the artifacts bucket {bucket} (encrypted, private, TLS only, objects expire after {} days)", artifacts::EXPIRE_DAYS));
-    }
-    let bytes = std::fs::read(&artifact.path).map_err(|source| Error::Io {
-        what: format!("reading {}", artifact.path.display()),
-        source,
-    })?;
-    report.artifact.uploaded = artifacts::upload(&clients.s3, &bucket, &key, bytes).await?;
-
-    let kind = match decision {
-        Decision::Update => ChangeKind::Update,
-        _ => ChangeKind::Create,
-    };
-    let change_set_name = format!(
-        "deployer-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
-    let request = ChangeSetRequest {
-        stack: name.clone(),
-        name: change_set_name,
-        kind,
-        template,
-        parameters,
-        tags,
-    };
-    progress.step("creating a change set");
-    let (change_set, stack_id) = cfn::create_change_set(&clients.cfn, &request).await?;
-    // From here until execution, an interruption or a failure removes what was created.
-    let cleanup = |clients: &Clients| {
-        let (cfn_client, change_set, stack_id) =
-            (clients.cfn.clone(), change_set.clone(), stack_id.clone());
-        async move {
-            cfn::delete_change_set(&cfn_client, &change_set).await.ok();
-            if kind == ChangeKind::Create {
-                // A never-executed create leaves an empty REVIEW_IN_PROGRESS stack behind.
-                cfn::delete_stack(&cfn_client, &stack_id).await.ok();
+        match &decision {
+            Decision::Refuse { status, why, help } => {
+                return Err(Error::Stuck {
+                    stack: name,
+                    status: status.clone(),
+                    why: why.clone(),
+                    help: help.clone(),
+                })
             }
+            Decision::Unchanged => {
+                progress.step("nothing changed since the last deploy");
+                report.outputs = stack.map(|s| s.outputs).unwrap_or_default();
+                report.seconds = started.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+            Decision::Recreate if !options.dry_run => {
+                let s = stack.as_ref().expect("a stack to recreate");
+                progress.step(&format!(
+                    "stack {name} is ROLLBACK_COMPLETE from a failed create{}: deleting it to create it again",
+                    s.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default()
+                ));
+                delete_and_wait(&clients, s, progress).await?;
+            }
+            _ => {}
         }
-    };
-    let waited = interruptible(
-        async {
-            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-            loop {
-                match cfn::change_set_state(&clients.cfn, &change_set).await? {
-                    ChangeSetState::Pending => tokio::time::sleep(backoff.next_delay()).await,
-                    state => return Ok(state),
+
+        progress.step(&format!("uploading the trigger to s3://{bucket}/{key}"));
+        if artifacts::ensure_bucket(&clients.s3, &bucket, &conn.region).await? {
+            progress.note(&format!("created the artifacts bucket {bucket} (encrypted, private, TLS only, objects expire after {} days)", artifacts::EXPIRE_DAYS));
+        }
+        let bytes = std::fs::read(&artifact.path).map_err(|source| Error::Io {
+            what: format!("reading {}", artifact.path.display()),
+            source,
+        })?;
+        report.artifact.uploaded = artifacts::upload(&clients.s3, &bucket, &key, bytes).await?;
+
+        let kind = match decision {
+            Decision::Update => ChangeKind::Update,
+            _ => ChangeKind::Create,
+        };
+        let change_set_name = format!(
+            "deployer-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        );
+        let request = ChangeSetRequest {
+            stack: name.clone(),
+            name: change_set_name,
+            kind,
+            template: template.clone(),
+            parameters: parameters.clone(),
+            tags: tags.clone(),
+        };
+        progress.step("creating a change set");
+        let (change_set, stack_id) = match cfn::create_change_set(&clients.cfn, &request).await {
+            Ok(ids) => ids,
+            Err(err) if is_conflict(&err) && attempt < MAX_ATTEMPTS => {
+                progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
+                settle(&clients, &name, options.wait_timeout, progress).await?;
+                continue 'attempt;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        // From here until execution, an interruption or a failure removes what was created.
+        let cleanup = |clients: &Clients| {
+            let (cfn_client, change_set, stack_id) =
+                (clients.cfn.clone(), change_set.clone(), stack_id.clone());
+            async move {
+                cfn::delete_change_set(&cfn_client, &change_set).await.ok();
+                if kind == ChangeKind::Create {
+                    // A never-executed create leaves an empty REVIEW_IN_PROGRESS stack behind.
+                    cfn::delete_stack(&cfn_client, &stack_id).await.ok();
                 }
             }
-        },
-        "creating the change set",
-        "nothing was changed; run `up` again",
-    )
-    .await;
-    let state = match waited {
-        Ok(state) => state,
-        Err(err) => {
+        };
+        let waited = interruptible(
+            async {
+                let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+                loop {
+                    match cfn::change_set_state(&clients.cfn, &change_set).await? {
+                        ChangeSetState::Pending => tokio::time::sleep(backoff.next_delay()).await,
+                        state => return Ok(state),
+                    }
+                }
+            },
+            "creating the change set",
+            "nothing was changed; run `up` again",
+        )
+        .await;
+        let state = match waited {
+            Ok(state) => state,
+            Err(err) => {
+                cleanup(&clients).await;
+                return Err(err);
+            }
+        };
+        let changes = match state {
+            ChangeSetState::Ready(changes) => changes,
+            ChangeSetState::Empty => {
+                cleanup(&clients).await;
+                progress.step("CloudFormation found nothing to change");
+                report.outputs = cfn::describe(&clients.cfn, &name)
+                    .await?
+                    .map(|s| s.outputs)
+                    .unwrap_or_default();
+                report.seconds = started.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+            ChangeSetState::Failed(reason) => {
+                cleanup(&clients).await;
+                return Err(Error::DeployFailed {
+                    operation: "the change set",
+                    stack: name,
+                    cause: reason,
+                    state: stack.map(|s| s.status).unwrap_or_else(|| "not created".into()),
+                    help: "CloudFormation rejected the template or parameters; fix the cause and run `up` again".into(),
+                });
+            }
+            ChangeSetState::Pending => unreachable!("the loop returns settled states only"),
+        };
+        let mut plan_text = String::new();
+        write_changes(&mut plan_text, &changes).ok();
+        progress.step(&format!(
+            "planned changes ({}):\n{}",
+            changes.len(),
+            plan_text.trim_end()
+        ));
+        report.changes = changes;
+
+        if options.dry_run {
             cleanup(&clients).await;
-            return Err(err);
-        }
-    };
-    let changes = match state {
-        ChangeSetState::Ready(changes) => changes,
-        ChangeSetState::Empty => {
-            cleanup(&clients).await;
-            progress.step("CloudFormation found nothing to change");
-            report.outputs = cfn::describe(&clients.cfn, &name)
-                .await?
-                .map(|s| s.outputs)
-                .unwrap_or_default();
+            report.action = "planned";
             report.seconds = started.elapsed().as_secs_f64();
             return Ok(report);
         }
-        ChangeSetState::Failed(reason) => {
+
+        progress.step(match kind {
+            ChangeKind::Create => "creating the stack",
+            ChangeKind::Update => "updating the stack",
+        });
+        let seen = cfn::existing_event_ids(&clients.cfn, &stack_id).await?;
+        if let Err(err) = cfn::execute_change_set(&clients.cfn, &change_set).await {
             cleanup(&clients).await;
+            if is_conflict(&err) && attempt < MAX_ATTEMPTS {
+                progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
+                settle(&clients, &name, options.wait_timeout, progress).await?;
+                continue 'attempt;
+            }
+            return Err(err.into());
+        }
+        let (status, events) = interruptible(
+            follow(&clients, &stack_id, seen, progress),
+            "CloudFormation was deploying",
+            "CloudFormation goes on with the deploy (or its rollback) by itself; run `deployer up` again to wait for it and continue",
+        )
+        .await?;
+        let status = status.unwrap_or_else(|| "DELETE_COMPLETE".into());
+        if status != "CREATE_COMPLETE" && status != "UPDATE_COMPLETE" {
+            let cause = cfn::root_cause(&events)
+                .map(|e| {
+                    format!(
+                        "{} ({}) {}: {}",
+                        e.logical_id,
+                        e.resource_type,
+                        e.status,
+                        e.reason.clone().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "no failed resource was reported; see the stack events".into());
+            let help = match status.as_str() {
+                "ROLLBACK_COMPLETE" => "fix the cause above and run `deployer up` again: it deletes the failed stack and creates it anew",
+                "UPDATE_ROLLBACK_COMPLETE" => "the stack is back at its previous version; fix the cause above and run `deployer up` again",
+                _ => "fix the cause above; `deployer up` continues from this state, or `deployer down` removes the stack",
+            };
             return Err(Error::DeployFailed {
-                operation: "the change set",
+                operation: if kind == ChangeKind::Create {
+                    "create"
+                } else {
+                    "update"
+                },
                 stack: name,
-                cause: reason,
-                state: stack.map(|s| s.status).unwrap_or_else(|| "not created".into()),
-                help: "CloudFormation rejected the template or parameters; fix the cause and run `up` again".into(),
+                cause,
+                state: status,
+                help: help.into(),
             });
         }
-        ChangeSetState::Pending => unreachable!("the loop returns settled states only"),
-    };
-    let mut plan_text = String::new();
-    write_changes(&mut plan_text, &changes).ok();
-    progress.step(&format!(
-        "planned changes ({}):\n{}",
-        changes.len(),
-        plan_text.trim_end()
-    ));
-    report.changes = changes;
+        report.action = if kind == ChangeKind::Create {
+            "created"
+        } else {
+            "updated"
+        };
 
-    if options.dry_run {
-        cleanup(&clients).await;
-        report.action = "planned";
+        progress.step("verifying the trigger wiring, code, permission and role");
+        let outputs = cfn::describe(&clients.cfn, &name)
+            .await?
+            .map(|s| s.outputs)
+            .unwrap_or_default();
+        let verify_clients = verify::Clients {
+            cognito: &clients.cognito,
+            lambda: &clients.lambda,
+            iam: &clients.iam,
+            dynamodb: &clients.dynamodb,
+        };
+        report.checks =
+            verify::verify(&verify_clients, &outputs, inputs.event_version.as_str()).await?;
+        report.outputs = outputs;
         report.seconds = started.elapsed().as_secs_f64();
+        let failed: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("  - {}: {}", c.name, c.detail))
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::Verify {
+                stack: report.stack,
+                failed,
+            });
+        }
         return Ok(report);
     }
-
-    progress.step(match kind {
-        ChangeKind::Create => "creating the stack",
-        ChangeKind::Update => "updating the stack",
-    });
-    let seen = cfn::existing_event_ids(&clients.cfn, &stack_id).await?;
-    cfn::execute_change_set(&clients.cfn, &change_set).await?;
-    let (status, events) = interruptible(
-        follow(&clients, &stack_id, seen, progress),
-        "CloudFormation was deploying",
-        "CloudFormation goes on with the deploy (or its rollback) by itself; run `deployer up` again to wait for it and continue",
-    )
-    .await?;
-    let status = status.unwrap_or_else(|| "DELETE_COMPLETE".into());
-    if status != "CREATE_COMPLETE" && status != "UPDATE_COMPLETE" {
-        let cause = cfn::root_cause(&events)
-            .map(|e| {
-                format!(
-                    "{} ({}) {}: {}",
-                    e.logical_id,
-                    e.resource_type,
-                    e.status,
-                    e.reason.clone().unwrap_or_default()
-                )
-            })
-            .unwrap_or_else(|| "no failed resource was reported; see the stack events".into());
-        let help = match status.as_str() {
-            "ROLLBACK_COMPLETE" => "fix the cause above and run `deployer up` again: it deletes the failed stack and creates it anew",
-            "UPDATE_ROLLBACK_COMPLETE" => "the stack is back at its previous version; fix the cause above and run `deployer up` again",
-            _ => "fix the cause above; `deployer up` continues from this state, or `deployer down` removes the stack",
-        };
-        return Err(Error::DeployFailed {
-            operation: if kind == ChangeKind::Create {
-                "create"
-            } else {
-                "update"
-            },
-            stack: name,
-            cause,
-            state: status,
-            help: help.into(),
-        });
-    }
-    report.action = if kind == ChangeKind::Create {
-        "created"
-    } else {
-        "updated"
-    };
-
-    progress.step("verifying the trigger wiring, code, permission and role");
-    let outputs = cfn::describe(&clients.cfn, &name)
-        .await?
-        .map(|s| s.outputs)
-        .unwrap_or_default();
-    let verify_clients = verify::Clients {
-        cognito: &clients.cognito,
-        lambda: &clients.lambda,
-        iam: &clients.iam,
-        dynamodb: &clients.dynamodb,
-    };
-    report.checks =
-        verify::verify(&verify_clients, &outputs, inputs.event_version.as_str()).await?;
-    report.outputs = outputs;
-    report.seconds = started.elapsed().as_secs_f64();
-    let failed: Vec<String> = report
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("  - {}: {}", c.name, c.detail))
-        .collect();
-    if !failed.is_empty() {
-        return Err(Error::Verify {
-            stack: report.stack,
-            failed,
-        });
-    }
-    Ok(report)
 }
 
 /// `outputs`: the deployed stack's outputs.
@@ -619,17 +661,25 @@ impl fmt::Display for DownReport {
     }
 }
 
+/// Which stack `down` deletes, and whether it may turn deletion protection off.
+#[derive(Debug, Clone)]
+pub struct DownTarget {
+    pub stack: String,
+    /// `None`: disposable when the stack carries the ephemeral tag.
+    pub disposable: Option<bool>,
+}
+
 /// `down`: deletes the stack and the stack's artifacts.
 pub async fn down(
     conn: &Connection,
-    inputs: &StackInputs,
+    target: &DownTarget,
     force: bool,
     wait_timeout: Duration,
     progress: &mut Progress,
 ) -> Result<DownReport, Error> {
     let started = Instant::now();
     let clients = Clients::new(conn);
-    let name = inputs.stack_name.clone();
+    let name = target.stack.clone();
     let stack = settle(&clients, &name, wait_timeout, progress).await?;
     let mut report = DownReport {
         stack: name.clone(),
@@ -639,15 +689,15 @@ pub async fn down(
         seconds: 0.0,
     };
     if let Some(stack) = &stack {
+        let ephemeral = stack
+            .tags
+            .get(crate::ephemeral::TAG_EPHEMERAL)
+            .map(String::as_str)
+            == Some("true");
+        let disposable = target.disposable.unwrap_or(ephemeral);
         if let Some(pool_id) = stack.outputs.get("UserPoolId") {
-            turn_off_deletion_protection(
-                &clients,
-                pool_id,
-                &name,
-                inputs.lifecycle == Lifecycle::Disposable || force,
-                progress,
-            )
-            .await?;
+            turn_off_deletion_protection(&clients, pool_id, &name, disposable || force, progress)
+                .await?;
         }
         progress.step(&format!("deleting stack {name}"));
         interruptible(
@@ -657,11 +707,12 @@ pub async fn down(
         )
         .await?;
         report.action = "deleted";
-        if inputs.lifecycle == Lifecycle::Kept {
-            report.retained.push(format!(
-                "table {} (kept stacks retain their data)",
-                inputs.table_name()
-            ));
+        if !disposable {
+            if let Some(table) = stack.outputs.get("TableName") {
+                report
+                    .retained
+                    .push(format!("table {table} (kept stacks retain their data)"));
+            }
         }
     }
     let account = artifacts::account_id(&clients.sts).await?;
@@ -670,6 +721,146 @@ pub async fn down(
         artifacts::delete_stack_artifacts(&clients.s3, &bucket, &name).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// One stack `gc` looked at.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcEntry {
+    pub stack: String,
+    pub reason: String,
+    /// would-delete (dry run), deleted, or failed: <why>.
+    pub result: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    pub considered: usize,
+    pub entries: Vec<GcEntry>,
+}
+
+impl fmt::Display for GcReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let deleted = self
+            .entries
+            .iter()
+            .filter(|e| e.result == "deleted")
+            .count();
+        let failed = self
+            .entries
+            .iter()
+            .filter(|e| e.result.starts_with("failed"))
+            .count();
+        writeln!(
+            f,
+            "{} ephemeral stack(s) considered, {} to delete: {deleted} deleted, {failed} failed",
+            self.considered,
+            self.entries.len()
+        )?;
+        for e in &self.entries {
+            writeln!(f, "  {:<40} {:<28} {}", e.stack, e.reason, e.result)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which ephemeral stacks are due, and why. Pure.
+pub fn due(
+    stacks: &[StackInfo],
+    now: std::time::SystemTime,
+    older_than: Option<Duration>,
+) -> (usize, Vec<(String, String)>) {
+    use crate::ephemeral::{parse_rfc3339, TAG_EPHEMERAL, TAG_EXPIRES};
+    let now_secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let ephemeral: Vec<&StackInfo> = stacks
+        .iter()
+        .filter(|s| s.tags.get(TAG_EPHEMERAL).map(String::as_str) == Some("true"))
+        .collect();
+    let mut due = Vec::new();
+    for s in &ephemeral {
+        let expired = s
+            .tags
+            .get(TAG_EXPIRES)
+            .and_then(|t| parse_rfc3339(t))
+            .filter(|t| *t <= now);
+        let old = older_than
+            .zip(s.created)
+            .filter(|(d, created)| now_secs - created >= d.as_secs_f64());
+        if let Some(at) = expired {
+            due.push((
+                s.name.clone(),
+                format!("expired at {}", crate::ephemeral::rfc3339(at)),
+            ));
+        } else if let Some((d, _)) = old {
+            due.push((s.name.clone(), format!("older than {}s", d.as_secs())));
+        }
+    }
+    (ephemeral.len(), due)
+}
+
+/// `gc`: deletes ephemeral stacks that are due, several at a time.
+pub async fn gc(
+    conn: &Connection,
+    older_than: Option<Duration>,
+    dry_run: bool,
+    parallel: usize,
+    progress: &mut Progress,
+) -> Result<GcReport, Error> {
+    use futures::StreamExt;
+    let clients = Clients::new(conn);
+    let stacks = cfn::list_all(&clients.cfn).await?;
+    let (considered, due) = due(&stacks, std::time::SystemTime::now(), older_than);
+    if dry_run {
+        let entries = due
+            .into_iter()
+            .map(|(stack, reason)| GcEntry {
+                stack,
+                reason,
+                result: "would-delete".into(),
+            })
+            .collect();
+        return Ok(GcReport {
+            considered,
+            entries,
+        });
+    }
+    progress.step(&format!(
+        "deleting {} of {considered} ephemeral stack(s), {parallel} at a time",
+        due.len()
+    ));
+    let results: Vec<GcEntry> = futures::stream::iter(due)
+        .map(|(stack, reason)| async move {
+            let target = DownTarget {
+                stack: stack.clone(),
+                disposable: Some(true),
+            };
+            // Each deletion shows its own plain progress; errors are collected, not fatal.
+            let mut quiet = Progress::plain();
+            let result = match down(conn, &target, true, Duration::from_secs(600), &mut quiet).await
+            {
+                Ok(_) => "deleted".to_owned(),
+                Err(err) => format!("failed: {err}"),
+            };
+            GcEntry {
+                stack,
+                reason,
+                result,
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    for r in &results {
+        progress.note(&format!("{}: {}", r.stack, r.result));
+    }
+    Ok(GcReport {
+        considered,
+        entries: results,
+    })
 }
 
 async fn turn_off_deletion_protection(

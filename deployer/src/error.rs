@@ -36,6 +36,9 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Ephemeral(#[from] crate::ephemeral::EphemeralError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -132,7 +135,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Inputs(_) => exit::BAD_INPUT,
+            Self::Inputs(_) | Self::Ephemeral(_) => exit::BAD_INPUT,
             Self::DeployFailed { .. } | Self::Stuck { .. } => exit::DEPLOY_FAILED,
             Self::Verify { .. } => exit::VERIFY_FAILED,
             Self::TimedOut { .. } => exit::TIMED_OUT,

@@ -11,6 +11,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod ephemeral;
 pub mod error;
 pub mod inputs;
 pub mod local;

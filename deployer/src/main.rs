@@ -9,9 +9,11 @@ use deployer::deploy::{self, UpOptions};
 use deployer::error::{exit, Error};
 use deployer::inputs::{self, StackInputs};
 use deployer::progress::Progress;
-use deployer::{aws, build, commands, local::Paths, output, render, users};
+use deployer::{aws, build, commands, ephemeral, local::Paths, output, render, users};
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
+use std::time::SystemTime;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -51,14 +53,30 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
     let global = &cli.global;
     let paths = Paths::from_env();
     let format = global.output;
-    let load = || StackInputs::load(&global.inputs);
-    let connect = |inputs: &StackInputs| {
-        let region = global.region.clone().or_else(|| inputs.region.clone());
+    let load = || -> Result<StackInputs, Error> {
+        let inputs = StackInputs::load(&global.inputs)?;
+        if !global.ephemeral && global.suffix.is_none() {
+            return Ok(inputs);
+        }
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let suffix = ephemeral::suffix(global.suffix.as_deref(), &env)?;
+        let ttl = ephemeral::parse_ttl(&global.ttl)?;
+        Ok(ephemeral::apply(
+            &inputs,
+            &suffix,
+            ttl,
+            SystemTime::now(),
+            &env,
+        ))
+    };
+    let connect_region = |region: Option<String>| {
+        let region = global.region.clone().or(region);
         let target = commands::target(global);
         let paths = paths.clone();
         let profile = global.profile.clone();
         async move { aws::connect(&target, region.as_deref(), profile.as_deref(), &paths).await }
     };
+    let connect = |inputs: &StackInputs| connect_region(inputs.region.clone());
     match &cli.command {
         Command::Local(command) => output::print(format, &commands::local(command, &paths)?),
         Command::Schema => print!("{}", inputs::schema()),
@@ -158,13 +176,77 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
             output::print(format, &users::smoke(&clients, &refs, &inputs).await?);
         }
         Command::Down(args) => {
-            let inputs = load()?;
-            let conn = connect(&inputs).await?;
+            let (target, region) = match &args.from_outputs {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+                        what: format!("reading {}", file.display()),
+                        source,
+                    })?;
+                    let outputs: HashMap<String, String> =
+                        serde_json::from_str(&text).map_err(|e| Error::Usage {
+                            message: format!("{} is not an outputs file: {e}", file.display()),
+                            help: "pass the file `up --outputs-file` wrote".into(),
+                        })?;
+                    let stack = outputs
+                        .get("StackName")
+                        .cloned()
+                        .ok_or_else(|| Error::Usage {
+                            message: format!("{} has no StackName", file.display()),
+                            help: "pass the file `up --outputs-file` wrote".into(),
+                        })?;
+                    (
+                        deploy::DownTarget {
+                            stack,
+                            disposable: None,
+                        },
+                        outputs.get("Region").cloned(),
+                    )
+                }
+                None => {
+                    let inputs = load()?;
+                    let disposable = inputs.lifecycle == inputs::Lifecycle::Disposable;
+                    (
+                        deploy::DownTarget {
+                            stack: inputs.stack_name.clone(),
+                            disposable: Some(disposable),
+                        },
+                        inputs.region.clone(),
+                    )
+                }
+            };
+            let conn = connect_region(region).await?;
             let wait = Duration::from_secs(args.wait_timeout);
             output::print(
                 format,
-                &deploy::down(&conn, &inputs, args.force, wait, &mut Progress::new()).await?,
+                &deploy::down(&conn, &target, args.force, wait, &mut Progress::new()).await?,
             );
+        }
+        Command::Gc(args) => {
+            let older_than = args
+                .older_than
+                .as_deref()
+                .map(ephemeral::parse_ttl)
+                .transpose()?;
+            let region = StackInputs::load(&global.inputs)
+                .ok()
+                .and_then(|i| i.region);
+            let conn = connect_region(region).await?;
+            let report = deploy::gc(
+                &conn,
+                older_than,
+                args.dry_run,
+                args.parallel,
+                &mut Progress::new(),
+            )
+            .await?;
+            let failed = report
+                .entries
+                .iter()
+                .any(|e| e.result.starts_with("failed"));
+            output::print(format, &report);
+            if failed {
+                return Ok(exit::DEPLOY_FAILED);
+            }
         }
     }
     Ok(exit::SUCCESS)

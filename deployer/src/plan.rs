@@ -101,6 +101,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             tags: BTreeMap::new(),
+            created: None,
         }
     }
 

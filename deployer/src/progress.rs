@@ -32,6 +32,15 @@ impl Progress {
         }
     }
 
+    /// Plain lines whatever stderr is (for work running side by side).
+    pub fn plain() -> Self {
+        Self {
+            fancy: None,
+            bars: HashMap::new(),
+            started: Instant::now(),
+        }
+    }
+
     /// A step of the command ("building the trigger", "uploading").
     pub fn step(&self, message: &str) {
         match &self.fancy {

@@ -30,6 +30,7 @@ pub const REQUIRED_OUTPUTS: &[&str] = &[
     "FunctionArn",
     "EventVersion",
     "Region",
+    "StackName",
     "DeployFingerprint",
 ];
 

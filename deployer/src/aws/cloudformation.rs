@@ -14,6 +14,8 @@ pub struct StackInfo {
     pub reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// Creation time, seconds since the epoch.
+    pub created: Option<f64>,
 }
 
 impl StackInfo {
@@ -35,18 +37,43 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<StackInfo>, 
             return Err(err);
         }
     };
-    let Some(stack) = out.stacks.unwrap_or_default().into_iter().next() else {
-        return Ok(None);
-    };
+    Ok(out
+        .stacks
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .and_then(info))
+}
+
+/// Every live stack of the account and region.
+pub async fn list_all(client: &Client) -> Result<Vec<StackInfo>, AwsError> {
+    let mut stacks = Vec::new();
+    let mut token = None;
+    loop {
+        let out = client
+            .describe_stacks()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeStacks", e))?;
+        stacks.extend(out.stacks.unwrap_or_default().into_iter().filter_map(info));
+        token = out.next_token;
+        if token.is_none() {
+            return Ok(stacks);
+        }
+    }
+}
+
+fn info(stack: aws_sdk_cloudformation::types::Stack) -> Option<StackInfo> {
     let status = stack
         .stack_status
         .as_ref()
         .map(|s| s.as_str().to_owned())
         .unwrap_or_default();
     if status == "DELETE_COMPLETE" {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(StackInfo {
+    Some(StackInfo {
         name: stack.stack_name.unwrap_or_default(),
         id: stack.stack_id.unwrap_or_default(),
         status,
@@ -63,7 +90,8 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<StackInfo>, 
             .into_iter()
             .filter_map(|t| Some((t.key?, t.value?)))
             .collect(),
-    }))
+        created: stack.creation_time.map(|t| t.as_secs_f64()),
+    })
 }
 
 /// Whether a change set creates the stack or updates it.

@@ -1,0 +1,279 @@
+//! Ephemeral stacks for CI: a unique name per pipeline run, unique global names, tags that say
+//! where the stack came from and when it expires, so `gc` can clean up what a run left. Pure:
+//! the environment and the clock are passed in.
+
+use crate::inputs::{Lifecycle, StackInputs, MAX_STACK_NAME};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const TAG_EPHEMERAL: &str = "deployer:ephemeral";
+pub const TAG_EXPIRES: &str = "deployer:expires-at";
+pub const TAG_COMMIT: &str = "deployer:commit";
+pub const TAG_PIPELINE: &str = "deployer:pipeline";
+pub const TAG_VERSION: &str = "deployer:version";
+
+/// Tags left out of the deploy fingerprint: a redeploy with nothing else changed is a no-op
+/// (and keeps its first expiry).
+pub const VOLATILE_TAGS: &[&str] = &[TAG_EXPIRES];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum EphemeralError {
+    #[error("ephemeral mode needs a suffix that identifies the CI run")]
+    #[diagnostic(
+        code(ephemeral::no_suffix),
+        help(
+            "pass --suffix, or run inside GitHub Actions (GITHUB_RUN_ID) or GitLab CI (CI_JOB_ID)"
+        )
+    )]
+    NoSuffix,
+    #[error("--suffix {0:?} is not usable: use 1 to 20 lower-case letters, digits and hyphens")]
+    #[diagnostic(code(ephemeral::bad_suffix))]
+    BadSuffix(String),
+    #[error("--ttl {0:?} is not a duration: use a number and a unit, e.g. 90m, 2h, 1d")]
+    #[diagnostic(code(ephemeral::bad_ttl))]
+    BadTtl(String),
+}
+
+/// The suffix for this run: `--suffix`, else GitHub Actions' run id and attempt, else GitLab's job id.
+pub fn suffix(
+    explicit: Option<&str>,
+    env: &HashMap<String, String>,
+) -> Result<String, EphemeralError> {
+    let get = |k: &str| env.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let raw = match (explicit, get("GITHUB_RUN_ID"), get("CI_JOB_ID")) {
+        (Some(s), _, _) => s.to_owned(),
+        (None, Some(run), _) => format!("gh{run}-{}", get("GITHUB_RUN_ATTEMPT").unwrap_or("1")),
+        (None, None, Some(job)) => format!("gl{job}"),
+        (None, None, None) => return Err(EphemeralError::NoSuffix),
+    };
+    let ok = (1..=20).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !raw.starts_with('-')
+        && !raw.ends_with('-');
+    if ok {
+        Ok(raw)
+    } else {
+        Err(EphemeralError::BadSuffix(raw))
+    }
+}
+
+/// Parses `90m`, `2h`, `1d`, `3600s`.
+pub fn parse_ttl(text: &str) -> Result<Duration, EphemeralError> {
+    let bad = || EphemeralError::BadTtl(text.to_owned());
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The inputs of this run's copy: suffixed stack and domain names (the table, function and
+/// artifact keys follow the stack name), disposable, with the ephemeral tags.
+pub fn apply(
+    inputs: &StackInputs,
+    suffix: &str,
+    ttl: Duration,
+    now: SystemTime,
+    env: &HashMap<String, String>,
+) -> StackInputs {
+    let mut out = inputs.clone();
+    let keep = MAX_STACK_NAME - suffix.len() - 1;
+    out.stack_name = format!("{}-{suffix}", truncate(&inputs.stack_name, keep));
+    out.user_pool_domain_name = format!(
+        "{}-{suffix}",
+        truncate(&inputs.user_pool_domain_name, 63 - suffix.len() - 1)
+    );
+    out.table.name = inputs
+        .table
+        .name
+        .as_ref()
+        .map(|t| format!("{}-{suffix}", truncate(t, 255 - suffix.len() - 1)));
+    out.lifecycle = Lifecycle::Disposable;
+    let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
+    let mut tags: BTreeMap<String, String> = inputs.tags.clone();
+    tags.insert(TAG_EPHEMERAL.into(), "true".into());
+    tags.insert(TAG_EXPIRES.into(), rfc3339(now + ttl));
+    tags.insert(TAG_VERSION.into(), env!("CARGO_PKG_VERSION").into());
+    if let Some(commit) = get("GITHUB_SHA").or_else(|| get("CI_COMMIT_SHA")) {
+        tags.insert(TAG_COMMIT.into(), commit);
+    }
+    let pipeline = match (
+        get("GITHUB_SERVER_URL"),
+        get("GITHUB_REPOSITORY"),
+        get("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repo), Some(run)) => {
+            Some(format!("{server}/{repo}/actions/runs/{run}"))
+        }
+        _ => get("CI_PIPELINE_URL"),
+    };
+    if let Some(pipeline) = pipeline {
+        tags.insert(TAG_PIPELINE.into(), pipeline.chars().take(256).collect());
+    }
+    out.tags = tags;
+    out
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let end = s.len().min(max);
+    s[..end].trim_end_matches('-')
+}
+
+/// UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Parses what `rfc3339` writes.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.parse::<u64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let days = days_from_civil(y, m, day);
+    let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+// Howard Hinnant's civil-date algorithms: days since 1970-01-01 <-> (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_suffix_comes_from_the_flag_github_or_gitlab() {
+        assert_eq!(
+            suffix(Some("pr-42"), &env(&[("GITHUB_RUN_ID", "9")])).unwrap(),
+            "pr-42"
+        );
+        assert_eq!(
+            suffix(
+                None,
+                &env(&[("GITHUB_RUN_ID", "123456"), ("GITHUB_RUN_ATTEMPT", "2")])
+            )
+            .unwrap(),
+            "gh123456-2"
+        );
+        assert_eq!(
+            suffix(None, &env(&[("CI_JOB_ID", "777")])).unwrap(),
+            "gl777"
+        );
+        assert_eq!(suffix(None, &env(&[])), Err(EphemeralError::NoSuffix));
+        assert!(matches!(
+            suffix(Some("Bad_Suffix"), &env(&[])),
+            Err(EphemeralError::BadSuffix(_))
+        ));
+    }
+
+    #[test]
+    fn ttls_parse_with_units() {
+        assert_eq!(parse_ttl("90m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_ttl("1d").unwrap(), Duration::from_secs(86_400));
+        for bad in ["", "h", "2", "2w", "0h", "-1h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_round_trips_through_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_379_768);
+        assert_eq!(rfc3339(t), "2026-11-22T20:36:08Z");
+        assert_eq!(parse_rfc3339("2026-11-22T20:36:08Z"), Some(t));
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2024-02-29T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn apply_makes_every_global_name_unique_and_tags_the_stack() {
+        let inputs = StackInputs::parse(
+            r#"{"stackName": "a-rather-long-stack-name-that-goes-on-and-on-and-on-xx", "userPoolDomainName": "demo-login",
+                "lifecycle": "kept", "table": {"name": "UserInfoTable"}}"#,
+            "t.json",
+        )
+        .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_379_768);
+        let e = env(&[
+            ("GITHUB_SHA", "abc123"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_RUN_ID", "5"),
+        ]);
+        let out = apply(&inputs, "gh5-1", Duration::from_secs(7200), now, &e);
+        assert!(
+            out.stack_name.ends_with("-gh5-1") && out.stack_name.len() <= MAX_STACK_NAME,
+            "{}",
+            out.stack_name
+        );
+        assert_eq!(out.user_pool_domain_name, "demo-login-gh5-1");
+        assert_eq!(out.table_name(), "UserInfoTable-gh5-1");
+        assert_eq!(out.lifecycle, Lifecycle::Disposable);
+        assert_eq!(out.tags[TAG_EPHEMERAL], "true");
+        assert_eq!(out.tags[TAG_EXPIRES], "2026-11-22T22:36:08Z");
+        assert_eq!(out.tags[TAG_COMMIT], "abc123");
+        assert_eq!(
+            out.tags[TAG_PIPELINE],
+            "https://github.com/o/r/actions/runs/5"
+        );
+        assert!(out.violations().is_empty(), "{:?}", out.violations());
+    }
+}

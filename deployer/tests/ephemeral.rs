@@ -1,0 +1,289 @@
+//! Ephemeral stacks from CI, against the suite's emulator: five brought up, verified and torn
+//! down in parallel from separate processes; two concurrent `up`s on one stack; `gc` deleting
+//! only expired ephemeral stacks; `down` after a failed `up`; `down` from an outputs file.
+
+mod common;
+
+use common::{deployer, deployer_with, Inputs};
+use serde_json::json;
+
+async fn stack_status(name: &str) -> Option<String> {
+    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk().await);
+    let out = cfn.describe_stacks().stack_name(name).send().await.ok()?;
+    let status = out
+        .stacks?
+        .into_iter()
+        .next()?
+        .stack_status?
+        .as_str()
+        .to_owned();
+    (status != "DELETE_COMPLETE").then_some(status)
+}
+
+#[tokio::test]
+async fn five_ephemeral_stacks_up_verify_and_down_in_parallel_from_separate_processes() {
+    let base = Inputs::new(
+        json!({"claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]}),
+    );
+    let mut runs = Vec::new();
+    for i in 0..5 {
+        let path = base.path.clone();
+        let dir = base.dir.path().to_path_buf();
+        runs.push(tokio::spawn(async move {
+            let suffix = format!("p{i}");
+            let outputs_file = dir.join(format!("outputs-{i}.json"));
+            let out = outputs_file.to_str().unwrap();
+            let up = deployer(
+                &path,
+                &[
+                    "--ephemeral",
+                    "--suffix",
+                    &suffix,
+                    "up",
+                    "--outputs-file",
+                    out,
+                    "--output",
+                    "json",
+                ],
+            )
+            .await
+            .ok();
+            let stack = up.json()["stack"].as_str().unwrap().to_owned();
+            deployer(&path, &["--ephemeral", "--suffix", &suffix, "verify"])
+                .await
+                .ok();
+            // The teardown needs no inputs: only the outputs file.
+            let down = deployer(
+                std::path::Path::new("/nonexistent.json"),
+                &["down", "--from-outputs", out, "--output", "json"],
+            )
+            .await
+            .ok();
+            assert_eq!(down.json()["action"], "deleted");
+            stack
+        }));
+    }
+    let mut stacks = Vec::new();
+    for run in runs {
+        stacks.push(run.await.unwrap());
+    }
+    stacks.sort();
+    stacks.dedup();
+    assert_eq!(stacks.len(), 5, "five distinct stacks: {stacks:?}");
+    for s in &stacks {
+        assert!(
+            s.starts_with(&base.stack) && s.ends_with(&s[s.len() - 3..]),
+            "{s}"
+        );
+        assert_eq!(stack_status(s).await, None, "{s} is gone");
+    }
+}
+
+#[tokio::test]
+async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
+    let inputs = Inputs::new(json!({"lifecycle": "kept"}));
+    let env = [
+        ("GITHUB_RUN_ID", "4242"),
+        ("GITHUB_RUN_ATTEMPT", "3"),
+        ("GITHUB_SHA", "0123abcd"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "acme/app"),
+    ];
+    let up = deployer_with(
+        &inputs.path,
+        &["--ephemeral", "--ttl", "90m", "up", "--output", "json"],
+        &env,
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    let stack = up["stack"].as_str().unwrap().to_owned();
+    assert_eq!(stack, format!("{}-gh4242-3", inputs.stack));
+    assert_eq!(
+        up["outputs"]["UserPoolDomain"],
+        format!("{}-gh4242-3", inputs.domain)
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk().await);
+    let described = cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap()
+        .stacks
+        .unwrap()
+        .remove(0);
+    let tags: std::collections::HashMap<String, String> = described
+        .tags
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.key.unwrap(), t.value.unwrap()))
+        .collect();
+    assert_eq!(tags["deployer:ephemeral"], "true");
+    assert_eq!(tags["deployer:commit"], "0123abcd");
+    assert_eq!(
+        tags["deployer:pipeline"],
+        "https://github.com/acme/app/actions/runs/4242"
+    );
+    assert!(tags["deployer:expires-at"].ends_with('Z'));
+    // Ephemeral means disposable, whatever the inputs say: down needs no --force.
+    let again = deployer_with(
+        &inputs.path,
+        &["--ephemeral", "up", "--output", "json"],
+        &env,
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(
+        again["action"], "unchanged",
+        "a re-run with a new expiry is still a no-op"
+    );
+    deployer_with(&inputs.path, &["--ephemeral", "down"], &env, None)
+        .await
+        .ok();
+    assert_eq!(stack_status(&stack).await, None);
+    // Outside CI, ephemeral mode asks for a suffix.
+    let no_suffix = deployer(&inputs.path, &["--ephemeral", "render"]).await;
+    assert_eq!(no_suffix.code, 2);
+    assert!(
+        no_suffix.stderr.contains("--suffix"),
+        "{}",
+        no_suffix.stderr
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_ups_on_one_stack_never_interleave() {
+    let inputs = Inputs::new(json!({}));
+    let (a, b) = tokio::join!(
+        deployer(&inputs.path, &["up", "--output", "json"]),
+        deployer(&inputs.path, &["up", "--output", "json"])
+    );
+    for run in [&a, &b] {
+        assert!(
+            run.code == 0 || (run.code == 5 && run.stderr.contains("IN_PROGRESS")),
+            "each up succeeds or names the operation in progress:\n{}",
+            run.stderr
+        );
+    }
+    let actions: Vec<String> = [&a, &b]
+        .iter()
+        .filter(|r| r.code == 0)
+        .map(|r| r.json()["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "created").count(),
+        1,
+        "exactly one created the stack: {actions:?}"
+    );
+    assert_eq!(
+        stack_status(&inputs.stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    deployer(&inputs.path, &["verify"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.ok();
+}
+
+#[tokio::test]
+async fn gc_deletes_only_expired_ephemeral_stacks() {
+    let expired = Inputs::new(json!({}));
+    let live = Inputs::new(json!({}));
+    let plain = Inputs::new(json!({}));
+    let (e, l, p) = tokio::join!(
+        deployer(
+            &expired.path,
+            &["--suffix", "gcx", "--ttl", "1s", "up", "--output", "json"]
+        ),
+        deployer(
+            &live.path,
+            &["--suffix", "gcl", "--ttl", "2h", "up", "--output", "json"]
+        ),
+        deployer(&plain.path, &["up", "--output", "json"]),
+    );
+    let (e, l) = (
+        e.ok().json()["stack"].as_str().unwrap().to_owned(),
+        l.ok().json()["stack"].as_str().unwrap().to_owned(),
+    );
+    p.ok();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    let ours = |report: &serde_json::Value| -> Vec<(String, String)> {
+        report["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| [&e, &l, &plain.stack].contains(&&x["stack"].as_str().unwrap().to_owned()))
+            .map(|x| {
+                (
+                    x["stack"].as_str().unwrap().to_owned(),
+                    x["result"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let dry = deployer(&plain.path, &["gc", "--dry-run", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ours(&dry), vec![(e.clone(), "would-delete".to_owned())]);
+    assert!(
+        stack_status(&e).await.is_some(),
+        "a dry run deletes nothing"
+    );
+
+    let real = deployer(&plain.path, &["gc", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ours(&real), vec![(e.clone(), "deleted".to_owned())]);
+    assert_eq!(stack_status(&e).await, None);
+    assert!(
+        stack_status(&l).await.is_some(),
+        "a live ephemeral stack stays"
+    );
+    assert!(
+        stack_status(&plain.stack).await.is_some(),
+        "a stack without the ephemeral tag is never touched"
+    );
+
+    // --older-than takes live ephemeral stacks too, still never the plain one.
+    let old = deployer(
+        &plain.path,
+        &["gc", "--older-than", "1s", "--output", "json"],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(ours(&old), vec![(l.clone(), "deleted".to_owned())]);
+    assert!(stack_status(&plain.stack).await.is_some());
+    deployer(&plain.path, &["down"]).await.ok();
+}
+
+#[tokio::test]
+async fn down_after_a_failed_up_removes_what_is_left() {
+    // Both suffixed alike, so the second asks for the domain the first holds.
+    let holder = Inputs::new(json!({}));
+    deployer(&holder.path, &["--suffix", "f1", "up"]).await.ok();
+    let clash = Inputs::new(json!({"userPoolDomainName": holder.domain}));
+    assert_eq!(
+        deployer(&clash.path, &["--suffix", "f1", "up"]).await.code,
+        3
+    );
+    let stack = format!("{}-f1", clash.stack);
+    assert_eq!(
+        stack_status(&stack).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    let down = deployer(&clash.path, &["--suffix", "f1", "down", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(down["action"], "deleted");
+    assert_eq!(stack_status(&stack).await, None);
+    deployer(&holder.path, &["--suffix", "f1", "down"])
+        .await
+        .ok();
+}
