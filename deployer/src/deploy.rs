@@ -194,6 +194,21 @@ async fn settle(
     }
 }
 
+/// One progress line per resource event (the stack's own events are the summary, not shown).
+fn show(progress: &mut Progress, events: &[cfn::Event]) {
+    for e in events
+        .iter()
+        .filter(|e| e.resource_type != "AWS::CloudFormation::Stack")
+    {
+        progress.resource(
+            &e.logical_id,
+            &e.resource_type,
+            &e.status,
+            e.reason.as_deref(),
+        );
+    }
+}
+
 /// Follows an operation until the stack leaves `*_IN_PROGRESS`, showing each resource.
 /// Returns the final status (`None`: the stack is gone) and the operation's events.
 async fn follow(
@@ -206,16 +221,7 @@ async fn follow(
     let mut events = Vec::new();
     loop {
         let fresh = cfn::new_events(&clients.cfn, stack_id, &mut seen).await?;
-        for e in &fresh {
-            if e.resource_type != "AWS::CloudFormation::Stack" {
-                progress.resource(
-                    &e.logical_id,
-                    &e.resource_type,
-                    &e.status,
-                    e.reason.as_deref(),
-                );
-            }
-        }
+        show(progress, &fresh);
         events.extend(fresh);
         let stack = cfn::describe(&clients.cfn, stack_id).await?;
         match stack {
@@ -225,16 +231,7 @@ async fn follow(
             Some(s) => {
                 // Events can land just after the status; take the last ones.
                 let tail = cfn::new_events(&clients.cfn, stack_id, &mut seen).await?;
-                for e in &tail {
-                    if e.resource_type != "AWS::CloudFormation::Stack" {
-                        progress.resource(
-                            &e.logical_id,
-                            &e.resource_type,
-                            &e.status,
-                            e.reason.as_deref(),
-                        );
-                    }
-                }
+                show(progress, &tail);
                 events.extend(tail);
                 return Ok((Some(s.status), events));
             }

@@ -122,14 +122,20 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
     move |source| LocalError::Io { what, source }
 }
 
+/// The emulator record, if there is a readable one; an unreadable one is removed.
+fn recorded(file: &Path) -> Option<Emulator> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let parsed = serde_json::from_str::<Emulator>(&text).ok();
+    if parsed.is_none() {
+        std::fs::remove_file(file).ok();
+    }
+    parsed
+}
+
 /// The recorded emulator if its process is alive and it answers; a stale record is removed.
 pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
     let file = paths.state_file();
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Ok(None);
-    };
-    let Ok(emulator) = serde_json::from_str::<Emulator>(&text) else {
-        std::fs::remove_file(&file).ok();
+    let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
     if alive(emulator.pid as i32)
@@ -229,11 +235,7 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
 /// Stops the recorded emulator and everything in its process group; `None` when none ran.
 pub fn stop(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
     let file = paths.state_file();
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Ok(None);
-    };
-    let Ok(emulator) = serde_json::from_str::<Emulator>(&text) else {
-        std::fs::remove_file(&file).ok();
+    let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
     let result = stop_group(emulator.pid as i32, &mut None);

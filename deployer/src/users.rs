@@ -262,22 +262,15 @@ pub async fn add(
     invite: bool,
 ) -> Result<AddReport, Error> {
     let cognito = &clients.cognito;
-    let exists = match cognito
-        .admin_get_user()
-        .user_pool_id(&refs.pool_id)
-        .username(user)
-        .send()
-        .await
-    {
-        Ok(_) => true,
-        Err(err) => {
-            let err = AwsError::from_sdk("AdminGetUser", err);
-            if err.code != "UserNotFoundException" {
-                return Err(err.into());
-            }
-            false
-        }
-    };
+    let exists = found(
+        "AdminGetUser",
+        cognito
+            .admin_get_user()
+            .user_pool_id(&refs.pool_id)
+            .username(user)
+            .send()
+            .await,
+    )?;
     let generated = password.is_none() && !invite;
     let password = password.or_else(|| (!invite).then(generate_password));
     if !exists {
@@ -363,6 +356,32 @@ pub async fn add(
     })
 }
 
+/// `Ok(true)` when the call succeeded, `Ok(false)` when Cognito says there is no such user.
+fn found<T, E, R>(
+    operation: &'static str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+) -> Result<bool, Error>
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let err = AwsError::from_sdk(operation, err);
+            if err.code == "UserNotFoundException" {
+                Ok(false)
+            } else {
+                Err(err.into())
+            }
+        }
+    }
+}
+
 /// What `users remove` did.
 #[derive(Debug, Serialize)]
 pub struct RemoveReport {
@@ -397,23 +416,16 @@ pub async fn remove(
     refs: &StackRefs,
     user: &str,
 ) -> Result<RemoveReport, Error> {
-    let removed_from_pool = match clients
-        .cognito
-        .admin_delete_user()
-        .user_pool_id(&refs.pool_id)
-        .username(user)
-        .send()
-        .await
-    {
-        Ok(_) => true,
-        Err(err) => {
-            let err = AwsError::from_sdk("AdminDeleteUser", err);
-            if err.code != "UserNotFoundException" {
-                return Err(err.into());
-            }
-            false
-        }
-    };
+    let removed_from_pool = found(
+        "AdminDeleteUser",
+        clients
+            .cognito
+            .admin_delete_user()
+            .user_pool_id(&refs.pool_id)
+            .username(user)
+            .send()
+            .await,
+    )?;
     let deleted = clients
         .dynamodb
         .delete_item()

@@ -111,7 +111,7 @@ def bench(name, argv, env, invocations, warmup):
         except ValueError:
             continue
         if rec.get("message") == "login" and "total_us" in rec:
-            own.append((rec["total_us"] - rec["lookup_us"]) / 1000)
+            own.append((float(rec["total_us"]) - float(rec["lookup_us"])) / 1000)
     own = sorted(own[warmup:])
     pct = lambda xs, p: xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
     return {

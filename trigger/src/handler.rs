@@ -47,7 +47,7 @@ pub async fn handle<S: PrincipalStore>(
         tracing::error!(outcome = "malformed", source = %event.trigger_source, error = %err, "login");
     })?;
     let principal = &classified.principal;
-    let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u128| {
+    let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u64| {
         tracing::error!(
             outcome,
             version = classified.version.as_str(),
@@ -62,7 +62,7 @@ pub async fn handle<S: PrincipalStore>(
 
     let lookup_started = Instant::now();
     let found = store.get(principal.key()).await;
-    let lookup_us = lookup_started.elapsed().as_micros();
+    let lookup_us = lookup_started.elapsed().as_micros() as u64;
     let (row, outcome) = match found {
         Ok(Some(row)) => (Some(row), "enriched"),
         Ok(None) if config.on_missing_row == Policy::Deny => {
@@ -98,7 +98,7 @@ pub async fn handle<S: PrincipalStore>(
         key = principal.key(),
         claims = ?built.added,
         lookup_us,
-        total_us = started.elapsed().as_micros(),
+        total_us = started.elapsed().as_micros() as u64,
         "login"
     );
     Ok(raw)

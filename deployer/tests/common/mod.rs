@@ -241,35 +241,13 @@ pub async fn login(
     )
 }
 
-/// Claims Cognito (or the emulator) writes itself; everything else in a token came from us.
-pub const STANDARD_CLAIMS: &[&str] = &[
-    "sub",
-    "iss",
-    "token_use",
-    "iat",
-    "exp",
-    "jti",
-    "aud",
-    "auth_time",
-    "origin_jti",
-    "cognito:username",
-    "cognito:groups",
-    "client_id",
-    "scope",
-    "username",
-    "event_id",
-    "version",
-    "email",
-    "email_verified",
-];
-
 /// The claims of a token that Cognito did not put there itself.
 pub fn custom(token: &Value) -> serde_json::Map<String, Value> {
     token
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, _)| !STANDARD_CLAIMS.contains(&k.as_str()))
+        .filter(|(k, _)| !deployer::users::COGNITO_CLAIMS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
