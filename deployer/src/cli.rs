@@ -80,6 +80,9 @@ pub enum Command {
     Users(UsersCommand),
     /// Log a user in and print the verified, decoded ID and access tokens.
     Token(TokenArgs),
+    /// Machine-to-machine app clients (client-credentials grant, V3_0 claims).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Smoke test: a temporary user with known rows logs in; the tokens must carry exactly the
     /// expected claims. Exit 4 with the differences otherwise.
     Verify,
@@ -156,6 +159,13 @@ pub enum UsersCommand {
     Add(UserAddArgs),
     /// List the pool's users joined with their rows.
     List,
+    /// Import many users from a CSV file (header: username, email, password, then one column per
+    /// row attribute) or JSON lines (the same keys; attribute values keep their JSON types).
+    /// Bad lines are reported with their number; the good ones are imported. Safe to re-run.
+    Import {
+        /// The CSV or JSON-lines file.
+        file: PathBuf,
+    },
     /// Remove a user from the pool and its row from the table.
     Remove {
         /// The user name.
@@ -187,7 +197,12 @@ pub struct UserAddArgs {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The user to log in. The password comes from stdin (--password-stdin) or DEPLOYER_PASSWORD.
-    pub user: String,
+    #[arg(required_unless_present = "client")]
+    pub user: Option<String>,
+    /// Instead of a user: this app client's client-credentials token (the secret from stdin
+    /// with --password-stdin, or DEPLOYER_CLIENT_SECRET).
+    #[arg(long, value_name = "CLIENT_ID", conflicts_with = "user")]
+    pub client: Option<String>,
     /// Read the password from the first line of stdin.
     #[arg(long)]
     pub password_stdin: bool,
@@ -207,4 +222,20 @@ pub struct GcArgs {
     /// How many stacks to delete at once.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Create an app client with a secret, the client-credentials grant and the pool's
+    /// resource-server scope, and write its row (keyed by the client id).
+    Add {
+        /// The client's name.
+        name: String,
+        /// A row attribute as key=value (a string; repeat for more).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// The row as a JSON object, keeping types.
+        #[arg(long, value_name = "JSON")]
+        row: Option<String>,
+    },
 }

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod deploy;
 pub mod ephemeral;
 pub mod error;
+pub mod import;
 pub mod inputs;
 pub mod local;
 pub mod output;

@@ -4,12 +4,12 @@
 #![allow(clippy::result_large_err)]
 
 use clap::Parser;
-use deployer::cli::{Cli, Command, UsersCommand};
+use deployer::cli::{Cli, ClientsCommand, Command, UsersCommand};
 use deployer::deploy::{self, UpOptions};
 use deployer::error::{exit, Error};
 use deployer::inputs::{self, StackInputs};
 use deployer::progress::Progress;
-use deployer::{aws, build, commands, ephemeral, local::Paths, output, render, users};
+use deployer::{aws, build, commands, ephemeral, import, local::Paths, output, render, users};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -143,6 +143,20 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
                     output::print(format, &report);
                 }
                 UsersCommand::List => output::print(format, &users::list(&clients, &refs).await?),
+                UsersCommand::Import { file } => {
+                    let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+                        what: format!("reading {}", file.display()),
+                        source,
+                    })?;
+                    let (records, bad) =
+                        import::parse(&text, &file.display().to_string(), &refs.partition_key);
+                    let report =
+                        import::import(&clients, &refs, records, bad, &Progress::new()).await?;
+                    output::print(format, &report);
+                    if !report.bad_lines.is_empty() {
+                        return Ok(exit::BAD_INPUT);
+                    }
+                }
                 UsersCommand::Remove { user } => {
                     output::print(format, &users::remove(&clients, &refs, user).await?)
                 }
@@ -153,20 +167,51 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
             let conn = connect(&inputs).await?;
             let clients = deploy::Clients::new(&conn);
             let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
-            let password = users::read_secret(args.password_stdin, "DEPLOYER_PASSWORD", "password")?.ok_or_else(|| Error::Usage {
-                message: "no password given".into(),
-                help: "pipe it to --password-stdin or set DEPLOYER_PASSWORD (never on the command line)".into(),
-            })?;
-            let tokens = users::login(&clients, &refs, &args.user, &password).await?;
-            let report = users::report(&refs, &inputs, &args.user, &tokens).await?;
-            if args.raw {
-                println!(
-                    "{}",
-                    serde_json::to_string(&tokens).expect("tokens serialize")
-                );
+            let (env, what) = if args.client.is_some() {
+                ("DEPLOYER_CLIENT_SECRET", "client secret")
             } else {
-                output::print(format, &report);
+                ("DEPLOYER_PASSWORD", "password")
+            };
+            let secret = users::read_secret(args.password_stdin, env, what)?.ok_or_else(|| {
+                Error::Usage {
+                    message: format!("no {what} given"),
+                    help: format!(
+                        "pipe it to --password-stdin or set {env} (never on the command line)"
+                    ),
+                }
+            })?;
+            if let Some(client) = &args.client {
+                let (report, access) =
+                    import::client_token(&refs, &inputs, client, &secret).await?;
+                if args.raw {
+                    println!("{}", serde_json::json!({ "AccessToken": access }));
+                } else {
+                    output::print(format, &report);
+                }
+            } else {
+                let user = args.user.as_deref().unwrap_or_default();
+                let tokens = users::login(&clients, &refs, user, &secret).await?;
+                let report = users::report(&refs, &inputs, user, &tokens).await?;
+                if args.raw {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&tokens).expect("tokens serialize")
+                    );
+                } else {
+                    output::print(format, &report);
+                }
             }
+        }
+        Command::Clients(ClientsCommand::Add { name, set, row }) => {
+            let inputs = load()?;
+            let conn = connect(&inputs).await?;
+            let clients = deploy::Clients::new(&conn);
+            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let row = users::row_from(set, row.as_deref())?;
+            output::print(
+                format,
+                &import::add_client(&clients, &refs, name, row).await?,
+            );
         }
         Command::Verify => {
             let inputs = load()?;

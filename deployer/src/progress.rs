@@ -109,6 +109,21 @@ impl Progress {
         self.started.elapsed()
     }
 
+    /// A counting bar on a terminal; in plain mode a start line (the caller prints the summary).
+    pub fn counter(&self, len: u64, message: &str) -> Option<ProgressBar> {
+        let Some(multi) = &self.fancy else {
+            eprintln!("{} ==> {message} ({len})", timestamp());
+            return None;
+        };
+        let bar = multi.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .expect("valid style"),
+        );
+        bar.set_message(message.to_owned());
+        Some(bar)
+    }
+
     /// A spinner for a step with no per-resource detail; cleared when dropped.
     pub fn spinner(&self, message: &str) -> Option<ProgressBar> {
         let multi = self.fancy.as_ref()?;

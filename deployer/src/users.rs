@@ -336,6 +336,15 @@ pub async fn add(
         refs.partition_key.clone(),
         AttributeValue::S(user.to_owned()),
     );
+    // An existing user given no row options keeps its row (e.g. only a new password).
+    if exists && row.is_empty() {
+        return Ok(AddReport {
+            user: user.into(),
+            action: "updated",
+            row: BTreeMap::new(),
+            generated_password: None,
+        });
+    }
     clients
         .dynamodb
         .put_item()

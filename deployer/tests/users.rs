@@ -309,3 +309,158 @@ async fn users_tokens_and_verify() {
     assert_eq!(gone.code, 1);
     assert!(gone.stderr.contains("is not deployed"), "{}", gone.stderr);
 }
+
+#[tokio::test]
+async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() {
+    let inputs = Inputs::new(json!({
+        "eventVersion": "V3_0",
+        "claims": [
+            {"attribute": "projects", "tokens": "both", "type": "list"},
+            {"attribute": "tier", "tokens": "access"},
+            {"attribute": "allowed_ops", "tokens": "access"}
+        ]
+    }));
+    deployer(&inputs.path, &["up"]).await.ok();
+
+    // 1,000 users, two bad lines among them.
+    let mut csv = String::from("username,email,projects\n");
+    for i in 0..1000 {
+        csv.push_str(&format!(
+            "user{i:04},user{i}@example.com,\"p-{i},p-shared\"\n"
+        ));
+    }
+    csv.push_str("bad user,x@example.com,p-1\n");
+    csv.push_str(",nobody@example.com,p-2\n");
+    let file = inputs.dir.path().join("users.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let first = deployer(
+        &inputs.path,
+        &[
+            "users",
+            "import",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        first.code, 2,
+        "bad lines make the exit 2:\n{}",
+        first.stderr
+    );
+    let report = first.json();
+    assert_eq!(
+        (report["created"].as_u64(), report["rowsWritten"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    let bad: Vec<u64> = report["badLines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bad, [1002, 1003]);
+    assert!(report["badLines"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a valid Cognito user name"));
+
+    // Running it twice is harmless: everyone is updated, nobody duplicated.
+    let second = deployer(
+        &inputs.path,
+        &[
+            "users",
+            "import",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(
+        (second["created"].as_u64(), second["updated"].as_u64()),
+        (Some(0), Some(1000))
+    );
+    let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(list.as_array().unwrap().len(), 1000);
+    assert_eq!(list[7]["row"]["projects"], "p-7,p-shared");
+
+    // An imported user's claims come from the imported row.
+    deployer_with(
+        &inputs.path,
+        &["users", "add", "user0007", "--password-stdin"],
+        &[],
+        Some(PASSWORD),
+    )
+    .await
+    .ok();
+    let token = deployer_with(
+        &inputs.path,
+        &["token", "user0007", "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(token["idToken"]["projects"], json!(["p-7", "p-shared"]));
+
+    // M2M: a client with a secret; its client-credentials token carries its row's claims.
+    let client = deployer(
+        &inputs.path,
+        &[
+            "clients",
+            "add",
+            "billing",
+            "--row",
+            r#"{"tier":"gold","allowed_ops":["invoice:read","invoice:write"]}"#,
+            "--output",
+            "json",
+        ],
+    )
+    .await
+    .ok()
+    .json();
+    let (id, secret) = (
+        client["clientId"].as_str().unwrap(),
+        client["clientSecret"].as_str().unwrap(),
+    );
+    assert!(client["scope"].as_str().unwrap().ends_with("-api/access"));
+    let token = deployer_with(
+        &inputs.path,
+        &["token", "--client", id, "--output", "json"],
+        &[("DEPLOYER_CLIENT_SECRET", secret)],
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(token["accessToken"]["tier"], "gold");
+    assert_eq!(
+        token["accessToken"]["allowed_ops"],
+        json!(["invoice:read", "invoice:write"])
+    );
+    assert_eq!(token["accessToken"]["client_id"], id);
+    assert!(token["idToken"].is_null(), "no ID token for a machine");
+    assert_eq!(token["customClaims"], json!(["tier", "allowed_ops"]));
+    let wrong = deployer_with(
+        &inputs.path,
+        &["token", "--client", id],
+        &[("DEPLOYER_CLIENT_SECRET", "not-the-secret")],
+        None,
+    )
+    .await;
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong.stderr.contains("refused client") && !wrong.stderr.contains("not-the-secret"),
+        "{}",
+        wrong.stderr
+    );
+
+    deployer(&inputs.path, &["down"]).await.ok();
+}

@@ -1,0 +1,582 @@
+//! `users import FILE` (CSV or JSON lines) and `clients add` / `token --client` for
+//! machine-to-machine clients.
+
+use crate::aws::AwsError;
+use crate::deploy::Clients;
+use crate::error::Error;
+use crate::progress::Progress;
+use crate::users::{self, Secret, StackRefs, TokenUse};
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, MessageActionType, OAuthFlowType, ResourceServerScopeType,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// One user to import.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub line: usize,
+    pub user: String,
+    pub email: Option<String>,
+    pub password: Option<Secret>,
+    pub row: HashMap<String, AttributeValue>,
+}
+
+/// A line that cannot be imported, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BadLine {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Parses a CSV file (a header row with `username`, optional `email` and `password`, and one
+/// column per row attribute, as strings) or JSON lines (one object per line: the same keys,
+/// attribute values keeping their JSON types). Pure: `partition_key` may not be a column.
+pub fn parse(text: &str, name: &str, partition_key: &str) -> (Vec<Record>, Vec<BadLine>) {
+    let jsonl =
+        name.ends_with(".jsonl") || name.ends_with(".ndjson") || text.trim_start().starts_with('{');
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    let mut seen = HashMap::new();
+    let mut accept = |line: usize, fields: Map<String, Value>, bad: &mut Vec<BadLine>| match record(
+        line,
+        fields,
+        partition_key,
+    ) {
+        Ok(r) => {
+            if let Some(first) = seen.insert(r.user.clone(), line) {
+                bad.push(BadLine {
+                    line,
+                    reason: format!("user {} already appears on line {first}", r.user),
+                });
+            } else {
+                records.push(r);
+            }
+        }
+        Err(reason) => bad.push(BadLine { line, reason }),
+    };
+    if jsonl {
+        for (i, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(raw) {
+                Ok(Value::Object(map)) => accept(i + 1, map, &mut bad),
+                Ok(_) => bad.push(BadLine {
+                    line: i + 1,
+                    reason: "not a JSON object".into(),
+                }),
+                Err(e) => bad.push(BadLine {
+                    line: i + 1,
+                    reason: format!("not JSON: {e}"),
+                }),
+            }
+        }
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let headers = match reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    vec![BadLine {
+                        line: 1,
+                        reason: format!("unreadable header: {e}"),
+                    }],
+                )
+            }
+        };
+        if !headers.iter().any(|h| h == "username") {
+            return (
+                Vec::new(),
+                vec![BadLine {
+                    line: 1,
+                    reason: "the header has no `username` column".into(),
+                }],
+            );
+        }
+        for result in reader.records() {
+            match result {
+                Ok(rec) => {
+                    let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                    let fields = headers
+                        .iter()
+                        .zip(rec.iter())
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                        .collect();
+                    accept(line, fields, &mut bad);
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                    bad.push(BadLine {
+                        line,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    (records, bad)
+}
+
+fn record(
+    line: usize,
+    mut fields: Map<String, Value>,
+    partition_key: &str,
+) -> Result<Record, String> {
+    let user = match fields.remove("username") {
+        Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
+        Some(other) if !other.is_null() => {
+            return Err(format!("username must be a string, not {other}"))
+        }
+        _ => return Err("no username".into()),
+    };
+    if user.len() > 128 || user.chars().any(char::is_whitespace) {
+        return Err(format!("username {user:?} is not a valid Cognito user name (at most 128 characters, no spaces)"));
+    }
+    let email = match fields.remove("email") {
+        Some(Value::String(e)) if e.contains('@') => Some(e),
+        Some(Value::Null) | None => None,
+        Some(other) => return Err(format!("email {other} is not an email address")),
+    };
+    let password = match fields.remove("password") {
+        Some(Value::String(p)) => Some(Secret::new(p)),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err("password must be a string".into()),
+    };
+    if fields.contains_key(partition_key) {
+        return Err(format!(
+            "column {partition_key} is the table's key: it is the username"
+        ));
+    }
+    let row = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), users::to_attribute(v)))
+        .collect();
+    Ok(Record {
+        line,
+        user,
+        email,
+        password,
+        row,
+    })
+}
+
+/// What `users import` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub created: usize,
+    pub updated: usize,
+    pub rows_written: usize,
+    pub bad_lines: Vec<BadLine>,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "imported {} user(s): {} created, {} updated; {} row(s) written",
+            self.created + self.updated,
+            self.created,
+            self.updated,
+            self.rows_written
+        )?;
+        for b in &self.bad_lines {
+            writeln!(f, "  line {}: {}", b.line, b.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// Imports the good records: pool users (several at a time) and rows (batches of 25).
+pub async fn import(
+    clients: &Clients,
+    refs: &StackRefs,
+    records: Vec<Record>,
+    mut bad: Vec<BadLine>,
+    progress: &Progress,
+) -> Result<ImportReport, Error> {
+    let bar = progress.counter(records.len() as u64, "importing users");
+    let results: Vec<(usize, Result<bool, AwsError>)> = futures::stream::iter(records.iter())
+        .map(|r| {
+            let bar = bar.clone();
+            async move {
+                let result = upsert_user(clients, refs, r).await;
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+                (r.line, result)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (mut created, mut updated) = (0, 0);
+    let mut failed_lines = Vec::new();
+    for (line, result) in results {
+        match result {
+            Ok(true) => created += 1,
+            Ok(false) => updated += 1,
+            Err(err) => {
+                failed_lines.push(line);
+                bad.push(BadLine {
+                    line,
+                    reason: err.to_string(),
+                });
+            }
+        }
+    }
+    let rows: Vec<WriteRequest> = records
+        .iter()
+        .filter(|r| !failed_lines.contains(&r.line))
+        .map(|r| {
+            let mut item = r.row.clone();
+            item.insert(
+                refs.partition_key.clone(),
+                AttributeValue::S(r.user.clone()),
+            );
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("item set"),
+                )
+                .build()
+        })
+        .collect();
+    let rows_written = rows.len();
+    for chunk in rows.chunks(25) {
+        let mut pending = chunk.to_vec();
+        let mut delay = Duration::from_millis(50);
+        while !pending.is_empty() {
+            let out = clients
+                .dynamodb
+                .batch_write_item()
+                .request_items(&refs.table, pending)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("BatchWriteItem", e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&refs.table))
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    bad.sort_by_key(|b| b.line);
+    Ok(ImportReport {
+        created,
+        updated,
+        rows_written,
+        bad_lines: bad,
+    })
+}
+
+/// Creates the user, or updates it when it exists; `true` when created.
+async fn upsert_user(clients: &Clients, refs: &StackRefs, r: &Record) -> Result<bool, AwsError> {
+    let cognito = &clients.cognito;
+    let mut create = cognito
+        .admin_create_user()
+        .user_pool_id(&refs.pool_id)
+        .username(&r.user)
+        .message_action(MessageActionType::Suppress);
+    if let Some(email) = &r.email {
+        create = create.user_attributes(
+            AttributeType::builder()
+                .name("email")
+                .value(email)
+                .build()
+                .expect("name set"),
+        );
+    }
+    let created = match create.send().await {
+        Ok(_) => true,
+        Err(err) => {
+            let err = AwsError::from_sdk("AdminCreateUser", err);
+            if err.code != "UsernameExistsException" {
+                return Err(err);
+            }
+            if let Some(email) = &r.email {
+                cognito
+                    .admin_update_user_attributes()
+                    .user_pool_id(&refs.pool_id)
+                    .username(&r.user)
+                    .user_attributes(
+                        AttributeType::builder()
+                            .name("email")
+                            .value(email)
+                            .build()
+                            .expect("name set"),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("AdminUpdateUserAttributes", e))?;
+            }
+            false
+        }
+    };
+    if let Some(password) = &r.password {
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(&refs.pool_id)
+            .username(&r.user)
+            .password(password.expose())
+            .permanent(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("AdminSetUserPassword", e))?;
+    }
+    Ok(created)
+}
+
+/// The resource server and scope M2M clients get.
+pub fn resource_server(refs: &StackRefs) -> (String, String) {
+    let identifier = format!("{}-api", refs.stack);
+    let scope = format!("{identifier}/access");
+    (identifier, scope)
+}
+
+/// What `clients add` made. The secret is shown once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientReport {
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: String,
+    pub token_endpoint: String,
+    pub row: std::collections::BTreeMap<String, Value>,
+}
+
+impl fmt::Display for ClientReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::output::rows(
+            f,
+            &[
+                ("client", self.name.clone()),
+                ("client id", self.client_id.clone()),
+                ("client secret (shown once)", self.client_secret.clone()),
+                ("scope", self.scope.clone()),
+                ("token endpoint", self.token_endpoint.clone()),
+                ("row", serde_json::to_string(&self.row).unwrap_or_default()),
+            ],
+        )
+    }
+}
+
+/// `clients add`: an app client with a secret and the client-credentials grant on the pool's
+/// resource server scope, and its row (keyed by the client id) for the V3_0 trigger.
+pub async fn add_client(
+    clients: &Clients,
+    refs: &StackRefs,
+    name: &str,
+    row: HashMap<String, AttributeValue>,
+) -> Result<ClientReport, Error> {
+    let cognito = &clients.cognito;
+    let (identifier, scope) = resource_server(refs);
+    let existing = cognito
+        .describe_resource_server()
+        .user_pool_id(&refs.pool_id)
+        .identifier(&identifier)
+        .send()
+        .await;
+    if existing.is_err() {
+        cognito
+            .create_resource_server()
+            .user_pool_id(&refs.pool_id)
+            .identifier(&identifier)
+            .name(&identifier)
+            .scopes(
+                ResourceServerScopeType::builder()
+                    .scope_name("access")
+                    .scope_description("machine-to-machine access")
+                    .build()
+                    .expect("fields set"),
+            )
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("CreateResourceServer", e))?;
+    }
+    let created = cognito
+        .create_user_pool_client()
+        .user_pool_id(&refs.pool_id)
+        .client_name(name)
+        .generate_secret(true)
+        .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+        .allowed_o_auth_scopes(&scope)
+        .allowed_o_auth_flows_user_pool_client(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateUserPoolClient", e))?;
+    let client = created.user_pool_client.unwrap_or_else(|| {
+        aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
+    });
+    let client_id = client.client_id.unwrap_or_default();
+    let mut item = row.clone();
+    item.insert(
+        refs.partition_key.clone(),
+        AttributeValue::S(client_id.clone()),
+    );
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(&refs.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutItem", e))?;
+    Ok(ClientReport {
+        name: name.into(),
+        client_id,
+        client_secret: client.client_secret.unwrap_or_default(),
+        scope,
+        token_endpoint: format!("{}/oauth2/token", refs.auth_base()),
+        row: row
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
+            .collect(),
+    })
+}
+
+/// `token --client`: the client-credentials grant at the pool's token endpoint, then the
+/// access token verified like a user's.
+pub async fn client_token(
+    refs: &StackRefs,
+    inputs: &crate::inputs::StackInputs,
+    client_id: &str,
+    secret: &Secret,
+) -> Result<(users::TokenReport, String), Error> {
+    let url = format!("{}/oauth2/token", refs.auth_base());
+    let fail = |message: String, help: &str| Error::Login {
+        message,
+        help: help.into(),
+    };
+    let response = reqwest::Client::new()
+        .post(&url)
+        .basic_auth(client_id, Some(secret.expose()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                format!("cannot reach the token endpoint {url}: {e}"),
+                "check the network and that the pool has a domain",
+            )
+        })?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let error = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error")
+            .to_owned();
+        return Err(fail(
+            format!("the token endpoint refused client {client_id}: {error} (HTTP {status})"),
+            "check the client id and the secret given on stdin or in DEPLOYER_CLIENT_SECRET; the client needs the client-credentials grant (`deployer clients add`)",
+        ));
+    }
+    let access = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let jwks = users::fetch_jwks(refs).await?;
+    let claims =
+        users::verify_token(&jwks, &access, refs, client_id, TokenUse::Access).map_err(|m| {
+            Error::Token {
+                message: format!("the access token did not verify: {m}"),
+                help: "the token was not issued by this pool for this client".into(),
+            }
+        })?;
+    let names = users::custom_claim_names(inputs);
+    let custom = names
+        .into_iter()
+        .filter(|n| claims.contains_key(n))
+        .collect();
+    Ok((
+        users::TokenReport {
+            principal: format!("client {client_id}"),
+            verified: format!(
+                "signature verified against {}; issuer, client and expiry checked",
+                refs.jwks_url()
+            ),
+            id_token: None,
+            access_token: claims,
+            custom_claims: custom,
+        },
+        access,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_become_records_and_bad_lines_are_named() {
+        let text = "username,email,projects,role\njane,jane@example.com,\"p-1,p-2\",lead\n,nobody@example.com,p-3,x\nraj,not-an-email,p-4,dev\njane,j2@example.com,p-5,dev\nkim,,p-6,\n";
+        let (records, bad) = parse(text, "users.csv", "userName");
+        let users: Vec<&str> = records.iter().map(|r| r.user.as_str()).collect();
+        assert_eq!(users, ["jane", "kim"]);
+        assert_eq!(
+            records[0].row["projects"],
+            AttributeValue::S("p-1,p-2".into())
+        );
+        assert_eq!(records[0].email.as_deref(), Some("jane@example.com"));
+        assert!(
+            !records[1].row.contains_key("role"),
+            "empty cells are left out"
+        );
+        let lines: Vec<(usize, &str)> = bad.iter().map(|b| (b.line, b.reason.as_str())).collect();
+        assert_eq!(lines[0], (3, "no username"));
+        assert_eq!(lines[1].0, 4);
+        assert!(lines[1].1.contains("not an email"));
+        assert_eq!(lines[2], (5, "user jane already appears on line 2"));
+    }
+
+    #[test]
+    fn json_lines_keep_types_and_report_broken_lines() {
+        let text = "{\"username\":\"a\",\"level\":3,\"projects\":[\"p-1\"]}\n{oops}\n\n{\"username\":\"b\",\"userName\":\"x\"}\n[1]\n";
+        let (records, bad) = parse(text, "users.jsonl", "userName");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].row["level"], AttributeValue::N("3".into()));
+        assert_eq!(
+            records[0].row["projects"],
+            AttributeValue::Ss(vec!["p-1".into()])
+        );
+        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [2, 4, 5]);
+        assert!(bad[1].reason.contains("the table's key"));
+    }
+
+    #[test]
+    fn a_csv_without_a_username_column_is_refused_whole() {
+        let (records, bad) = parse("name,email\njane,j@x\n", "u.csv", "userName");
+        assert!(records.is_empty());
+        assert_eq!(
+            bad,
+            vec![BadLine {
+                line: 1,
+                reason: "the header has no `username` column".into()
+            }]
+        );
+    }
+}
