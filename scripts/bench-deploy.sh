@@ -18,7 +18,7 @@ work="$(mktemp -d)"
 python3 - "$work" <<'PY'
 import json, sys
 base = json.load(open("stack-inputs.json"))
-for name in ("bench-deployer", "bench-awscli"):
+for name in ("bench-deployer", "bench-cli"):
     json.dump(dict(base, stackName=name, userPoolDomainName=name + "-login"), open(f"{sys.argv[1]}/{name}.json", "w"))
 PY
 now() { python3 -c 'import time; print(time.perf_counter())'; }
@@ -30,10 +30,10 @@ runs=(); for _ in 1 2 3 4 5; do runs+=("$(timed "$deployer" --local -f "$work/be
 ours=$(median "${runs[@]}")
 
 # The baseline: the same template and artifact through the AWS CLI.
-"$deployer" -f "$work/bench-awscli.json" render > "$work/template.yaml"
+"$deployer" -f "$work/bench-cli.json" render > "$work/template.yaml"
 key="$("$deployer" --local -f "$work/bench-deployer.json" up --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["artifact"]["key"])')"
 cli() { AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$DEPLOYER_VENV/bin/aws" --endpoint-url "$endpoint" --region us-east-1 \
-  cloudformation deploy --template-file "$work/template.yaml" --stack-name bench-awscli --capabilities CAPABILITY_IAM \
+  cloudformation deploy --template-file "$work/template.yaml" --stack-name bench-cli --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset --parameter-overrides ArtifactBucket=deployer-artifacts-000000000000-us-east-1 "ArtifactKey=$key" DeployFingerprint=x; }
 timed cli >/dev/null
 runs=(); for _ in 1 2 3; do runs+=("$(timed cli)"); done
@@ -41,7 +41,7 @@ theirs=$(median "${runs[@]}")
 
 "$deployer" --local -f "$work/bench-deployer.json" down >/dev/null 2>&1
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$DEPLOYER_VENV/bin/aws" --endpoint-url "$endpoint" --region us-east-1 \
-  cloudformation delete-stack --stack-name bench-awscli
+  cloudformation delete-stack --stack-name bench-cli
 rm -rf "$work"
 
 echo "| step (local emulator, trigger already built) | seconds |"

@@ -4,6 +4,7 @@
 #   - the aarch64-unknown-linux-musl Rust target (the trigger runs on Graviton)
 #   - Debian's qemu-user-static and the binfmt_misc registration that lets an aarch64 binary
 #     run here, so the real Graviton artifact runs inside the local emulator
+#   - Debian's chromium and chromium-driver for the token viewer's browser test
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -28,15 +29,21 @@ else
   rustup target add "$target"
 fi
 
-if [[ -x /usr/bin/qemu-aarch64-static ]]; then
-  say "qemu-user-static present"
+# Debian packages: qemu-user-static (runs the aarch64 trigger here), chromium and its
+# driver (the token viewer's browser test).
+missing=()
+[[ -x /usr/bin/qemu-aarch64-static ]] || missing+=(qemu-user-static)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
+if [[ ${#missing[@]} -eq 0 ]]; then
+  say "debian packages present (qemu-user-static, chromium, chromium-driver)"
 elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-  say "installing qemu-user-static (Debian)"
+  say "installing ${missing[*]} (Debian)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-  echo "warning: qemu-user-static is missing and cannot be installed here (not root, or no apt-get);" >&2
-  echo "         install it to run the aarch64 trigger locally." >&2
+  echo "warning: ${missing[*]} missing and cannot be installed here (not root, or no apt-get):" >&2
+  echo "         qemu-user-static runs the aarch64 trigger locally; chromium runs the viewer's browser test." >&2
 fi
 
 # binfmt_misc: lets the kernel hand aarch64 ELF files to qemu, so the Graviton bootstrap runs

@@ -80,6 +80,13 @@ pub enum Command {
     Users(UsersCommand),
     /// Log a user in and print the verified, decoded ID and access tokens.
     Token(TokenArgs),
+    /// Serve the token viewer: Login through the pool's hosted UI (code flow with PKCE), then
+    /// the ID and access tokens decoded, signature-checked, custom claims marked.
+    Viewer {
+        /// Port on localhost; http://localhost:PORT/ must be one of the inputs' callbackUrls.
+        #[arg(long, default_value_t = 8081)]
+        port: u16,
+    },
     /// Machine-to-machine app clients (client-credentials grant, V3_0 claims).
     #[command(subcommand)]
     Clients(ClientsCommand),

@@ -21,3 +21,4 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod users;
+pub mod viewer;

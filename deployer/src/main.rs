@@ -9,7 +9,9 @@ use deployer::deploy::{self, UpOptions};
 use deployer::error::{exit, Error};
 use deployer::inputs::{self, StackInputs};
 use deployer::progress::Progress;
-use deployer::{aws, build, commands, ephemeral, import, local::Paths, output, render, users};
+use deployer::{
+    aws, build, commands, ephemeral, import, local::Paths, output, render, users, viewer,
+};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -201,6 +203,14 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
                     output::print(format, &report);
                 }
             }
+        }
+        Command::Viewer { port } => {
+            let inputs = load()?;
+            viewer::redirect_uri(&inputs, *port)?;
+            let conn = connect(&inputs).await?;
+            let clients = deploy::Clients::new(&conn);
+            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            viewer::serve(refs, &inputs, *port).await?;
         }
         Command::Clients(ClientsCommand::Add { name, set, row }) => {
             let inputs = load()?;
