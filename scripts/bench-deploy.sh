@@ -23,7 +23,11 @@ for name in ("bench-deployer", "bench-cli"):
 PY
 now() { python3 -c 'import time; print(time.perf_counter())'; }
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"; }
-timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || die "failed: $*"; t1=$(now); python3 -c "print($t1-$t0)"; }
+timed() {
+  local t0 t1 log; log="$(mktemp)"; t0=$(now)
+  "$@" >"$log" 2>&1 || { cat "$log" >&2; die "failed: $*"; }
+  t1=$(now); rm -f "$log"; python3 -c "print($t1-$t0)"
+}
 
 fresh=$(timed "$deployer" --local -f "$work/bench-deployer.json" up)
 runs=(); for _ in 1 2 3 4 5; do runs+=("$(timed "$deployer" --local -f "$work/bench-deployer.json" up)"); done
@@ -36,7 +40,8 @@ cli() { AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$DEPLOYER_VENV/bin/aw
   cloudformation deploy --template-file "$work/template.yaml" --stack-name bench-cli --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset --parameter-overrides ArtifactBucket=deployer-artifacts-000000000000-us-east-1 "ArtifactKey=$key" DeployFingerprint=x; }
 timed cli >/dev/null
-runs=(); for _ in 1 2 3; do runs+=("$(timed cli)"); done
+# awscli names its change sets by the second: a pause (not timed) keeps the names apart.
+runs=(); for _ in 1 2 3; do sleep 1; runs+=("$(timed cli)"); done
 theirs=$(median "${runs[@]}")
 
 "$deployer" --local -f "$work/bench-deployer.json" down >/dev/null 2>&1

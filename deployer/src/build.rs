@@ -140,10 +140,20 @@ pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError
     let dir = paths.cache.join("artifacts");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let cached = dir.join(format!("trigger-{}.zip", &key[..16]));
-    if let Ok(bytes) = std::fs::read(&cached) {
+    let digest_file = cached.with_extension("zip.sha256");
+    if let Ok(meta) = std::fs::metadata(&cached) {
+        // The digest is kept beside the zip: hashing 3 MB again would be most of a no-op `up`.
+        let sha256 = match std::fs::read_to_string(&digest_file) {
+            Ok(text) if text.trim().len() == 64 => text.trim().to_owned(),
+            _ => {
+                let bytes =
+                    std::fs::read(&cached).map_err(io(format!("reading {}", cached.display())))?;
+                hex::encode(Sha256::digest(&bytes))
+            }
+        };
         return Ok(Artifact {
-            size: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: meta.len(),
+            sha256,
             path: cached,
             target: target.clone(),
             rebuilt: false,
@@ -156,10 +166,13 @@ pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError
     let partial = cached.with_extension(format!("zip.{}.partial", std::process::id()));
     std::fs::write(&partial, &zip).map_err(io(format!("writing {}", partial.display())))?;
     // Rename last: an interrupted build never leaves a zip that looks complete.
+    let sha256 = hex::encode(Sha256::digest(&zip));
+    std::fs::write(&digest_file, &sha256)
+        .map_err(io(format!("writing {}", digest_file.display())))?;
     std::fs::rename(&partial, &cached).map_err(io(format!("writing {}", cached.display())))?;
     Ok(Artifact {
         size: zip.len() as u64,
-        sha256: hex::encode(Sha256::digest(&zip)),
+        sha256,
         path: cached,
         target: target.clone(),
         rebuilt: true,
@@ -289,13 +302,46 @@ pub fn source_hash(root: &Path, target: &BuildTarget) -> Result<String, BuildErr
     }
     hash.update(target.triple().unwrap_or(std::env::consts::ARCH).as_bytes());
     hash.update(PROFILE.as_bytes());
+    hash.update(toolchain_identity(root).as_bytes());
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// What identifies the compiler, cheaply: with rustup, the installed toolchains (their folder
+/// changes when one is added, updated or removed), the default (settings.toml), an override in
+/// the environment and the project's rust-toolchain file. Without rustup, `rustc -V` (slower).
+fn toolchain_identity(root: &Path) -> String {
+    let home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string())
+    };
+    if let Some(toolchains) = home
+        .as_ref()
+        .map(|h| h.join("toolchains"))
+        .and_then(|t| stamp(&t))
+    {
+        let settings = home
+            .as_ref()
+            .and_then(|h| std::fs::read_to_string(h.join("settings.toml")).ok())
+            .unwrap_or_default();
+        let pinned: String = ["rust-toolchain", "rust-toolchain.toml"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+            .collect();
+        let env = std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_default();
+        return format!("rustup {toolchains} {settings} {pinned} {env}");
+    }
     let rustc = Command::new("rustc")
         .arg("-V")
         .output()
         .map(|o| o.stdout)
         .unwrap_or_default();
-    hash.update(&rustc);
-    Ok(hex::encode(hash.finalize()))
+    String::from_utf8_lossy(&rustc).into_owned()
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

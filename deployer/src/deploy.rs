@@ -353,7 +353,13 @@ pub async fn up(
         }
     ));
 
-    let account = artifacts::account_id(&clients.sts).await?;
+    // Both answers are needed before deciding anything; ask at once.
+    let (account, described) = tokio::join!(
+        artifacts::account_id(&clients.sts),
+        cfn::describe(&clients.cfn, &name)
+    );
+    let account = account?;
+    let mut prefetched = Some(described?);
     let bucket = artifacts::bucket_name(&account, &conn.region);
     let key = artifacts::artifact_key(&name, &artifact.sha256);
     let tags = stack_tags(inputs);
@@ -387,7 +393,10 @@ pub async fn up(
     let mut attempt = 0;
     'attempt: loop {
         attempt += 1;
-        let mut stack = cfn::describe(&clients.cfn, &name).await?;
+        let mut stack = match prefetched.take() {
+            Some(stack) => stack,
+            None => cfn::describe(&clients.cfn, &name).await?,
+        };
         let mut decision = plan::decide(stack.as_ref(), &fingerprint);
         if let Decision::Wait { .. } = decision {
             stack = settle(&clients, &name, options.wait_timeout, progress).await?;
