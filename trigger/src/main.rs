@@ -3,7 +3,7 @@
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use trigger::config::TriggerConfig;
-use trigger::store::{sdk_timeouts, DynamoStore};
+use trigger::store::{https_client, sdk_timeouts, DynamoStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -32,6 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
         .retry_config(retries)
+        .http_client(https_client())
         .load()
         .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config);

@@ -158,3 +158,27 @@ pub fn sdk_timeouts(
         .with_max_backoff(budget / 4);
     (timeouts, retries)
 }
+
+/// The Amazon Trust Services roots AWS endpoints chain to, compiled in.
+const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-roots.pem");
+
+/// The function's HTTPS client. Its trust store is the Amazon roots only: loading the system
+/// store reads every file in /etc/ssl/certs, which was most of the cold start, and a trigger
+/// only ever talks to AWS. `TRIGGER_NATIVE_ROOTS=1` uses the system store instead.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let native = std::env::var("TRIGGER_NATIVE_ROOTS").is_ok_and(|v| v == "1");
+    let trust = if native {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_pem_certificate(AMAZON_ROOTS)
+    };
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("the compiled-in roots are valid PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}

@@ -192,3 +192,11 @@ async fn a_table_that_never_answers_times_out_within_the_budget_retries_included
         "the deadline did not hold: {elapsed:?}"
     );
 }
+
+#[test]
+fn the_compiled_in_amazon_roots_make_a_working_https_client() {
+    // Panics if the embedded PEM bundle were not valid certificates.
+    let _client = trigger::store::https_client();
+    let pem = include_str!("../certs/amazon-roots.pem");
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 5);
+}
