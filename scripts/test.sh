@@ -26,4 +26,4 @@ say "emulator at $endpoint"
 export DEPLOYER_TEST_ENDPOINT="$endpoint"
 
 say "tests"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

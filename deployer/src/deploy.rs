@@ -220,7 +220,14 @@ async fn follow(
     let mut backoff = Backoff::for_stacks();
     let mut events = Vec::new();
     loop {
-        let fresh = cfn::new_events(&clients.cfn, stack_id, &mut seen).await?;
+        let fresh = match cfn::new_events(&clients.cfn, stack_id, &mut seen).await {
+            Ok(fresh) => fresh,
+            // The stack was deleted under us (by `down`, or another run's clean-up).
+            Err(err) if err.code == "ValidationError" && err.message.contains("does not exist") => {
+                return Ok((None, events))
+            }
+            Err(err) => return Err(err.into()),
+        };
         show(progress, &fresh);
         events.extend(fresh);
         let stack = cfn::describe(&clients.cfn, stack_id).await?;
@@ -475,7 +482,11 @@ pub async fn up(
                 cfn::delete_change_set(&cfn_client, &change_set).await.ok();
                 if kind == ChangeKind::Create {
                     // A never-executed create leaves an empty REVIEW_IN_PROGRESS stack behind.
-                    cfn::delete_stack(&cfn_client, &stack_id).await.ok();
+                    // Only that is removed: another run may be creating the same stack right now.
+                    let review = cfn::describe(&cfn_client, &stack_id).await.ok().flatten();
+                    if review.is_some_and(|s| s.status == "REVIEW_IN_PROGRESS") {
+                        cfn::delete_stack(&cfn_client, &stack_id).await.ok();
+                    }
                 }
             }
         };
@@ -546,7 +557,8 @@ pub async fn up(
         });
         let seen = cfn::existing_event_ids(&clients.cfn, &stack_id).await?;
         if let Err(err) = cfn::execute_change_set(&clients.cfn, &change_set).await {
-            cleanup(&clients).await;
+            // Someone else is executing on this stack: drop our change set, leave the stack be.
+            cfn::delete_change_set(&clients.cfn, &change_set).await.ok();
             if is_conflict(&err) && attempt < MAX_ATTEMPTS {
                 progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
                 settle(&clients, &name, options.wait_timeout, progress).await?;

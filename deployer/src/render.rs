@@ -164,7 +164,8 @@ pub fn check(text: &str) -> Result<serde_yaml::Value, RenderError> {
     Ok(doc)
 }
 
-fn encode_uri_component(s: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters (for URL query values).
+pub fn encode_uri_component(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

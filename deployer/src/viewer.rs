@@ -108,7 +108,7 @@ async fn login(State(v): State<Arc<Viewer>>) -> Redirect {
         "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+email+profile&state={}&code_challenge={}&code_challenge_method=S256",
         v.refs.auth_base(),
         v.refs.client_id,
-        encode(&v.redirect_uri),
+        crate::render::encode_uri_component(&v.redirect_uri),
         state,
         challenge
     );
@@ -121,7 +121,7 @@ async fn logout(State(v): State<Arc<Viewer>>) -> Redirect {
         "{}/logout?client_id={}&logout_uri={}",
         v.refs.auth_base(),
         v.refs.client_id,
-        encode(&v.redirect_uri)
+        crate::render::encode_uri_component(&v.redirect_uri)
     );
     Redirect::to(&url)
 }
@@ -197,17 +197,6 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             TokenUse::Access,
         ),
     })
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn escape(s: &str) -> String {

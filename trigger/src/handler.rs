@@ -4,6 +4,7 @@ use crate::claims::{self, EventError};
 use crate::config::{Policy, TriggerConfig};
 use crate::event::PreTokenEvent;
 use crate::store::{PrincipalStore, StoreError};
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Instant;
 
@@ -36,7 +37,8 @@ pub async fn handle<S: PrincipalStore>(
     mut raw: Value,
 ) -> Result<Value, TriggerError> {
     let started = Instant::now();
-    let event: PreTokenEvent = match serde_json::from_value(raw.clone()) {
+    // Read in place: no copy of the event on the login path.
+    let event = match PreTokenEvent::deserialize(&raw) {
         Ok(event) => event,
         Err(err) => {
             tracing::error!(outcome = "malformed", error = %err, "login");
