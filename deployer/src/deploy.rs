@@ -237,7 +237,9 @@ async fn follow(
             }
             Some(s) => {
                 // Events can land just after the status; take the last ones.
-                let tail = cfn::new_events(&clients.cfn, stack_id, &mut seen).await?;
+                let tail = cfn::new_events(&clients.cfn, stack_id, &mut seen)
+                    .await
+                    .unwrap_or_default();
                 show(progress, &tail);
                 events.extend(tail);
                 return Ok((Some(s.status), events));
@@ -301,12 +303,17 @@ const MAX_ATTEMPTS: u32 = 5;
 /// Errors that mean another operation changed the stack between our look and our action.
 fn is_conflict(err: &crate::aws::AwsError) -> bool {
     match err.code.as_str() {
-        "AlreadyExistsException" | "InvalidChangeSetStatus" | "InvalidChangeSetStatusException" => {
-            true
-        }
-        // CloudFormation reports a busy stack as a ValidationError with no code of its own.
+        "AlreadyExistsException"
+        | "InvalidChangeSetStatus"
+        | "InvalidChangeSetStatusException"
+        | "ChangeSetNotFound"
+        | "ChangeSetNotFoundException" => true,
+        // CloudFormation reports a busy stack as a ValidationError with no code of its own; a
+        // stack that vanished was deleted or replaced by the other run.
         "ValidationError" => {
-            err.message.contains("_IN_PROGRESS") || err.message.contains("already exists")
+            err.message.contains("_IN_PROGRESS")
+                || err.message.contains("already exists")
+                || err.message.contains("does not exist")
         }
         _ => false,
     }
@@ -506,6 +513,12 @@ pub async fn up(
         .await;
         let state = match waited {
             Ok(state) => state,
+            Err(Error::Aws(err)) if is_conflict(&err) && attempt < MAX_ATTEMPTS => {
+                cleanup(&clients).await;
+                progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
+                settle(&clients, &name, options.wait_timeout, progress).await?;
+                continue 'attempt;
+            }
             Err(err) => {
                 cleanup(&clients).await;
                 return Err(err);
@@ -555,24 +568,46 @@ pub async fn up(
             ChangeKind::Create => "creating the stack",
             ChangeKind::Update => "updating the stack",
         });
-        let seen = cfn::existing_event_ids(&clients.cfn, &stack_id).await?;
-        if let Err(err) = cfn::execute_change_set(&clients.cfn, &change_set).await {
-            // Someone else is executing on this stack: drop our change set, leave the stack be.
-            cfn::delete_change_set(&clients.cfn, &change_set).await.ok();
-            if is_conflict(&err) && attempt < MAX_ATTEMPTS {
-                progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
-                settle(&clients, &name, options.wait_timeout, progress).await?;
-                continue 'attempt;
+        let executed = match cfn::existing_event_ids(&clients.cfn, &stack_id).await {
+            Ok(seen) => cfn::execute_change_set(&clients.cfn, &change_set)
+                .await
+                .map(|()| seen),
+            Err(err) => Err(err),
+        };
+        let seen = match executed {
+            Ok(seen) => seen,
+            Err(err) => {
+                // Someone else is executing on this stack: drop our change set, leave the stack be.
+                cfn::delete_change_set(&clients.cfn, &change_set).await.ok();
+                if is_conflict(&err) && attempt < MAX_ATTEMPTS {
+                    progress.note(&format!("another operation got to stack {name} first ({}): waiting for it, then deciding again", err.message));
+                    settle(&clients, &name, options.wait_timeout, progress).await?;
+                    continue 'attempt;
+                }
+                return Err(err.into());
             }
-            return Err(err.into());
-        }
+        };
         let (status, events) = interruptible(
             follow(&clients, &stack_id, seen, progress),
             "CloudFormation was deploying",
             "CloudFormation goes on with the deploy (or its rollback) by itself; run `deployer up` again to wait for it and continue",
         )
         .await?;
-        let status = status.unwrap_or_else(|| "DELETE_COMPLETE".into());
+        let Some(status) = status else {
+            // Our stack id vanished mid-deploy: another run replaced or deleted the stack.
+            if attempt < MAX_ATTEMPTS {
+                progress.note(&format!("stack {name} was replaced by another operation: waiting for it, then deciding again"));
+                settle(&clients, &name, options.wait_timeout, progress).await?;
+                continue 'attempt;
+            }
+            return Err(Error::DeployFailed {
+                operation: "the deploy",
+                stack: name,
+                cause: "the stack was deleted or replaced while it was being deployed".into(),
+                state: "unknown".into(),
+                help: "another process is changing this stack; let it finish and run `deployer up` again".into(),
+            });
+        };
         if status != "CREATE_COMPLETE" && status != "UPDATE_COMPLETE" {
             let cause = cfn::root_cause(&events)
                 .map(|e| {
