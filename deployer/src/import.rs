@@ -6,9 +6,7 @@ use crate::deploy::Clients;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::users::{self, Secret, StackRefs, TokenUse};
-use aws_sdk_cognitoidentityprovider::types::{
-    AttributeType, MessageActionType, OAuthFlowType, ResourceServerScopeType,
-};
+use aws_sdk_cognitoidentityprovider::types::{OAuthFlowType, ResourceServerScopeType};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -291,57 +289,10 @@ pub async fn import(
 
 /// Creates the user, or updates it when it exists; `true` when created.
 async fn upsert_user(clients: &Clients, refs: &StackRefs, r: &Record) -> Result<bool, AwsError> {
-    let cognito = &clients.cognito;
-    let mut create = cognito
-        .admin_create_user()
-        .user_pool_id(&refs.pool_id)
-        .username(&r.user)
-        .message_action(MessageActionType::Suppress);
-    if let Some(email) = &r.email {
-        create = create.user_attributes(
-            AttributeType::builder()
-                .name("email")
-                .value(email)
-                .build()
-                .expect("name set"),
-        );
-    }
-    let created = match create.send().await {
-        Ok(_) => true,
-        Err(err) => {
-            let err = AwsError::from_sdk("AdminCreateUser", err);
-            if err.code != "UsernameExistsException" {
-                return Err(err);
-            }
-            if let Some(email) = &r.email {
-                cognito
-                    .admin_update_user_attributes()
-                    .user_pool_id(&refs.pool_id)
-                    .username(&r.user)
-                    .user_attributes(
-                        AttributeType::builder()
-                            .name("email")
-                            .value(email)
-                            .build()
-                            .expect("name set"),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("AdminUpdateUserAttributes", e))?;
-            }
-            false
-        }
-    };
+    let created =
+        users::upsert_pool_user(clients, refs, &r.user, r.email.as_deref(), false).await?;
     if let Some(password) = &r.password {
-        cognito
-            .admin_set_user_password()
-            .user_pool_id(&refs.pool_id)
-            .username(&r.user)
-            .password(password.expose())
-            .permanent(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("AdminSetUserPassword", e))?;
+        users::set_password(clients, refs, &r.user, password).await?;
     }
     Ok(created)
 }

@@ -261,75 +261,12 @@ pub async fn add(
     row: HashMap<String, AttributeValue>,
     invite: bool,
 ) -> Result<AddReport, Error> {
-    let cognito = &clients.cognito;
-    let exists = found(
-        "AdminGetUser",
-        cognito
-            .admin_get_user()
-            .user_pool_id(&refs.pool_id)
-            .username(user)
-            .send()
-            .await,
-    )?;
-    let generated = password.is_none() && !invite;
-    let password = password.or_else(|| (!invite).then(generate_password));
-    if !exists {
-        let mut create = cognito
-            .admin_create_user()
-            .user_pool_id(&refs.pool_id)
-            .username(user);
-        if let Some(email) = email {
-            create = create
-                .user_attributes(
-                    AttributeType::builder()
-                        .name("email")
-                        .value(email)
-                        .build()
-                        .expect("name set"),
-                )
-                .user_attributes(
-                    AttributeType::builder()
-                        .name("email_verified")
-                        .value("true")
-                        .build()
-                        .expect("name set"),
-                );
-        }
-        if !invite {
-            create = create.message_action(MessageActionType::Suppress);
-        }
-        create
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("AdminCreateUser", e))?;
-    } else if let Some(email) = email {
-        cognito
-            .admin_update_user_attributes()
-            .user_pool_id(&refs.pool_id)
-            .username(user)
-            .user_attributes(
-                AttributeType::builder()
-                    .name("email")
-                    .value(email)
-                    .build()
-                    .expect("name set"),
-            )
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("AdminUpdateUserAttributes", e))?;
-    }
-    if let Some(password) = &password {
-        if !exists || !generated {
-            cognito
-                .admin_set_user_password()
-                .user_pool_id(&refs.pool_id)
-                .username(user)
-                .password(password.expose())
-                .permanent(true)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("AdminSetUserPassword", e))?;
-        }
+    let created = upsert_pool_user(clients, refs, user, email, invite).await?;
+    let exists = !created;
+    // A password is generated only for a new user given none (and no invitation).
+    let generated = (created && password.is_none() && !invite).then(generate_password);
+    if let Some(password) = password.as_ref().or(generated.as_ref()) {
+        set_password(clients, refs, user, password).await?;
     }
     let mut item = row.clone();
     item.insert(
@@ -357,11 +294,7 @@ pub async fn add(
         user: user.into(),
         action: if exists { "updated" } else { "created" },
         row: row_json(&row),
-        generated_password: if generated && !exists {
-            password.map(|p| p.0)
-        } else {
-            None
-        },
+        generated_password: generated.map(|p| p.0),
     })
 }
 
@@ -389,6 +322,77 @@ where
             }
         }
     }
+}
+
+/// Creates the pool user (no invitation unless asked), or updates its email when it exists;
+/// `true` when created. Shared by `users add` and `users import`.
+pub async fn upsert_pool_user(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    email: Option<&str>,
+    invite: bool,
+) -> Result<bool, AwsError> {
+    let cognito = &clients.cognito;
+    let attribute = |name: &str, value: &str| {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("name set")
+    };
+    let mut create = cognito
+        .admin_create_user()
+        .user_pool_id(&refs.pool_id)
+        .username(user);
+    if let Some(email) = email {
+        create = create
+            .user_attributes(attribute("email", email))
+            .user_attributes(attribute("email_verified", "true"));
+    }
+    if !invite {
+        create = create.message_action(MessageActionType::Suppress);
+    }
+    match create.send().await {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let err = AwsError::from_sdk("AdminCreateUser", err);
+            if err.code != "UsernameExistsException" {
+                return Err(err);
+            }
+            if let Some(email) = email {
+                cognito
+                    .admin_update_user_attributes()
+                    .user_pool_id(&refs.pool_id)
+                    .username(user)
+                    .user_attributes(attribute("email", email))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("AdminUpdateUserAttributes", e))?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Sets a permanent password (read from stdin, the environment or a generator; never argv).
+pub async fn set_password(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    password: &Secret,
+) -> Result<(), AwsError> {
+    clients
+        .cognito
+        .admin_set_user_password()
+        .user_pool_id(&refs.pool_id)
+        .username(user)
+        .password(password.expose())
+        .permanent(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("AdminSetUserPassword", e))?;
+    Ok(())
 }
 
 /// What `users remove` did.
