@@ -380,19 +380,7 @@ pub async fn add_client(
         aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
     });
     let client_id = client.client_id.unwrap_or_default();
-    let mut item = row.clone();
-    item.insert(
-        refs.partition_key.clone(),
-        AttributeValue::S(client_id.clone()),
-    );
-    clients
-        .dynamodb
-        .put_item()
-        .table_name(&refs.table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutItem", e))?;
+    users::put_row(clients, refs, &client_id, &row).await?;
     Ok(ClientReport {
         name: name.into(),
         client_id,

@@ -124,9 +124,7 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Users(command) => {
             let inputs = load()?;
-            let conn = connect(&inputs).await?;
-            let clients = deploy::Clients::new(&conn);
-            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let (clients, refs) = users::open(&connect(&inputs).await?, &inputs).await?;
             match command {
                 UsersCommand::Add(args) => {
                     let password =
@@ -166,9 +164,7 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Token(args) => {
             let inputs = load()?;
-            let conn = connect(&inputs).await?;
-            let clients = deploy::Clients::new(&conn);
-            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let (clients, refs) = users::open(&connect(&inputs).await?, &inputs).await?;
             let (env, what) = if args.client.is_some() {
                 ("DEPLOYER_CLIENT_SECRET", "client secret")
             } else {
@@ -207,16 +203,12 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
         Command::Viewer { port } => {
             let inputs = load()?;
             viewer::redirect_uri(&inputs, *port)?;
-            let conn = connect(&inputs).await?;
-            let clients = deploy::Clients::new(&conn);
-            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let (_, refs) = users::open(&connect(&inputs).await?, &inputs).await?;
             viewer::serve(refs, &inputs, *port).await?;
         }
         Command::Clients(ClientsCommand::Add { name, set, row }) => {
             let inputs = load()?;
-            let conn = connect(&inputs).await?;
-            let clients = deploy::Clients::new(&conn);
-            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let (clients, refs) = users::open(&connect(&inputs).await?, &inputs).await?;
             let row = users::row_from(set, row.as_deref())?;
             output::print(
                 format,
@@ -225,9 +217,7 @@ async fn run(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Verify => {
             let inputs = load()?;
-            let conn = connect(&inputs).await?;
-            let clients = deploy::Clients::new(&conn);
-            let refs = users::StackRefs::load(&conn, &clients, &inputs).await?;
+            let (clients, refs) = users::open(&connect(&inputs).await?, &inputs).await?;
             output::print(format, &users::smoke(&clients, &refs, &inputs).await?);
         }
         Command::Down(args) => {

@@ -96,6 +96,36 @@ impl StackRefs {
     }
 }
 
+/// The clients and the deployed stack's references, for every user and token command.
+pub async fn open(conn: &Connection, inputs: &StackInputs) -> Result<(Clients, StackRefs), Error> {
+    let clients = Clients::new(conn);
+    let refs = StackRefs::load(conn, &clients, inputs).await?;
+    Ok((clients, refs))
+}
+
+/// Writes a principal's row: the given attributes under the table's partition key.
+pub async fn put_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    key: &str,
+    row: &HashMap<String, AttributeValue>,
+) -> Result<(), AwsError> {
+    let mut item = row.clone();
+    item.insert(
+        refs.partition_key.clone(),
+        AttributeValue::S(key.to_owned()),
+    );
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(&refs.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutItem", e))?;
+    Ok(())
+}
+
 /// A secret read from stdin or the environment; never from argv, never logged.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -268,11 +298,6 @@ pub async fn add(
     if let Some(password) = password.as_ref().or(generated.as_ref()) {
         set_password(clients, refs, user, password).await?;
     }
-    let mut item = row.clone();
-    item.insert(
-        refs.partition_key.clone(),
-        AttributeValue::S(user.to_owned()),
-    );
     // An existing user given no row options keeps its row (e.g. only a new password).
     if exists && row.is_empty() {
         return Ok(AddReport {
@@ -282,14 +307,7 @@ pub async fn add(
             generated_password: None,
         });
     }
-    clients
-        .dynamodb
-        .put_item()
-        .table_name(&refs.table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutItem", e))?;
+    put_row(clients, refs, user, &row).await?;
     Ok(AddReport {
         user: user.into(),
         action: if exists { "updated" } else { "created" },
@@ -299,28 +317,11 @@ pub async fn add(
 }
 
 /// `Ok(true)` when the call succeeded, `Ok(false)` when Cognito says there is no such user.
-fn found<T, E, R>(
-    operation: &'static str,
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-) -> Result<bool, Error>
-where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+fn found<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
     match result {
         Ok(_) => Ok(true),
-        Err(err) => {
-            let err = AwsError::from_sdk(operation, err);
-            if err.code == "UserNotFoundException" {
-                Ok(false)
-            } else {
-                Err(err.into())
-            }
-        }
+        Err(err) if err.code == "UserNotFoundException" => Ok(false),
+        Err(err) => Err(err),
     }
 }
 
@@ -430,14 +431,14 @@ pub async fn remove(
     user: &str,
 ) -> Result<RemoveReport, Error> {
     let removed_from_pool = found(
-        "AdminDeleteUser",
         clients
             .cognito
             .admin_delete_user()
             .user_pool_id(&refs.pool_id)
             .username(user)
             .send()
-            .await,
+            .await
+            .map_err(|e| AwsError::from_sdk("AdminDeleteUser", e)),
     )?;
     let deleted = clients
         .dynamodb
