@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// Graviton: what Lambda runs (`arm64`, `provided.al2023`).
 pub const GRAVITON: &str = "aarch64-unknown-linux-musl";
@@ -133,10 +133,11 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Builds (or reuses) the trigger zip for `target`.
-pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError> {
+/// Builds (or reuses) the trigger zip for `target`. Cancel-safe: dropping the future kills
+/// the cargo process group, and a zip only appears once it is complete.
+pub async fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError> {
     let root = workspace();
-    let key = source_hash(&root, target)?;
+    let key = source_key(&root, target)?;
     let dir = paths.cache.join("artifacts");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let cached = dir.join(format!("trigger-{}.zip", &key[..16]));
@@ -160,7 +161,7 @@ pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError
         });
     }
 
-    let binary = compile(&root, paths, target)?;
+    let binary = compile(&root, paths, target).await?;
     let bytes = std::fs::read(&binary).map_err(io(format!("reading {}", binary.display())))?;
     let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
     let partial = cached.with_extension(format!("zip.{}.partial", std::process::id()));
@@ -179,7 +180,22 @@ pub fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError
     })
 }
 
-fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<PathBuf, BuildError> {
+/// Kills the build's whole process group (cargo, rustc, zig) unless it finished.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .ok();
+        }
+    }
+}
+
+async fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let venv_bin = paths.venv.join("bin");
     let path = std::env::join_paths(
@@ -193,7 +209,7 @@ fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<PathBuf, 
         what: "setting PATH".into(),
         source: std::io::Error::other(e),
     })?;
-    let mut command = Command::new(&cargo);
+    let mut command = tokio::process::Command::new(&cargo);
     match target.triple() {
         Some(triple) => {
             if paths.tool("cargo-zigbuild").is_none() {
@@ -206,7 +222,7 @@ fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<PathBuf, 
                     tool: "zig (the ziglang package)".into(),
                 });
             }
-            let sysroot = Command::new("rustc")
+            let sysroot = std::process::Command::new("rustc")
                 .args(["--print", "sysroot"])
                 .output()
                 .map_err(io("running rustc"))?;
@@ -229,38 +245,52 @@ fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<PathBuf, 
             "--bin",
             "bootstrap",
             "--locked",
+            // The binary's path comes from cargo's own messages, not a guess at the target dir.
+            "--message-format=json-render-diagnostics",
         ])
         .current_dir(root)
         .env("PATH", path)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
     let log = paths.cache.join("build.log");
     let log_file =
         std::fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
-    command
-        .stdout(log_file.try_clone().map_err(io("opening the build log"))?)
-        .stderr(log_file);
-    let status = command
-        .status()
+    command.stderr(log_file);
+    let child = command
+        .spawn()
         .map_err(io(format!("running {}", cargo.to_string_lossy())))?;
-    if !status.success() {
+    let mut guard = GroupGuard(child.id().map(|id| id as i32));
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(io(format!("running {}", cargo.to_string_lossy())))?;
+    guard.0 = None;
+    if !output.status.success() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         return Err(BuildError::Failed {
-            code: status.code(),
+            code: output.status.code(),
             tail: lines[lines.len().saturating_sub(20)..].join("\n"),
             log: log.display().to_string(),
         });
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let mut binary = target_dir;
-    if let Some(triple) = target.triple() {
-        binary.push(triple);
-    }
-    binary.push(PROFILE);
-    binary.push("bootstrap");
-    Ok(binary)
+    executable(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| BuildError::Failed {
+        code: output.status.code(),
+        tail: "cargo reported no `bootstrap` executable".into(),
+        log: log.display().to_string(),
+    })
+}
+
+/// The `bootstrap` executable named in cargo's JSON messages (`compiler-artifact`).
+pub fn executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "bootstrap")
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
 }
 
 /// A zip holding `bootstrap` at the root, mode 0755, fixed timestamp: same binary, same bytes.
@@ -278,15 +308,49 @@ pub fn zip_bootstrap(binary: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out.finish().map_err(std::io::Error::other)?.into_inner())
 }
 
-/// Hash of everything that decides the binary: the trigger's sources and manifest, the
-/// workspace manifest and lock file, the target, and the compiler version.
-pub fn source_hash(root: &Path, target: &BuildTarget) -> Result<String, BuildError> {
+/// Environment variables that change what cargo builds: flags for rustc and the linker, and
+/// profile or target settings given through the environment.
+fn build_env() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            k == "RUSTFLAGS"
+                || k == "CARGO_ENCODED_RUSTFLAGS"
+                || k == "RUSTC"
+                || k == "RUSTC_WRAPPER"
+                || k.starts_with("CARGO_PROFILE_")
+                || k.starts_with("CARGO_TARGET_")
+                || k.starts_with("CARGO_BUILD_")
+        })
+        .filter(|(k, _)| k != "CARGO_TARGET_DIR" && k != "CARGO_BUILD_TARGET_DIR")
+        .collect();
+    vars.sort();
+    vars
+}
+
+/// The source key: a hash of everything the zip depends on, computed without compiling.
+/// The trigger's sources, manifest and compiled-in certificates, the workspace manifest and
+/// lock file, `.cargo/config*`, the build's environment (RUSTFLAGS and friends), the target,
+/// the profile and the toolchain.
+pub fn source_key(root: &Path, target: &BuildTarget) -> Result<String, BuildError> {
     let mut files = vec![
         root.join("Cargo.toml"),
         root.join("Cargo.lock"),
         root.join("trigger/Cargo.toml"),
     ];
     collect(&root.join("trigger/src"), &mut files).map_err(io("reading trigger/src"))?;
+    collect(&root.join("trigger/certs"), &mut files).map_err(io("reading trigger/certs"))?;
+    for config in [
+        ".cargo/config",
+        ".cargo/config.toml",
+        "trigger/.cargo/config",
+        "trigger/.cargo/config.toml",
+        "trigger/build.rs",
+    ] {
+        let path = root.join(config);
+        if path.is_file() {
+            files.push(path);
+        }
+    }
     files.sort();
     let mut hash = Sha256::new();
     for file in &files {
@@ -299,6 +363,9 @@ pub fn source_hash(root: &Path, target: &BuildTarget) -> Result<String, BuildErr
         );
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(&bytes);
+    }
+    for (k, v) in build_env() {
+        hash.update(format!("env {k}={v}\n").as_bytes());
     }
     hash.update(target.triple().unwrap_or(std::env::consts::ARCH).as_bytes());
     hash.update(PROFILE.as_bytes());
@@ -336,7 +403,7 @@ fn toolchain_identity(root: &Path) -> String {
         let env = std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_default();
         return format!("rustup {toolchains} {settings} {pinned} {env}");
     }
-    let rustc = Command::new("rustc")
+    let rustc = std::process::Command::new("rustc")
         .arg("-V")
         .output()
         .map(|o| o.stdout)

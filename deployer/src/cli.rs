@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Stand up, inspect and tear down a Cognito user pool whose tokens carry your application's
 /// claims (read at login from DynamoDB by a Rust pre-token-generation trigger).
@@ -40,8 +41,8 @@ pub struct Global {
     #[arg(long, global = true, env = "DEPLOYER_SUFFIX")]
     pub suffix: Option<String>,
     /// How long an ephemeral stack may live before `gc` deletes it (e.g. 90m, 2h, 1d).
-    #[arg(long, global = true, env = "DEPLOYER_TTL", default_value = "2h")]
-    pub ttl: String,
+    #[arg(long, global = true, env = "DEPLOYER_TTL", default_value = "2h", value_parser = crate::duration::parse)]
+    pub ttl: Duration,
     /// The stack's inputs file.
     #[arg(
         long,
@@ -57,6 +58,33 @@ pub struct Global {
 pub enum OutputFormat {
     Table,
     Json,
+}
+
+impl Command {
+    /// The command's name as typed, for messages ("the next `deployer up` ...").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Up(_) => "up",
+            Self::Plan(_) => "plan",
+            Self::Down(_) => "down",
+            Self::Render => "render",
+            Self::Build => "build",
+            Self::Outputs(_) => "outputs",
+            Self::Schema => "schema",
+            Self::Users(_) => "users",
+            Self::Token(_) => "token",
+            Self::Viewer { .. } => "viewer",
+            Self::Clients(_) => "clients",
+            Self::Verify => "verify",
+            Self::Gc(_) => "gc",
+            Self::Local(_) => "local",
+        }
+    }
+
+    /// Commands that run until Ctrl-C by design: an interruption is their normal end.
+    pub fn runs_until_interrupted(&self) -> bool {
+        matches!(self, Self::Viewer { .. })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,16 +139,16 @@ pub struct UpArgs {
     /// Exit with 10 instead of 0 when there was nothing to change.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Seconds to wait for another operation on the stack to finish before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
-    pub wait_timeout: u64,
+    /// How long to wait for another operation on the stack to finish before giving up (exit 5).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Seconds to wait for another operation on the stack to finish before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
-    pub wait_timeout: u64,
+    /// How long to wait for another operation on the stack to finish before giving up (exit 5).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -131,9 +159,13 @@ pub struct DownArgs {
     /// Find the stack (name and region) in this outputs file written by `up`; no inputs needed.
     #[arg(long, value_name = "FILE")]
     pub from_outputs: Option<PathBuf>,
-    /// Seconds to wait for another operation on the stack to finish before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
-    pub wait_timeout: u64,
+    /// Leave these resources (logical ids, comma-separated) behind when deleting a stack that
+    /// is DELETE_FAILED because of them.
+    #[arg(long, value_name = "LOGICAL_ID", value_delimiter = ',')]
+    pub retain: Vec<String>,
+    /// How long to wait for another operation on the stack to finish before giving up (exit 5).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -221,8 +253,8 @@ pub struct TokenArgs {
 #[derive(Debug, Args)]
 pub struct GcArgs {
     /// Also delete ephemeral stacks created longer ago than this (e.g. 6h), expired or not.
-    #[arg(long, value_name = "DURATION")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub older_than: Option<Duration>,
     /// List what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -12,10 +12,6 @@ pub const TAG_COMMIT: &str = "deployer:commit";
 pub const TAG_PIPELINE: &str = "deployer:pipeline";
 pub const TAG_VERSION: &str = "deployer:version";
 
-/// Tags left out of the deploy fingerprint: a redeploy with nothing else changed is a no-op
-/// (and keeps its first expiry).
-pub const VOLATILE_TAGS: &[&str] = &[TAG_EXPIRES];
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum EphemeralError {
     #[error("ephemeral mode needs a suffix that identifies the CI run")]
@@ -29,9 +25,6 @@ pub enum EphemeralError {
     #[error("--suffix {0:?} is not usable: use 1 to 20 lower-case letters, digits and hyphens")]
     #[diagnostic(code(ephemeral::bad_suffix))]
     BadSuffix(String),
-    #[error("--ttl {0:?} is not a duration: use a number and a unit, e.g. 90m, 2h, 1d")]
-    #[diagnostic(code(ephemeral::bad_ttl))]
-    BadTtl(String),
 }
 
 /// The suffix for this run: `--suffix`, else GitHub Actions' run id and attempt, else GitLab's job id.
@@ -57,26 +50,6 @@ pub fn suffix(
     } else {
         Err(EphemeralError::BadSuffix(raw))
     }
-}
-
-/// Parses `90m`, `2h`, `1d`, `3600s`.
-pub fn parse_ttl(text: &str) -> Result<Duration, EphemeralError> {
-    let bad = || EphemeralError::BadTtl(text.to_owned());
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
-    if secs == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(secs))
 }
 
 /// The inputs of this run's copy: suffixed stack and domain names (the table, function and
@@ -217,16 +190,6 @@ mod tests {
             suffix(Some("Bad_Suffix"), &env(&[])),
             Err(EphemeralError::BadSuffix(_))
         ));
-    }
-
-    #[test]
-    fn ttls_parse_with_units() {
-        assert_eq!(parse_ttl("90m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_ttl("1d").unwrap(), Duration::from_secs(86_400));
-        for bad in ["", "h", "2", "2w", "0h", "-1h"] {
-            assert!(parse_ttl(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -68,6 +68,16 @@ pub enum Error {
         #[help]
         help: String,
     },
+    #[error("stack {stack}: lost the race to another operation {attempts} times in a row (last: {last})")]
+    #[diagnostic(
+        code(deploy::raced),
+        help("another process keeps changing this stack (a CI job, another `up`); stop it or wait, then run `deployer up` again")
+    )]
+    Raced {
+        stack: String,
+        attempts: u32,
+        last: String,
+    },
     #[error("stack {stack} was still {status} after {waited_secs} s")]
     #[diagnostic(code(deploy::timeout))]
     TimedOut {
@@ -138,7 +148,7 @@ impl Error {
             Self::Inputs(_) | Self::Ephemeral(_) => exit::BAD_INPUT,
             Self::DeployFailed { .. } | Self::Stuck { .. } => exit::DEPLOY_FAILED,
             Self::Verify { .. } => exit::VERIFY_FAILED,
-            Self::TimedOut { .. } => exit::TIMED_OUT,
+            Self::TimedOut { .. } | Self::Raced { .. } => exit::TIMED_OUT,
             Self::Interrupted { .. } => exit::INTERRUPTED,
             Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
             Self::Token { .. } => exit::VERIFY_FAILED,

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use trigger::config::{
-    ClaimMapping, ClaimType, ConfigError, GroupsMapping, Policy, Tokens, TriggerConfig,
+    default_on_error, default_on_missing, default_partition_key,
+    default_timeout_ms as default_lookup_timeout, ClaimMapping, ConfigError, GroupsMapping, Policy,
+    TriggerConfig,
 };
 
 /// Everything the stack is made from. Only `stackName` and `userPoolDomainName` are required.
@@ -192,18 +194,10 @@ pub enum Lifecycle {
 }
 
 fn default_claims() -> Vec<ClaimMapping> {
-    vec![ClaimMapping {
-        attribute: "projects".into(),
-        claim: None,
-        tokens: Tokens::Id,
-        kind: ClaimType::Auto,
-    }]
+    TriggerConfig::blog_default("").claims
 }
 fn default_callbacks() -> Vec<String> {
     vec!["http://localhost:8081/".into()]
-}
-fn default_partition_key() -> String {
-    "userName".into()
 }
 fn default_memory() -> u32 {
     128
@@ -213,15 +207,6 @@ fn default_timeout() -> u32 {
 }
 fn default_retention() -> u32 {
     14
-}
-fn default_on_missing() -> Policy {
-    Policy::Issue
-}
-fn default_on_error() -> Policy {
-    Policy::Deny
-}
-fn default_lookup_timeout() -> u64 {
-    1500
 }
 fn default_token_minutes() -> u32 {
     60

@@ -205,10 +205,14 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         endpoint: endpoint.clone(),
         log: log.clone(),
     };
+    // Recorded at once, so that an interrupted start still leaves something `stop` can end.
+    let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
+    std::fs::write(paths.state_file(), text).map_err(io("recording the emulator's pid"))?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(_)) = child.try_wait() {
+            std::fs::remove_file(paths.state_file()).ok();
             return Err(LocalError::Died {
                 log: log.display().to_string(),
                 tail: tail(&log, 15),
@@ -219,6 +223,7 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         }
         if Instant::now() > deadline {
             stop_group(emulator.pid as i32, &mut Some(child)).ok();
+            std::fs::remove_file(paths.state_file()).ok();
             return Err(LocalError::Timeout {
                 endpoint,
                 secs: 60,
@@ -227,8 +232,6 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
-    std::fs::write(paths.state_file(), text).map_err(io("recording the emulator's pid"))?;
     Ok((emulator, false))
 }
 

@@ -4,12 +4,13 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Shows steps and per-resource states.
 pub struct Progress {
     fancy: Option<MultiProgress>,
-    bars: HashMap<String, (ProgressBar, Instant)>,
+    bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
     started: Instant,
 }
 
@@ -27,7 +28,7 @@ impl Progress {
         let fancy = (!plain).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self {
             fancy,
-            bars: HashMap::new(),
+            bars: Mutex::default(),
             started: Instant::now(),
         }
     }
@@ -36,7 +37,7 @@ impl Progress {
     pub fn plain() -> Self {
         Self {
             fancy: None,
-            bars: HashMap::new(),
+            bars: Mutex::default(),
             started: Instant::now(),
         }
     }
@@ -62,7 +63,7 @@ impl Progress {
     }
 
     /// A resource reached `status`; prints it with the time since it was first seen.
-    pub fn resource(&mut self, logical_id: &str, kind: &str, status: &str, reason: Option<&str>) {
+    pub fn resource(&self, logical_id: &str, kind: &str, status: &str, reason: Option<&str>) {
         let done = status.ends_with("_COMPLETE")
             || status.ends_with("_FAILED")
             || status.ends_with("_SKIPPED");
@@ -72,7 +73,8 @@ impl Progress {
             .unwrap_or_default();
         match &self.fancy {
             Some(multi) => {
-                let (bar, since) = self.bars.entry(logical_id.to_owned()).or_insert_with(|| {
+                let mut bars = self.bars.lock().expect("progress lock");
+                let (bar, since) = bars.entry(logical_id.to_owned()).or_insert_with(|| {
                     let bar = multi.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template("{spinner} {msg}").expect("valid style"),
@@ -93,6 +95,8 @@ impl Progress {
             None => {
                 let since = self
                     .bars
+                    .lock()
+                    .expect("progress lock")
                     .entry(logical_id.to_owned())
                     .or_insert_with(|| (ProgressBar::hidden(), Instant::now()))
                     .1;
@@ -166,20 +170,44 @@ impl Backoff {
         }
     }
 
-    /// The default for CloudFormation polling; `DEPLOYER_POLL_MS` sets the ceiling (tests use it).
-    pub fn for_stacks() -> Self {
+    pub fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(self.ceiling);
+        now
+    }
+}
+
+/// How CloudFormation is polled: quick at first, then at most every `ceiling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll {
+    pub first: Duration,
+    pub ceiling: Duration,
+}
+
+impl Poll {
+    /// 250 ms doubling to 2 s; `DEPLOYER_POLL_MS` sets the ceiling (the end-to-end tests use it).
+    pub fn from_env() -> Self {
         let ceiling = std::env::var("DEPLOYER_POLL_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis)
             .unwrap_or(Duration::from_secs(2));
-        Self::new(Duration::from_millis(250).min(ceiling), ceiling)
+        Self {
+            first: Duration::from_millis(250).min(ceiling),
+            ceiling,
+        }
     }
 
-    pub fn next_delay(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.ceiling);
-        now
+    /// No waiting at all: for tests with mocked clients.
+    pub fn immediate() -> Self {
+        Self {
+            first: Duration::from_millis(1),
+            ceiling: Duration::from_millis(1),
+        }
+    }
+
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.first, self.ceiling)
     }
 }
 

@@ -4,8 +4,9 @@
 //! checked, and the claims from the table marked. Works against AWS and the emulator alike.
 
 use crate::error::Error;
+use crate::identity::refs::StackRefs;
+use crate::identity::tokens::{self, TokenUse};
 use crate::inputs::StackInputs;
-use crate::users::{self, StackRefs, TokenUse};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -65,7 +66,7 @@ pub fn redirect_uri(inputs: &StackInputs, port: u16) -> Result<String, Error> {
 pub async fn serve(refs: StackRefs, inputs: &StackInputs, port: u16) -> Result<(), Error> {
     let redirect_uri = redirect_uri(inputs, port)?;
     let state = Arc::new(Viewer {
-        custom: users::custom_claim_names(inputs),
+        custom: tokens::custom_claim_names(inputs),
         refs,
         redirect_uri,
         pending: Mutex::new(HashMap::new()),
@@ -172,7 +173,7 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             body.get("error").and_then(Value::as_str).unwrap_or("?")
         ));
     }
-    let jwks = users::fetch_jwks(&v.refs)
+    let jwks = tokens::fetch_jwks(&v.refs)
         .await
         .map_err(|e| e.to_string())?;
     let token = |k: &str| {
@@ -182,14 +183,14 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             .to_owned()
     };
     Ok(Session {
-        id: users::verify_token(
+        id: tokens::verify_token(
             &jwks,
             &token("id_token"),
             &v.refs,
             &v.refs.client_id,
             TokenUse::Id,
         ),
-        access: users::verify_token(
+        access: tokens::verify_token(
             &jwks,
             &token("access_token"),
             &v.refs,

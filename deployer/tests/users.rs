@@ -236,8 +236,8 @@ async fn users_tokens_and_verify() {
     .json();
     assert_eq!(
         (
-            removed["removed_from_pool"].as_bool(),
-            removed["removed_row"].as_bool()
+            removed["removedFromPool"].as_bool(),
+            removed["removedRow"].as_bool()
         ),
         (Some(true), Some(true))
     );

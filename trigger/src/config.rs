@@ -33,6 +33,35 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "token_use",
 ];
 
+/// Claims Cognito writes into tokens itself; any other claim in a token came from the trigger.
+pub const COGNITO_ISSUED_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "token_use",
+    "iat",
+    "exp",
+    "jti",
+    "aud",
+    "auth_time",
+    "origin_jti",
+    "cognito:username",
+    "cognito:groups",
+    "cognito:roles",
+    "cognito:preferred_role",
+    "client_id",
+    "scope",
+    "username",
+    "event_id",
+    "version",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "identities",
+    "at_hash",
+    "nonce",
+];
+
 /// Access-token claims that Cognito manages through other fields of the answer
 /// (`scope` through scopesToAdd/scopesToSuppress) or that identify the client and user.
 pub const ACCESS_TOKEN_MANAGED_CLAIMS: &[&str] = &["scope", "client_id", "username", "version"];
@@ -159,16 +188,22 @@ pub enum Policy {
     Deny,
 }
 
-fn default_partition_key() -> String {
+// The defaults, here once: the deployer's inputs take the same ones.
+
+/// The table's partition key when none is given: the blog's `userName`.
+pub fn default_partition_key() -> String {
     "userName".into()
 }
-fn default_on_missing() -> Policy {
+/// A principal without a row gets tokens without the claims.
+pub fn default_on_missing() -> Policy {
     Policy::Issue
 }
-fn default_on_error() -> Policy {
+/// A failed or slow lookup denies the login.
+pub fn default_on_error() -> Policy {
     Policy::Deny
 }
-fn default_timeout_ms() -> u64 {
+/// The lookup's whole budget, retries included.
+pub fn default_timeout_ms() -> u64 {
     1500
 }
 fn default_true() -> bool {

@@ -1,14 +1,18 @@
 //! Every AWS client is built from one `SdkConfig`, made here from the target: real AWS
 //! (profile, region, environment), an explicit endpoint, or the local emulator. The rest of
-//! the code does not know which.
+//! the code does not know which. Calls are thin (`cfn`); errors are classified in `error`.
 
-pub mod artifacts;
-pub mod cloudformation;
-pub mod verify;
+pub mod cfn;
+pub mod error;
+
+pub use error::{AwsError, ErrorKind};
 
 use crate::local::{self, Paths};
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use miette::Diagnostic;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Where AWS calls go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +33,8 @@ pub struct Connection {
     /// The endpoint when it is not AWS's own.
     pub endpoint: Option<String>,
     pub region: String,
+    /// The AWS profile in use (--profile or AWS_PROFILE), for messages.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -44,6 +50,18 @@ pub enum ConnectError {
     NoRegion,
 }
 
+/// How often a call is tried before its error is reported: throttling on a busy account is
+/// common during long CloudFormation waits, so more than the SDK's default of three.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// The retry settings every client uses (standard mode: throttling and transient errors are
+/// retried with jittered exponential backoff).
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_backoff(Duration::from_secs(20))
+}
+
 /// Loads the SDK configuration for `target`; `region` overrides the profile's.
 pub async fn connect(
     target: &Target,
@@ -51,7 +69,7 @@ pub async fn connect(
     profile: Option<&str>,
     paths: &Paths,
 ) -> Result<Connection, ConnectError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(profile) = profile {
         loader = loader.profile_name(profile);
     }
@@ -82,70 +100,129 @@ pub async fn connect(
         .region()
         .map(|r| r.to_string())
         .ok_or(ConnectError::NoRegion)?;
+    let profile = profile
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
     Ok(Connection {
         sdk,
         target: target.clone(),
         endpoint,
         region,
+        profile,
     })
 }
 
-/// An AWS call that failed, shown as `code: message`. Code branches on `code`, never on text.
-#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
-#[error("{operation} failed: {code}: {message}")]
-#[diagnostic(code(aws::call))]
-pub struct AwsError {
-    pub operation: &'static str,
-    pub code: String,
-    pub message: String,
-    #[help]
-    pub help: Option<String>,
+/// The SDK clients, made once per command. Tests build them from mocked clients.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub region: String,
+    /// Who calls: the profile, then the caller's ARN once STS has said it.
+    pub principal: Arc<OnceLock<String>>,
+    profile: Option<String>,
 }
 
-impl AwsError {
-    pub fn from_sdk<E, R>(
+impl Clients {
+    pub fn new(conn: &Connection) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(&conn.sdk)
+            // Custom endpoints (emulators, proxies) serve buckets by path, not by host name.
+            .force_path_style(conn.endpoint.is_some())
+            .build();
+        Self {
+            cfn: aws_sdk_cloudformation::Client::new(&conn.sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sts: aws_sdk_sts::Client::new(&conn.sdk),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&conn.sdk),
+            lambda: aws_sdk_lambda::Client::new(&conn.sdk),
+            iam: aws_sdk_iam::Client::new(&conn.sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&conn.sdk),
+            region: conn.region.clone(),
+            principal: Arc::default(),
+            profile: conn.profile.clone(),
+        }
+    }
+
+    /// Clients assembled from parts (tests hand in mocked ones).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        cfn: aws_sdk_cloudformation::Client,
+        s3: aws_sdk_s3::Client,
+        sts: aws_sdk_sts::Client,
+        cognito: aws_sdk_cognitoidentityprovider::Client,
+        lambda: aws_sdk_lambda::Client,
+        iam: aws_sdk_iam::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+        region: &str,
+        profile: Option<&str>,
+    ) -> Self {
+        Self {
+            cfn,
+            s3,
+            sts,
+            cognito,
+            lambda,
+            iam,
+            dynamodb,
+            region: region.into(),
+            principal: Arc::default(),
+            profile: profile.map(str::to_owned),
+        }
+    }
+
+    /// The caller for messages: "role ARN (profile P)", whatever is known.
+    pub fn who(&self) -> Option<String> {
+        match (self.principal.get(), &self.profile) {
+            (Some(arn), Some(p)) => Some(format!("{arn}, profile {p}")),
+            (Some(arn), None) => Some(arn.clone()),
+            (None, Some(p)) => Some(format!("profile {p}")),
+            (None, None) => None,
+        }
+    }
+
+    /// Classifies an SDK error and names the caller in it.
+    pub fn err<E, R>(
+        &self,
+        service: &'static str,
         operation: &'static str,
         err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> Self
+    ) -> AwsError
     where
-        E: aws_sdk_cloudformation::error::ProvideErrorMetadata
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + error::Modeled
             + std::error::Error
             + Send
             + Sync
             + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
     {
-        use aws_smithy_runtime_api::client::result::SdkError;
-        let (code, message) = match &err {
-            SdkError::ServiceError(service) => (
-                service.err().code().unwrap_or("Unknown").to_owned(),
-                service.err().message().unwrap_or("").to_owned(),
-            ),
-            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
-            SdkError::DispatchFailure(_) => (
-                "Unreachable".into(),
-                aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string(),
-            ),
-            _ => (
-                "ClientError".into(),
-                aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string(),
-            ),
-        };
-        let help = match code.as_str() {
-            "Unreachable" => Some("check the network or the endpoint; for the local emulator run `deployer local status`".into()),
-            "ExpiredToken" | "InvalidClientTokenId" | "UnrecognizedClientException" | "AccessDenied" | "AccessDeniedException" => {
-                Some("check the AWS credentials in use (AWS_PROFILE, --profile, `aws sts get-caller-identity`), or use --local".into())
-            }
-            "ClientError" if message.contains("credentials") => {
-                Some("no AWS credentials were found: configure a profile or environment credentials, or use --local".into())
-            }
-            _ => None,
-        };
-        Self {
-            operation,
-            code,
-            message,
-            help,
+        AwsError::from_sdk(service, operation, err).with_principal(self.who().as_deref())
+    }
+
+    /// Names the caller, as now known, in an error classified before STS answered.
+    pub fn name_caller(&self, mut err: AwsError) -> AwsError {
+        if let Some(who) = self.who() {
+            err.principal = Some(who);
         }
+        err
+    }
+
+    /// The account id of the caller (GetCallerIdentity); remembers the caller's ARN.
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.err("sts", "GetCallerIdentity", e))?;
+        if let Some(arn) = out.arn {
+            self.principal.set(arn).ok();
+        }
+        Ok(out.account.unwrap_or_default())
     }
 }

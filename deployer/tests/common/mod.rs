@@ -247,7 +247,7 @@ pub fn custom(token: &Value) -> serde_json::Map<String, Value> {
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, _)| !deployer::users::COGNITO_CLAIMS.contains(&k.as_str()))
+        .filter(|(k, _)| !trigger::config::COGNITO_ISSUED_CLAIMS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -1,12 +1,12 @@
-//! `users import FILE` (CSV or JSON lines) and `clients add` / `token --client` for
-//! machine-to-machine clients.
+//! `users import FILE`: CSV or JSON lines; bad lines reported by number, the rest imported.
 
-use crate::aws::AwsError;
-use crate::deploy::Clients;
+use super::refs::StackRefs;
+use super::rows::to_attribute;
+use super::secret::Secret;
+use super::users;
+use crate::aws::{AwsError, Clients};
 use crate::error::Error;
 use crate::progress::Progress;
-use crate::users::{self, Secret, StackRefs, TokenUse};
-use aws_sdk_cognitoidentityprovider::types::{OAuthFlowType, ResourceServerScopeType};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -158,7 +158,7 @@ fn record(
     }
     let row = fields
         .iter()
-        .map(|(k, v)| (k.clone(), users::to_attribute(v)))
+        .map(|(k, v)| (k.clone(), to_attribute(v)))
         .collect();
     Ok(Record {
         line,
@@ -267,7 +267,7 @@ pub async fn import(
                 .request_items(&refs.table, pending)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("BatchWriteItem", e))?;
+                .map_err(|e| clients.err("dynamodb", "BatchWriteItem", e))?;
             pending = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&refs.table))
@@ -295,174 +295,6 @@ async fn upsert_user(clients: &Clients, refs: &StackRefs, r: &Record) -> Result<
         users::set_password(clients, refs, &r.user, password).await?;
     }
     Ok(created)
-}
-
-/// The resource server and scope M2M clients get.
-pub fn resource_server(refs: &StackRefs) -> (String, String) {
-    let identifier = format!("{}-api", refs.stack);
-    let scope = format!("{identifier}/access");
-    (identifier, scope)
-}
-
-/// What `clients add` made. The secret is shown once.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientReport {
-    pub name: String,
-    pub client_id: String,
-    pub client_secret: String,
-    pub scope: String,
-    pub token_endpoint: String,
-    pub row: std::collections::BTreeMap<String, Value>,
-}
-
-impl fmt::Display for ClientReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::output::rows(
-            f,
-            &[
-                ("client", self.name.clone()),
-                ("client id", self.client_id.clone()),
-                ("client secret (shown once)", self.client_secret.clone()),
-                ("scope", self.scope.clone()),
-                ("token endpoint", self.token_endpoint.clone()),
-                ("row", serde_json::to_string(&self.row).unwrap_or_default()),
-            ],
-        )
-    }
-}
-
-/// `clients add`: an app client with a secret and the client-credentials grant on the pool's
-/// resource server scope, and its row (keyed by the client id) for the V3_0 trigger.
-pub async fn add_client(
-    clients: &Clients,
-    refs: &StackRefs,
-    name: &str,
-    row: HashMap<String, AttributeValue>,
-) -> Result<ClientReport, Error> {
-    let cognito = &clients.cognito;
-    let (identifier, scope) = resource_server(refs);
-    let existing = cognito
-        .describe_resource_server()
-        .user_pool_id(&refs.pool_id)
-        .identifier(&identifier)
-        .send()
-        .await;
-    if existing.is_err() {
-        cognito
-            .create_resource_server()
-            .user_pool_id(&refs.pool_id)
-            .identifier(&identifier)
-            .name(&identifier)
-            .scopes(
-                ResourceServerScopeType::builder()
-                    .scope_name("access")
-                    .scope_description("machine-to-machine access")
-                    .build()
-                    .expect("fields set"),
-            )
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("CreateResourceServer", e))?;
-    }
-    let created = cognito
-        .create_user_pool_client()
-        .user_pool_id(&refs.pool_id)
-        .client_name(name)
-        .generate_secret(true)
-        .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
-        .allowed_o_auth_scopes(&scope)
-        .allowed_o_auth_flows_user_pool_client(true)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("CreateUserPoolClient", e))?;
-    let client = created.user_pool_client.unwrap_or_else(|| {
-        aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
-    });
-    let client_id = client.client_id.unwrap_or_default();
-    users::put_row(clients, refs, &client_id, &row).await?;
-    Ok(ClientReport {
-        name: name.into(),
-        client_id,
-        client_secret: client.client_secret.unwrap_or_default(),
-        scope,
-        token_endpoint: format!("{}/oauth2/token", refs.auth_base()),
-        row: row
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
-            .collect(),
-    })
-}
-
-/// `token --client`: the client-credentials grant at the pool's token endpoint, then the
-/// access token verified like a user's.
-pub async fn client_token(
-    refs: &StackRefs,
-    inputs: &crate::inputs::StackInputs,
-    client_id: &str,
-    secret: &Secret,
-) -> Result<(users::TokenReport, String), Error> {
-    let url = format!("{}/oauth2/token", refs.auth_base());
-    let fail = |message: String, help: &str| Error::Login {
-        message,
-        help: help.into(),
-    };
-    let response = reqwest::Client::new()
-        .post(&url)
-        .basic_auth(client_id, Some(secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .map_err(|e| {
-            fail(
-                format!("cannot reach the token endpoint {url}: {e}"),
-                "check the network and that the pool has a domain",
-            )
-        })?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let error = body
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown error")
-            .to_owned();
-        return Err(fail(
-            format!("the token endpoint refused client {client_id}: {error} (HTTP {status})"),
-            "check the client id and the secret given on stdin or in DEPLOYER_CLIENT_SECRET; the client needs the client-credentials grant (`deployer clients add`)",
-        ));
-    }
-    let access = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let jwks = users::fetch_jwks(refs).await?;
-    let claims =
-        users::verify_token(&jwks, &access, refs, client_id, TokenUse::Access).map_err(|m| {
-            Error::Token {
-                message: format!("the access token did not verify: {m}"),
-                help: "the token was not issued by this pool for this client".into(),
-            }
-        })?;
-    let names = users::custom_claim_names(inputs);
-    let custom = names
-        .into_iter()
-        .filter(|n| claims.contains_key(n))
-        .collect();
-    Ok((
-        users::TokenReport {
-            principal: format!("client {client_id}"),
-            verified: format!(
-                "signature verified against {}; issuer, client and expiry checked",
-                refs.jwks_url()
-            ),
-            id_token: None,
-            access_token: claims,
-            custom_claims: custom,
-        },
-        access,
-    ))
 }
 
 #[cfg(test)]

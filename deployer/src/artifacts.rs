@@ -2,7 +2,7 @@
 //! `--resolve-s3` and CDK's bootstrap do it (encrypted, private, TLS only, old objects
 //! expiring), and the trigger's zip under a content-addressed key per stack.
 
-use super::AwsError;
+use crate::aws::{AwsError, Clients, ErrorKind};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
@@ -10,7 +10,8 @@ use aws_sdk_s3::types::{
     NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
-use aws_sdk_s3::Client;
+
+const SERVICE: &str = "s3";
 
 /// Days before an artifact no stack has asked for again is removed.
 pub const EXPIRE_DAYS: i32 = 30;
@@ -26,23 +27,14 @@ pub fn artifact_key(stack: &str, sha256: &str) -> String {
     format!("{stack}/trigger-{sha256}.zip")
 }
 
-/// The caller's account id.
-pub async fn account_id(sts: &aws_sdk_sts::Client) -> Result<String, AwsError> {
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?;
-    Ok(out.account.unwrap_or_default())
-}
-
 /// Makes the bucket if it is not there; `true` when it was created.
-pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bool, AwsError> {
+pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsError> {
+    let (s3, region) = (&clients.s3, clients.region.as_str());
     match s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => return Ok(false),
         Err(err) => {
-            let err = AwsError::from_sdk("HeadBucket", err);
-            if !matches!(err.code.as_str(), "NotFound" | "NoSuchBucket" | "404") {
+            let err = clients.err(SERVICE, "HeadBucket", err);
+            if !err.is(ErrorKind::NotFound) {
                 return Err(err);
             }
         }
@@ -56,9 +48,9 @@ pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bo
         );
     }
     if let Err(err) = create.send().await {
-        let err = AwsError::from_sdk("CreateBucket", err);
+        let err = clients.err(SERVICE, "CreateBucket", err);
         // Another run made it between our HEAD and CREATE.
-        if err.code != "BucketAlreadyOwnedByYou" {
+        if !err.is(ErrorKind::AlreadyExists) {
             return Err(err);
         }
     }
@@ -74,7 +66,7 @@ pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bo
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutPublicAccessBlock", e))?;
+        .map_err(|e| clients.err(SERVICE, "PutPublicAccessBlock", e))?;
     s3.put_bucket_encryption()
         .bucket(bucket)
         .server_side_encryption_configuration(
@@ -94,7 +86,7 @@ pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bo
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutBucketEncryption", e))?;
+        .map_err(|e| clients.err(SERVICE, "PutBucketEncryption", e))?;
     let tls_only = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -111,7 +103,7 @@ pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bo
         .policy(tls_only.to_string())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutBucketPolicy", e))?;
+        .map_err(|e| clients.err(SERVICE, "PutBucketPolicy", e))?;
     s3.put_bucket_lifecycle_configuration()
         .bucket(bucket)
         .lifecycle_configuration(
@@ -135,17 +127,18 @@ pub async fn ensure_bucket(s3: &Client, bucket: &str, region: &str) -> Result<bo
         )
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutBucketLifecycleConfiguration", e))?;
+        .map_err(|e| clients.err(SERVICE, "PutBucketLifecycleConfiguration", e))?;
     Ok(true)
 }
 
 /// Uploads the zip unless the key already holds it; `true` when uploaded.
 pub async fn upload(
-    s3: &Client,
+    clients: &Clients,
     bucket: &str,
     key: &str,
     bytes: Vec<u8>,
 ) -> Result<bool, AwsError> {
+    let s3 = &clients.s3;
     if s3
         .head_object()
         .bucket(bucket)
@@ -163,16 +156,17 @@ pub async fn upload(
         .body(ByteStream::from(bytes))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutObject", e))?;
+        .map_err(|e| clients.err(SERVICE, "PutObject", e))?;
     Ok(true)
 }
 
 /// Removes every artifact of `stack`; the number removed. A missing bucket is nothing to remove.
 pub async fn delete_stack_artifacts(
-    s3: &Client,
+    clients: &Clients,
     bucket: &str,
     stack: &str,
 ) -> Result<usize, AwsError> {
+    let s3 = &clients.s3;
     let mut removed = 0;
     let mut token = None;
     loop {
@@ -186,8 +180,8 @@ pub async fn delete_stack_artifacts(
         {
             Ok(out) => out,
             Err(err) => {
-                let err = AwsError::from_sdk("ListObjectsV2", err);
-                if err.code == "NoSuchBucket" {
+                let err = clients.err(SERVICE, "ListObjectsV2", err);
+                if err.is(ErrorKind::NotFound) {
                     return Ok(0);
                 }
                 return Err(err);
@@ -200,7 +194,7 @@ pub async fn delete_stack_artifacts(
                     .key(&key)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("DeleteObject", e))?;
+                    .map_err(|e| clients.err(SERVICE, "DeleteObject", e))?;
                 removed += 1;
             }
         }

@@ -1,6 +1,6 @@
-//! Each command as a function from parsed options to a printable result.
+//! `local start|stop|status|reset`: the emulator, as a report.
 
-use crate::cli::{Global, LocalCommand};
+use crate::cli::LocalCommand;
 use crate::local::{self, Emulator, Paths};
 use crate::output;
 use serde::Serialize;
@@ -77,40 +77,4 @@ pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local
         LocalCommand::Status => LocalStatus::of(local::status(paths)?.as_ref(), "nothing"),
         LocalCommand::Reset => LocalStatus::of(Some(&local::reset(paths)?), "reset"),
     })
-}
-
-/// The AWS target the global options name.
-pub fn target(global: &Global) -> crate::aws::Target {
-    match (&global.endpoint_url, global.local) {
-        (_, true) => crate::aws::Target::Local,
-        (Some(url), false) => crate::aws::Target::Endpoint(url.clone()),
-        (None, false) => crate::aws::Target::Aws,
-    }
-}
-
-/// Writes the outputs where CI wants them: a JSON file, and `$GITHUB_OUTPUT` when set.
-pub fn publish_outputs(
-    outputs: &std::collections::BTreeMap<String, String>,
-    file: Option<&std::path::Path>,
-) -> Result<(), crate::error::Error> {
-    use std::io::Write;
-    let io = |what: String| move |source| crate::error::Error::Io { what, source };
-    if let Some(file) = file {
-        let text = serde_json::to_string_pretty(outputs).expect("outputs serialize") + "\n";
-        std::fs::write(file, text).map_err(io(format!("writing {}", file.display())))?;
-    }
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(format!(
-                "opening $GITHUB_OUTPUT ({})",
-                path.to_string_lossy()
-            )))?;
-        for (key, value) in outputs {
-            writeln!(f, "{key}={value}").map_err(io("writing $GITHUB_OUTPUT".into()))?;
-        }
-    }
-    Ok(())
 }

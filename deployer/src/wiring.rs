@@ -2,7 +2,7 @@
 //! the intended event version, the function has code, only this pool may invoke it, and the
 //! role grants nothing beyond the table read and its own log writes.
 
-use super::AwsError;
+use crate::aws::{AwsError, Clients};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,17 +15,9 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Clients the checks use.
-pub struct Clients<'a> {
-    pub cognito: &'a aws_sdk_cognitoidentityprovider::Client,
-    pub lambda: &'a aws_sdk_lambda::Client,
-    pub iam: &'a aws_sdk_iam::Client,
-    pub dynamodb: &'a aws_sdk_dynamodb::Client,
-}
-
 /// Runs every check against the stack's outputs.
 pub async fn verify(
-    clients: &Clients<'_>,
+    clients: &Clients,
     outputs: &BTreeMap<String, String>,
     event_version: &str,
 ) -> Result<Vec<Check>, AwsError> {
@@ -48,7 +40,7 @@ pub async fn verify(
         .user_pool_id(&pool_id)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeUserPool", e))?;
+        .map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))?;
     let config = pool.user_pool.and_then(|p| p.lambda_config);
     let v2 = config
         .as_ref()
@@ -80,7 +72,7 @@ pub async fn verify(
         .function_name(&function)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("GetFunction", e))?;
+        .map_err(|e| clients.err("lambda", "GetFunction", e))?;
     let configuration = func
         .configuration
         .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
@@ -98,7 +90,7 @@ pub async fn verify(
         .function_name(&function)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("GetPolicy", e))?;
+        .map_err(|e| clients.err("lambda", "GetPolicy", e))?;
     let policy: Value =
         serde_json::from_str(policy.policy.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
     checks.push(permission_check(&policy, &pool_arn, &account));
@@ -112,7 +104,7 @@ pub async fn verify(
         .role_name(&role)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedRolePolicies", e))?;
+        .map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))?;
     let attached: Vec<String> = attached
         .attached_policies
         .unwrap_or_default()
@@ -125,7 +117,7 @@ pub async fn verify(
         .role_name(&role)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("ListRolePolicies", e))?;
+        .map_err(|e| clients.err("iam", "ListRolePolicies", e))?;
     let mut documents = Vec::new();
     for name in names.policy_names {
         let doc = clients
@@ -135,7 +127,7 @@ pub async fn verify(
             .policy_name(&name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("GetRolePolicy", e))?;
+            .map_err(|e| clients.err("iam", "GetRolePolicy", e))?;
         documents.push(parse_policy(&doc.policy_document));
     }
     let table_arn = clients
@@ -144,7 +136,7 @@ pub async fn verify(
         .table_name(&table)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeTable", e))?
+        .map_err(|e| clients.err("dynamodb", "DescribeTable", e))?
         .table
         .and_then(|t| t.table_arn)
         .unwrap_or_default();

@@ -1,0 +1,50 @@
+//! `outputs`: the deployed stack's outputs; and reading the file `up --outputs-file` wrote.
+
+use crate::aws::{cfn, Clients};
+use crate::error::Error;
+use crate::output;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+
+/// Outputs of a deployed stack.
+#[derive(Debug, Serialize)]
+pub struct Outputs(pub BTreeMap<String, String>);
+
+impl fmt::Display for Outputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        output::map_rows(f, &self.0)
+    }
+}
+
+/// `outputs`: the stack's outputs, or `NotDeployed`.
+pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
+    match cfn::describe(clients, stack).await? {
+        Some(s) if !s.outputs.is_empty() => Ok(Outputs(s.outputs)),
+        _ => Err(Error::NotDeployed {
+            stack: stack.into(),
+        }),
+    }
+}
+
+/// The stack name and region in an outputs file written by `up --outputs-file`.
+pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error> {
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+        what: format!("reading {}", file.display()),
+        source,
+    })?;
+    let outputs: HashMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| Error::Usage {
+            message: format!("{} is not an outputs file: {e}", file.display()),
+            help: "pass the file `up --outputs-file` wrote".into(),
+        })?;
+    let stack = outputs
+        .get("StackName")
+        .cloned()
+        .ok_or_else(|| Error::Usage {
+            message: format!("{} has no StackName", file.display()),
+            help: "pass the file `up --outputs-file` wrote".into(),
+        })?;
+    Ok((stack, outputs.get("Region").cloned()))
+}

@@ -1,0 +1,11 @@
+//! Who logs in and what their tokens carry: the stack's references, rows, pool users and
+//! their import, machine clients, tokens and their verification, and the `verify` smoke test.
+
+pub mod clients;
+pub mod import;
+pub mod refs;
+pub mod rows;
+pub mod secret;
+pub mod smoke;
+pub mod tokens;
+pub mod users;

@@ -1,0 +1,86 @@
+//! What the user, token and client commands need from the deployed stack: its pool, client,
+//! table and domain, read from the stack's outputs.
+
+use crate::aws::{cfn, Clients, Connection};
+use crate::error::Error;
+use crate::inputs::StackInputs;
+
+/// What the user commands need from the deployed stack.
+#[derive(Debug, Clone)]
+pub struct StackRefs {
+    pub stack: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub table: String,
+    pub partition_key: String,
+    pub domain: String,
+    pub region: String,
+    pub event_version: String,
+    /// The endpoint the SDK talks to when it is not AWS's own (the emulator).
+    pub endpoint: Option<String>,
+}
+
+impl StackRefs {
+    pub async fn load(
+        conn: &Connection,
+        clients: &Clients,
+        inputs: &StackInputs,
+    ) -> Result<Self, Error> {
+        let stack = cfn::describe(clients, &inputs.stack_name).await?;
+        let outputs = stack
+            .filter(|s| !s.in_progress())
+            .map(|s| s.outputs)
+            .unwrap_or_default();
+        let get = |k: &str| outputs.get(k).cloned().filter(|v| !v.is_empty());
+        let (Some(pool_id), Some(client_id), Some(table)) =
+            (get("UserPoolId"), get("UserPoolClientId"), get("TableName"))
+        else {
+            return Err(Error::NotDeployed {
+                stack: inputs.stack_name.clone(),
+            });
+        };
+        Ok(Self {
+            stack: inputs.stack_name.clone(),
+            pool_id,
+            client_id,
+            table,
+            partition_key: inputs.table.partition_key.clone(),
+            domain: get("UserPoolDomain").unwrap_or_default(),
+            region: conn.region.clone(),
+            event_version: get("EventVersion")
+                .unwrap_or_else(|| inputs.event_version.as_str().into()),
+            endpoint: conn.endpoint.clone(),
+        })
+    }
+
+    /// The pool's issuer, as Cognito writes it into `iss` (the emulator uses the same form).
+    pub fn issuer(&self) -> String {
+        format!(
+            "https://cognito-idp.{}.amazonaws.com/{}",
+            self.region, self.pool_id
+        )
+    }
+
+    /// Where the pool's signing keys are served: AWS's issuer URL, or the emulator's endpoint.
+    pub fn jwks_url(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => format!(
+                "{}/{}/.well-known/jwks.json",
+                endpoint.trim_end_matches('/'),
+                self.pool_id
+            ),
+            None => format!("{}/.well-known/jwks.json", self.issuer()),
+        }
+    }
+
+    /// The hosted UI / OAuth base: the pool domain on AWS, the emulator's gateway locally.
+    pub fn auth_base(&self) -> String {
+        match &self.endpoint {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None => format!(
+                "https://{}.auth.{}.amazoncognito.com",
+                self.domain, self.region
+            ),
+        }
+    }
+}

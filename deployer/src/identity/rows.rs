@@ -1,0 +1,96 @@
+//! A principal's row in the table: built from `--set`/`--row`, written and removed.
+
+use super::refs::StackRefs;
+use crate::aws::{AwsError, Clients};
+use crate::error::Error;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// Writes a principal's row: the given attributes under the table's partition key.
+pub async fn put_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    key: &str,
+    row: &HashMap<String, AttributeValue>,
+) -> Result<(), AwsError> {
+    let mut item = row.clone();
+    item.insert(
+        refs.partition_key.clone(),
+        AttributeValue::S(key.to_owned()),
+    );
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(&refs.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "PutItem", e))?;
+    Ok(())
+}
+
+/// Turns `key=value` pairs and a JSON object into a row. JSON keeps types (numbers, booleans,
+/// string arrays as string sets, other arrays as lists); `key=value` values are strings.
+pub fn row_from(
+    pairs: &[String],
+    json: Option<&str>,
+) -> Result<HashMap<String, AttributeValue>, Error> {
+    let mut row = HashMap::new();
+    if let Some(json) = json {
+        let value: Value = serde_json::from_str(json).map_err(|e| Error::Usage {
+            message: format!("--row is not JSON: {e}"),
+            help: "pass an object, e.g. --row '{\"projects\":[\"p-1\"],\"role\":\"admin\"}'".into(),
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Error::Usage {
+                message: "--row must be a JSON object".into(),
+                help: "e.g. --row '{\"role\":\"admin\"}'".into(),
+            });
+        };
+        for (k, v) in map {
+            row.insert(k, to_attribute(&v));
+        }
+    }
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(Error::Usage {
+                message: format!("--set {pair:?} is not key=value"),
+                help: "e.g. --set projects=p-100,p-200".into(),
+            });
+        };
+        row.insert(k.trim().to_owned(), AttributeValue::S(v.to_owned()));
+    }
+    Ok(row)
+}
+
+/// A JSON value as a DynamoDB attribute.
+pub fn to_attribute(v: &Value) -> AttributeValue {
+    match v {
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Null => AttributeValue::Null(true),
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => {
+            let mut set: Vec<String> = items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            set.dedup();
+            AttributeValue::Ss(set)
+        }
+        Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A row as JSON, for reports.
+pub fn row_json(row: &HashMap<String, AttributeValue>) -> BTreeMap<String, Value> {
+    row.iter()
+        .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
+        .collect()
+}

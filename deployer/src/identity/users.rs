@@ -1,0 +1,319 @@
+//! Pool users: `users add`, `users list`, `users remove`, and the create-or-update that
+//! `users import` shares.
+
+use super::refs::StackRefs;
+use super::rows::{put_row, row_json};
+use super::secret::{generate_password, Secret};
+use crate::aws::{AwsError, Clients};
+use crate::error::Error;
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// What `users add` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddReport {
+    pub user: String,
+    /// created, or updated (the user existed).
+    pub action: &'static str,
+    pub row: BTreeMap<String, Value>,
+    /// Set only when the password was generated; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_password: Option<String>,
+}
+
+impl fmt::Display for AddReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "user {} {}", self.user, self.action)?;
+        for (k, v) in &self.row {
+            writeln!(f, "  {k:<16} {v}")?;
+        }
+        if let Some(p) = &self.generated_password {
+            writeln!(f, "generated password (shown once): {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `users add`: the pool user (created or updated) and the row.
+pub async fn add(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    email: Option<&str>,
+    password: Option<Secret>,
+    row: HashMap<String, AttributeValue>,
+    invite: bool,
+) -> Result<AddReport, Error> {
+    let created = upsert_pool_user(clients, refs, user, email, invite).await?;
+    let exists = !created;
+    // A password is generated only for a new user given none (and no invitation).
+    let generated = (created && password.is_none() && !invite).then(generate_password);
+    if let Some(password) = password.as_ref().or(generated.as_ref()) {
+        set_password(clients, refs, user, password).await?;
+    }
+    // An existing user given no row options keeps its row (e.g. only a new password).
+    if exists && row.is_empty() {
+        return Ok(AddReport {
+            user: user.into(),
+            action: "updated",
+            row: BTreeMap::new(),
+            generated_password: None,
+        });
+    }
+    put_row(clients, refs, user, &row).await?;
+    Ok(AddReport {
+        user: user.into(),
+        action: if exists { "updated" } else { "created" },
+        row: row_json(&row),
+        generated_password: generated.map(Secret::into_inner),
+    })
+}
+
+/// `Ok(true)` when the call succeeded, `Ok(false)` when Cognito says there is no such user.
+fn found<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.code == "UserNotFoundException" => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Creates the pool user (no invitation unless asked), or updates its email when it exists;
+/// `true` when created. Shared by `users add` and `users import`.
+pub async fn upsert_pool_user(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    email: Option<&str>,
+    invite: bool,
+) -> Result<bool, AwsError> {
+    let cognito = &clients.cognito;
+    let attribute = |name: &str, value: &str| {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .expect("name set")
+    };
+    let mut create = cognito
+        .admin_create_user()
+        .user_pool_id(&refs.pool_id)
+        .username(user);
+    if let Some(email) = email {
+        create = create
+            .user_attributes(attribute("email", email))
+            .user_attributes(attribute("email_verified", "true"));
+    }
+    if !invite {
+        create = create.message_action(MessageActionType::Suppress);
+    }
+    match create.send().await {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let err = clients.err("cognito-idp", "AdminCreateUser", err);
+            if err.code != "UsernameExistsException" {
+                return Err(err);
+            }
+            if let Some(email) = email {
+                cognito
+                    .admin_update_user_attributes()
+                    .user_pool_id(&refs.pool_id)
+                    .username(user)
+                    .user_attributes(attribute("email", email))
+                    .send()
+                    .await
+                    .map_err(|e| clients.err("cognito-idp", "AdminUpdateUserAttributes", e))?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Sets a permanent password (read from stdin, the environment or a generator; never argv).
+pub async fn set_password(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    password: &Secret,
+) -> Result<(), AwsError> {
+    clients
+        .cognito
+        .admin_set_user_password()
+        .user_pool_id(&refs.pool_id)
+        .username(user)
+        .password(password.expose())
+        .permanent(true)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminSetUserPassword", e))?;
+    Ok(())
+}
+
+/// What `users remove` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveReport {
+    pub user: String,
+    pub removed_from_pool: bool,
+    pub removed_row: bool,
+}
+
+impl fmt::Display for RemoveReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "user {}: pool {}, row {}",
+            self.user,
+            if self.removed_from_pool {
+                "removed"
+            } else {
+                "absent"
+            },
+            if self.removed_row {
+                "removed"
+            } else {
+                "absent"
+            }
+        )
+    }
+}
+
+/// `users remove`: the pool user and the row, both.
+pub async fn remove(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<RemoveReport, Error> {
+    let removed_from_pool = found(
+        clients
+            .cognito
+            .admin_delete_user()
+            .user_pool_id(&refs.pool_id)
+            .username(user)
+            .send()
+            .await
+            .map_err(|e| clients.err("cognito-idp", "AdminDeleteUser", e)),
+    )?;
+    let deleted = clients
+        .dynamodb
+        .delete_item()
+        .table_name(&refs.table)
+        .key(&refs.partition_key, AttributeValue::S(user.to_owned()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "DeleteItem", e))?;
+    Ok(RemoveReport {
+        user: user.into(),
+        removed_from_pool,
+        removed_row: deleted.attributes.is_some_and(|a| !a.is_empty()),
+    })
+}
+
+/// One line of `users list`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserEntry {
+    pub user: String,
+    pub status: String,
+    pub enabled: bool,
+    pub row: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserList(pub Vec<UserEntry>);
+
+impl fmt::Display for UserList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<24} {:<22} {:<8} row", "user", "status", "enabled")?;
+        for u in &self.0 {
+            let row = u
+                .row
+                .as_ref()
+                .map(|r| serde_json::to_string(r).unwrap_or_default())
+                .unwrap_or_else(|| "(no row)".into());
+            writeln!(f, "{:<24} {:<22} {:<8} {row}", u.user, u.status, u.enabled)?;
+        }
+        Ok(())
+    }
+}
+
+/// `users list`: pool users joined with their rows.
+pub async fn list(clients: &Clients, refs: &StackRefs) -> Result<UserList, Error> {
+    let mut users = Vec::new();
+    let mut token = None;
+    loop {
+        let out = clients
+            .cognito
+            .list_users()
+            .user_pool_id(&refs.pool_id)
+            .set_pagination_token(token)
+            .send()
+            .await
+            .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
+        for u in out.users.unwrap_or_default() {
+            users.push(UserEntry {
+                user: u.username.unwrap_or_default(),
+                status: u
+                    .user_status
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                enabled: u.enabled,
+                row: None,
+            });
+        }
+        token = out.pagination_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    for chunk in users.chunks_mut(100) {
+        let keys = chunk
+            .iter()
+            .map(|u| {
+                HashMap::from([(
+                    refs.partition_key.clone(),
+                    AttributeValue::S(u.user.clone()),
+                )])
+            })
+            .collect::<Vec<_>>();
+        let mut request = Some(
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .expect("keys set"),
+        );
+        while let Some(keys) = request.take() {
+            let out = clients
+                .dynamodb
+                .batch_get_item()
+                .request_items(&refs.table, keys)
+                .send()
+                .await
+                .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&refs.table)
+                .unwrap_or_default()
+            {
+                let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
+                    continue;
+                };
+                if let Some(entry) = chunk.iter_mut().find(|u| &u.user == name) {
+                    let mut row = row_json(&item);
+                    row.remove(&refs.partition_key);
+                    entry.row = Some(row);
+                }
+            }
+            request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
+        }
+    }
+    users.sort_by(|a, b| a.user.cmp(&b.user));
+    Ok(UserList(users))
+}

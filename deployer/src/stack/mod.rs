@@ -1,0 +1,168 @@
+//! The deploy engine: `observe` reads the world into a value, `plan` decides what to do (pure),
+//! `execute` carries the plan out through change sets, `recover` explains failed states.
+//! The types here are what the three share; statuses and change actions are the SDK's enums.
+
+pub mod execute;
+pub mod observe;
+pub mod plan;
+pub mod recover;
+
+pub use aws_sdk_cloudformation::types::{ChangeAction, Replacement, ResourceStatus, StackStatus};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The tag that marks a stack as the deployer's.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "deployer");
+/// The output holding the fingerprint of the last deploy.
+pub const FINGERPRINT_OUTPUT: &str = "DeployFingerprint";
+
+/// A stack as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub name: String,
+    pub id: String,
+    pub status: StackStatus,
+    pub reason: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, String>,
+    pub created: Option<SystemTime>,
+    pub updated: Option<SystemTime>,
+}
+
+impl Stack {
+    /// Another operation is running on it (REVIEW_IN_PROGRESS is a never-executed create: idle).
+    pub fn in_progress(&self) -> bool {
+        in_progress(&self.status)
+    }
+
+    /// Whether the deployer made it: its tag and its fingerprint output.
+    pub fn is_ours(&self) -> bool {
+        self.tags.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
+            && self.outputs.contains_key(FINGERPRINT_OUTPUT)
+    }
+}
+
+/// `*_IN_PROGRESS`, except REVIEW_IN_PROGRESS (a change set waiting to be executed).
+pub fn in_progress(status: &StackStatus) -> bool {
+    status.as_str().ends_with("_IN_PROGRESS") && *status != StackStatus::ReviewInProgress
+}
+
+/// A state an operation ends in (nothing running).
+pub fn settled(status: &StackStatus) -> bool {
+    !in_progress(status)
+}
+
+/// One stack event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: ResourceStatus,
+    pub reason: Option<String>,
+    /// Seconds since the epoch.
+    pub timestamp: f64,
+}
+
+impl Event {
+    pub fn failed(&self) -> bool {
+        self.status.as_str().ends_with("_FAILED")
+    }
+
+    pub fn is_stack(&self) -> bool {
+        self.resource_type == "AWS::CloudFormation::Stack"
+    }
+}
+
+/// One planned change of a change set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    #[serde(serialize_with = "as_str")]
+    pub action: ChangeAction,
+    pub logical_id: String,
+    pub resource_type: String,
+    #[serde(serialize_with = "opt_as_str", skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Replacement>,
+}
+
+impl Change {
+    /// The change takes the resource away: removed, or replaced by a new one.
+    pub fn destroys(&self) -> bool {
+        self.action == ChangeAction::Remove
+            || (self.action == ChangeAction::Modify
+                && matches!(
+                    self.replacement,
+                    Some(Replacement::True | Replacement::Conditional)
+                ))
+    }
+}
+
+fn as_str<S: Serializer>(v: &ChangeAction, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+fn opt_as_str<S: Serializer>(v: &Option<Replacement>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(r) => s.serialize_str(r.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Whether a change set creates the stack, updates it, or imports resources into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Import,
+}
+
+/// A parameter's value in a change set: given, or the one the stack has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Value(String),
+    UsePrevious,
+}
+
+/// An existing resource to bring into the stack (an IMPORT change set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub identifier: BTreeMap<String, String>,
+}
+
+/// Everything a change set is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSetRequest {
+    pub stack: String,
+    pub name: String,
+    pub kind: ChangeKind,
+    /// The template body; `None` reuses the stack's current template.
+    pub template: Option<String>,
+    pub parameters: BTreeMap<String, ParamValue>,
+    pub tags: BTreeMap<String, String>,
+    pub imports: Vec<Import>,
+}
+
+/// What the inputs ask to be deployed: the template, its parameters, the stack's tags and the
+/// fingerprint of all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub stack: String,
+    pub template: String,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub fingerprint: String,
+}
+
+/// A stack operation that ended, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// `None`: the stack is gone (deleted, or replaced by another run).
+    pub status: Option<StackStatus>,
+    pub events: Vec<Event>,
+}
