@@ -1,0 +1,491 @@
+//! Mocked AWS for the engine's tests: clients built from aws-smithy-mocks rules with the
+//! deployer's own retry settings (only the first backoff shortened), and AWS's answers
+//! replayed as the services send them, so the SDK's real deserializers and retry classifier
+//! read them. Each helper cites where the answer's shape is documented.
+
+#![allow(dead_code)]
+
+use aws_sdk_cloudformation::types::{
+    Change, ChangeSetStatus, Output, ResourceChange, Stack, StackEvent, StackStatus, Tag,
+};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::DateTime;
+use deployer::aws::Clients;
+use deployer::build::{Artifact, BuildTarget};
+use deployer::cancel::Activity;
+use deployer::commands::up::{self, TriggerSource, UpOptions};
+use deployer::inputs::StackInputs;
+use deployer::progress::{Poll, Progress};
+use deployer::stack::execute::Ctx;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const ACCOUNT: &str = "111122223333";
+pub const ROLE_ARN: &str = "arn:aws:sts::111122223333:assumed-role/ci-deployer/run-42";
+pub const STACK: &str = "app";
+pub const STACK_ID: &str =
+    "arn:aws:cloudformation:us-east-1:111122223333:stack/app/6d9b1e20-aaaa-11ef-9e1a-0affd0f1a2b3";
+
+/// Rules per service. Rules of one service are matched in any order; a sequence rule gives
+/// its answers in order. A call no rule matches fails the test (`must_match`).
+#[derive(Default, Clone)]
+pub struct Mocks {
+    pub cfn: Vec<Rule>,
+    pub s3: Vec<Rule>,
+    pub sts: Vec<Rule>,
+    pub cognito: Vec<Rule>,
+    pub lambda: Vec<Rule>,
+    pub iam: Vec<Rule>,
+    pub dynamodb: Vec<Rule>,
+}
+
+/// The deployer's retry settings, with a 1 ms first backoff so retries do not slow the suite.
+fn retry() -> aws_config::retry::RetryConfig {
+    deployer::aws::retry_config().with_initial_backoff(Duration::from_millis(1))
+}
+
+impl Mocks {
+    /// The account's identity: every command asks STS first.
+    pub fn new() -> Self {
+        let mut m = Self::default();
+        m.sts.push(
+            mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+                aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+                    .account(ACCOUNT)
+                    .arn(ROLE_ARN)
+                    .build()
+            }),
+        );
+        m
+    }
+
+    pub fn clients(&self) -> Clients {
+        self.build(false)
+    }
+
+    /// Clients whose credential chain finds nothing, as on a runner with no profile or role.
+    pub fn clients_without_credentials(&self) -> Clients {
+        self.build(true)
+    }
+
+    fn build(&self, no_credentials: bool) -> Clients {
+        macro_rules! client {
+            ($krate:ident, $rules:expr) => {{
+                let rules: Vec<&Rule> = $rules.iter().collect();
+                mock_client!($krate, RuleMode::MatchAny, rules, |c| {
+                    let c = c
+                        .retry_config(retry())
+                        .region(aws_config::Region::new("us-east-1"));
+                    if no_credentials {
+                        c.credentials_provider(NoCredentials)
+                    } else {
+                        c
+                    }
+                })
+            }};
+        }
+        Clients::from_parts(
+            client!(aws_sdk_cloudformation, self.cfn),
+            client!(aws_sdk_s3, self.s3),
+            client!(aws_sdk_sts, self.sts),
+            client!(aws_sdk_cognitoidentityprovider, self.cognito),
+            client!(aws_sdk_lambda, self.lambda),
+            client!(aws_sdk_iam, self.iam),
+            client!(aws_sdk_dynamodb, self.dynamodb),
+            "us-east-1",
+            Some("ci"),
+        )
+    }
+}
+
+/// A credentials chain that finds nothing (the SDK's own "no providers in chain" outcome).
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            ),
+        ))
+    }
+}
+
+/// An error as CloudFormation (and STS, IAM: the awsQuery protocol) sends it. Shape: the API
+/// reference's "Common Errors"; e.g. throttling, in ansible/ansible-modules-core#224:
+/// `<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded`.
+pub fn query_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = format!(
+        r#"<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>{code}</Code>
+    <Message>{message}</Message>
+  </Error>
+  <RequestId>2ab5db0d-5bca-11e4-9592-272cff50ba2d</RequestId>
+</ErrorResponse>"#
+    );
+    let mut response =
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+    response.headers_mut().insert("content-type", "text/xml");
+    response
+}
+
+/// An error as Cognito, DynamoDB and the other awsJson services send it.
+pub fn json_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
+    let mut response =
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
+}
+
+/// An S3 error: a REST-XML body, or none for HEAD requests.
+pub fn s3_error(status: u16, code: Option<&str>) -> HttpResponse {
+    let body = match code {
+        Some(code) => SdkBody::from(format!(
+            "<Error><Code>{code}</Code><Message>{code}</Message><RequestId>R</RequestId></Error>"
+        )),
+        None => SdkBody::empty(),
+    };
+    let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap(), body);
+    response
+        .headers_mut()
+        .insert("content-type", "application/xml");
+    response
+}
+
+/// DescribeStacks for a stack that does not exist. API reference, DescribeStacks: "If the
+/// stack doesn't exist, a ValidationError is returned" (message as rusoto's recorded fixture
+/// cloudformation-cancel-update-stack.xml shows the form).
+pub fn no_such_stack() -> HttpResponse {
+    query_error(400, "ValidationError", "Stack with id app does not exist")
+}
+
+/// A stack as DescribeStacks returns it.
+pub fn stack(status: StackStatus, outputs: &[(&str, &str)], tags: &[(&str, &str)]) -> Stack {
+    let mut b = Stack::builder()
+        .stack_name(STACK)
+        .stack_id(STACK_ID)
+        .stack_status(status)
+        .creation_time(DateTime::from_secs(1_795_000_000));
+    for (k, v) in outputs {
+        b = b.outputs(Output::builder().output_key(*k).output_value(*v).build());
+    }
+    for (k, v) in tags {
+        b = b.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    b.build()
+}
+
+pub fn described(
+    stack: Stack,
+) -> aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput {
+    aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput::builder()
+        .stacks(stack)
+        .build()
+}
+
+/// A stack event.
+pub fn event(n: u32, logical: &str, kind: &str, status: &str, reason: &str) -> StackEvent {
+    StackEvent::builder()
+        .stack_id(STACK_ID)
+        .stack_name(STACK)
+        .event_id(format!("ev-{n}"))
+        .logical_resource_id(logical)
+        .resource_type(kind)
+        .resource_status(status.into())
+        .resource_status_reason(reason)
+        .timestamp(DateTime::from_secs(1_795_000_000 + i64::from(n)))
+        .build()
+}
+
+/// DescribeStackEvents output, newest first as CloudFormation lists them.
+pub fn events(
+    mut list: Vec<StackEvent>,
+) -> aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput {
+    list.reverse();
+    aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput::builder()
+        .set_stack_events(Some(list))
+        .build()
+}
+
+/// A change set's status and changes (DescribeChangeSet).
+pub fn change_set(
+    status: ChangeSetStatus,
+    reason: Option<&str>,
+    changes: &[(&str, &str, &str)],
+) -> aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput {
+    let mut b =
+        aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput::builder()
+            .change_set_id("arn:aws:cloudformation:us-east-1:111122223333:changeSet/deployer/1")
+            .stack_id(STACK_ID)
+            .status(status)
+            .set_status_reason(reason.map(str::to_owned));
+    for (action, logical, kind) in changes {
+        b = b.changes(
+            Change::builder()
+                .resource_change(
+                    ResourceChange::builder()
+                        .action((*action).into())
+                        .logical_resource_id(*logical)
+                        .resource_type(*kind)
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    b.build()
+}
+
+/// The inputs every engine test deploys.
+pub fn inputs() -> StackInputs {
+    StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "app-login", "region": "us-east-1", "lifecycle": "disposable"}"#,
+        "test.json",
+    )
+    .unwrap()
+}
+
+/// A trigger zip already built, in a temp folder kept alive by the caller.
+pub fn artifact(dir: &tempfile::TempDir) -> Artifact {
+    let bytes = b"PK pretend zip".to_vec();
+    let path = dir.path().join("trigger.zip");
+    std::fs::write(&path, &bytes).unwrap();
+    Artifact {
+        size: bytes.len() as u64,
+        sha256: hex(&Sha256::digest(&bytes)),
+        path,
+        target: BuildTarget::Graviton,
+        rebuilt: false,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn bucket() -> String {
+    format!("deployer-artifacts-{ACCOUNT}-us-east-1")
+}
+
+pub fn key(artifact: &Artifact) -> String {
+    format!("{STACK}/trigger-{}.zip", artifact.sha256)
+}
+
+/// The fingerprint `up` computes for `inputs()` and `artifact`.
+pub fn fingerprint(artifact: &Artifact) -> String {
+    let inputs = inputs();
+    let template = deployer::render::render(&inputs).unwrap();
+    let parameters = BTreeMap::from([
+        ("ArtifactBucket".to_owned(), bucket()),
+        ("ArtifactKey".to_owned(), key(artifact)),
+    ]);
+    deployer::stack::plan::desired(STACK, template, parameters, up::stack_tags(&inputs)).fingerprint
+}
+
+/// The outputs of a deployed `app` stack.
+pub fn outputs(fingerprint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("UserPoolId", "us-east-1_Abc123".into()),
+        (
+            "UserPoolArn",
+            "arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_Abc123".into(),
+        ),
+        ("UserPoolClientId", "client123".into()),
+        ("TableName", "app-users".into()),
+        ("FunctionName", "app-pretoken".into()),
+        (
+            "FunctionArn",
+            "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken".into(),
+        ),
+        ("EventVersion", "V2_0".into()),
+        ("StackName", STACK.into()),
+        ("Region", "us-east-1".into()),
+        ("DeployFingerprint", fingerprint.into()),
+    ]
+}
+
+/// A deployed stack of ours in `status`, deployed with `fingerprint`.
+pub fn ours(status: StackStatus, fingerprint: &str) -> Stack {
+    let outputs = outputs(fingerprint);
+    let outputs: Vec<(&str, &str)> = outputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    stack(status, &outputs, &[("managed-by", "deployer")])
+}
+
+/// What the wiring checks read after a deploy, as a correctly wired stack answers.
+pub fn wiring(m: &mut Mocks) {
+    use aws_sdk_cognitoidentityprovider::types::{
+        LambdaConfigType, PreTokenGenerationLambdaVersionType, PreTokenGenerationVersionConfigType,
+        UserPoolType,
+    };
+    let function_arn = "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken";
+    m.cognito.push(
+        mock!(aws_sdk_cognitoidentityprovider::Client::describe_user_pool).then_output(move || {
+            aws_sdk_cognitoidentityprovider::operation::describe_user_pool::DescribeUserPoolOutput::builder()
+                .user_pool(
+                    UserPoolType::builder()
+                        .id("us-east-1_Abc123")
+                        .lambda_config(
+                            LambdaConfigType::builder()
+                                .pre_token_generation_config(
+                                    PreTokenGenerationVersionConfigType::builder()
+                                        .lambda_arn(function_arn)
+                                        .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        }),
+    );
+    m.lambda
+        .push(mock!(aws_sdk_lambda::Client::get_function).then_output(|| {
+            aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
+                .configuration(
+                    aws_sdk_lambda::types::FunctionConfiguration::builder()
+                        .function_name("app-pretoken")
+                        .code_size(2_700_000)
+                        .role("arn:aws:iam::111122223333:role/app-TriggerRole-X")
+                        .build(),
+                )
+                .build()
+        }));
+    m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy).then_output(|| {
+        aws_sdk_lambda::operation::get_policy::GetPolicyOutput::builder()
+            .policy(r#"{"Statement":[{"Sid":"s","Effect":"Allow","Principal":{"Service":"cognito-idp.amazonaws.com"},"Action":"lambda:InvokeFunction","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_Abc123"},"StringEquals":{"AWS:SourceAccount":"111122223333"}}}]}"#)
+            .build()
+    }));
+    m.iam.push(
+        mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
+            aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder().build()
+        }),
+    );
+    m.iam.push(
+        mock!(aws_sdk_iam::Client::list_role_policies).then_output(|| {
+            aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput::builder()
+                .policy_names("read-user-row")
+                .build()
+                .unwrap()
+        }),
+    );
+    m.iam.push(mock!(aws_sdk_iam::Client::get_role_policy).then_output(|| {
+        aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput::builder()
+            .role_name("app-TriggerRole-X")
+            .policy_name("read-user-row")
+            .policy_document(r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:111122223333:table/app-users"},{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/app-pretoken:*"}]}"#)
+            .build()
+            .unwrap()
+    }));
+    m.dynamodb.push(
+        mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
+            aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
+                .table(
+                    aws_sdk_dynamodb::types::TableDescription::builder()
+                        .table_arn("arn:aws:dynamodb:us-east-1:111122223333:table/app-users")
+                        .build(),
+                )
+                .build()
+        }),
+    );
+}
+
+/// The S3 calls of a first upload: the bucket is made (encrypted, private, TLS only,
+/// expiring), then the object is put.
+pub fn first_upload(m: &mut Mocks) {
+    m.s3.push(mock!(aws_sdk_s3::Client::head_bucket).then_http_response(|| s3_error(404, None)));
+    m.s3.push(mock!(aws_sdk_s3::Client::create_bucket).then_output(|| {
+        aws_sdk_s3::operation::create_bucket::CreateBucketOutput::builder().build()
+    }));
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_public_access_block).then_output(|| {
+            aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput::builder()
+                .build()
+        }),
+    );
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_bucket_encryption).then_output(|| {
+            aws_sdk_s3::operation::put_bucket_encryption::PutBucketEncryptionOutput::builder()
+                .build()
+        }),
+    );
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_bucket_policy).then_output(|| {
+            aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput::builder().build()
+        }),
+    );
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_bucket_lifecycle_configuration).then_output(|| {
+            aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput::builder().build()
+        }),
+    );
+    m.s3.push(mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)));
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build()),
+    );
+}
+
+/// The engine's context over mocked clients, polling without waiting.
+pub struct Harness {
+    pub clients: Clients,
+    pub progress: Progress,
+    pub activity: Activity,
+}
+
+impl Harness {
+    pub fn new(mocks: &Mocks) -> Self {
+        Self {
+            clients: mocks.clients(),
+            progress: Progress::plain(),
+            activity: Activity::default(),
+        }
+    }
+
+    pub fn without_credentials(mocks: &Mocks) -> Self {
+        Self {
+            clients: mocks.clients_without_credentials(),
+            progress: Progress::plain(),
+            activity: Activity::default(),
+        }
+    }
+
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            clients: &self.clients,
+            progress: &self.progress,
+            activity: &self.activity,
+            poll: Poll::immediate(),
+        }
+    }
+
+    /// `up` (or `plan` with `dry_run`) on `inputs()` with the given zip.
+    pub async fn up(
+        &self,
+        artifact: &Artifact,
+        dry_run: bool,
+        wait: Duration,
+    ) -> Result<up::UpReport, deployer::error::Error> {
+        let paths = deployer::local::Paths::from_env();
+        let options = UpOptions {
+            dry_run,
+            wait_timeout: wait,
+            trigger: TriggerSource::Prebuilt(artifact.clone()),
+        };
+        up::up(self.ctx(), &paths, &inputs(), &options).await
+    }
+}
