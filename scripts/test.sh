@@ -6,12 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$root/scripts/setup.sh"
 cd "$root"
 
+# The end-to-end suites (emulator, cross-build toolchain, browser) are behind the deployer's
+# `e2e` feature: a plain `cargo test` runs only the fast suite; here everything runs.
+features=(--features deployer/e2e)
+
 say "format and lint"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+cargo clippy --workspace --all-targets --locked --quiet "${features[@]}" -- -D warnings
 
 say "build"
-cargo build --workspace --all-targets --locked --quiet
+cargo build --workspace --all-targets --locked --quiet "${features[@]}"
 deployer="${CARGO_TARGET_DIR:-$root/target}/debug/deployer"
 
 say "cross-build the trigger for Graviton (cached when unchanged)"
@@ -26,4 +30,4 @@ say "emulator at $endpoint"
 export DEPLOYER_TEST_ENDPOINT="$endpoint"
 
 say "tests"
-cargo test --workspace --locked --no-fail-fast "$@"
+cargo test --workspace --locked --no-fail-fast "${features[@]}" "$@"

@@ -2,6 +2,7 @@
 
 use deployer::build::{self, BuildTarget};
 use std::io::Read;
+use std::path::Path;
 
 #[test]
 fn zipping_the_same_binary_twice_gives_the_same_bytes_with_bootstrap_executable_at_the_root() {
@@ -21,39 +22,78 @@ fn zipping_the_same_binary_twice_gives_the_same_bytes_with_bootstrap_executable_
 }
 
 #[test]
-fn the_real_graviton_build_is_an_aarch64_binary_and_rebuilding_gives_the_same_zip() {
-    let cache = tempfile::tempdir().unwrap();
-    let mut paths = deployer::local::Paths::from_env();
-    paths.cache = cache.path().to_path_buf();
-    let first =
-        build::build(&paths, &BuildTarget::Graviton).expect("cross-build (run scripts/setup.sh)");
-    assert!(first.rebuilt);
-    let again = build::build(&paths, &BuildTarget::Graviton).unwrap();
-    assert!(!again.rebuilt, "an unchanged trigger is not rebuilt");
-    assert_eq!(again.sha256, first.sha256);
-
-    // Rebuild from scratch (cache gone): cargo relinks the same binary, the zip is identical.
-    std::fs::remove_dir_all(cache.path().join("artifacts")).unwrap();
-    let rebuilt = build::build(&paths, &BuildTarget::Graviton).unwrap();
-    assert!(rebuilt.rebuilt);
-    assert_eq!(rebuilt.sha256, first.sha256);
-
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&first.path).unwrap()).unwrap();
-    let mut head = [0u8; 20];
-    archive
-        .by_name("bootstrap")
-        .unwrap()
-        .read_exact(&mut head)
-        .unwrap();
-    assert_eq!(&head[..4], b"\x7fELF");
-    assert_eq!(
-        u16::from_le_bytes([head[18], head[19]]),
-        0xB7,
-        "e_machine is EM_AARCH64"
+fn the_binary_path_comes_from_cargos_messages() {
+    let messages = concat!(
+        r#"{"reason":"compiler-artifact","target":{"name":"trigger","kind":["lib"]},"executable":null}"#,
+        "\n",
+        r#"{"reason":"compiler-artifact","target":{"name":"bootstrap","kind":["bin"]},"executable":"/x/target/aarch64-unknown-linux-musl/lambda/bootstrap"}"#,
+        "\n",
+        r#"{"reason":"build-finished","success":true}"#
     );
-    assert!(
-        first.size <= 4 * 1024 * 1024,
-        "the zip is {} bytes, over the 4 MB budget",
-        first.size
+    assert_eq!(
+        build::executable(messages).as_deref(),
+        Some(Path::new(
+            "/x/target/aarch64-unknown-linux-musl/lambda/bootstrap"
+        ))
+    );
+    assert_eq!(build::executable(r#"{"reason":"build-finished"}"#), None);
+}
+
+/// A copy of the files the trigger's zip depends on, to change one at a time.
+fn workspace_copy() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "trigger/Cargo.toml",
+        "trigger/src/lib.rs",
+        "trigger/src/main.rs",
+        "trigger/certs/amazon-roots.pem",
+    ] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(file), to).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_source_key_changes_with_every_input_of_the_build() {
+    let dir = workspace_copy();
+    let root = dir.path();
+    let key = || build::source_key(root, &BuildTarget::Graviton).unwrap();
+    let base = key();
+    assert_eq!(base, key(), "stable when nothing changes");
+    let touch = |file: &str, text: &str| {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut content = std::fs::read(&path).unwrap_or_default();
+        content.extend_from_slice(text.as_bytes());
+        std::fs::write(path, content).unwrap();
+    };
+    let mut seen = vec![base.clone()];
+    for (file, text) in [
+        ("trigger/src/main.rs", "// a change\n"),
+        ("trigger/certs/amazon-roots.pem", "\n"),
+        ("Cargo.lock", "\n"),
+        (".cargo/config.toml", "[build]\n"),
+        ("trigger/Cargo.toml", "\n"),
+    ] {
+        touch(file, text);
+        let now = key();
+        assert!(!seen.contains(&now), "{file} did not change the key");
+        seen.push(now);
+    }
+    assert_ne!(
+        build::source_key(
+            root,
+            &BuildTarget::Host {
+                reason: String::new()
+            }
+        )
+        .unwrap(),
+        key(),
+        "the target is part of the key"
     );
 }
