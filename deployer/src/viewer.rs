@@ -18,6 +18,54 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many logins may be under way at once, and for how long: a page left open, or a
+/// flood of /login requests, never grows the viewer's memory.
+pub const MAX_PENDING: usize = 16;
+pub const PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// PKCE verifiers of logins under way, by OAuth `state`: bounded and expiring.
+#[derive(Debug, Default)]
+pub struct Pending(HashMap<String, (String, Instant)>);
+
+impl Pending {
+    /// Records a login started at `now`; the oldest goes when the table is full.
+    pub fn insert(&mut self, state: String, verifier: String, now: Instant) {
+        self.0
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < PENDING_TTL);
+        while self.0.len() >= MAX_PENDING {
+            let oldest = self
+                .0
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+                .expect("a full table has an oldest entry");
+            self.0.remove(&oldest);
+        }
+        self.0.insert(state, (verifier, now));
+    }
+
+    /// The verifier of a login, once, unless it expired.
+    pub fn take(&mut self, state: &str, now: Instant) -> Option<String> {
+        let (verifier, at) = self.0.remove(state)?;
+        (now.saturating_duration_since(at) < PENDING_TTL).then_some(verifier)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The origins the viewer answers to: itself on loopback. Anything else (a DNS-rebinding
+/// page that resolves its own name to 127.0.0.1) is refused.
+pub fn allowed_hosts(port: u16) -> [String; 2] {
+    [format!("localhost:{port}"), format!("127.0.0.1:{port}")]
+}
 
 /// What the page knows.
 struct Viewer {
@@ -25,7 +73,8 @@ struct Viewer {
     custom: Vec<String>,
     redirect_uri: String,
     /// PKCE verifiers by OAuth `state`.
-    pending: Mutex<HashMap<String, String>>,
+    pending: Mutex<Pending>,
+    port: u16,
     /// The logged-in session (one local user at a time).
     session: Mutex<Option<Session>>,
     http: reqwest::Client,
@@ -69,14 +118,16 @@ pub async fn serve(refs: StackRefs, inputs: &StackInputs, port: u16) -> Result<(
         custom: tokens::custom_claim_names(inputs),
         refs,
         redirect_uri,
-        pending: Mutex::new(HashMap::new()),
+        pending: Mutex::new(Pending::default()),
+        port,
         session: Mutex::new(None),
         http: reqwest::Client::new(),
     });
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login))
-        .route("/logout", get(logout))
+        .route("/logout", axum::routing::post(logout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -104,7 +155,7 @@ async fn login(State(v): State<Arc<Viewer>>) -> Redirect {
     v.pending
         .lock()
         .expect("lock")
-        .insert(state.clone(), verifier);
+        .insert(state.clone(), verifier, Instant::now());
     let url = format!(
         "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+email+profile&state={}&code_challenge={}&code_challenge_method=S256",
         v.refs.auth_base(),
@@ -114,6 +165,45 @@ async fn login(State(v): State<Arc<Viewer>>) -> Redirect {
         challenge
     );
     Redirect::to(&url)
+}
+
+/// Refuses requests for any other host than the viewer itself, and a logout posted from
+/// another origin.
+async fn guard(
+    State(v): State<Arc<Viewer>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let refusal = {
+        let allowed = allowed_hosts(v.port);
+        let header = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        };
+        if !header(header::HOST).is_some_and(|h| allowed.contains(&h)) {
+            Some((
+                StatusCode::MISDIRECTED_REQUEST,
+                format!("this viewer answers only to http://localhost:{}/", v.port),
+            ))
+        } else if request.method() == axum::http::Method::POST
+            && !header(header::ORIGIN)
+                .is_some_and(|o| allowed.iter().any(|h| o == format!("http://{h}")))
+        {
+            Some((
+                StatusCode::FORBIDDEN,
+                "cross-site request refused".to_owned(),
+            ))
+        } else {
+            None
+        }
+    };
+    if let Some(refusal) = refusal {
+        return refusal.into_response();
+    }
+    next.run(request).await
 }
 
 async fn logout(State(v): State<Arc<Viewer>>) -> Redirect {
@@ -138,8 +228,12 @@ async fn home(State(v): State<Arc<Viewer>>, Query(cb): Query<Callback>) -> Respo
         );
     }
     if let (Some(code), Some(state)) = (cb.code, cb.state) {
-        let Some(verifier) = v.pending.lock().expect("lock").remove(&state) else {
-            return page(&v, Some("unknown or reused login state: press Login again"));
+        let taken = v.pending.lock().expect("lock").take(&state, Instant::now());
+        let Some(verifier) = taken else {
+            return page(
+                &v,
+                Some("unknown, reused or expired login state: press Login again"),
+            );
         };
         match exchange(&v, &code, &verifier).await {
             Ok(session) => *v.session.lock().expect("lock") = Some(session),
@@ -240,7 +334,7 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
                 .to_owned()
         }
         Some(s) => format!(
-            "<p><a class=\"button\" id=\"logout\" href=\"/logout\">Logout</a></p>{}{}",
+            "<form method=\"post\" action=\"/logout\"><button class=\"button\" id=\"logout\" type=\"submit\">Logout</button></form>{}{}",
             table("ID token", &s.id, &v.custom),
             table("Access token", &s.access, &v.custom)
         ),
@@ -252,7 +346,7 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Token viewer — {stack}</title><style>\
          body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}table{{border-collapse:collapse}}\
          th,td{{text-align:left;padding:.2rem .6rem;border-bottom:1px solid #ddd}}tr.custom{{background:#fff4c2}}\
-         .ok{{color:#176017}}.bad{{color:#a00}}.button{{padding:.4rem 1rem;background:#234;color:#fff;text-decoration:none;border-radius:4px}}\
+         .ok{{color:#176017}}.bad{{color:#a00}}.button{{padding:.4rem 1rem;background:#234;color:#fff;text-decoration:none;border:0;border-radius:4px;font:inherit;cursor:pointer}}\
          </style></head><body><h1>Token viewer — {stack}</h1><p>User pool {pool}, app client {client}</p>{notice}{body}</body></html>",
         stack = escape(&v.refs.stack),
         pool = escape(&v.refs.pool_id),
@@ -264,4 +358,34 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
         Html(html),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_logins_are_bounded_single_use_and_expire() {
+        let start = Instant::now();
+        let mut p = Pending::default();
+        for i in 0..(MAX_PENDING + 5) {
+            p.insert(
+                format!("s{i}"),
+                format!("v{i}"),
+                start + Duration::from_secs(i as u64),
+            );
+        }
+        assert_eq!(p.len(), MAX_PENDING, "bounded");
+        assert_eq!(p.take("s0", start), None, "the oldest went first");
+        let last = format!("s{}", MAX_PENDING + 4);
+        assert_eq!(
+            p.take(&last, start + Duration::from_secs(30)),
+            Some(format!("v{}", MAX_PENDING + 4))
+        );
+        assert_eq!(p.take(&last, start), None, "single use");
+        let late = start + PENDING_TTL + Duration::from_secs(60);
+        assert_eq!(p.take("s10", late), None, "expired");
+        p.insert("new".into(), "v".into(), late);
+        assert_eq!(p.len(), 1, "expired ones are dropped on the next login");
+    }
 }
