@@ -5,7 +5,7 @@
 //! 127.0.0.1 only, with the listeners it would open elsewhere (IoT mTLS, SFTP) switched off.
 
 use miette::Diagnostic;
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -67,6 +67,46 @@ pub struct Emulator {
     pub port: u16,
     pub endpoint: String,
     pub log: PathBuf,
+    /// The process's start time (clock ticks since boot, /proc/PID/stat field 22) and
+    /// command line when it was started: a PID reused by another program matches neither.
+    #[serde(default)]
+    pub started: u64,
+    #[serde(default)]
+    pub cmdline: String,
+}
+
+/// What /proc says of a process: its start time and command line, if it is alive and not a
+/// zombie.
+fn identity(pid: u32) -> Option<(u64, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    // Field 22 of the whole line is the 20th after the name (state is field 3).
+    let started = fields.get(19)?.parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline)
+        .replace('\0', " ")
+        .trim()
+        .to_owned();
+    Some((started, cmdline))
+}
+
+impl Emulator {
+    /// Whether the recorded process still runs and is the one this record started.
+    pub fn is_running(&self) -> bool {
+        identity(self.pid).is_some_and(|(started, cmdline)| {
+            if self.started == 0 && self.cmdline.is_empty() {
+                // A record from before start times were kept: its program, at least.
+                cmdline.contains("ministack")
+            } else {
+                started == self.started && cmdline == self.cmdline
+            }
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -138,13 +178,13 @@ pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
     let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
-    if alive(emulator.pid as i32)
-        && http_status(emulator.port, "GET", "/_ministack/health") == Some(200)
-    {
-        return Ok(Some(emulator));
-    }
-    if !alive(emulator.pid as i32) {
+    if !emulator.is_running() {
+        // Stale: the emulator is gone, or its PID now belongs to another program.
         std::fs::remove_file(&file).ok();
+        return Ok(None);
+    }
+    if http_status(emulator.port, "GET", "/_ministack/health") == Some(200) {
+        return Ok(Some(emulator));
     }
     Ok(None)
 }
@@ -153,6 +193,22 @@ pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
 pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), LocalError> {
     if let Some(running) = status(paths)? {
         return Ok((running, true));
+    }
+    // Recorded and running, but not answering yet (starting, or a loaded machine): wait for
+    // it rather than start a second emulator on the same state.
+    if let Some(recorded) = recorded(&paths.state_file()).filter(Emulator::is_running) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_status(recorded.port, "GET", "/_ministack/health") == Some(200) {
+                return Ok((recorded, true));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        return Err(LocalError::Timeout {
+            endpoint: recorded.endpoint.clone(),
+            secs: 30,
+            log: recorded.log.display().to_string(),
+        });
     }
     let binary = paths
         .tool("ministack")
@@ -199,11 +255,14 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         .process_group(0)
         .spawn()
         .map_err(io(format!("starting {}", binary.display())))?;
+    let (started, cmdline) = identity(child.id()).unwrap_or_default();
     let emulator = Emulator {
         pid: child.id(),
         port,
         endpoint: endpoint.clone(),
         log: log.clone(),
+        started,
+        cmdline,
     };
     // Recorded at once, so that an interrupted start still leaves something `stop` can end.
     let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
@@ -241,6 +300,11 @@ pub fn stop(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
     let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
+    if !emulator.is_running() {
+        // The emulator is gone and its PID may be another program's now: signal nothing.
+        std::fs::remove_file(&file).ok();
+        return Ok(None);
+    }
     let result = stop_group(emulator.pid as i32, &mut None);
     std::fs::remove_file(&file).ok();
     result.map(|()| Some(emulator))
@@ -311,20 +375,6 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
                 && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
         })
         .collect()
-}
-
-fn alive(pid: i32) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    // A zombie still takes signal 0; it is not running.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
-        })
-        .unwrap_or(false)
 }
 
 fn free_port() -> std::io::Result<u16> {
