@@ -1,20 +1,69 @@
-//! The artifacts bucket: one per account and region, made on first use the way SAM's
-//! `--resolve-s3` and CDK's bootstrap do it (encrypted, private, TLS only, old objects
-//! expiring), and the trigger's zip under a content-addressed key per stack.
+//! The artifacts bucket and the trigger's zip in it. The bucket is one per account and region,
+//! made on first use the way SAM's `--resolve-s3` and CDK's bootstrap do it (encrypted,
+//! private, TLS only); the zip sits under a content-addressed key per stack.
+//!
+//! S3 names are global and this one is predictable, so every call passes the account as
+//! `ExpectedBucketOwner` (S3 answers 403 when another account owns the bucket), and an
+//! existing object is reused only when its stored SHA-256 checksum is the local zip's. The
+//! zips a stack uses (current, and the previous one a rollback needs) never expire; the
+//! lifecycle rule removes only those tagged superseded.
 
 use crate::aws::{AwsError, Clients, ErrorKind};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
-    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    BucketLifecycleConfiguration, BucketLocationConstraint, ChecksumAlgorithm, ChecksumMode,
+    CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging,
 };
+use base64::Engine;
+use miette::Diagnostic;
 
 const SERVICE: &str = "s3";
 
-/// Days before an artifact no stack has asked for again is removed.
+/// Days before a superseded artifact (neither a stack's current nor its previous) is removed.
 pub const EXPIRE_DAYS: i32 = 30;
+
+/// The object tag that says how an artifact is used.
+pub const STATE_TAG: &str = "deployer-state";
+
+/// How an artifact is used by its stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Uploaded, not yet deployed.
+    New,
+    /// What the stack's function runs.
+    Current,
+    /// What a failed update rolls the function back to.
+    Previous,
+    /// Neither: expires after EXPIRE_DAYS.
+    Superseded,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Current => "current",
+            Self::Previous => "previous",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ArtifactError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the artifacts bucket {bucket} is not owned by account {account}")]
+    #[diagnostic(
+        code(artifacts::not_ours),
+        help("S3 bucket names are global: another account holds this one (or the role lacks s3:ListBucket on it). The deployer never uploads the trigger to a bucket it does not own; check the account in use, or ask for the bucket's owner")
+    )]
+    NotOurs { bucket: String, account: String },
+}
 
 /// The bucket's name for an account and region.
 pub fn bucket_name(account: &str, region: &str) -> String {
@@ -27,35 +76,76 @@ pub fn artifact_key(stack: &str, sha256: &str) -> String {
     format!("{stack}/trigger-{sha256}.zip")
 }
 
-/// Makes the bucket if it is not there; `true` when it was created.
-pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsError> {
-    let (s3, region) = (&clients.s3, clients.region.as_str());
-    match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(false),
+/// S3's form of a SHA-256 checksum (base64 of the digest) from its hex form.
+pub fn checksum(sha256_hex: &str) -> String {
+    let bytes: Vec<u8> = (0..sha256_hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(sha256_hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn not_ours(err: AwsError, bucket: &str, account: &str) -> ArtifactError {
+    // Documented: a bucket owned by another account answers ExpectedBucketOwner with 403
+    // Access Denied; CreateBucket answers BucketAlreadyExists.
+    if matches!(
+        err.kind,
+        ErrorKind::AccessDenied | ErrorKind::OwnedElsewhere
+    ) {
+        ArtifactError::NotOurs {
+            bucket: bucket.into(),
+            account: account.into(),
+        }
+    } else {
+        err.into()
+    }
+}
+
+/// Makes the bucket if it is not there; `true` when it was created. A bucket of that name
+/// that another account owns stops here.
+pub async fn ensure_bucket(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+) -> Result<bool, ArtifactError> {
+    let s3 = &clients.s3;
+    match s3
+        .head_bucket()
+        .bucket(bucket)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            // Older buckets expire every object; the rule keeps what stacks still use.
+            put_lifecycle(clients, bucket, account).await?;
+            return Ok(false);
+        }
         Err(err) => {
             let err = clients.err(SERVICE, "HeadBucket", err);
             if !err.is(ErrorKind::NotFound) {
-                return Err(err);
+                return Err(not_ours(err, bucket, account));
             }
         }
     }
     let mut create = s3.create_bucket().bucket(bucket);
-    if region != "us-east-1" {
+    if clients.region != "us-east-1" {
         create = create.create_bucket_configuration(
             CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region))
+                .location_constraint(BucketLocationConstraint::from(clients.region.as_str()))
                 .build(),
         );
     }
     if let Err(err) = create.send().await {
         let err = clients.err(SERVICE, "CreateBucket", err);
-        // Another run made it between our HEAD and CREATE.
+        // Another run of ours made it between our HEAD and CREATE: fine.
         if !err.is(ErrorKind::AlreadyExists) {
-            return Err(err);
+            return Err(not_ours(err, bucket, account));
         }
     }
     s3.put_public_access_block()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .public_access_block_configuration(
             PublicAccessBlockConfiguration::builder()
                 .block_public_acls(true)
@@ -69,6 +159,7 @@ pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsE
         .map_err(|e| clients.err(SERVICE, "PutPublicAccessBlock", e))?;
     s3.put_bucket_encryption()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
                 .rules(
@@ -87,6 +178,7 @@ pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsE
         .send()
         .await
         .map_err(|e| clients.err(SERVICE, "PutBucketEncryption", e))?;
+    let partition = crate::aws::partition(&clients.region);
     let tls_only = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -94,31 +186,46 @@ pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsE
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Resource": [format!("arn:{partition}:s3:::{bucket}"), format!("arn:{partition}:s3:::{bucket}/*")],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}
         }]
     });
     s3.put_bucket_policy()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .policy(tls_only.to_string())
         .send()
         .await
         .map_err(|e| clients.err(SERVICE, "PutBucketPolicy", e))?;
-    s3.put_bucket_lifecycle_configuration()
+    put_lifecycle(clients, bucket, account).await?;
+    Ok(true)
+}
+
+/// Superseded artifacts expire; current and previous ones (and untagged old ones) never do.
+async fn put_lifecycle(clients: &Clients, bucket: &str, account: &str) -> Result<(), AwsError> {
+    clients
+        .s3
+        .put_bucket_lifecycle_configuration()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .lifecycle_configuration(
             BucketLifecycleConfiguration::builder()
                 .rules(
                     LifecycleRule::builder()
-                        .id("expire-old-artifacts")
+                        .id("expire-superseded-artifacts")
                         .status(ExpirationStatus::Enabled)
-                        .filter(LifecycleRuleFilter::builder().prefix("").build())
-                        .expiration(LifecycleExpiration::builder().days(EXPIRE_DAYS).build())
-                        .noncurrent_version_expiration(
-                            NoncurrentVersionExpiration::builder()
-                                .noncurrent_days(1)
+                        .filter(
+                            LifecycleRuleFilter::builder()
+                                .tag(
+                                    Tag::builder()
+                                        .key(STATE_TAG)
+                                        .value(State::Superseded.as_str())
+                                        .build()
+                                        .expect("key and value set"),
+                                )
                                 .build(),
                         )
+                        .expiration(LifecycleExpiration::builder().days(EXPIRE_DAYS).build())
                         .build()
                         .expect("status set"),
                 )
@@ -128,51 +235,144 @@ pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsE
         .send()
         .await
         .map_err(|e| clients.err(SERVICE, "PutBucketLifecycleConfiguration", e))?;
-    Ok(true)
+    Ok(())
 }
 
-/// Uploads the zip unless the key already holds it; `true` when uploaded.
-pub async fn upload(
+/// The SHA-256 checksum S3 stored for the object, or `None` when there is no object.
+pub async fn stored_checksum(
     clients: &Clients,
     bucket: &str,
+    account: &str,
     key: &str,
-    bytes: Vec<u8>,
-) -> Result<bool, AwsError> {
-    let s3 = &clients.s3;
-    if s3
+) -> Result<Option<String>, ArtifactError> {
+    match clients
+        .s3
         .head_object()
         .bucket(bucket)
         .key(key)
+        .expected_bucket_owner(account)
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
-        .is_ok()
     {
-        return Ok(false);
+        Ok(out) => Ok(Some(out.checksum_sha256.unwrap_or_default())),
+        Err(err) => {
+            let err = clients.err(SERVICE, "HeadObject", err);
+            if err.is(ErrorKind::NotFound) {
+                Ok(None)
+            } else {
+                Err(not_ours(err, bucket, account))
+            }
+        }
     }
-    s3.put_object()
+}
+
+/// Uploads the zip unless the key already holds exactly these bytes (by S3's stored SHA-256);
+/// `true` when uploaded. S3 checks the checksum on arrival.
+pub async fn upload(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    sha256_hex: &str,
+) -> Result<bool, ArtifactError> {
+    let want = checksum(sha256_hex);
+    match stored_checksum(clients, bucket, account, key).await? {
+        Some(stored) if stored == want => return Ok(false),
+        Some(stored) => tracing::warn!(
+            key,
+            stored = %stored,
+            expected = %want,
+            "the object at the zip's key has other bytes (or no checksum): uploading ours over it"
+        ),
+        None => {}
+    }
+    clients
+        .s3
+        .put_object()
         .bucket(bucket)
         .key(key)
+        .expected_bucket_owner(account)
         .content_type("application/zip")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(&want)
+        .tagging(format!("{STATE_TAG}={}", State::New.as_str()))
         .body(ByteStream::from(bytes))
         .send()
         .await
-        .map_err(|e| clients.err(SERVICE, "PutObject", e))?;
+        .map_err(|e| not_ours(clients.err(SERVICE, "PutObject", e), bucket, account))?;
     Ok(true)
 }
 
-/// Removes every artifact of `stack`; the number removed. A missing bucket is nothing to remove.
-pub async fn delete_stack_artifacts(
+/// The stack's artifacts by state after a deploy: `current` what it now runs, `previous`
+/// what it ran before (a failed update rolls back to it); every other one is superseded.
+pub fn states(keys: &[String], current: &str, previous: Option<&str>) -> Vec<(String, State)> {
+    keys.iter()
+        .map(|k| {
+            let state = if k == current {
+                State::Current
+            } else if Some(k.as_str()) == previous {
+                State::Previous
+            } else {
+                State::Superseded
+            };
+            (k.clone(), state)
+        })
+        .collect()
+}
+
+/// Tags the stack's artifacts after a deploy (see `states`).
+pub async fn mark(
     clients: &Clients,
     bucket: &str,
+    account: &str,
     stack: &str,
-) -> Result<usize, AwsError> {
-    let s3 = &clients.s3;
-    let mut removed = 0;
+    current: &str,
+    previous: Option<&str>,
+) -> Result<(), ArtifactError> {
+    let keys = list(clients, bucket, account, stack).await?;
+    for (key, state) in states(&keys, current, previous) {
+        clients
+            .s3
+            .put_object_tagging()
+            .bucket(bucket)
+            .key(&key)
+            .expected_bucket_owner(account)
+            .tagging(
+                Tagging::builder()
+                    .tag_set(
+                        Tag::builder()
+                            .key(STATE_TAG)
+                            .value(state.as_str())
+                            .build()
+                            .expect("key and value set"),
+                    )
+                    .build()
+                    .expect("tag set given"),
+            )
+            .send()
+            .await
+            .map_err(|e| clients.err(SERVICE, "PutObjectTagging", e))?;
+    }
+    Ok(())
+}
+
+/// Every key under the stack's prefix. A missing bucket has none.
+async fn list(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    stack: &str,
+) -> Result<Vec<String>, ArtifactError> {
+    let mut keys = Vec::new();
     let mut token = None;
     loop {
-        let out = match s3
+        let out = match clients
+            .s3
             .list_objects_v2()
             .bucket(bucket)
+            .expected_bucket_owner(account)
             .prefix(format!("{stack}/"))
             .set_continuation_token(token)
             .send()
@@ -182,25 +382,78 @@ pub async fn delete_stack_artifacts(
             Err(err) => {
                 let err = clients.err(SERVICE, "ListObjectsV2", err);
                 if err.is(ErrorKind::NotFound) {
-                    return Ok(0);
+                    return Ok(keys);
                 }
-                return Err(err);
+                return Err(not_ours(err, bucket, account));
             }
         };
-        for object in out.contents.unwrap_or_default() {
-            if let Some(key) = object.key {
-                s3.delete_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| clients.err(SERVICE, "DeleteObject", e))?;
-                removed += 1;
-            }
-        }
+        keys.extend(
+            out.contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key),
+        );
         token = out.next_continuation_token;
         if token.is_none() {
-            return Ok(removed);
+            return Ok(keys);
         }
+    }
+}
+
+/// Removes every artifact of `stack`; the number removed. A missing bucket is nothing to
+/// remove; a bucket of another account is never touched.
+pub async fn delete_stack_artifacts(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    stack: &str,
+) -> Result<usize, ArtifactError> {
+    let keys = list(clients, bucket, account, stack).await?;
+    for key in &keys {
+        clients
+            .s3
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .expected_bucket_owner(account)
+            .send()
+            .await
+            .map_err(|e| clients.err(SERVICE, "DeleteObject", e))?;
+    }
+    Ok(keys.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_is_s3s_base64_of_the_digest() {
+        // SHA-256 of "hello\n", as S3 reported it for the same bytes.
+        assert_eq!(
+            checksum("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"),
+            "WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="
+        );
+    }
+
+    #[test]
+    fn after_a_deploy_only_the_current_and_previous_artifacts_are_kept() {
+        let keys: Vec<String> = ["s/trigger-a.zip", "s/trigger-b.zip", "s/trigger-c.zip"]
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+        assert_eq!(
+            states(&keys, "s/trigger-c.zip", Some("s/trigger-b.zip")),
+            vec![
+                ("s/trigger-a.zip".to_owned(), State::Superseded),
+                ("s/trigger-b.zip".to_owned(), State::Previous),
+                ("s/trigger-c.zip".to_owned(), State::Current),
+            ]
+        );
+        // A first deploy has no previous one.
+        assert_eq!(
+            states(&keys[2..], "s/trigger-c.zip", None),
+            vec![("s/trigger-c.zip".to_owned(), State::Current)]
+        );
     }
 }

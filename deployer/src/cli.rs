@@ -78,6 +78,7 @@ impl Command {
             Self::Verify => "verify",
             Self::Gc(_) => "gc",
             Self::Local(_) => "local",
+            Self::Policy(_) => "policy",
         }
     }
 
@@ -123,6 +124,9 @@ pub enum Command {
     Verify,
     /// Delete ephemeral stacks whose expiry has passed (never a stack without the ephemeral tag).
     Gc(GcArgs),
+    /// Print the least-privilege IAM policy a CI role needs to run the deployer for this
+    /// stack (and its ephemeral copies): up, verify, users, down, gc.
+    Policy(PolicyArgs),
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -139,6 +143,15 @@ pub struct UpArgs {
     /// Exit with 10 instead of 0 when there was nothing to change.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Accept a change set that destroys and replaces the user pool or the table (their users
+    /// and rows are lost). Without it such a change set is shown and refused (exit 2), unless
+    /// a person at a terminal answers yes.
+    #[arg(long)]
+    pub allow_replace: bool,
+    /// Take over a stack of this name that the deployer did not create (its resources are
+    /// changed to match the inputs).
+    #[arg(long)]
+    pub adopt: bool,
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
@@ -146,6 +159,9 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// Show what taking over a stack the deployer did not create would change.
+    #[arg(long)]
+    pub adopt: bool,
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
@@ -166,6 +182,16 @@ pub struct DownArgs {
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The 12-digit AWS account id the role lives in.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub account: String,
+    /// Stack names the role may touch start with this; default: the inputs' stackName.
+    #[arg(long)]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! the environment and the clock are passed in.
 
 use crate::inputs::{Lifecycle, StackInputs, MAX_STACK_NAME};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,21 @@ pub fn suffix(
     let get = |k: &str| env.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let raw = match (explicit, get("GITHUB_RUN_ID"), get("CI_JOB_ID")) {
         (Some(s), _, _) => s.to_owned(),
-        (None, Some(run), _) => format!("gh{run}-{}", get("GITHUB_RUN_ATTEMPT").unwrap_or("1")),
+        (None, Some(run), _) => {
+            // One run holds many jobs, and a matrix job many legs: each gets its own stack.
+            // GitHub names the job (GITHUB_JOB) but not the matrix leg; the pipeline passes
+            // that as DEPLOYER_MATRIX (`${{ toJSON(matrix) }}`).
+            let mut hash = Sha256::new();
+            for part in [
+                get("GITHUB_RUN_ATTEMPT").unwrap_or("1"),
+                get("GITHUB_JOB").unwrap_or(""),
+                get("DEPLOYER_MATRIX").unwrap_or(""),
+            ] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part.as_bytes());
+            }
+            format!("gh{run}-{}", &hex::encode(hash.finalize())[..6])
+        }
         (None, None, Some(job)) => format!("gl{job}"),
         (None, None, None) => return Err(EphemeralError::NoSuffix),
     };
@@ -75,7 +90,7 @@ pub fn apply(
         .map(|t| format!("{}-{suffix}", truncate(t, 255 - suffix.len() - 1)));
     out.lifecycle = Lifecycle::Disposable;
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
-    let mut tags: BTreeMap<String, String> = inputs.tags.clone();
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
     tags.insert(TAG_EPHEMERAL.into(), "true".into());
     tags.insert(TAG_EXPIRES.into(), rfc3339(now + ttl));
     tags.insert(TAG_VERSION.into(), env!("CARGO_PKG_VERSION").into());
@@ -95,7 +110,7 @@ pub fn apply(
     if let Some(pipeline) = pipeline {
         tags.insert(TAG_PIPELINE.into(), pipeline.chars().take(256).collect());
     }
-    out.tags = tags;
+    out.deployer_tags = tags;
     out
 }
 
@@ -173,14 +188,39 @@ mod tests {
             suffix(Some("pr-42"), &env(&[("GITHUB_RUN_ID", "9")])).unwrap(),
             "pr-42"
         );
-        assert_eq!(
-            suffix(
-                None,
-                &env(&[("GITHUB_RUN_ID", "123456"), ("GITHUB_RUN_ATTEMPT", "2")])
-            )
-            .unwrap(),
-            "gh123456-2"
-        );
+        let gh = |pairs: &[(&str, &str)]| suffix(None, &env(pairs)).unwrap();
+        let run = [
+            ("GITHUB_RUN_ID", "12345678901"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+        ];
+        let a = gh(&[run[0], run[1], ("GITHUB_JOB", "test")]);
+        assert!(a.starts_with("gh12345678901-") && a.len() <= 20, "{a}");
+        // Each job, matrix leg and attempt of one run gets its own suffix; the same one again
+        // gets the same suffix (a re-run of a step finds its stack).
+        let legs = [
+            gh(&[run[0], run[1], ("GITHUB_JOB", "e2e")]),
+            gh(&[run[0], ("GITHUB_RUN_ATTEMPT", "3"), ("GITHUB_JOB", "test")]),
+            gh(&[
+                run[0],
+                run[1],
+                ("GITHUB_JOB", "test"),
+                ("DEPLOYER_MATRIX", r#"{"os":"linux"}"#),
+            ]),
+            gh(&[
+                run[0],
+                run[1],
+                ("GITHUB_JOB", "test"),
+                ("DEPLOYER_MATRIX", r#"{"os":"mac"}"#),
+            ]),
+        ];
+        for (i, leg) in legs.iter().enumerate() {
+            assert_ne!(leg, &a, "{i}");
+            assert!(
+                legs[i + 1..].iter().all(|other| other != leg),
+                "{i}: {legs:?}"
+            );
+        }
+        assert_eq!(a, gh(&[run[0], run[1], ("GITHUB_JOB", "test")]));
         assert_eq!(
             suffix(None, &env(&[("CI_JOB_ID", "777")])).unwrap(),
             "gl777"
@@ -230,11 +270,11 @@ mod tests {
         assert_eq!(out.user_pool_domain_name, "demo-login-gh5-1");
         assert_eq!(out.table_name(), "UserInfoTable-gh5-1");
         assert_eq!(out.lifecycle, Lifecycle::Disposable);
-        assert_eq!(out.tags[TAG_EPHEMERAL], "true");
-        assert_eq!(out.tags[TAG_EXPIRES], "2026-11-22T22:36:08Z");
-        assert_eq!(out.tags[TAG_COMMIT], "abc123");
+        assert_eq!(out.deployer_tags[TAG_EPHEMERAL], "true");
+        assert_eq!(out.deployer_tags[TAG_EXPIRES], "2026-11-22T22:36:08Z");
+        assert_eq!(out.deployer_tags[TAG_COMMIT], "abc123");
         assert_eq!(
-            out.tags[TAG_PIPELINE],
+            out.deployer_tags[TAG_PIPELINE],
             "https://github.com/o/r/actions/runs/5"
         );
         assert!(out.violations().is_empty(), "{:?}", out.violations());

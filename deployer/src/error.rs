@@ -45,6 +45,9 @@ pub enum Error {
     Aws(#[from] AwsError),
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Artifact(#[from] crate::artifacts::ArtifactError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Connect(#[from] ConnectError),
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -78,6 +81,23 @@ pub enum Error {
         attempts: u32,
         last: String,
     },
+    #[error("stack {stack} ({status}) is left alone: {why}")]
+    #[diagnostic(code(deploy::refused))]
+    Refused {
+        stack: String,
+        status: String,
+        why: String,
+        #[help]
+        help: String,
+    },
+    #[error("the change set would destroy and replace {}: nothing was executed", .resources.join(", "))]
+    #[diagnostic(code(deploy::destructive))]
+    Destructive {
+        stack: String,
+        resources: Vec<String>,
+        #[help]
+        help: String,
+    },
     #[error("stack {stack} was still {status} after {waited_secs} s")]
     #[diagnostic(code(deploy::timeout))]
     TimedOut {
@@ -93,6 +113,12 @@ pub enum Error {
         help("the stack is up but not as intended; fix the cause and run `up` again")
     )]
     Verify { stack: String, failed: Vec<String> },
+    #[error("stack {stack} is unchanged, but what runs was changed outside it:\n{}", .failed.join("\n"))]
+    #[diagnostic(
+        code(deploy::drifted),
+        help("CloudFormation does not put back what was changed behind its back while the template is the same; undo the change by hand (the check says what differs), or `deployer down` and `up` a disposable stack")
+    )]
+    Drifted { stack: String, failed: Vec<String> },
     #[error("stack {stack} is not deployed")]
     #[diagnostic(
         code(deploy::absent),
@@ -147,10 +173,11 @@ impl Error {
         match self {
             Self::Inputs(_) | Self::Ephemeral(_) => exit::BAD_INPUT,
             Self::DeployFailed { .. } | Self::Stuck { .. } => exit::DEPLOY_FAILED,
-            Self::Verify { .. } => exit::VERIFY_FAILED,
+            Self::Verify { .. } | Self::Drifted { .. } => exit::VERIFY_FAILED,
             Self::TimedOut { .. } | Self::Raced { .. } => exit::TIMED_OUT,
             Self::Interrupted { .. } => exit::INTERRUPTED,
             Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
+            Self::Refused { .. } | Self::Destructive { .. } => exit::BAD_INPUT,
             Self::Token { .. } => exit::VERIFY_FAILED,
             _ => exit::FAILURE,
         }

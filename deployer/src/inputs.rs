@@ -66,6 +66,10 @@ pub struct StackInputs {
     /// Tags on the stack (CloudFormation copies them to the resources).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The deployer's own tags (ephemeral runs: expiry, commit, pipeline); never from the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub deployer_tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -223,6 +227,33 @@ const RETENTION_DAYS: &[u32] = &[
 
 /// The longest stack name that keeps `<stackName>-pretoken` within Lambda's 64 characters.
 pub const MAX_STACK_NAME: usize = 55;
+
+/// A stack name the deployer accepts: a letter, then letters, digits and hyphens, at most
+/// MAX_STACK_NAME characters (CloudFormation's rule, shortened so `<stackName>-pretoken`
+/// fits Lambda's 64).
+pub fn valid_stack_name(name: &str) -> bool {
+    name.len() <= MAX_STACK_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The shape of an AWS region name: lower-case words and a number, `us-east-1`.
+pub fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// A tag key the deployer keeps for itself (any letter case).
+pub fn deployer_tag(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("deployer:") || key == "managed-by"
+}
 
 /// One broken rule: where, what was there, and what the rule is.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,9 +429,7 @@ impl StackInputs {
 
         let name = &self.stack_name;
         check(
-            name.len() <= MAX_STACK_NAME
-                && name.starts_with(|c: char| c.is_ascii_alphabetic())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            valid_stack_name(name),
             "stackName",
             name,
             &format!("a CloudFormation stack name: a letter, then letters, digits and hyphens, at most {MAX_STACK_NAME} characters (the function is named <stackName>-pretoken)"),
@@ -424,13 +453,8 @@ impl StackInputs {
             "Cognito domain prefixes may not contain the reserved words aws, amazon or cognito",
         );
         if let Some(region) = &self.region {
-            let parts: Vec<&str> = region.split('-').collect();
             check(
-                parts.len() >= 3
-                    && parts[..parts.len() - 1]
-                        .iter()
-                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-                    && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit()),
+                valid_region(region),
                 "region",
                 region,
                 "an AWS region name such as us-east-1 or eu-west-2",
@@ -583,6 +607,12 @@ impl StackInputs {
                 &format!("tags.{key}"),
                 key,
                 "a tag key: 1 to 128 characters, not starting with aws:",
+            );
+            check(
+                !deployer_tag(key),
+                &format!("tags.{key}"),
+                key,
+                "the deployer's own tag keys (deployer:*, managed-by, in any letter case) mark what it made and are set by it alone",
             );
             check(
                 value.len() <= 256,

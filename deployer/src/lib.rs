@@ -20,6 +20,7 @@ pub mod identity;
 pub mod inputs;
 pub mod local;
 pub mod output;
+pub mod policy;
 pub mod progress;
 pub mod render;
 pub mod stack;

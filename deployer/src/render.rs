@@ -76,6 +76,7 @@ struct Context<'a> {
     feature_plan: &'static str,
     kept: bool,
     table_deletion_policy: &'static str,
+    table_replace_policy: &'static str,
     trigger_config: String,
     callback_urls: &'a [String],
     logout_urls: &'a [String],
@@ -123,7 +124,14 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
         v1: inputs.event_version == EventVersion::V1_0,
         feature_plan: inputs.feature_plan.as_str(),
         kept,
-        table_deletion_policy: if kept { "Retain" } else { "Delete" },
+        // Kept data survives a delete, but a failed first create removes what it made, so
+        // the next create does not meet a table of its own name.
+        table_deletion_policy: if kept {
+            "RetainExceptOnCreate"
+        } else {
+            "Delete"
+        },
+        table_replace_policy: if kept { "Retain" } else { "Delete" },
         trigger_config: serde_json::to_string(&inputs.trigger_config())
             .expect("trigger config serializes"),
         callback_urls: &inputs.callback_urls,

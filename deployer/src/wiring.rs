@@ -15,11 +15,20 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Runs every check against the stack's outputs.
+/// What the checks compare against.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub event_version: &'a str,
+    /// The SHA-256 (hex) of the zip the stack should run, when known.
+    pub code_sha256: Option<&'a str>,
+}
+
+/// Runs every check against the stack's outputs. The reads go out at once: this runs after
+/// every deploy and on every no-op `up` (to notice changes made outside the stack).
 pub async fn verify(
     clients: &Clients,
     outputs: &BTreeMap<String, String>,
-    event_version: &str,
+    expected: Expected<'_>,
 ) -> Result<Vec<Check>, AwsError> {
     let get = |k: &str| outputs.get(k).cloned().unwrap_or_default();
     let (pool_id, pool_arn, function, function_arn, table) = (
@@ -31,17 +40,51 @@ pub async fn verify(
     );
     let account = pool_arn.split(':').nth(4).unwrap_or_default().to_owned();
     let region = pool_arn.split(':').nth(3).unwrap_or_default().to_owned();
+    let event_version = expected.event_version;
     let mut checks = Vec::new();
 
+    let (pool, func, policy, table_arn) = tokio::join!(
+        async {
+            clients
+                .cognito
+                .describe_user_pool()
+                .user_pool_id(&pool_id)
+                .send()
+                .await
+                .map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))
+        },
+        async {
+            clients
+                .lambda
+                .get_function()
+                .function_name(&function)
+                .send()
+                .await
+                .map_err(|e| clients.err("lambda", "GetFunction", e))
+        },
+        async {
+            clients
+                .lambda
+                .get_policy()
+                .function_name(&function)
+                .send()
+                .await
+                .map_err(|e| clients.err("lambda", "GetPolicy", e))
+        },
+        async {
+            clients
+                .dynamodb
+                .describe_table()
+                .table_name(&table)
+                .send()
+                .await
+                .map_err(|e| clients.err("dynamodb", "DescribeTable", e))
+                .map(|t| t.table.and_then(|t| t.table_arn).unwrap_or_default())
+        },
+    );
+
     // 1. The pool calls the trigger with the intended event version.
-    let pool = clients
-        .cognito
-        .describe_user_pool()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))?;
-    let config = pool.user_pool.and_then(|p| p.lambda_config);
+    let config = pool?.user_pool.and_then(|p| p.lambda_config);
     let v2 = config
         .as_ref()
         .and_then(|c| c.pre_token_generation_config.as_ref());
@@ -65,15 +108,9 @@ pub async fn verify(
         },
     });
 
-    // 2. The function has code (an emulator accepts a missing S3 object and reports 0 bytes).
-    let func = clients
-        .lambda
-        .get_function()
-        .function_name(&function)
-        .send()
-        .await
-        .map_err(|e| clients.err("lambda", "GetFunction", e))?;
-    let configuration = func
+    // 2. The function has code (an emulator accepts a missing S3 object and reports 0 bytes),
+    //    and it is the zip that was deployed.
+    let configuration = func?
         .configuration
         .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
     let code_size = configuration.code_size;
@@ -82,65 +119,75 @@ pub async fn verify(
         ok: code_size > 0,
         detail: format!("{code_size} bytes"),
     });
+    if let Some(want) = expected.code_sha256 {
+        let want = crate::artifacts::checksum(want);
+        let got = configuration.code_sha256.clone().unwrap_or_default();
+        checks.push(Check {
+            name: "function runs the deployed zip",
+            ok: got == want,
+            detail: if got == want {
+                format!("code SHA-256 {got}")
+            } else {
+                format!(
+                    "code SHA-256 {got}, expected {want} (the code was changed outside the stack)"
+                )
+            },
+        });
+    }
 
     // 3. Only this pool, in this account, may invoke it.
-    let policy = clients
-        .lambda
-        .get_policy()
-        .function_name(&function)
-        .send()
-        .await
-        .map_err(|e| clients.err("lambda", "GetPolicy", e))?;
     let policy: Value =
-        serde_json::from_str(policy.policy.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
+        serde_json::from_str(policy?.policy.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
     checks.push(permission_check(&policy, &pool_arn, &account));
 
     // 4. The role grants the table read and its own log writes, nothing else.
     let role_arn = configuration.role.unwrap_or_default();
     let role = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
-    let attached = clients
-        .iam
-        .list_attached_role_policies()
-        .role_name(&role)
-        .send()
-        .await
-        .map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))?;
-    let attached: Vec<String> = attached
+    let (attached, names) = tokio::join!(
+        async {
+            clients
+                .iam
+                .list_attached_role_policies()
+                .role_name(&role)
+                .send()
+                .await
+                .map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))
+        },
+        async {
+            clients
+                .iam
+                .list_role_policies()
+                .role_name(&role)
+                .send()
+                .await
+                .map_err(|e| clients.err("iam", "ListRolePolicies", e))
+        },
+    );
+    let attached: Vec<String> = attached?
         .attached_policies
         .unwrap_or_default()
         .into_iter()
         .filter_map(|p| p.policy_arn)
         .collect();
-    let names = clients
-        .iam
-        .list_role_policies()
-        .role_name(&role)
-        .send()
-        .await
-        .map_err(|e| clients.err("iam", "ListRolePolicies", e))?;
-    let mut documents = Vec::new();
-    for name in names.policy_names {
-        let doc = clients
-            .iam
-            .get_role_policy()
-            .role_name(&role)
-            .policy_name(&name)
-            .send()
-            .await
-            .map_err(|e| clients.err("iam", "GetRolePolicy", e))?;
-        documents.push(parse_policy(&doc.policy_document));
-    }
-    let table_arn = clients
-        .dynamodb
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .map_err(|e| clients.err("dynamodb", "DescribeTable", e))?
-        .table
-        .and_then(|t| t.table_arn)
-        .unwrap_or_default();
-    let log_group_arn = format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+    let documents = futures::future::try_join_all(names?.policy_names.into_iter().map(|name| {
+        let role = &role;
+        async move {
+            clients
+                .iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(&name)
+                .send()
+                .await
+                .map_err(|e| clients.err("iam", "GetRolePolicy", e))
+                .map(|doc| parse_policy(&doc.policy_document))
+        }
+    }))
+    .await?;
+    let table_arn = table_arn?;
+    let partition = crate::aws::partition(&region);
+    let log_group_arn =
+        format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
     checks.push(role_check(
         &attached,
         &documents,

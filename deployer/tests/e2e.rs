@@ -177,8 +177,29 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
         first.stderr
     );
 
-    // The function is the Graviton build, from S3, on provided.al2023.
+    // The zip it runs is tagged current, so the bucket's lifecycle rule never expires it.
     let sdk = common::sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let tags = s3
+        .get_object_tagging()
+        .bucket(report["artifact"]["bucket"].as_str().unwrap())
+        .key(report["artifact"]["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect::<Vec<_>>(),
+        vec![("deployer-state", "current")]
+    );
+
+    // The function is the Graviton build, from S3, on provided.al2023.
     let function = aws_sdk_lambda::Client::new(&sdk)
         .get_function()
         .function_name(outputs["FunctionName"].as_str().unwrap())
@@ -408,9 +429,40 @@ async fn a_failing_deploy_names_the_root_cause_and_the_next_up_recovers() {
 }
 
 #[tokio::test]
-async fn a_kept_stack_is_deleted_only_with_force_and_its_table_is_retained() {
+async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back() {
     let inputs = Inputs::new(json!({"lifecycle": "kept"}));
-    deployer(&inputs.path, &["up"]).await.ok();
+    let created = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(created["action"], "created");
+    let table = created["outputs"]["TableName"].as_str().unwrap().to_owned();
+    let pool = created["outputs"]["UserPoolId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Protection goes on once the stack exists (the create itself ran unprotected).
+    let sdk = common::sdk().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let described = cognito
+        .describe_user_pool()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.user_pool.unwrap().deletion_protection,
+        Some(aws_sdk_cognitoidentityprovider::types::DeletionProtectionType::Active)
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    ddb.put_item()
+        .table_name(&table)
+        .item("userName", s("jane"))
+        .item("projects", s("p-1"))
+        .send()
+        .await
+        .unwrap();
+
     let refused = deployer(&inputs.path, &["down"]).await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
@@ -424,14 +476,29 @@ async fn a_kept_stack_is_deleted_only_with_force_and_its_table_is_retained() {
         .ok()
         .json();
     assert_eq!(forced["action"], "deleted");
-    let left = leftovers(&inputs.stack).await;
     assert_eq!(
-        left,
-        vec![format!("table {}-users", inputs.stack)],
+        leftovers(&inputs.stack).await,
+        vec![format!("table {table}")],
         "only the table is retained"
     );
-    let ddb = aws_sdk_dynamodb::Client::new(&common::sdk().await);
-    let table = format!("{}-users", inputs.stack);
+
+    // Up again: the retained table (its tags name this stack) is brought back, data and all.
+    let again = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again["action"], "created");
+    assert_eq!(again["adoptedTable"], table.as_str());
+    let row = ddb
+        .get_item()
+        .table_name(&table)
+        .key("userName", s("jane"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(row.item.unwrap()["projects"], s("p-1"), "the data survived");
+
+    deployer(&inputs.path, &["down", "--force"]).await.ok();
     ddb.update_table()
         .table_name(&table)
         .deletion_protection_enabled(false)
@@ -439,4 +506,76 @@ async fn a_kept_stack_is_deleted_only_with_force_and_its_table_is_retained() {
         .await
         .ok();
     ddb.delete_table().table_name(&table).send().await.unwrap();
+    assert!(leftovers(&inputs.stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn replacing_the_table_needs_allow_replace() {
+    let inputs = Inputs::new(json!({}));
+    deployer(&inputs.path, &["up"]).await.ok();
+    // A new partition key means a new table (under a new name: CloudFormation replaces a
+    // named resource only so); the old table's rows would be lost.
+    let renamed = format!("{}-users-v2", inputs.stack);
+    inputs.rewrite(json!({"table": {"partitionKey": "sub", "name": renamed}}));
+    let refused = deployer(&inputs.path, &["up"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("UsersTable (AWS::DynamoDB::Table)")
+            && refused.stderr.contains("--allow-replace"),
+        "{}",
+        refused.stderr
+    );
+    let plan = deployer(&inputs.path, &["plan", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // AWS documents KeySchema as "Update requires: Replacement" (True); the emulator
+            // says Conditional. Both are refused as destructive.
+            .any(|c| c["logicalId"] == "UsersTable"
+                && (c["replacement"] == "True" || c["replacement"] == "Conditional")),
+        "{}",
+        plan["changes"]
+    );
+    let replaced = deployer(&inputs.path, &["up", "--allow-replace", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(replaced["action"], "updated");
+    assert_eq!(replaced["outputs"]["TableName"], renamed.as_str());
+    deployer(&inputs.path, &["down"]).await.ok();
+    assert!(leftovers(&inputs.stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_no_op_up_notices_the_trigger_removed_behind_the_stacks_back() {
+    let inputs = Inputs::new(json!({}));
+    let outputs = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json()["outputs"]
+        .clone();
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&common::sdk().await);
+    cognito
+        .update_user_pool()
+        .user_pool_id(outputs["UserPoolId"].as_str().unwrap())
+        .lambda_config(aws_sdk_cognitoidentityprovider::types::LambdaConfigType::builder().build())
+        .send()
+        .await
+        .unwrap();
+    let drifted = deployer(&inputs.path, &["up"]).await;
+    assert_eq!(drifted.code, 4, "{}", drifted.stderr);
+    assert!(
+        drifted.stderr.contains("changed outside")
+            && drifted
+                .stderr
+                .contains("trigger wired: the pool has no pre-token-generation trigger"),
+        "{}",
+        drifted.stderr
+    );
+    deployer(&inputs.path, &["down"]).await.ok();
 }

@@ -131,8 +131,9 @@ async fn up_creates_a_new_stack_uploads_the_zip_and_checks_the_wiring() {
         stack_events,
         execute.clone(),
     ];
+    no_table_yet(&mut m);
     first_upload(&mut m);
-    wiring(&mut m);
+    wiring(&mut m, &artifact);
     let h = Harness::new(&m);
 
     let report = h.up(&artifact, false, WAIT).await.unwrap();
@@ -155,6 +156,7 @@ async fn an_unchanged_fingerprint_is_a_no_op_with_no_change_set_and_no_upload() 
     let describe = mock!(Cfn::describe_stacks)
         .then_output(move || described(ours(StackStatus::UpdateComplete, &fp)));
     m.cfn = vec![describe.clone()];
+    wiring(&mut m, &artifact);
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Unchanged);
     assert!(report.changes.is_empty() && !report.artifact.uploaded);
@@ -197,15 +199,10 @@ async fn a_changed_stack_is_updated_through_an_update_change_set() {
         mock!(Cfn::execute_change_set).then_output(executed),
     ];
     // The bucket exists; the new zip is not there yet.
-    m.s3 = vec![
-        mock!(aws_sdk_s3::Client::head_bucket).then_output(|| {
-            aws_sdk_s3::operation::head_bucket::HeadBucketOutput::builder().build()
-        }),
-        mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)),
-        mock!(aws_sdk_s3::Client::put_object)
-            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build()),
-    ];
-    wiring(&mut m);
+    bucket_exists(&mut m);
+    new_object(&mut m);
+    tagging(&mut m);
+    wiring(&mut m, &artifact);
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Updated);
     assert_eq!(report.changes[0].logical_id, "TriggerFunction");
@@ -280,8 +277,9 @@ async fn a_failed_first_create_in_rollback_complete_is_deleted_and_created_again
             .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
         mock!(Cfn::execute_change_set).then_output(executed),
     ];
+    no_table_yet(&mut m);
     first_upload(&mut m);
-    wiring(&mut m);
+    wiring(&mut m, &artifact);
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Created);
     assert_eq!(delete.num_calls(), 1);
@@ -410,6 +408,12 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
             .output(failed_delete)
             .repeatedly()
             .build(),
+        mock!(Cfn::list_stack_resources).then_output(|| {
+            resources(&[
+                ("UserPool", "AWS::Cognito::UserPool", "us-east-1_Abc123"),
+                ("UsersTable", "AWS::DynamoDB::Table", "app-users"),
+            ])
+        }),
         mock!(Cfn::delete_stack).then_output(|| {
             aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build()
         }),
@@ -421,6 +425,7 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
     };
     let options = DownOptions {
         force: false,
+        keep_protection: false,
         wait_timeout: WAIT,
         retain: vec![],
     };
@@ -475,6 +480,7 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
             .repeatedly()
             .build(),
         retaining.clone(),
+        mock!(Cfn::list_stack_resources).then_output(|| resources(&[])),
     ];
     m.s3.push(mock!(aws_sdk_s3::Client::list_objects_v2).then_output(|| {
         aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output::builder().build()
@@ -482,6 +488,7 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
     let h = Harness::new(&m);
     let options = DownOptions {
         force: false,
+        keep_protection: false,
         wait_timeout: WAIT,
         retain: vec!["UsersTable".into()],
     };
@@ -504,6 +511,7 @@ async fn a_busy_stack_is_waited_for_and_then_deployed_from() {
         .repeatedly()
         .build();
     m.cfn = vec![describe.clone()];
+    wiring(&mut m, &artifact);
     let h = Harness::new(&m);
     let report = h.up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(
@@ -553,7 +561,9 @@ async fn a_lost_race_waits_and_decides_again() {
             .build(),
         create.clone(),
     ];
+    no_table_yet(&mut m);
     first_upload(&mut m);
+    wiring(&mut m, &artifact);
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(
         report.action,
@@ -573,6 +583,7 @@ async fn losing_every_race_ends_with_exit_5_naming_the_race() {
             query_error(400, "AlreadyExistsException", "Stack [app] already exists")
         }),
     ];
+    no_table(&mut m);
     first_upload(&mut m);
     let err = Harness::new(&m)
         .up(&artifact(&dir), false, WAIT)
@@ -588,6 +599,7 @@ async fn losing_every_race_ends_with_exit_5_naming_the_race() {
 #[tokio::test]
 async fn a_change_set_that_failed_for_having_no_changes_is_unchanged_and_removed() {
     let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact(&dir);
     let mut m = Mocks::new();
     let removed = mock!(Cfn::delete_change_set).then_output(|| {
         aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
@@ -606,19 +618,24 @@ async fn a_change_set_that_failed_for_having_no_changes_is_unchanged_and_removed
         }),
         removed.clone(),
     ];
-    m.s3 = vec![
-        mock!(aws_sdk_s3::Client::head_bucket).then_output(|| {
-            aws_sdk_s3::operation::head_bucket::HeadBucketOutput::builder().build()
-        }),
-        mock!(aws_sdk_s3::Client::head_object).then_output(|| {
-            aws_sdk_s3::operation::head_object::HeadObjectOutput::builder().build()
-        }),
-    ];
-    let report = Harness::new(&m)
-        .up(&artifact(&dir), false, WAIT)
-        .await
-        .unwrap();
+    // The zip is in the bucket already, with the same stored checksum: not uploaded again.
+    bucket_exists(&mut m);
+    let stored = deployer::artifacts::checksum(&artifact.sha256);
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| {
+                r.checksum_mode() == Some(&aws_sdk_s3::types::ChecksumMode::Enabled)
+            })
+            .then_output(move || {
+                aws_sdk_s3::operation::head_object::HeadObjectOutput::builder()
+                    .checksum_sha256(stored.clone())
+                    .build()
+            }),
+    );
+    wiring(&mut m, &artifact);
+    let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Unchanged);
+    assert!(!report.artifact.uploaded);
     assert_eq!(removed.num_calls(), 1);
 }
 
@@ -636,6 +653,7 @@ async fn throttling_is_retried_with_the_real_retry_settings() {
         .output(move || described(ours(StackStatus::UpdateComplete, &fp)))
         .build();
     m.cfn = vec![describe.clone()];
+    wiring(&mut m, &artifact);
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Unchanged);
     assert_eq!(
@@ -724,6 +742,7 @@ async fn access_denied_names_the_missing_permission_and_the_role() {
             )
         }),
     ];
+    no_table(&mut m);
     first_upload(&mut m);
     let err = Harness::new(&m)
         .up(&artifact(&dir), false, WAIT)
@@ -773,6 +792,7 @@ async fn plan_shows_the_change_set_and_writes_nothing() {
         removed.clone(),
         review_deleted.clone(),
     ];
+    no_table(&mut m);
     let report = Harness::new(&m)
         .up(&artifact(&dir), true, WAIT)
         .await

@@ -98,10 +98,17 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
     .ok()
     .json();
     let stack = up["stack"].as_str().unwrap().to_owned();
-    assert_eq!(stack, format!("{}-gh4242-3", inputs.stack));
+    // The suffix names the run and, hashed, the attempt, job and matrix leg.
+    let env_map: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let suffix = deployer::ephemeral::suffix(None, &env_map).unwrap();
+    assert!(suffix.starts_with("gh4242-"), "{suffix}");
+    assert_eq!(stack, format!("{}-{suffix}", inputs.stack));
     assert_eq!(
         up["outputs"]["UserPoolDomain"],
-        format!("{}-gh4242-3", inputs.domain)
+        format!("{}-{suffix}", inputs.domain)
     );
     let cfn = aws_sdk_cloudformation::Client::new(&common::sdk().await);
     let described = cfn
@@ -220,6 +227,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
     p.ok();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
+    // What gc did to this test's stacks (others run beside it); skipped ones are listed too.
     let ours = |report: &serde_json::Value| -> Vec<(String, String)> {
         report["entries"]
             .as_array()
@@ -238,7 +246,21 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         .await
         .ok()
         .json();
-    assert_eq!(ours(&dry), vec![(e.clone(), "would-delete".to_owned())]);
+    let live_skipped = |r: &Vec<(String, String)>| {
+        r.iter()
+            .any(|(s, why)| *s == l && why.starts_with("skipped: expires at"))
+    };
+    let dry = ours(&dry);
+    assert!(
+        dry.contains(&(e.clone(), "would-delete".to_owned())),
+        "{dry:?}"
+    );
+    assert!(live_skipped(&dry), "{dry:?}");
+    assert_eq!(
+        dry.len(),
+        2,
+        "the plain stack is not even considered: {dry:?}"
+    );
     assert!(
         stack_status(&e).await.is_some(),
         "a dry run deletes nothing"
@@ -248,7 +270,12 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         .await
         .ok()
         .json();
-    assert_eq!(ours(&real), vec![(e.clone(), "deleted".to_owned())]);
+    let real = ours(&real);
+    assert!(
+        real.contains(&(e.clone(), "deleted".to_owned())),
+        "{real:?}"
+    );
+    assert!(live_skipped(&real), "{real:?}");
     assert_eq!(stack_status(&e).await, None);
     assert!(
         stack_status(&l).await.is_some(),

@@ -193,3 +193,53 @@ fn the_shipped_schema_is_generated_from_the_types() {
     let generated: serde_json::Value = serde_json::from_str(&deployer::inputs::schema()).unwrap();
     assert_eq!(shipped, generated, "stack-inputs.schema.json is stale: run `cargo run -p deployer -- schema > stack-inputs.schema.json`");
 }
+
+#[test]
+fn the_deployers_own_tag_keys_are_refused_in_any_letter_case() {
+    // A kept stack tagged ephemeral by its inputs would be fair game for gc; a foreign
+    // managed-by tag would pass for the deployer's.
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login",
+            "tags": {"deployer:ephemeral": "true", "Deployer:Expires-At": "2000-01-01T00:00:00Z", "MANAGED-BY": "deployer"}}"#,
+        &[
+            "breaks 3 rules",
+            "tags.deployer:ephemeral",
+            "tags.Deployer:Expires-At",
+            "tags.MANAGED-BY",
+            "the deployer's own tag keys",
+        ],
+    );
+}
+
+#[test]
+fn down_from_an_outputs_file_checks_the_stack_name_before_calling_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    for (outputs, expect) in [
+        (
+            r#"{"StackName": "prod-identity; rm -rf /", "Region": "us-east-1"}"#,
+            "is not a stack name",
+        ),
+        (
+            r#"{"StackName": "app", "Region": "us-east-"}"#,
+            "is not an AWS region",
+        ),
+        (r#"{"Region": "us-east-1"}"#, "has no StackName"),
+    ] {
+        let file = dir.path().join("outputs.json");
+        std::fs::write(&file, outputs).unwrap();
+        // An endpoint nothing listens on: calling AWS would fail with exit 1, not 2.
+        let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args([
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "down",
+                "--from-outputs",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{outputs}: {stderr}");
+        assert!(stderr.contains(expect), "{outputs}: {stderr}");
+    }
+}

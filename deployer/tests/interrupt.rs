@@ -13,11 +13,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 const STACK_ID: &str =
     "arn:aws:cloudformation:us-east-1:111122223333:stack/app/6d9b1e20-aaaa-11ef-9e1a-0affd0f1a2b3";
 
-/// One answer per Action: who the caller is, and a stack that another operation is updating.
+/// One answer per Action: who the caller is, and a stack of the deployer's (its tag and its
+/// fingerprint parameter) that another operation is updating.
 async fn aws(Form(form): Form<HashMap<String, String>>) -> impl IntoResponse {
     let body = match form.get("Action").map(String::as_str) {
         Some("GetCallerIdentity") => r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/ci</Arn><UserId>AIDAEXAMPLE</UserId><Account>111122223333</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#.to_owned(),
-        Some("DescribeStacks") => format!(r#"<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member><StackName>app</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_IN_PROGRESS</StackStatus><Tags><member><Key>managed-by</Key><Value>deployer</Value></member></Tags></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></DescribeStacksResponse>"#),
+        Some("DescribeStacks") => format!(r#"<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member><StackName>app</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_IN_PROGRESS</StackStatus><Parameters><member><ParameterKey>DeployFingerprint</ParameterKey><ParameterValue>f</ParameterValue></member></Parameters><Tags><member><Key>managed-by</Key><Value>deployer</Value></member></Tags></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></DescribeStacksResponse>"#),
         Some("DescribeStackEvents") => r#"<DescribeStackEventsResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStackEventsResult><StackEvents></StackEvents></DescribeStackEventsResult><ResponseMetadata><RequestId>3</RequestId></ResponseMetadata></DescribeStackEventsResponse>"#.to_owned(),
         other => panic!("the fake endpoint got an unexpected call: {other:?}"),
     };

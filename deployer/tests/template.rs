@@ -96,7 +96,20 @@ fn the_permission_table_and_log_group_are_scoped_and_protected_as_asked() {
         Value::Number(14.into())
     );
     let pool = &d["Resources"]["UserPool"]["Properties"];
-    assert_eq!(pool["DeletionProtection"], Value::String("INACTIVE".into()));
+    // Protection is a parameter: off at create, on once a kept stack exists (the deployer
+    // sets it); the table's follows it as a boolean.
+    assert_eq!(
+        pool["DeletionProtection"]["Ref"],
+        Value::String("PoolDeletionProtection".into())
+    );
+    assert_eq!(
+        d["Parameters"]["PoolDeletionProtection"]["Default"],
+        Value::String("INACTIVE".into())
+    );
+    assert_eq!(
+        table["Properties"]["DeletionProtectionEnabled"]["Fn::If"][0],
+        Value::String("TableProtected".into())
+    );
     assert_eq!(
         pool["LambdaConfig"]["PreTokenGenerationConfig"]["LambdaVersion"],
         Value::String("V3_0".into())
@@ -113,13 +126,14 @@ fn the_permission_table_and_log_group_are_scoped_and_protected_as_asked() {
     assert_eq!(parsed, inputs(V3_PATTERN).trigger_config());
 
     let kept = doc(V1_KEPT);
+    // Kept data survives a delete but not a failed first create (which must roll back).
     assert_eq!(
         kept["Resources"]["UsersTable"]["DeletionPolicy"],
-        Value::String("Retain".into())
+        Value::String("RetainExceptOnCreate".into())
     );
     assert_eq!(
-        kept["Resources"]["UserPool"]["Properties"]["DeletionProtection"],
-        Value::String("ACTIVE".into())
+        kept["Resources"]["UsersTable"]["UpdateReplacePolicy"],
+        Value::String("Retain".into())
     );
     // V1_0 goes through the classic setting, which Cognito drives with V1_0 events.
     assert!(kept["Resources"]["UserPool"]["Properties"]["LambdaConfig"]

@@ -142,6 +142,9 @@ pub async fn create_change_set(
     if !imports.is_empty() {
         call = call.set_resources_to_import(Some(imports));
     }
+    if req.import_existing {
+        call = call.import_existing_resources(true);
+    }
     let out = call
         .send()
         .await

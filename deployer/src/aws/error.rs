@@ -4,6 +4,7 @@
 //! (CloudFormation's `ValidationError` for a missing or busy stack, documented in its API
 //! reference and quoted beside each rule below).
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use miette::Diagnostic;
@@ -139,6 +140,7 @@ unmodeled!(
     cfn_op::list_stack_resources::ListStackResourcesError,
     aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
     s3_op::put_object::PutObjectError,
+    s3_op::put_object_tagging::PutObjectTaggingError,
     s3_op::delete_object::DeleteObjectError,
     s3_op::put_public_access_block::PutPublicAccessBlockError,
     s3_op::put_bucket_encryption::PutBucketEncryptionError,
@@ -158,6 +160,7 @@ unmodeled!(
     aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
     aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
     aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError,
+    aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceError,
 );
 
 /// Error codes the SDK's own retry classifier treats as throttling; seen here only once the
@@ -246,22 +249,41 @@ pub fn kind_of(code: &str, message: &str) -> ErrorKind {
 
 impl AwsError {
     /// Classifies an SDK error. `service` is the IAM prefix of the client that made the call.
-    pub fn from_sdk<E, R>(
+    pub fn from_sdk<E>(
         service: &'static str,
         operation: &'static str,
-        err: SdkError<E, R>,
+        err: SdkError<E, HttpResponse>,
     ) -> Self
     where
         E: ProvideErrorMetadata + Modeled + StdError + Send + Sync + 'static,
-        R: fmt::Debug + 'static,
     {
         let (code, message, kind) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
-                let code = e.code().unwrap_or("Unknown").to_owned();
+                let status = service_err.raw().status().as_u16();
                 let message = e.message().unwrap_or("").to_owned();
-                let kind = e.modeled_kind().unwrap_or_else(|| kind_of(&code, &message));
-                (code, message, kind)
+                match e.code() {
+                    Some(code) => {
+                        let kind = e.modeled_kind().unwrap_or_else(|| kind_of(code, &message));
+                        (code.to_owned(), message, kind)
+                    }
+                    // A HEAD request's error has no body, so no code: S3 documents 403 for a
+                    // denied request (and for a bucket of another account with
+                    // ExpectedBucketOwner) and 404 for a missing bucket or key.
+                    None => {
+                        let (code, kind) = match status {
+                            403 => ("AccessDenied", ErrorKind::AccessDenied),
+                            404 => ("NotFound", ErrorKind::NotFound),
+                            _ => ("Unknown", e.modeled_kind().unwrap_or(ErrorKind::Other)),
+                        };
+                        let message = if message.is_empty() {
+                            format!("HTTP {status}")
+                        } else {
+                            message
+                        };
+                        (code.to_owned(), message, kind)
+                    }
+                }
             }
             SdkError::TimeoutError(_) => (
                 "Timeout".into(),
@@ -378,10 +400,9 @@ impl AwsError {
 }
 
 /// Whether the SDK failed before sending because no credentials could be loaded.
-fn credentials_error<E, R>(err: &SdkError<E, R>) -> bool
+fn credentials_error<E>(err: &SdkError<E, HttpResponse>) -> bool
 where
     E: StdError + 'static,
-    R: fmt::Debug + 'static,
 {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {

@@ -50,6 +50,17 @@ pub enum ConnectError {
     NoRegion,
 }
 
+/// The ARN partition of a region: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// How often a call is tried before its error is reported: throttling on a busy account is
 /// common during long CloudFormation waits, so more than the SDK's default of three.
 pub const MAX_ATTEMPTS: u32 = 6;
@@ -186,11 +197,14 @@ impl Clients {
     }
 
     /// Classifies an SDK error and names the caller in it.
-    pub fn err<E, R>(
+    pub fn err<E>(
         &self,
         service: &'static str,
         operation: &'static str,
-        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
     ) -> AwsError
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata
@@ -199,7 +213,6 @@ impl Clients {
             + Send
             + Sync
             + 'static,
-        R: std::fmt::Debug + 'static,
     {
         AwsError::from_sdk(service, operation, err).with_principal(self.who().as_deref())
     }

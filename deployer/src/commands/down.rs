@@ -2,11 +2,16 @@
 //! delete the stack, remove its artifacts.
 
 use crate::artifacts;
+use crate::aws::cfn::{self, ChangeSetState};
 use crate::aws::ErrorKind;
 use crate::error::Error;
-use crate::stack::execute::{self, Ctx};
-use crate::stack::Stack;
+use crate::stack::execute::{self, Ctx, Halt};
+use crate::stack::{
+    plan, ChangeKind, ChangeSetRequest, ParamValue, Stack, StackStatus, FINGERPRINT_OUTPUT,
+    MANAGED_BY, POOL_PROTECTION, TABLE_LOGICAL_ID,
+};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -64,12 +69,15 @@ pub struct DownTarget {
 pub struct DownOptions {
     /// Turn deletion protection off even when the stack is kept.
     pub force: bool,
+    /// Never turn deletion protection off, whatever the stack (gc).
+    pub keep_protection: bool,
     pub wait_timeout: Duration,
     /// Logical ids to leave behind when deleting a DELETE_FAILED stack.
     pub retain: Vec<String>,
 }
 
-/// `down`: deletes the stack and the stack's artifacts.
+/// `down`: deletes the stack and the stack's artifacts. Only a stack the deployer created;
+/// deletion protection is lifted only when allowed (disposable, or --force).
 pub async fn down(
     ctx: Ctx<'_>,
     target: &DownTarget,
@@ -86,49 +94,96 @@ pub async fn down(
         seconds: 0.0,
     };
     if let Some(stack) = &stack {
+        if !stack.is_ours() && stack.status != StackStatus::ReviewInProgress {
+            return Err(Error::Refused {
+                stack: name,
+                status: stack.status.as_str().into(),
+                why: format!(
+                    "it was not created by the deployer (no {}={} tag and {} parameter)",
+                    MANAGED_BY.0, MANAGED_BY.1, FINGERPRINT_OUTPUT
+                ),
+                help: "`down` deletes only stacks the deployer made; delete this one with the tool that made it".into(),
+            });
+        }
         let ephemeral = stack
             .tags
             .get(crate::ephemeral::TAG_EPHEMERAL)
             .map(String::as_str)
             == Some("true");
         let disposable = target.disposable.unwrap_or(ephemeral);
-        if let Some(pool_id) = stack.outputs.get("UserPoolId") {
-            lift_deletion_protection(ctx, pool_id, stack, disposable || options.force).await?;
-        }
+        let resources = cfn::resources(ctx.clients, &stack.id).await?;
+        release(
+            ctx,
+            stack,
+            &resources,
+            (disposable || options.force) && !options.keep_protection,
+        )
+        .await?;
         ctx.progress.step(&format!("deleting stack {name}"));
         execute::delete(ctx, &name, &options.retain).await?;
         report.action = DownAction::Deleted;
-        if !disposable {
-            if let Some(table) = stack.outputs.get("TableName") {
-                report
-                    .retained
-                    .push(format!("table {table} (kept stacks retain their data)"));
-            }
+        // A kept stack's table outlives it (and comes back with the next `up` of this name);
+        // a failed create already removed its own.
+        if let Some(table) = resources
+            .get(TABLE_LOGICAL_ID)
+            .filter(|t| !disposable && !t.physical_id.is_empty() && !t.status.starts_with("DELETE"))
+        {
+            report.retained.push(format!(
+                "table {} (a kept stack's data; the next `up` of {name} brings it back)",
+                table.physical_id
+            ));
         }
     }
     let account = ctx.clients.account_id().await?;
     let bucket = artifacts::bucket_name(&account, &ctx.clients.region);
     report.artifacts_removed =
-        artifacts::delete_stack_artifacts(ctx.clients, &bucket, &name).await?;
+        artifacts::delete_stack_artifacts(ctx.clients, &bucket, &account, &name).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-async fn lift_deletion_protection(
+/// States a stack can be updated from.
+fn updatable(status: &StackStatus) -> bool {
+    matches!(
+        status,
+        StackStatus::CreateComplete
+            | StackStatus::UpdateComplete
+            | StackStatus::UpdateRollbackComplete
+            | StackStatus::ImportComplete
+            | StackStatus::ImportRollbackComplete
+    )
+}
+
+/// Lifts the pool's deletion protection before a delete, when allowed. The pool is found
+/// through the stack's resources (a failed create has no outputs). The protection goes off
+/// through an update of the stack itself, which changes nothing else; a stack that cannot be
+/// updated in its state (a failed create: ROLLBACK_FAILED) has its pool switched directly.
+async fn release(
     ctx: Ctx<'_>,
-    pool_id: &str,
     stack: &Stack,
+    resources: &BTreeMap<String, cfn::Resource>,
     allowed: bool,
 ) -> Result<(), Error> {
     use aws_sdk_cognitoidentityprovider::types::DeletionProtectionType;
-    let cognito = &ctx.clients.cognito;
-    let pool = match cognito
+    let Some(pool) = resources
+        .get("UserPool")
+        .map(|r| r.physical_id.clone())
+        .filter(|id| !id.is_empty())
+    else {
+        return Ok(());
+    };
+    let described = ctx
+        .clients
+        .cognito
         .describe_user_pool()
-        .user_pool_id(pool_id)
+        .user_pool_id(&pool)
         .send()
-        .await
-    {
-        Ok(out) => out.user_pool,
+        .await;
+    let protected = match described {
+        Ok(out) => {
+            out.user_pool.and_then(|p| p.deletion_protection)
+                == Some(DeletionProtectionType::Active)
+        }
         Err(err) => {
             let err = ctx.clients.err("cognito-idp", "DescribeUserPool", err);
             if err.is(ErrorKind::NotFound) {
@@ -137,8 +192,7 @@ async fn lift_deletion_protection(
             return Err(err.into());
         }
     };
-    let Some(pool) = pool else { return Ok(()) };
-    if pool.deletion_protection != Some(DeletionProtectionType::Active) {
+    if !protected {
         return Ok(());
     }
     if !allowed {
@@ -146,20 +200,104 @@ async fn lift_deletion_protection(
             stack: stack.name.clone(),
         });
     }
-    ctx.progress
-        .step("turning off the user pool's deletion protection");
-    // UpdateUserPool resets what it is not given: pass the settings that matter back unchanged.
-    cognito
+    if updatable(&stack.status) && stack.parameters.contains_key(POOL_PROTECTION) {
+        ctx.progress
+            .step("turning off the user pool's deletion protection (an update of the stack)");
+        let request = release_request(stack);
+        let prepared = execute::prepare(ctx, &request).await.map_err(halted)?;
+        if let ChangeSetState::Failed(reason) = &prepared.state {
+            execute::discard(ctx, &prepared).await;
+            return Err(Error::DeployFailed {
+                operation: "lifting deletion protection",
+                stack: stack.name.clone(),
+                cause: reason.clone(),
+                state: stack.status.as_str().into(),
+                help: "nothing was deleted; fix the cause and run `deployer down --force` again"
+                    .into(),
+            });
+        }
+        if prepared.state == ChangeSetState::Empty {
+            execute::discard(ctx, &prepared).await;
+        } else {
+            let finished = execute::run(ctx, &stack.name, &prepared)
+                .await
+                .map_err(halted)?;
+            if finished.status != Some(StackStatus::UpdateComplete) {
+                let status = finished
+                    .status
+                    .clone()
+                    .unwrap_or(StackStatus::DeleteComplete);
+                return Err(execute::failed(
+                    &stack.name,
+                    ChangeKind::Update,
+                    &status,
+                    &finished,
+                ));
+            }
+        }
+        return Ok(());
+    }
+    ctx.progress.step(&format!(
+        "turning off the user pool's deletion protection (the stack is {} and cannot be updated)",
+        stack.status.as_str()
+    ));
+    // Only the flag: the pool is deleted right after, so the settings UpdateUserPool resets
+    // when not given do not matter, and no DescribeUserPool model (with its deprecated
+    // UnusedAccountValidityDays) is sent back.
+    ctx.clients
+        .cognito
         .update_user_pool()
-        .user_pool_id(pool_id)
+        .user_pool_id(&pool)
         .deletion_protection(DeletionProtectionType::Inactive)
-        .set_lambda_config(pool.lambda_config)
-        .set_policies(pool.policies)
-        .set_auto_verified_attributes(pool.auto_verified_attributes)
-        .set_admin_create_user_config(pool.admin_create_user_config)
-        .set_user_pool_tier(pool.user_pool_tier)
         .send()
         .await
         .map_err(|e| ctx.clients.err("cognito-idp", "UpdateUserPool", e))?;
     Ok(())
+}
+
+/// The update that turns the pool's protection off and changes nothing else: the stack's own
+/// template and every parameter as it is, but the protection (and the fingerprint, so an
+/// `up` after a failed delete puts the protection back).
+pub fn release_request(stack: &Stack) -> ChangeSetRequest {
+    let parameters = stack
+        .parameters
+        .iter()
+        .map(|(k, v)| {
+            let value = match k.as_str() {
+                POOL_PROTECTION => ParamValue::Value("INACTIVE".into()),
+                FINGERPRINT_OUTPUT => ParamValue::Value(plan::unprotected(v)),
+                _ => ParamValue::UsePrevious,
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    ChangeSetRequest {
+        stack: stack.name.clone(),
+        name: format!(
+            "deployer-release-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        ),
+        kind: ChangeKind::Update,
+        template: None,
+        parameters,
+        tags: stack.tags.clone(),
+        imports: Vec::new(),
+        import_existing: false,
+    }
+}
+
+fn halted(halt: Halt) -> Error {
+    match halt {
+        Halt::Fail(err) => err,
+        Halt::LostRace(why) => Error::DeployFailed {
+            operation: "lifting deletion protection",
+            stack: String::new(),
+            cause: format!("another operation changed the stack: {why}"),
+            state: "unknown".into(),
+            help: "nothing was deleted; run `deployer down --force` again once the other operation is done".into(),
+        },
+    }
 }

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 pub enum GcResult {
     WouldDelete,
     Deleted,
+    /// Left alone, and why.
+    Skipped(String),
     Failed(String),
 }
 
@@ -25,6 +27,7 @@ impl fmt::Display for GcResult {
         match self {
             Self::WouldDelete => f.write_str("would-delete"),
             Self::Deleted => f.write_str("deleted"),
+            Self::Skipped(why) => write!(f, "skipped: {why}"),
             Self::Failed(why) => write!(f, "failed: {why}"),
         }
     }
@@ -65,10 +68,10 @@ impl fmt::Display for GcReport {
         let count = |p: fn(&GcResult) -> bool| self.entries.iter().filter(|e| p(&e.result)).count();
         writeln!(
             f,
-            "{} ephemeral stack(s) considered, {} to delete: {} deleted, {} failed",
+            "{} ephemeral stack(s) considered: {} deleted, {} skipped, {} failed",
             self.considered,
-            self.entries.len(),
             count(|r| *r == GcResult::Deleted),
+            count(|r| matches!(r, GcResult::Skipped(_))),
             count(|r| matches!(r, GcResult::Failed(_)))
         )?;
         for e in &self.entries {
@@ -87,67 +90,88 @@ pub struct GcOptions {
     pub parallel: usize,
 }
 
-/// Which ephemeral stacks are due at `now`, and why. Pure.
-pub fn due(
+/// What `gc` does with one stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delete(String),
+    Skip(String),
+}
+
+/// Each ephemeral-tagged stack and what `gc` does with it at `now`. Pure. Only a stack the
+/// deployer made, whose pool has no deletion protection and whose time is up is deleted;
+/// gc never lifts a protection.
+pub fn triage(
     stacks: &[Stack],
     now: SystemTime,
     older_than: Option<Duration>,
-) -> (usize, Vec<(String, String)>) {
-    let ephemeral: Vec<&Stack> = stacks
+) -> Vec<(String, Verdict)> {
+    stacks
         .iter()
         .filter(|s| s.tags.get(TAG_EPHEMERAL).map(String::as_str) == Some("true"))
-        .collect();
-    let mut due = Vec::new();
-    for s in &ephemeral {
-        let expired = s
-            .tags
-            .get(TAG_EXPIRES)
-            .and_then(|t| parse_rfc3339(t))
-            .filter(|t| *t <= now);
-        let old = older_than
-            .zip(s.created)
-            .filter(|(d, created)| now.duration_since(*created).unwrap_or_default() >= *d);
-        if let Some(at) = expired {
-            due.push((s.name.clone(), format!("expired at {}", rfc3339(at))));
-        } else if let Some((d, _)) = old {
-            due.push((s.name.clone(), format!("older than {}s", d.as_secs())));
-        }
-    }
-    (ephemeral.len(), due)
+        .map(|s| {
+            let expires = s.tags.get(TAG_EXPIRES).and_then(|t| parse_rfc3339(t));
+            let age = s.created.map(|c| now.duration_since(c).unwrap_or_default());
+            let verdict = if !s.is_ours() {
+                Verdict::Skip("not created by the deployer".into())
+            } else if s.pool_protected() {
+                Verdict::Skip("the user pool has deletion protection".into())
+            } else if s.in_progress() {
+                Verdict::Skip(format!("busy ({})", s.status.as_str()))
+            } else if let Some(at) = expires.filter(|t| *t <= now) {
+                Verdict::Delete(format!("expired at {}", rfc3339(at)))
+            } else if let Some(d) = older_than.filter(|d| age.is_some_and(|a| a >= *d)) {
+                Verdict::Delete(format!("older than {}", crate::duration::format(d)))
+            } else {
+                Verdict::Skip(match expires {
+                    Some(at) => format!("expires at {}", rfc3339(at)),
+                    None => "no expiry tag".into(),
+                })
+            };
+            (s.name.clone(), verdict)
+        })
+        .collect()
 }
 
-/// `gc`: deletes the due stacks, `parallel` at a time; a failure is reported, not fatal.
+/// `gc`: deletes the stacks whose time is up, `parallel` at a time; lists the others as
+/// skipped with the reason. A failure is reported, not fatal.
 pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<GcReport, Error> {
     use futures::StreamExt;
     let stacks = cfn::list_all(ctx.clients).await?;
-    let (considered, due) = due(&stacks, now, options.older_than);
-    if options.dry_run {
-        let entries = due
-            .into_iter()
-            .map(|(stack, reason)| GcEntry {
+    let verdicts = triage(&stacks, now, options.older_than);
+    let considered = verdicts.len();
+    let mut entries = Vec::new();
+    let mut due = Vec::new();
+    for (stack, verdict) in verdicts {
+        match verdict {
+            Verdict::Skip(why) => entries.push(GcEntry {
+                stack,
+                reason: String::new(),
+                result: GcResult::Skipped(why),
+            }),
+            Verdict::Delete(reason) if options.dry_run => entries.push(GcEntry {
                 stack,
                 reason,
                 result: GcResult::WouldDelete,
-            })
-            .collect();
-        return Ok(GcReport {
-            considered,
-            entries,
-        });
+            }),
+            Verdict::Delete(reason) => due.push((stack, reason)),
+        }
     }
-    ctx.progress.step(&format!(
-        "deleting {} of {considered} ephemeral stack(s), {} at a time",
-        due.len(),
-        options.parallel
-    ));
-    let entries: Vec<GcEntry> = futures::stream::iter(due)
+    if !due.is_empty() {
+        ctx.progress.step(&format!(
+            "deleting {} of {considered} ephemeral stack(s), {} at a time",
+            due.len(),
+            options.parallel
+        ));
+    }
+    let deleted: Vec<GcEntry> = futures::stream::iter(due)
         .map(|(stack, reason)| async move {
             let target = DownTarget {
                 stack: stack.clone(),
                 disposable: Some(true),
             };
             let options = DownOptions {
-                force: true,
+                force: false,
+                keep_protection: true,
                 wait_timeout: Duration::from_secs(600),
                 retain: Vec::new(),
             };
@@ -159,6 +183,9 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
             };
             let result = match down::down(ctx, &target, &options).await {
                 Ok(_) => GcResult::Deleted,
+                Err(Error::Kept { .. }) => {
+                    GcResult::Skipped("the user pool has deletion protection".into())
+                }
                 Err(err) => GcResult::Failed(err.to_string()),
             };
             GcEntry {
@@ -170,9 +197,11 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
         .buffer_unordered(options.parallel.max(1))
         .collect()
         .await;
-    for e in &entries {
+    for e in &deleted {
         ctx.progress.note(&format!("{}: {}", e.stack, e.result));
     }
+    entries.extend(deleted);
+    entries.sort_by(|a, b| a.stack.cmp(&b.stack));
     Ok(GcReport {
         considered,
         entries,

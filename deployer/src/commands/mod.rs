@@ -84,6 +84,34 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
     match &cli.command {
         Command::Local(command) => output::print(format, &local::local(command, &paths)?),
         Command::Schema => print!("{}", inputs::schema()),
+        Command::Policy(args) => {
+            let inputs = load_inputs(global)?;
+            let region = global
+                .region
+                .clone()
+                .or(inputs.region.clone())
+                .ok_or_else(|| Error::Usage {
+                    message: "no region for the policy".into(),
+                    help: "set \"region\" in stack-inputs.json or pass --region".into(),
+                })?;
+            if args.account.len() != 12 || !args.account.chars().all(|c| c.is_ascii_digit()) {
+                return Err(Error::Usage {
+                    message: format!("--account {:?} is not an AWS account id", args.account),
+                    help: "pass the 12-digit account id (`aws sts get-caller-identity`)".into(),
+                });
+            }
+            let scope = crate::policy::Scope {
+                partition: aws::partition(&region).into(),
+                account: args.account.clone(),
+                region,
+                prefix: args.prefix.clone().unwrap_or(inputs.stack_name.clone()),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::policy::document(&scope))
+                    .expect("policy serializes")
+            );
+        }
         Command::Render => print!("{}", render::render(&load_inputs(global)?)?),
         Command::Build => {
             let target = BuildTarget::choose(global.local);
@@ -100,6 +128,9 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 trigger: up::TriggerSource::Build(BuildTarget::choose(
                     conn.target == Target::Local,
                 )),
+                adopt: args.adopt,
+                allow_replace: args.allow_replace,
+                confirm: up::Confirm::detect(),
             };
             let report = up::up(ctx(&clients), &paths, &inputs, &options).await?;
             if !args.dry_run {
@@ -120,6 +151,9 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 trigger: up::TriggerSource::Build(BuildTarget::choose(
                     conn.target == Target::Local,
                 )),
+                adopt: args.adopt,
+                allow_replace: false,
+                confirm: up::Confirm::Never,
             };
             output::print(
                 format,
@@ -161,6 +195,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let clients = Clients::new(&conn);
             let options = down::DownOptions {
                 force: args.force,
+                keep_protection: false,
                 wait_timeout: args.wait_timeout,
                 retain: args.retain.clone(),
             };

@@ -46,5 +46,25 @@ pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error>
             message: format!("{} has no StackName", file.display()),
             help: "pass the file `up --outputs-file` wrote".into(),
         })?;
-    Ok((stack, outputs.get("Region").cloned()))
+    // The file is data from a CI workspace: its names are checked like the inputs' before
+    // anything is asked of AWS (ownership is checked by `down` itself).
+    if !crate::inputs::valid_stack_name(&stack) {
+        return Err(Error::Usage {
+            message: format!(
+                "{}: StackName {stack:?} is not a stack name the deployer makes",
+                file.display()
+            ),
+            help: "pass the file `up --outputs-file` wrote, unchanged".into(),
+        });
+    }
+    let region = outputs.get("Region").cloned();
+    if let Some(region) = &region {
+        if !crate::inputs::valid_region(region) {
+            return Err(Error::Usage {
+                message: format!("{}: Region {region:?} is not an AWS region", file.display()),
+                help: "pass the file `up --outputs-file` wrote, unchanged".into(),
+            });
+        }
+    }
+    Ok((stack, region))
 }

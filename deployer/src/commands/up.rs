@@ -5,18 +5,20 @@ use crate::artifacts;
 use crate::build::{self, Artifact, BuildTarget};
 use crate::cancel::Doing;
 use crate::error::Error;
+use crate::inputs::Lifecycle;
 use crate::inputs::StackInputs;
 use crate::local::Paths;
 use crate::output;
 use crate::render;
 use crate::stack::execute::{self, Applied, Apply, Ctx, Halt};
-use crate::stack::observe::{observe, observe_stack};
-use crate::stack::plan::{self, Action, Observed, Plan};
-use crate::stack::{Change, Desired, MANAGED_BY};
+use crate::stack::observe::{self, observe, reobserve};
+use crate::stack::plan::{self, Action, Observed, Plan, Refusal, RefusalKind, TableClaim};
+use crate::stack::{Change, Desired, StackStatus, MANAGED_BY};
 use crate::wiring::{self, Check};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Options of `up` and `plan`.
@@ -28,6 +30,76 @@ pub struct UpOptions {
     pub wait_timeout: Duration,
     /// Where the trigger's zip comes from.
     pub trigger: TriggerSource,
+    /// Take over a stack of this name that the deployer did not create.
+    pub adopt: bool,
+    /// Accept a change set that destroys and replaces the user pool or the table.
+    pub allow_replace: bool,
+    /// Who may say yes to a destructive change when --allow-replace is not given.
+    pub confirm: Confirm,
+}
+
+/// Who may confirm a destructive change at the moment it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Nobody (CI, pipes): refuse unless --allow-replace.
+    Never,
+    /// A person at this terminal, asked on stderr and answering on stdin.
+    Terminal,
+}
+
+impl Confirm {
+    /// A person can answer: stdin and stderr are terminals and this is not CI.
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+        if !ci && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            Self::Terminal
+        } else {
+            Self::Never
+        }
+    }
+}
+
+/// Resource types whose replacement loses data: the pool (its users) and the table (its rows).
+pub const PRECIOUS: &[&str] = &["AWS::Cognito::UserPool", "AWS::DynamoDB::Table"];
+
+/// The changes that would destroy the pool or the table, as `Logical (Type)`. Pure.
+pub fn destructive(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.destroys() && PRECIOUS.contains(&c.resource_type.as_str()))
+        .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
+        .collect()
+}
+
+/// Lets a change set through, or refuses it: destroying the pool or the table needs
+/// --allow-replace or a person's yes.
+pub fn approve(
+    stack: &str,
+    changes: &[Change],
+    allow_replace: bool,
+    confirm: Confirm,
+) -> Result<(), Error> {
+    let doomed = destructive(changes);
+    if doomed.is_empty() || allow_replace {
+        return Ok(());
+    }
+    if confirm == Confirm::Terminal {
+        eprint!(
+            "the change set destroys and replaces {} (their users and rows are lost). Type yes to go on: ",
+            doomed.join(", ")
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).ok();
+        if answer.trim() == "yes" {
+            return Ok(());
+        }
+    }
+    Err(Error::Destructive {
+        stack: stack.into(),
+        resources: doomed,
+        help: "the change set was removed and nothing was executed. To accept losing them run `deployer up --allow-replace` (or answer yes at a terminal); CloudFormation replaces a resource of a fixed name, like the table, only when the name changes too (table.name). Or change the inputs back (e.g. table.partitionKey)".into(),
+    })
 }
 
 /// Where `up` gets the trigger's zip.
@@ -70,6 +142,9 @@ pub struct UpReport {
     pub artifact: ArtifactReport,
     pub checks: Vec<Check>,
     pub outputs: BTreeMap<String, String>,
+    /// A table left by an earlier stack of this name, brought back into this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_table: Option<String>,
     pub seconds: f64,
 }
 
@@ -90,6 +165,9 @@ impl fmt::Display for UpReport {
             "stack {} {} in {:.1}s",
             self.stack, self.action, self.seconds
         )?;
+        if let Some(table) = &self.adopted_table {
+            writeln!(f, "brought back the retained table {table} and its data")?;
+        }
         if !self.changes.is_empty() {
             writeln!(f, "\nchanges:")?;
             f.write_str(&output::changes_text(&self.changes))?;
@@ -117,6 +195,7 @@ impl fmt::Display for UpReport {
 /// The stack tags: the inputs' own and the deployer's.
 pub fn stack_tags(inputs: &StackInputs) -> BTreeMap<String, String> {
     let mut tags = inputs.tags.clone();
+    tags.extend(inputs.deployer_tags.clone());
     tags.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
     tags
 }
@@ -136,23 +215,81 @@ fn change_set_name() -> String {
 async fn decide_settled(
     ctx: Ctx<'_>,
     desired: &Desired,
+    table: &str,
     mut observed: Observed,
-    wait_timeout: Duration,
+    options: &UpOptions,
 ) -> Result<(Observed, Plan), Error> {
+    let choices = plan::Options {
+        adopt: options.adopt,
+    };
     loop {
-        let plan = plan::decide(&observed, desired, &change_set_name());
+        let plan = plan::decide(&observed, desired, choices, &change_set_name());
         if let Action::Wait { .. } = plan.action {
-            execute::settle(ctx, &desired.stack, wait_timeout).await?;
-            let (stack, cause) = observe_stack(ctx.clients, &desired.stack).await?;
-            observed = Observed {
-                stack,
-                cause,
-                ..observed
-            };
+            execute::settle(ctx, &desired.stack, options.wait_timeout).await?;
+            observed = reobserve(ctx.clients, &observed.account, &desired.stack, table).await?;
             continue;
         }
         return Ok((observed, plan));
     }
+}
+
+/// The error a refusal ends `up` with.
+fn refused(stack: &str, r: &Refusal) -> Error {
+    match r.kind {
+        RefusalKind::Stuck => Error::Stuck {
+            stack: stack.into(),
+            status: r.status.clone(),
+            why: match &r.cause {
+                Some(cause) => format!("{}; root cause: {cause}", r.why),
+                None => r.why.clone(),
+            },
+            help: r.help.clone(),
+        },
+        RefusalKind::Foreign | RefusalKind::TableTaken => Error::Refused {
+            stack: stack.into(),
+            status: r.status.clone(),
+            why: r.why.clone(),
+            help: r.help.clone(),
+        },
+    }
+}
+
+/// The first look: the account, the stack (waited for when busy, so a build never races a
+/// running operation), and what is not ours refused before anything is built.
+async fn first_look(
+    ctx: Ctx<'_>,
+    name: &str,
+    table: &str,
+    options: &UpOptions,
+) -> Result<Observed, Error> {
+    ctx.activity.set(name, Doing::Reading);
+    let observed = observe(ctx.clients, name, table).await?;
+    let foreign = |o: &Observed| {
+        o.stack.as_ref().is_some_and(|s| {
+            !s.is_ours() && !options.adopt && s.status != StackStatus::ReviewInProgress
+        })
+    };
+    let observed = match &observed.stack {
+        Some(s) if s.in_progress() && !foreign(&observed) => {
+            execute::settle(ctx, name, options.wait_timeout).await?;
+            reobserve(ctx.clients, &observed.account, name, table).await?
+        }
+        _ => observed,
+    };
+    let refusal = match &observed.table {
+        Some(TableClaim::Foreign { .. }) if observe::creates(observed.stack.as_ref()) => true,
+        _ => foreign(&observed),
+    };
+    if refusal {
+        // The plan's own words, decided before a build (the desired state does not matter).
+        let any = plan::desired(name, String::new(), BTreeMap::new(), BTreeMap::new(), false);
+        if let Action::Refuse(r) =
+            plan::decide(&observed, &any, plan::Options::default(), "").action
+        {
+            return Err(refused(name, &r));
+        }
+    }
+    Ok(observed)
 }
 
 /// `up` (and `plan` with `dry_run`).
@@ -164,26 +301,11 @@ pub async fn up(
 ) -> Result<UpReport, Error> {
     let started = Instant::now();
     let name = inputs.stack_name.clone();
-    let progress = ctx.progress;
+    let table = inputs.table_name();
 
-    progress.step("rendering the template");
+    ctx.progress.step("rendering the template");
     let template = render::render(inputs)?;
-
-    ctx.activity.set(&name, Doing::Reading);
-    let observed = observe(ctx.clients, &name).await?;
-    // Wait for a running operation before spending minutes on a build.
-    let observed = match &observed.stack {
-        Some(s) if s.in_progress() => {
-            execute::settle(ctx, &name, options.wait_timeout).await?;
-            let (stack, cause) = observe_stack(ctx.clients, &name).await?;
-            Observed {
-                stack,
-                cause,
-                ..observed
-            }
-        }
-        _ => observed,
-    };
+    let observed = first_look(ctx, &name, &table, options).await?;
 
     let artifact = match &options.trigger {
         TriggerSource::Build(target) => build_trigger(ctx, paths, target).await?,
@@ -195,7 +317,37 @@ pub async fn up(
         ("ArtifactBucket".to_owned(), bucket.clone()),
         ("ArtifactKey".to_owned(), key.clone()),
     ]);
-    let desired = plan::desired(&name, template, parameters, stack_tags(inputs));
+    let kept = inputs.lifecycle == Lifecycle::Kept;
+    let desired = plan::desired(&name, template, parameters, stack_tags(inputs), kept);
+
+    let account = observed.account.clone();
+    let mut first = Some(observed);
+    let uploaded = AtomicBool::new(false);
+    let approve =
+        |changes: &[Change]| approve(&name, changes, options.allow_replace, options.confirm);
+    let apply = Apply {
+        dry_run: options.dry_run,
+        approve: &approve,
+    };
+    let (applied, observed, plan) =
+        execute::retry_lost_races(ctx, &name, options.wait_timeout, |_| {
+            let first = first.take();
+            let account = account.clone();
+            let (desired, table, artifact, uploaded, apply) =
+                (&desired, &table, &artifact, &uploaded, &apply);
+            async move {
+                let observed = match first {
+                    Some(o) => o,
+                    None => reobserve(ctx.clients, &account, &desired.stack, table).await?,
+                };
+                let (observed, plan) =
+                    decide_settled(ctx, desired, table, observed, options).await?;
+                let applied = act(ctx, &plan, &observed.account, artifact, uploaded, apply).await?;
+                Ok((applied, observed, plan))
+            }
+        })
+        .await?;
+
     let mut report = UpReport {
         stack: name.clone(),
         action: UpAction::Unchanged,
@@ -203,103 +355,122 @@ pub async fn up(
         artifact: ArtifactReport {
             sha256: artifact.sha256.clone(),
             size: artifact.size,
-            bucket: bucket.clone(),
-            key: key.clone(),
-            uploaded: false,
+            bucket,
+            key,
+            uploaded: uploaded.load(Ordering::Relaxed),
         },
         checks: Vec::new(),
         outputs: BTreeMap::new(),
+        adopted_table: None,
         seconds: 0.0,
     };
-
-    let account = observed.account.clone();
-    let mut first = Some(observed);
-    let uploaded = std::sync::atomic::AtomicBool::new(false);
-    let approve = |_: &[Change]| Ok(());
-    let apply = Apply {
-        dry_run: options.dry_run,
-        approve: &approve,
-    };
-    let applied = execute::retry_lost_races(ctx, &name, options.wait_timeout, |_| {
-        let first = first.take();
-        let (desired, apply, artifact, uploaded) = (&desired, &apply, &artifact, &uploaded);
-        let account = account.clone();
-        async move {
-            let observed = match first {
-                Some(o) => o,
-                None => {
-                    let (stack, cause) = observe_stack(ctx.clients, &desired.stack).await?;
-                    Observed {
-                        account,
-                        stack,
-                        cause,
-                    }
-                }
-            };
-            let (observed, plan) =
-                decide_settled(ctx, desired, observed, options.wait_timeout).await?;
-            match &plan.action {
-                Action::Refuse(r) => Err(Halt::Fail(Error::Stuck {
-                    stack: plan.stack.clone(),
-                    status: r.status.clone(),
-                    why: match &r.cause {
-                        Some(cause) => format!("{}; root cause: {cause}", r.why),
-                        None => r.why.clone(),
-                    },
-                    help: r.help.clone(),
-                })),
-                Action::NoOp => Ok((None, observed)),
-                _ => {
-                    if let (Some((bucket, key)), false) = (&plan.upload, apply.dry_run) {
-                        let done = upload(ctx, artifact, bucket, key).await?;
-                        uploaded.store(done, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Ok((Some(execute::apply(ctx, &plan, apply).await?), observed))
-                }
-            }
-        }
-    })
-    .await?;
-
-    let (applied, observed) = applied;
-    report.artifact.uploaded = uploaded.load(std::sync::atomic::Ordering::Relaxed);
-    report.action = match &applied {
-        None | Some(Applied::NothingToChange) => UpAction::Unchanged,
-        Some(Applied::Planned(changes)) => {
-            report.changes = changes.clone();
-            UpAction::Planned
-        }
+    (report.action, report.changes) = match applied {
+        None | Some(Applied::NothingToChange) => (UpAction::Unchanged, Vec::new()),
+        Some(Applied::Planned(changes)) => (UpAction::Planned, changes),
         Some(Applied::Created(changes)) => {
-            report.changes = changes.clone();
-            UpAction::Created
+            report.adopted_table = plan.adopts_table.clone();
+            (UpAction::Created, changes)
         }
-        Some(Applied::Updated(changes)) => {
-            report.changes = changes.clone();
-            UpAction::Updated
+        Some(Applied::Updated(changes)) => (UpAction::Updated, changes),
+    };
+    finish(ctx, inputs, &mut report, observed).await?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// One attempt's action, once the plan is made: nothing, a refusal, or upload and apply.
+async fn act(
+    ctx: Ctx<'_>,
+    plan: &Plan,
+    observed_account: &str,
+    artifact: &Artifact,
+    uploaded: &AtomicBool,
+    apply: &Apply<'_>,
+) -> Result<Option<Applied>, Halt> {
+    match &plan.action {
+        Action::Refuse(r) => Err(Halt::Fail(refused(&plan.stack, r))),
+        Action::NoOp => Ok(None),
+        _ => {
+            if let Some(table) = &plan.adopts_table {
+                ctx.progress.note(&format!(
+                    "the table {table} was left by an earlier stack {} (a kept stack's data): the create brings it back in",
+                    plan.stack
+                ));
+            }
+            if let (Some((bucket, key)), false) = (&plan.upload, apply.dry_run) {
+                let done = upload(ctx, artifact, observed_account, bucket, key).await?;
+                uploaded.store(done, Ordering::Relaxed);
+            }
+            Ok(Some(execute::apply(ctx, plan, apply).await?))
         }
+    }
+}
+
+/// The outputs, and after a create or update the wiring checks; a failed check is exit 4.
+async fn finish(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    report: &mut UpReport,
+    observed: Observed,
+) -> Result<(), Error> {
+    let name = report.stack.clone();
+    let sha = report.artifact.sha256.clone();
+    let expected = wiring::Expected {
+        event_version: inputs.event_version.as_str(),
+        code_sha256: Some(&sha),
     };
     match report.action {
-        UpAction::Unchanged | UpAction::Planned => {
-            if report.action == UpAction::Unchanged {
-                progress.step("nothing changed since the last deploy");
-            }
+        UpAction::Planned => {
             report.outputs = observed.stack.map(|s| s.outputs).unwrap_or_default();
         }
+        UpAction::Unchanged => {
+            ctx.progress.step(
+                "nothing changed since the last deploy; checking nothing was changed outside the stack",
+            );
+            report.outputs = observed.stack.map(|s| s.outputs).unwrap_or_default();
+            report.checks = wiring::verify(ctx.clients, &report.outputs, expected).await?;
+            let drifted: Vec<String> = report
+                .checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("  - {}: {}", c.name, c.detail))
+                .collect();
+            if !drifted.is_empty() {
+                ctx.activity.clear(&name);
+                return Err(Error::Drifted {
+                    stack: name,
+                    failed: drifted,
+                });
+            }
+        }
         UpAction::Created | UpAction::Updated => {
-            progress.step("verifying the trigger wiring, code, permission and role");
+            ctx.progress
+                .step("verifying the trigger wiring, code, permission and role");
             ctx.activity.set(&name, Doing::Verifying);
             let outputs = crate::aws::cfn::describe(ctx.clients, &name)
                 .await?
                 .map(|s| s.outputs)
                 .unwrap_or_default();
-            report.checks =
-                wiring::verify(ctx.clients, &outputs, inputs.event_version.as_str()).await?;
-            ctx.activity.clear(&name);
+            report.checks = wiring::verify(ctx.clients, &outputs, expected).await?;
             report.outputs = outputs;
+            // The new zip is what runs now; the one before stays for a rollback.
+            let previous = observed
+                .stack
+                .as_ref()
+                .and_then(|s| s.parameters.get("ArtifactKey"))
+                .filter(|k| **k != report.artifact.key);
+            artifacts::mark(
+                ctx.clients,
+                &report.artifact.bucket,
+                &observed.account,
+                &name,
+                &report.artifact.key,
+                previous.map(String::as_str),
+            )
+            .await?;
         }
     }
     ctx.activity.clear(&name);
-    report.seconds = started.elapsed().as_secs_f64();
     let failed: Vec<String> = report
         .checks
         .iter()
@@ -308,11 +479,11 @@ pub async fn up(
         .collect();
     if !failed.is_empty() {
         return Err(Error::Verify {
-            stack: report.stack,
+            stack: name,
             failed,
         });
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Builds the trigger (or finds the cached zip), with a spinner and the Ctrl-C record.
@@ -346,7 +517,13 @@ async fn build_trigger(
 }
 
 /// Makes the bucket if needed and uploads the zip unless the key holds it; `true` when uploaded.
-async fn upload(ctx: Ctx<'_>, artifact: &Artifact, bucket: &str, key: &str) -> Result<bool, Error> {
+async fn upload(
+    ctx: Ctx<'_>,
+    artifact: &Artifact,
+    account: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<bool, Error> {
     ctx.progress
         .step(&format!("uploading the trigger to s3://{bucket}/{key}"));
     ctx.activity.set(
@@ -356,7 +533,7 @@ async fn upload(ctx: Ctx<'_>, artifact: &Artifact, bucket: &str, key: &str) -> R
             key: key.into(),
         },
     );
-    if artifacts::ensure_bucket(ctx.clients, bucket).await? {
+    if artifacts::ensure_bucket(ctx.clients, bucket, account).await? {
         ctx.progress.note(&format!(
             "created the artifacts bucket {bucket} (encrypted, private, TLS only, objects expire after {} days)",
             artifacts::EXPIRE_DAYS
@@ -368,7 +545,8 @@ async fn upload(ctx: Ctx<'_>, artifact: &Artifact, bucket: &str, key: &str) -> R
             what: format!("reading {}", artifact.path.display()),
             source,
         })?;
-    let uploaded = artifacts::upload(ctx.clients, bucket, key, bytes).await?;
+    let uploaded =
+        artifacts::upload(ctx.clients, bucket, account, key, bytes, &artifact.sha256).await?;
     ctx.activity.clear("");
     Ok(uploaded)
 }

@@ -135,6 +135,7 @@ pub async fn follow(
             Err(err) if err.is(ErrorKind::NotFound) => {
                 return Ok(Finished {
                     status: None,
+                    reason: None,
                     events,
                 })
             }
@@ -156,12 +157,14 @@ pub async fn follow(
                 events.extend(tail);
                 return Ok(Finished {
                     status: Some(s.status),
+                    reason: s.reason,
                     events,
                 });
             }
             None => {
                 return Ok(Finished {
                     status: None,
+                    reason: None,
                     events,
                 })
             }
@@ -252,6 +255,17 @@ pub async fn run(ctx: Ctx<'_>, name: &str, prepared: &Prepared) -> Result<Finish
         Err(err) if err.is(ErrorKind::NotFound) => HashSet::new(),
         Err(err) => return Err(err.into()),
     };
+    if prepared.kind == ChangeKind::Create {
+        // Another run's create can have replaced the never-executed stack our change set
+        // belongs to (an emulator does; AWS answers InvalidChangeSetStatus at execution).
+        let now = cfn::describe(ctx.clients, name).await?;
+        if now.is_some_and(|s| s.id != prepared.stack_id) {
+            cfn::delete_change_set(ctx.clients, &prepared.id).await.ok();
+            return Err(Halt::LostRace(
+                "another run's change set replaced the stack before ours ran".into(),
+            ));
+        }
+    }
     if let Err(err) = cfn::execute_change_set(ctx.clients, &prepared.id).await {
         // Someone else executes on this stack: drop our change set, leave the stack be.
         if lost_race(&err) {
@@ -267,6 +281,7 @@ pub async fn run(ctx: Ctx<'_>, name: &str, prepared: &Prepared) -> Result<Finish
                     .unwrap_or_default();
                 return Ok(Finished {
                     status: Some(stack.status),
+                    reason: stack.reason,
                     events,
                 });
             }
@@ -383,16 +398,68 @@ pub async fn apply(ctx: Ctx<'_>, plan: &Plan, options: &Apply<'_>) -> Result<App
     if !ok {
         return Err(Halt::Fail(failed(name, prepared.kind, &status, &finished)));
     }
+    if let Some(protect) = &plan.protect {
+        protect_created(ctx, name, protect).await?;
+    }
     Ok(match prepared.kind {
         ChangeKind::Create => Applied::Created(changes),
         _ => Applied::Updated(changes),
     })
 }
 
+/// Switches a kept stack's deletion protection on, now that the stack exists.
+async fn protect_created(ctx: Ctx<'_>, name: &str, req: &ChangeSetRequest) -> Result<(), Halt> {
+    ctx.progress
+        .step("switching on deletion protection (a kept stack, now created)");
+    let unfinished = |cause: String, state: &str| {
+        Halt::Fail(Error::DeployFailed {
+            operation: "protecting",
+            stack: name.into(),
+            cause,
+            state: state.into(),
+            help: "the stack was created but its deletion protection is not on yet; run `deployer up` again to switch it on".into(),
+        })
+    };
+    let prepared = match prepare(ctx, req).await {
+        Ok(p) => p,
+        Err(Halt::LostRace(why)) => return Err(unfinished(why, "CREATE_COMPLETE")),
+        Err(err) => return Err(err),
+    };
+    match &prepared.state {
+        ChangeSetState::Ready(_) => {}
+        ChangeSetState::Empty => {
+            discard(ctx, &prepared).await;
+            return Ok(());
+        }
+        ChangeSetState::Failed(reason) => {
+            discard(ctx, &prepared).await;
+            return Err(unfinished(reason.clone(), "CREATE_COMPLETE"));
+        }
+        ChangeSetState::Pending => unreachable!("prepare returns settled change sets"),
+    }
+    let finished = match run(ctx, name, &prepared).await {
+        Ok(f) => f,
+        Err(Halt::LostRace(why)) => return Err(unfinished(why, "unknown")),
+        Err(err) => return Err(err),
+    };
+    let status = finished.status.clone().expect("run returns a status");
+    if status != StackStatus::UpdateComplete {
+        return Err(Halt::Fail(failed(
+            name,
+            ChangeKind::Update,
+            &status,
+            &finished,
+        )));
+    }
+    Ok(())
+}
+
 /// The error for an operation that ended in a failed state, with its root cause.
 pub fn failed(name: &str, kind: ChangeKind, status: &StackStatus, finished: &Finished) -> Error {
+    // Some endpoints report the failure only in the stack's status reason.
     let cause = recover::root_cause(&finished.events)
         .map(recover::describe)
+        .or_else(|| finished.reason.clone().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| "no failed resource was reported; see the stack events".into());
     Error::DeployFailed {
         operation: match kind {

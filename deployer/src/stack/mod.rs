@@ -16,6 +16,11 @@ use std::time::SystemTime;
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "deployer");
 /// The output holding the fingerprint of the last deploy.
 pub const FINGERPRINT_OUTPUT: &str = "DeployFingerprint";
+/// The template parameters that switch deletion protection (kept stacks, once created).
+pub const POOL_PROTECTION: &str = "PoolDeletionProtection";
+pub const TABLE_PROTECTION: &str = "TableDeletionProtection";
+/// The template's table, the one resource a kept stack leaves behind.
+pub const TABLE_LOGICAL_ID: &str = "UsersTable";
 
 /// A stack as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,10 +42,18 @@ impl Stack {
         in_progress(&self.status)
     }
 
-    /// Whether the deployer made it: its tag and its fingerprint output.
+    /// Whether the deployer made it: its `managed-by` tag and its fingerprint, an output once
+    /// the stack exists and a parameter from the first change set on (a failed first create
+    /// has parameters but no outputs).
     pub fn is_ours(&self) -> bool {
         self.tags.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
-            && self.outputs.contains_key(FINGERPRINT_OUTPUT)
+            && (self.outputs.contains_key(FINGERPRINT_OUTPUT)
+                || self.parameters.contains_key(FINGERPRINT_OUTPUT))
+    }
+
+    /// Whether the pool has deletion protection, as the stack's parameter says.
+    pub fn pool_protected(&self) -> bool {
+        self.parameters.get(POOL_PROTECTION).map(String::as_str) == Some("ACTIVE")
     }
 }
 
@@ -146,6 +159,9 @@ pub struct ChangeSetRequest {
     pub parameters: BTreeMap<String, ParamValue>,
     pub tags: BTreeMap<String, String>,
     pub imports: Vec<Import>,
+    /// Let CloudFormation bring in named resources that exist already (a retained table),
+    /// instead of failing on them ("ImportExistingResources").
+    pub import_existing: bool,
 }
 
 /// What the inputs ask to be deployed: the template, its parameters, the stack's tags and the
@@ -157,6 +173,8 @@ pub struct Desired {
     pub parameters: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub fingerprint: String,
+    /// A kept stack: deletion protection on the pool and the table once it exists.
+    pub protected: bool,
 }
 
 /// A stack operation that ended, and how.
@@ -164,5 +182,7 @@ pub struct Desired {
 pub struct Finished {
     /// `None`: the stack is gone (deleted, or replaced by another run).
     pub status: Option<StackStatus>,
+    /// The stack's status reason at the end.
+    pub reason: Option<String>,
     pub events: Vec<Event>,
 }

@@ -4,7 +4,7 @@
 use super::recover;
 use super::{
     ChangeKind, ChangeSetRequest, Desired, Event, ParamValue, Stack, StackStatus,
-    FINGERPRINT_OUTPUT,
+    FINGERPRINT_OUTPUT, POOL_PROTECTION, TABLE_PROTECTION,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -16,6 +16,25 @@ pub struct Observed {
     pub stack: Option<Stack>,
     /// For a stack in a failed state: the root cause among its events.
     pub cause: Option<Event>,
+    /// A table of the name the stack would create, existing outside any stack.
+    pub table: Option<TableClaim>,
+}
+
+/// Who a table of the stack's table name belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableClaim {
+    /// Left behind by an earlier stack of this name (a kept stack's data, by its tags): the
+    /// create brings it back in.
+    Retained { name: String },
+    /// Not made by this stack: the create would fail on it.
+    Foreign { name: String },
+}
+
+/// Choices the user makes on the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Take over a stack of this name that the deployer did not create.
+    pub adopt: bool,
 }
 
 /// What `up` does with the stack.
@@ -31,13 +50,25 @@ pub enum Action {
     NoOp,
     /// Another operation is running on it: wait for it to settle, then decide again.
     Wait { status: StackStatus },
-    /// A state only a person can resolve.
+    /// A state only a person can resolve, or something that is not ours.
     Refuse(Refusal),
+}
+
+/// Why `up` will not go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The stack is in a failed state (exit 3).
+    Stuck,
+    /// The stack was not made by the deployer (exit 2).
+    Foreign,
+    /// The table name is taken by a table the stack did not make (exit 2).
+    TableTaken,
 }
 
 /// Why `up` will not touch the stack, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    pub kind: RefusalKind,
     pub status: String,
     pub why: String,
     pub help: String,
@@ -52,31 +83,96 @@ pub struct Plan {
     pub action: Action,
     /// The change set to make, for Create, Recreate and Update.
     pub change_set: Option<ChangeSetRequest>,
+    /// After a create, the update that switches deletion protection on (kept stacks): only a
+    /// stack that exists has something to protect, and a failed first create must be able to
+    /// delete what it made.
+    pub protect: Option<ChangeSetRequest>,
     /// The artifact to upload first (bucket, key), for the same actions.
     pub upload: Option<(String, String)>,
+    /// A retained table the create brings back in.
+    pub adopts_table: Option<String>,
     pub fingerprint: String,
 }
 
-/// Decides what `up` does. `change_set_name` names the change set it would make.
-pub fn decide(observed: &Observed, desired: &Desired, change_set_name: &str) -> Plan {
-    let action = action(observed, desired);
+/// The fingerprint a kept stack carries between its create and its protection: not the
+/// desired one, so an interrupted `up` is not taken for a finished one.
+pub fn unprotected(fingerprint: &str) -> String {
+    format!("{fingerprint}-unprotected")
+}
+
+/// Decides what `up` does. `change_set_name` names the change sets it would make.
+pub fn decide(
+    observed: &Observed,
+    desired: &Desired,
+    options: Options,
+    change_set_name: &str,
+) -> Plan {
+    let action = action(observed, desired, options);
+    let creating = matches!(action, Action::Create | Action::Recreate { .. });
     let kind = match &action {
         Action::Create | Action::Recreate { .. } => Some(ChangeKind::Create),
         Action::Update => Some(ChangeKind::Update),
         _ => None,
     };
+    let adopts_table = match &observed.table {
+        Some(TableClaim::Retained { name }) if creating => Some(name.clone()),
+        _ => None,
+    };
+    let values = |overrides: &[(&str, &str)]| -> BTreeMap<String, ParamValue> {
+        desired
+            .parameters
+            .iter()
+            .map(|(k, v)| {
+                let v = overrides
+                    .iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, value)| (*value).to_owned())
+                    .unwrap_or_else(|| v.clone());
+                (k.clone(), ParamValue::Value(v))
+            })
+            .collect()
+    };
+    let protect_later = creating && desired.protected;
+    let unprotected_fingerprint = unprotected(&desired.fingerprint);
     let change_set = kind.map(|kind| ChangeSetRequest {
         stack: desired.stack.clone(),
         name: change_set_name.to_owned(),
         kind,
         template: Some(desired.template.clone()),
+        parameters: if protect_later {
+            values(&[
+                (POOL_PROTECTION, "INACTIVE"),
+                (TABLE_PROTECTION, "false"),
+                (FINGERPRINT_OUTPUT, &unprotected_fingerprint),
+            ])
+        } else {
+            values(&[])
+        },
+        tags: desired.tags.clone(),
+        imports: Vec::new(),
+        import_existing: adopts_table.is_some(),
+    });
+    let protect = protect_later.then(|| ChangeSetRequest {
+        stack: desired.stack.clone(),
+        name: format!("{change_set_name}-protect"),
+        kind: ChangeKind::Update,
+        template: None,
         parameters: desired
             .parameters
             .iter()
-            .map(|(k, v)| (k.clone(), ParamValue::Value(v.clone())))
+            .map(|(k, v)| {
+                let value = match k.as_str() {
+                    POOL_PROTECTION | TABLE_PROTECTION | FINGERPRINT_OUTPUT => {
+                        ParamValue::Value(v.clone())
+                    }
+                    _ => ParamValue::UsePrevious,
+                };
+                (k.clone(), value)
+            })
             .collect(),
         tags: desired.tags.clone(),
         imports: Vec::new(),
+        import_existing: false,
     });
     let upload = change_set.as_ref().and_then(|_| {
         Some((
@@ -88,20 +184,59 @@ pub fn decide(observed: &Observed, desired: &Desired, change_set_name: &str) -> 
         stack: desired.stack.clone(),
         action,
         change_set,
+        protect,
         upload,
+        adopts_table,
         fingerprint: desired.fingerprint.clone(),
     }
 }
 
-fn action(observed: &Observed, desired: &Desired) -> Action {
-    let Some(stack) = &observed.stack else {
-        return Action::Create;
+fn action(observed: &Observed, desired: &Desired, options: Options) -> Action {
+    let create = || {
+        match &observed.table {
+        Some(TableClaim::Foreign { name }) => Action::Refuse(Refusal {
+            kind: RefusalKind::TableTaken,
+            status: "not created".into(),
+            why: format!(
+                "the table {name} exists and was not made by stack {} (its tags do not say so), so creating the stack would fail on it",
+                desired.stack
+            ),
+            help: format!(
+                "set \"table\": {{\"name\": ...}} in stack-inputs.json to another name, or move the data out of {name} and delete it; the deployer never takes over a table it did not make"
+            ),
+            cause: None,
+        }),
+        _ => Action::Create,
+    }
     };
+    let Some(stack) = &observed.stack else {
+        return create();
+    };
+    if stack.status == StackStatus::ReviewInProgress {
+        // A change set never executed: the stack has no resources yet.
+        return create();
+    }
+    if !stack.is_ours() && !options.adopt {
+        return Action::Refuse(Refusal {
+            kind: RefusalKind::Foreign,
+            status: stack.status.as_str().to_owned(),
+            why: format!(
+                "it was not created by the deployer (no {}={} tag and {} parameter), so it is left alone",
+                super::MANAGED_BY.0,
+                super::MANAGED_BY.1,
+                FINGERPRINT_OUTPUT
+            ),
+            help: "pick another stackName, or run `deployer up --adopt` to take this stack over on purpose (its resources are then changed to match the inputs, destructive changes still need --allow-replace)".into(),
+            cause: None,
+        });
+    }
     match &stack.status {
-        StackStatus::ReviewInProgress => return Action::Create,
         StackStatus::RollbackComplete => {
-            return Action::Recreate {
-                reason: stack.reason.clone().filter(|r| !r.is_empty()),
+            return match create() {
+                Action::Create => Action::Recreate {
+                    reason: stack.reason.clone().filter(|r| !r.is_empty()),
+                },
+                refused => refused,
             }
         }
         s if stack.in_progress() => return Action::Wait { status: s.clone() },
@@ -109,6 +244,7 @@ fn action(observed: &Observed, desired: &Desired) -> Action {
     }
     if let Some(stuck) = recover::stuck(&stack.status, &stack.name) {
         return Action::Refuse(Refusal {
+            kind: RefusalKind::Stuck,
             status: stack.status.as_str().to_owned(),
             why: stuck.why,
             help: stuck.help,
@@ -130,12 +266,22 @@ fn action(observed: &Observed, desired: &Desired) -> Action {
 pub const VOLATILE_TAGS: &[&str] = &[crate::ephemeral::TAG_EXPIRES];
 
 /// What the inputs ask for, with the fingerprint of the template, parameters and stable tags.
+/// `protected` (a kept stack) asks for deletion protection on the pool and the table.
 pub fn desired(
     stack: &str,
     template: String,
-    parameters: BTreeMap<String, String>,
+    mut parameters: BTreeMap<String, String>,
     tags: BTreeMap<String, String>,
+    protected: bool,
 ) -> Desired {
+    parameters.insert(
+        POOL_PROTECTION.into(),
+        if protected { "ACTIVE" } else { "INACTIVE" }.into(),
+    );
+    parameters.insert(
+        TABLE_PROTECTION.into(),
+        if protected { "true" } else { "false" }.into(),
+    );
     let stable: BTreeMap<String, String> = tags
         .iter()
         .filter(|(k, _)| !VOLATILE_TAGS.contains(&k.as_str()))
@@ -150,6 +296,7 @@ pub fn desired(
         parameters,
         tags,
         fingerprint,
+        protected,
     }
 }
 
@@ -176,6 +323,7 @@ pub fn fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::MANAGED_BY;
 
     fn stack(status: StackStatus, fingerprint: Option<&str>) -> Stack {
         Stack {
@@ -187,14 +335,14 @@ mod tests {
                 .map(|f| (FINGERPRINT_OUTPUT.to_owned(), f.to_owned()))
                 .into_iter()
                 .collect(),
-            tags: BTreeMap::new(),
-            parameters: BTreeMap::new(),
+            tags: BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())]),
+            parameters: BTreeMap::from([(FINGERPRINT_OUTPUT.to_owned(), "p".to_owned())]),
             created: None,
             updated: None,
         }
     }
 
-    fn want() -> Desired {
+    fn want_kept(kept: bool) -> Desired {
         desired(
             "s",
             "tpl".into(),
@@ -203,16 +351,25 @@ mod tests {
                 ("ArtifactKey".to_owned(), "k".to_owned()),
             ]),
             BTreeMap::new(),
+            kept,
         )
     }
 
-    fn act(stack: Option<Stack>) -> Action {
-        let observed = Observed {
+    fn want() -> Desired {
+        want_kept(false)
+    }
+
+    fn observed(stack: Option<Stack>) -> Observed {
+        Observed {
             account: "1".into(),
             stack,
             cause: None,
-        };
-        decide(&observed, &want(), "cs").action
+            table: None,
+        }
+    }
+
+    fn act(stack: Option<Stack>) -> Action {
+        decide(&observed(stack), &want(), Options::default(), "cs").action
     }
 
     #[test]
@@ -252,23 +409,58 @@ mod tests {
             StackStatus::RollbackFailed,
         ] {
             assert!(
-                matches!(act(Some(stack(status.clone(), None))), Action::Refuse(_)),
+                matches!(
+                    act(Some(stack(status.clone(), None))),
+                    Action::Refuse(Refusal {
+                        kind: RefusalKind::Stuck,
+                        ..
+                    })
+                ),
                 "{status:?}"
             );
         }
     }
 
     #[test]
-    fn a_create_or_update_plans_the_upload_and_a_change_set_of_its_kind() {
-        let plan = decide(
-            &Observed {
-                account: "1".into(),
-                stack: None,
-                cause: None,
-            },
+    fn a_stack_the_deployer_did_not_create_is_refused_unless_adopted() {
+        let mut foreign = stack(StackStatus::UpdateComplete, Some("x"));
+        foreign.tags.clear();
+        let refused = decide(
+            &observed(Some(foreign.clone())),
             &want(),
-            "deployer-1",
+            Options::default(),
+            "cs",
         );
+        assert!(
+            matches!(&refused.action, Action::Refuse(r) if r.kind == RefusalKind::Foreign && r.help.contains("--adopt"))
+        );
+        assert_eq!((refused.change_set, refused.upload), (None, None));
+        // The tag alone is not enough: the fingerprint must be there too.
+        let mut tag_only = stack(StackStatus::UpdateComplete, None);
+        tag_only.parameters.clear();
+        assert!(matches!(
+            act(Some(tag_only)),
+            Action::Refuse(Refusal {
+                kind: RefusalKind::Foreign,
+                ..
+            })
+        ));
+        // Even busy, a foreign stack is not waited for.
+        let mut busy = foreign.clone();
+        busy.status = StackStatus::UpdateInProgress;
+        assert!(matches!(act(Some(busy)), Action::Refuse(_)));
+        let adopted = decide(
+            &observed(Some(foreign)),
+            &want(),
+            Options { adopt: true },
+            "cs",
+        );
+        assert_eq!(adopted.action, Action::Update);
+    }
+
+    #[test]
+    fn a_create_or_update_plans_the_upload_and_a_change_set_of_its_kind() {
+        let plan = decide(&observed(None), &want(), Options::default(), "deployer-1");
         assert_eq!(plan.upload, Some(("b".into(), "k".into())));
         let cs = plan.change_set.unwrap();
         assert_eq!(
@@ -279,19 +471,90 @@ mod tests {
             cs.parameters[FINGERPRINT_OUTPUT],
             ParamValue::Value(want().fingerprint)
         );
+        assert_eq!(
+            cs.parameters[POOL_PROTECTION],
+            ParamValue::Value("INACTIVE".into())
+        );
+        assert_eq!(plan.protect, None, "a disposable stack is never protected");
         let noop = decide(
-            &Observed {
-                account: "1".into(),
-                stack: Some(stack(
-                    StackStatus::UpdateComplete,
-                    Some(&want().fingerprint),
-                )),
-                cause: None,
-            },
+            &observed(Some(stack(
+                StackStatus::UpdateComplete,
+                Some(&want().fingerprint),
+            ))),
             &want(),
+            Options::default(),
             "x",
         );
         assert_eq!((noop.change_set, noop.upload), (None, None));
+    }
+
+    #[test]
+    fn a_kept_stack_is_created_unprotected_then_protected_by_an_update() {
+        let kept = want_kept(true);
+        let plan = decide(&observed(None), &kept, Options::default(), "c");
+        let create = plan.change_set.unwrap();
+        assert_eq!(
+            create.parameters[POOL_PROTECTION],
+            ParamValue::Value("INACTIVE".into())
+        );
+        assert_eq!(
+            create.parameters[TABLE_PROTECTION],
+            ParamValue::Value("false".into())
+        );
+        assert_eq!(
+            create.parameters[FINGERPRINT_OUTPUT],
+            ParamValue::Value(unprotected(&kept.fingerprint)),
+            "until protected, the stack does not look finished"
+        );
+        let protect = plan.protect.unwrap();
+        assert_eq!(
+            (protect.kind, protect.template.as_deref()),
+            (ChangeKind::Update, None)
+        );
+        assert_eq!(
+            protect.parameters[POOL_PROTECTION],
+            ParamValue::Value("ACTIVE".into())
+        );
+        assert_eq!(
+            protect.parameters[TABLE_PROTECTION],
+            ParamValue::Value("true".into())
+        );
+        assert_eq!(
+            protect.parameters[FINGERPRINT_OUTPUT],
+            ParamValue::Value(kept.fingerprint.clone())
+        );
+        assert_eq!(protect.parameters["ArtifactKey"], ParamValue::UsePrevious);
+        // A kept stack left unprotected (an interrupted up) is updated, which protects it.
+        let half = stack(
+            StackStatus::CreateComplete,
+            Some(&unprotected(&kept.fingerprint)),
+        );
+        let again = decide(&observed(Some(half)), &kept, Options::default(), "c2");
+        assert_eq!(again.action, Action::Update);
+        assert_eq!(
+            again.change_set.unwrap().parameters[POOL_PROTECTION],
+            ParamValue::Value("ACTIVE".into())
+        );
+        assert_eq!(again.protect, None);
+    }
+
+    #[test]
+    fn a_retained_table_is_brought_back_and_a_foreign_one_refused() {
+        let mut world = observed(None);
+        world.table = Some(TableClaim::Retained {
+            name: "s-users".into(),
+        });
+        let plan = decide(&world, &want_kept(true), Options::default(), "c");
+        assert_eq!(plan.adopts_table.as_deref(), Some("s-users"));
+        assert!(plan.change_set.unwrap().import_existing);
+        world.table = Some(TableClaim::Foreign {
+            name: "s-users".into(),
+        });
+        let plan = decide(&world, &want_kept(true), Options::default(), "c");
+        assert!(
+            matches!(&plan.action, Action::Refuse(r) if r.kind == RefusalKind::TableTaken && r.why.contains("s-users"))
+        );
+        assert_eq!((plan.change_set, plan.upload), (None, None));
     }
 
     #[test]
@@ -323,6 +586,7 @@ mod tests {
                 "tpl".into(),
                 p.clone(),
                 BTreeMap::from([(crate::ephemeral::TAG_EXPIRES.to_owned(), at.to_owned())]),
+                false,
             )
             .fingerprint
         };
@@ -330,5 +594,6 @@ mod tests {
             with_expiry("2026-01-01T00:00:00Z"),
             with_expiry("2027-01-01T00:00:00Z")
         );
+        assert_ne!(want_kept(true).fingerprint, want_kept(false).fingerprint);
     }
 }

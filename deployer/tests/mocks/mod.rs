@@ -185,6 +185,37 @@ pub fn stack(status: StackStatus, outputs: &[(&str, &str)], tags: &[(&str, &str)
     }
     for (k, v) in tags {
         b = b.tags(Tag::builder().key(*k).value(*v).build());
+        // The deployer's stacks carry the fingerprint parameter from the first change set on,
+        // even when a failed create left no outputs.
+        if *k == "managed-by" {
+            b = b.parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("DeployFingerprint")
+                    .parameter_value("p")
+                    .build(),
+            );
+        }
+    }
+    b.build()
+}
+
+/// The stack's resources (ListStackResources), as `(logical id, type, physical id)`.
+pub fn resources(
+    list: &[(&str, &str, &str)],
+) -> aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput {
+    let mut b =
+        aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput::builder(
+        );
+    for (logical, kind, physical) in list {
+        b = b.stack_resource_summaries(
+            aws_sdk_cloudformation::types::StackResourceSummary::builder()
+                .logical_resource_id(*logical)
+                .resource_type(*kind)
+                .physical_resource_id(*physical)
+                .resource_status("CREATE_COMPLETE".into())
+                .last_updated_timestamp(DateTime::from_secs(1_795_000_000))
+                .build(),
+        );
     }
     b.build()
 }
@@ -292,7 +323,8 @@ pub fn fingerprint(artifact: &Artifact) -> String {
         ("ArtifactBucket".to_owned(), bucket()),
         ("ArtifactKey".to_owned(), key(artifact)),
     ]);
-    deployer::stack::plan::desired(STACK, template, parameters, up::stack_tags(&inputs)).fingerprint
+    deployer::stack::plan::desired(STACK, template, parameters, up::stack_tags(&inputs), false)
+        .fingerprint
 }
 
 /// The outputs of a deployed `app` stack.
@@ -324,13 +356,27 @@ pub fn ours(status: StackStatus, fingerprint: &str) -> Stack {
     stack(status, &outputs, &[("managed-by", "deployer")])
 }
 
-/// What the wiring checks read after a deploy, as a correctly wired stack answers.
-pub fn wiring(m: &mut Mocks) {
+/// What the wiring checks read after a deploy, as a correctly wired stack running `artifact`
+/// answers.
+pub fn wiring(m: &mut Mocks, artifact: &Artifact) {
+    wiring_with(
+        m,
+        artifact,
+        aws_sdk_cognitoidentityprovider::types::PreTokenGenerationLambdaVersionType::V20,
+    );
+}
+
+/// The same, with the pool calling the trigger with `version`.
+pub fn wiring_with(
+    m: &mut Mocks,
+    artifact: &Artifact,
+    version: aws_sdk_cognitoidentityprovider::types::PreTokenGenerationLambdaVersionType,
+) {
     use aws_sdk_cognitoidentityprovider::types::{
-        LambdaConfigType, PreTokenGenerationLambdaVersionType, PreTokenGenerationVersionConfigType,
-        UserPoolType,
+        LambdaConfigType, PreTokenGenerationVersionConfigType, UserPoolType,
     };
     let function_arn = "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken";
+    let code_sha256 = deployer::artifacts::checksum(&artifact.sha256);
     m.cognito.push(
         mock!(aws_sdk_cognitoidentityprovider::Client::describe_user_pool).then_output(move || {
             aws_sdk_cognitoidentityprovider::operation::describe_user_pool::DescribeUserPoolOutput::builder()
@@ -342,7 +388,7 @@ pub fn wiring(m: &mut Mocks) {
                                 .pre_token_generation_config(
                                     PreTokenGenerationVersionConfigType::builder()
                                         .lambda_arn(function_arn)
-                                        .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+                                        .lambda_version(version.clone())
                                         .build()
                                         .unwrap(),
                                 )
@@ -353,18 +399,20 @@ pub fn wiring(m: &mut Mocks) {
                 .build()
         }),
     );
-    m.lambda
-        .push(mock!(aws_sdk_lambda::Client::get_function).then_output(|| {
+    m.lambda.push(
+        mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
             aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
                 .configuration(
                     aws_sdk_lambda::types::FunctionConfiguration::builder()
                         .function_name("app-pretoken")
                         .code_size(2_700_000)
+                        .code_sha256(code_sha256.clone())
                         .role("arn:aws:iam::111122223333:role/app-TriggerRole-X")
                         .build(),
                 )
                 .build()
-        }));
+        }),
+    );
     m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy).then_output(|| {
         aws_sdk_lambda::operation::get_policy::GetPolicyOutput::builder()
             .policy(r#"{"Statement":[{"Sid":"s","Effect":"Allow","Principal":{"Service":"cognito-idp.amazonaws.com"},"Action":"lambda:InvokeFunction","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_Abc123"},"StringEquals":{"AWS:SourceAccount":"111122223333"}}}]}"#)
@@ -404,40 +452,148 @@ pub fn wiring(m: &mut Mocks) {
     );
 }
 
+/// Every S3 call names the account as the bucket's expected owner.
+pub fn owner_checked(owner: Option<&str>) -> bool {
+    owner == Some(ACCOUNT)
+}
+
 /// The S3 calls of a first upload: the bucket is made (encrypted, private, TLS only,
-/// expiring), then the object is put.
+/// expiring only what is superseded), then the object is put with its checksum, then the
+/// stack's artifacts are tagged by use. Every rule checks the expected bucket owner.
 pub fn first_upload(m: &mut Mocks) {
-    m.s3.push(mock!(aws_sdk_s3::Client::head_bucket).then_http_response(|| s3_error(404, None)));
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::head_bucket)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_http_response(|| s3_error(404, None)),
+    );
     m.s3.push(mock!(aws_sdk_s3::Client::create_bucket).then_output(|| {
         aws_sdk_s3::operation::create_bucket::CreateBucketOutput::builder().build()
     }));
     m.s3.push(
-        mock!(aws_sdk_s3::Client::put_public_access_block).then_output(|| {
-            aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput::builder()
+        mock!(aws_sdk_s3::Client::put_public_access_block)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput::builder(
+                )
                 .build()
-        }),
+            }),
     );
     m.s3.push(
-        mock!(aws_sdk_s3::Client::put_bucket_encryption).then_output(|| {
-            aws_sdk_s3::operation::put_bucket_encryption::PutBucketEncryptionOutput::builder()
-                .build()
-        }),
+        mock!(aws_sdk_s3::Client::put_bucket_encryption)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::put_bucket_encryption::PutBucketEncryptionOutput::builder()
+                    .build()
+            }),
     );
     m.s3.push(
-        mock!(aws_sdk_s3::Client::put_bucket_policy).then_output(|| {
-            aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput::builder().build()
-        }),
+        mock!(aws_sdk_s3::Client::put_bucket_policy)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput::builder().build()
+            }),
     );
+    lifecycle(m);
+    new_object(m);
+    tagging(m);
+}
+
+/// The lifecycle rule: only artifacts tagged superseded expire.
+pub fn lifecycle(m: &mut Mocks) {
     m.s3.push(
-        mock!(aws_sdk_s3::Client::put_bucket_lifecycle_configuration).then_output(|| {
-            aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput::builder().build()
-        }),
+        mock!(aws_sdk_s3::Client::put_bucket_lifecycle_configuration)
+            .match_requests(|r| {
+                owner_checked(r.expected_bucket_owner())
+                    && r.lifecycle_configuration().is_some_and(|c| {
+                        c.rules().iter().all(|rule| {
+                            rule.filter().and_then(|f| f.tag()).is_some_and(|t| {
+                                t.key() == "deployer-state" && t.value() == "superseded"
+                            })
+                        })
+                    })
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput::builder().build()
+            }),
     );
-    m.s3.push(mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)));
+}
+
+/// The zip is not in the bucket yet: HeadObject finds nothing, PutObject stores it with its
+/// SHA-256 (S3 checks it on arrival), owner-checked.
+pub fn new_object(m: &mut Mocks) {
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_http_response(|| s3_error(404, None)),
+    );
     m.s3.push(
         mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| {
+                owner_checked(r.expected_bucket_owner())
+                    && r.checksum_sha256().is_some_and(|c| c.ends_with('='))
+            })
             .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build()),
     );
+}
+
+/// After a deploy the stack's artifacts are listed and tagged by use.
+pub fn tagging(m: &mut Mocks) {
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::list_objects_v2)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output::builder().build()
+            }),
+    );
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::put_object_tagging)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput::builder().build()
+            }),
+    );
+}
+
+/// The bucket exists and is ours.
+pub fn bucket_exists(m: &mut Mocks) {
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::head_bucket)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(|| {
+                aws_sdk_s3::operation::head_bucket::HeadBucketOutput::builder().build()
+            }),
+    );
+    lifecycle(m);
+}
+
+/// No table of the stack's table name exists (DynamoDB API reference, DescribeTable:
+/// ResourceNotFoundException), however often it is asked.
+pub fn no_table(m: &mut Mocks) {
+    m.dynamodb.push(
+        mock!(aws_sdk_dynamodb::Client::describe_table)
+            .match_requests(|r| r.table_name() == Some("app-users"))
+            .then_http_response(table_not_found),
+    );
+}
+
+/// No table before the create; the one the stack made afterwards (for the wiring checks,
+/// whose rule must come after this one).
+pub fn no_table_yet(m: &mut Mocks) {
+    m.dynamodb.push(
+        mock!(aws_sdk_dynamodb::Client::describe_table)
+            .match_requests(|r| r.table_name() == Some("app-users"))
+            .sequence()
+            .http_response(table_not_found)
+            .build(),
+    );
+}
+
+fn table_not_found() -> HttpResponse {
+    json_error(
+        400,
+        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+        "Requested resource not found: Table: app-users not found",
+    )
 }
 
 /// The engine's context over mocked clients, polling without waiting.
@@ -480,12 +636,40 @@ impl Harness {
         dry_run: bool,
         wait: Duration,
     ) -> Result<up::UpReport, deployer::error::Error> {
+        self.up_with(artifact, dry_run, wait, |_| {}).await
+    }
+
+    /// `up` with options changed by `change` (adopt, allow_replace).
+    pub async fn up_with(
+        &self,
+        artifact: &Artifact,
+        dry_run: bool,
+        wait: Duration,
+        change: impl FnOnce(&mut UpOptions),
+    ) -> Result<up::UpReport, deployer::error::Error> {
+        self.up_inputs(&inputs(), artifact, dry_run, wait, change)
+            .await
+    }
+
+    /// `up` of other inputs.
+    pub async fn up_inputs(
+        &self,
+        inputs: &StackInputs,
+        artifact: &Artifact,
+        dry_run: bool,
+        wait: Duration,
+        change: impl FnOnce(&mut UpOptions),
+    ) -> Result<up::UpReport, deployer::error::Error> {
         let paths = deployer::local::Paths::from_env();
-        let options = UpOptions {
+        let mut options = UpOptions {
             dry_run,
             wait_timeout: wait,
             trigger: TriggerSource::Prebuilt(artifact.clone()),
+            adopt: false,
+            allow_replace: false,
+            confirm: up::Confirm::Never,
         };
-        up::up(self.ctx(), &paths, &inputs(), &options).await
+        change(&mut options);
+        up::up(self.ctx(), &paths, inputs, &options).await
     }
 }
