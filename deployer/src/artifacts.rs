@@ -58,11 +58,13 @@ pub enum ArtifactError {
     #[diagnostic(transparent)]
     Aws(#[from] AwsError),
     #[error("the artifacts bucket {bucket} is not owned by account {account}")]
-    #[diagnostic(
-        code(artifacts::not_ours),
-        help("S3 bucket names are global: another account holds this one (or the role lacks s3:ListBucket on it). The deployer never uploads the trigger to a bucket it does not own; check the account in use, or ask for the bucket's owner")
-    )]
-    NotOurs { bucket: String, account: String },
+    #[diagnostic(code(artifacts::not_ours))]
+    NotOurs {
+        bucket: String,
+        account: String,
+        #[help]
+        help: String,
+    },
 }
 
 /// The bucket's name for an account and region.
@@ -87,14 +89,25 @@ pub fn checksum(sha256_hex: &str) -> String {
 
 fn not_ours(err: AwsError, bucket: &str, account: &str) -> ArtifactError {
     // Documented: a bucket owned by another account answers ExpectedBucketOwner with 403
-    // Access Denied; CreateBucket answers BucketAlreadyExists.
+    // Access Denied; CreateBucket answers BucketAlreadyExists. A denial that names the
+    // missing permission (an IAM-style body) is a permission, not another owner.
+    let names_permission = err.message.contains("not authorized to perform");
     if matches!(
         err.kind,
         ErrorKind::AccessDenied | ErrorKind::OwnedElsewhere
-    ) {
+    ) && !names_permission
+    {
+        let who = err
+            .principal
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         ArtifactError::NotOurs {
             bucket: bucket.into(),
             account: account.into(),
+            help: format!(
+                "S3 bucket names are global: another account holds this one, or the identity in use{who} lacks s3:ListBucket on it. The deployer never uploads the trigger to a bucket it does not own; check the account and role in use"
+            ),
         }
     } else {
         err.into()
@@ -257,11 +270,12 @@ pub async fn stored_checksum(
     {
         Ok(out) => Ok(Some(out.checksum_sha256.unwrap_or_default())),
         Err(err) => {
+            // The bucket was found ours just before: a 403 here is a missing s3:GetObject.
             let err = clients.err(SERVICE, "HeadObject", err);
             if err.is(ErrorKind::NotFound) {
                 Ok(None)
             } else {
-                Err(not_ours(err, bucket, account))
+                Err(err.into())
             }
         }
     }

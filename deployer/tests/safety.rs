@@ -179,6 +179,67 @@ async fn a_bucket_of_another_account_stops_up_before_any_upload() {
 }
 
 #[tokio::test]
+async fn a_denied_upload_to_our_own_bucket_names_the_permission_not_another_owner() {
+    use miette::Diagnostic;
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mocks::new();
+    m.cfn = vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)];
+    no_table(&mut m);
+    bucket_exists(&mut m);
+    m.s3.push(mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)));
+    // S3 user guide, "Troubleshoot access denied (403 Forbidden) errors": a request within
+    // the bucket owner's account gets the context of the denial, "User: <arn> is not
+    // authorized to perform: <action> on resource: <arn> because no identity-based policy
+    // allows the <action> action". That is our bucket and a missing permission.
+    m.s3.push(mock!(aws_sdk_s3::Client::put_object).then_http_response(|| {
+        let body = format!(
+            "<Error><Code>AccessDenied</Code><Message>User: {ROLE_ARN} is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::deployer-artifacts-111122223333-us-east-1/app/x.zip\" because no identity-based policy allows the s3:PutObject action</Message><RequestId>R</RequestId></Error>"
+        );
+        let mut response = aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/xml");
+        response
+    }));
+    let err = Harness::new(&m)
+        .up(&artifact(&dir), false, WAIT)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("not owned"), "{text}");
+    assert!(
+        text.contains("PutObject failed: AccessDenied") && text.contains("s3:PutObject"),
+        "{text}"
+    );
+    let help = err.help().map(|h| h.to_string()).unwrap_or_default();
+    assert!(
+        help.contains("s3:PutObject"),
+        "the missing permission: {help}"
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_of_another_account_names_the_identity_that_was_refused() {
+    use miette::Diagnostic;
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mocks::new();
+    m.cfn = vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)];
+    no_table(&mut m);
+    // HeadBucket has no body: a 403 says only "Forbidden" (S3 API reference, HeadBucket).
+    m.s3.push(mock!(aws_sdk_s3::Client::head_bucket).then_http_response(|| s3_error(403, None)));
+    let err = Harness::new(&m)
+        .up(&artifact(&dir), false, WAIT)
+        .await
+        .unwrap_err();
+    let help = err.help().map(|h| h.to_string()).unwrap_or_default();
+    assert!(help.contains(ROLE_ARN), "the caller is named: {help}");
+    assert!(help.contains("s3:ListBucket"), "{help}");
+}
+
+#[tokio::test]
 async fn an_object_whose_checksum_differs_is_replaced_by_ours() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = artifact(&dir);
