@@ -40,6 +40,9 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
         condition: None,
     };
     vec![
+        // AWS answers GetCallerIdentity for every identity whatever its policy; emulators that
+        // evaluate policies want it spelled out.
+        st("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
         // Reading stacks by name, and listing them for gc (DescribeStacks without a name is
         // authorized against "*").
         st(
@@ -272,6 +275,7 @@ mod tests {
             if s.resources.iter().any(|r| r == "*") {
                 assert!(
                     [
+                        "WhoAmI",
                         "ReadStacks",
                         "ListLogGroups",
                         "UserPoolDomains",
