@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently: a second run only checks and is quick.
 #   - a Python venv with the pinned tools (ministack, cargo-zigbuild, ziglang, cfn-lint, awscli)
+#   - fakecloud, pinned, built from crates.io into the project cache (the second emulator)
 #   - the aarch64-unknown-linux-musl Rust target (the trigger runs on Graviton)
 #   - Debian's qemu-user-static and the binfmt_misc registration that lets an aarch64 binary
 #     run here, so the real Graviton artifact runs inside the local emulator
@@ -44,6 +45,25 @@ elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
 else
   echo "warning: ${missing[*]} missing and cannot be installed here (not root, or no apt-get):" >&2
   echo "         qemu-user-static runs the aarch64 trigger locally; chromium runs the viewer's browser test." >&2
+fi
+
+# fakecloud: the second local AWS for the deploy-path tests (a test tool, AGPL-licensed, run as
+# a separate program and never linked into the deployer). Built once from crates.io at the
+# pinned version with the lock file it ships (keep in step with FAKECLOUD_VERSION in
+# deployer/src/local.rs). A debug build without debug info takes about a third of the release
+# build's 30 minutes on 2 cores and answers the suite's calls just as well.
+fakecloud_version=0.51.0
+fakecloud_root="$DEPLOYER_CACHE_DIR/tools/fakecloud-$fakecloud_version"
+fakecloud="$fakecloud_root/bin/fakecloud"
+if [[ -x $fakecloud ]] && [[ "$("$fakecloud" --version 2>/dev/null)" == "fakecloud $fakecloud_version" ]]; then
+  say "fakecloud $fakecloud_version present"
+else
+  say "building fakecloud $fakecloud_version (pinned; about 12 minutes on 2 cores, once)"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug fakecloud \
+    --version "$fakecloud_version" --root "$fakecloud_root" \
+    --target-dir "$DEPLOYER_CACHE_DIR/tools/fakecloud-build"
+  rm -rf "$DEPLOYER_CACHE_DIR/tools/fakecloud-build"
+  [[ "$("$fakecloud" --version)" == "fakecloud $fakecloud_version" ]] || die "fakecloud $fakecloud_version did not install"
 fi
 
 # binfmt_misc: lets the kernel hand aarch64 ELF files to qemu, so the Graviton bootstrap runs

@@ -205,16 +205,52 @@ pub struct OutputsArgs {
 pub enum LocalCommand {
     /// Start the emulator (or reuse the running one) and print its endpoint.
     Start {
+        #[command(flatten)]
+        engine: EngineArg,
         /// Port on 127.0.0.1; a free one when omitted.
         #[arg(long)]
         port: Option<u16>,
+        /// fakecloud only: evaluate IAM identity policies (strict: deny what they do not
+        /// allow; the test/test identity always passes).
+        #[arg(long, value_enum, default_value_t = IamArg::Off)]
+        iam: IamArg,
     },
     /// Stop the emulator and every process it started.
-    Stop,
+    Stop {
+        #[command(flatten)]
+        engine: EngineArg,
+    },
     /// Whether the emulator runs, its PID and endpoint.
-    Status,
+    Status {
+        #[command(flatten)]
+        engine: EngineArg,
+    },
     /// Clear all of the emulator's state.
-    Reset,
+    Reset {
+        #[command(flatten)]
+        engine: EngineArg,
+    },
+}
+
+/// Which local emulator.
+#[derive(Debug, Args)]
+pub struct EngineArg {
+    /// ministack (the default: runs the trigger) or fakecloud (stricter deploy paths).
+    #[arg(long, value_enum, default_value_t = EngineName::Ministack)]
+    pub engine: EngineName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineName {
+    Ministack,
+    Fakecloud,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IamArg {
+    Off,
+    Soft,
+    Strict,
 }
 
 #[derive(Debug, Subcommand)]

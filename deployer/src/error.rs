@@ -179,6 +179,11 @@ impl Error {
             Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
             Self::Refused { .. } | Self::Destructive { .. } => exit::BAD_INPUT,
             Self::Token { .. } => exit::VERIFY_FAILED,
+            Self::Local(
+                LocalError::IamNeedsFakecloud
+                | LocalError::RunsOtherwise { .. }
+                | LocalError::PortTaken(_),
+            ) => exit::BAD_INPUT,
             _ => exit::FAILURE,
         }
     }

@@ -1,8 +1,12 @@
-//! The local AWS emulator (ministack from the project venv): start, stop, status, reset.
+//! The local AWS emulators: start, stop, status, reset.
 //!
-//! One emulator per state folder. Its PID, port and endpoint are recorded in
-//! `<cache>/local/emulator.json`; a second `start` while it answers reuses it. It listens on
-//! 127.0.0.1 only, with the listeners it would open elsewhere (IoT mTLS, SFTP) switched off.
+//! Two engines: ministack (from the project venv; it runs the trigger, so logins work) and
+//! fakecloud (a stricter second reference for the deploy paths: it enforces deletion
+//! protection, table-name collisions and, with `--iam strict`, IAM identity policies; its
+//! Lambda needs Docker, so the trigger does not run there). One emulator per engine and state
+//! folder. Its PID, start time, command line, port and endpoint are recorded in
+//! `<local>/emulator.json` (ministack) or `<local>/fakecloud.json`; a second `start` while it
+//! answers reuses it. Both listen on 127.0.0.1 only, with what they would open elsewhere off.
 
 use miette::Diagnostic;
 use nix::sys::signal::{killpg, Signal};
@@ -54,8 +58,146 @@ impl Paths {
             .find(|p| p.is_file())
     }
 
-    fn state_file(&self) -> PathBuf {
-        self.local.join("emulator.json")
+    /// Where the project installs fakecloud (scripts/setup.sh), pinned.
+    pub fn fakecloud(&self) -> PathBuf {
+        self.cache
+            .join("tools")
+            .join(format!("fakecloud-{FAKECLOUD_VERSION}"))
+            .join("bin")
+            .join("fakecloud")
+    }
+}
+
+/// The fakecloud release the project pins (scripts/setup.sh installs exactly this one).
+pub const FAKECLOUD_VERSION: &str = "0.51.0";
+
+/// Which emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Ministack,
+    Fakecloud,
+}
+
+/// How fakecloud evaluates IAM identity policies (`--iam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Iam {
+    #[default]
+    Off,
+    Soft,
+    Strict,
+}
+
+impl Iam {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Soft => "soft",
+            Self::Strict => "strict",
+        }
+    }
+}
+
+/// The account id both emulators are started with (ministack's own; fakecloud is told).
+pub const ACCOUNT: &str = "000000000000";
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ministack => "ministack",
+            Self::Fakecloud => "fakecloud",
+        }
+    }
+
+    fn record(self, paths: &Paths) -> PathBuf {
+        match self {
+            Self::Ministack => paths.local.join("emulator.json"),
+            Self::Fakecloud => paths.local.join("fakecloud.json"),
+        }
+    }
+
+    fn health(self) -> &'static str {
+        match self {
+            Self::Ministack => "/_ministack/health",
+            Self::Fakecloud => "/_fakecloud/health",
+        }
+    }
+
+    fn binary(self, paths: &Paths) -> Result<PathBuf, LocalError> {
+        match self {
+            Self::Ministack => paths
+                .tool("ministack")
+                .ok_or_else(|| LocalError::NotInstalled {
+                    engine: "ministack",
+                    looked: format!("{}/bin and PATH", paths.venv.display()),
+                }),
+            Self::Fakecloud => {
+                let pinned = paths.fakecloud();
+                if pinned.is_file() {
+                    return Ok(pinned);
+                }
+                Err(LocalError::NotInstalled {
+                    engine: "fakecloud",
+                    looked: pinned.display().to_string(),
+                })
+            }
+        }
+    }
+
+    /// The command that starts the engine on 127.0.0.1:`port` with its state under `dir`.
+    fn command(self, binary: &Path, port: u16, dir: &Path, iam: Iam) -> Command {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(binary);
+        match self {
+            Self::Ministack => {
+                let state = dir.join("state");
+                command
+                    .env("BIND_HOST", "127.0.0.1")
+                    .env("GATEWAY_PORT", port.to_string())
+                    .env("IOT_MTLS_ENABLED", "0")
+                    .env("SFTP_ENABLED", "0")
+                    .env("STATE_DIR", &state)
+                    .env("S3_DATA_DIR", state.join("s3"))
+                    .env("TMPDIR", dir.join("tmp"))
+                    .env("LAMBDA_EXECUTOR", "local")
+                    .env("MINISTACK_COGNITO_PRETOKEN_STRICT", "1")
+                    .env("AWS_ENDPOINT_URL", &endpoint)
+                    .env("MINISTACK_REGION", "us-east-1");
+            }
+            Self::Fakecloud => {
+                // Its default address is 0.0.0.0:4566, and environment variables switch on
+                // more listeners (SMTP, DNS): loopback, arguments only, nothing inherited.
+                command
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("TMPDIR", dir.join("tmp"))
+                    .args(["--addr", &format!("127.0.0.1:{port}")])
+                    .args(["--account-id", ACCOUNT, "--region", "us-east-1"])
+                    .args(["--iam", iam.as_str(), "--log-level", "warn"]);
+            }
+        }
+        command
+    }
+
+    /// Paths to POST to clear all state.
+    fn reset(self) -> Vec<String> {
+        match self {
+            Self::Ministack => vec!["/_ministack/reset".into()],
+            // fakecloud resets per service: the ones a stack uses.
+            Self::Fakecloud => [
+                "cloudformation",
+                "cognito",
+                "dynamodb",
+                "lambda",
+                "iam",
+                "s3",
+                "logs",
+            ]
+            .iter()
+            .map(|s| format!("/_fakecloud/reset/{s}"))
+            .collect(),
+        }
     }
 }
 
@@ -63,6 +205,8 @@ impl Paths {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Emulator {
+    #[serde(default)]
+    pub engine: Engine,
     pub pid: u32,
     pub port: u16,
     pub endpoint: String,
@@ -73,6 +217,24 @@ pub struct Emulator {
     pub started: u64,
     #[serde(default)]
     pub cmdline: String,
+}
+
+impl Emulator {
+    /// How the running emulator evaluates IAM, from the command line it was started with
+    /// (ministack never does).
+    pub fn iam(&self) -> Iam {
+        let mut words = self.cmdline.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == "--iam" {
+                return match words.next() {
+                    Some("soft") => Iam::Soft,
+                    Some("strict") => Iam::Strict,
+                    _ => Iam::Off,
+                };
+            }
+        }
+        Iam::Off
+    }
 }
 
 /// What /proc says of a process: its start time and command line, if it is alive and not a
@@ -101,7 +263,7 @@ impl Emulator {
         identity(self.pid).is_some_and(|(started, cmdline)| {
             if self.started == 0 && self.cmdline.is_empty() {
                 // A record from before start times were kept: its program, at least.
-                cmdline.contains("ministack")
+                cmdline.contains(self.engine.as_str())
             } else {
                 started == self.started && cmdline == self.cmdline
             }
@@ -111,12 +273,15 @@ impl Emulator {
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum LocalError {
-    #[error("ministack is not installed (looked in {venv}/bin and on PATH)")]
+    #[error("{engine} is not installed (looked in {looked})")]
     #[diagnostic(
         code(local::not_installed),
-        help("run scripts/setup.sh, or point DEPLOYER_VENV at a venv that has it")
+        help("run scripts/setup.sh: it installs the pinned emulators into the project cache")
     )]
-    NotInstalled { venv: String },
+    NotInstalled {
+        engine: &'static str,
+        looked: String,
+    },
     #[error("port {0} on 127.0.0.1 is taken by another program")]
     #[diagnostic(
         code(local::port_taken),
@@ -142,6 +307,22 @@ pub enum LocalError {
     #[error("the emulator (pid {pid}) did not stop: processes {left:?} remain")]
     #[diagnostic(code(local::stuck), help("kill them by hand: kill -9 {left:?}"))]
     Stuck { pid: u32, left: Vec<i32> },
+    #[error("--iam applies to fakecloud only: ministack does not evaluate IAM policies")]
+    #[diagnostic(
+        code(local::iam_needs_fakecloud),
+        help("add --engine fakecloud, or drop --iam")
+    )]
+    IamNeedsFakecloud,
+    #[error("{engine} is already running with --iam {running}, not --iam {wanted}")]
+    #[diagnostic(
+        code(local::runs_otherwise),
+        help("stop it first (`deployer local stop --engine {engine}`), then start it with the mode you want")
+    )]
+    RunsOtherwise {
+        engine: &'static str,
+        running: &'static str,
+        wanted: &'static str,
+    },
     #[error("the local emulator is not running")]
     #[diagnostic(
         code(local::not_running),
@@ -173,8 +354,8 @@ fn recorded(file: &Path) -> Option<Emulator> {
 }
 
 /// The recorded emulator if its process is alive and it answers; a stale record is removed.
-pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
-    let file = paths.state_file();
+pub fn status(paths: &Paths, engine: Engine) -> Result<Option<Emulator>, LocalError> {
+    let file = engine.record(paths);
     let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
@@ -183,23 +364,45 @@ pub fn status(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
         std::fs::remove_file(&file).ok();
         return Ok(None);
     }
-    if http_status(emulator.port, "GET", "/_ministack/health") == Some(200) {
+    if http_status(emulator.port, "GET", engine.health()) == Some(200) {
         return Ok(Some(emulator));
     }
     Ok(None)
 }
 
-/// Starts the emulator, or returns the one already running (`true` when reused).
+/// Starts ministack, or returns the one already running (`true` when reused).
 pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), LocalError> {
-    if let Some(running) = status(paths)? {
+    start_engine(paths, Engine::Ministack, port, Iam::Off)
+}
+
+/// Starts `engine` (or returns the running one, `true` when reused).
+pub fn start_engine(
+    paths: &Paths,
+    engine: Engine,
+    port: Option<u16>,
+    iam: Iam,
+) -> Result<(Emulator, bool), LocalError> {
+    if engine == Engine::Ministack && iam != Iam::Off {
+        return Err(LocalError::IamNeedsFakecloud);
+    }
+    let file = engine.record(paths);
+    if let Some(running) = status(paths, engine)? {
+        let running_iam = running.iam();
+        if running_iam != iam {
+            return Err(LocalError::RunsOtherwise {
+                engine: engine.as_str(),
+                running: running_iam.as_str(),
+                wanted: iam.as_str(),
+            });
+        }
         return Ok((running, true));
     }
     // Recorded and running, but not answering yet (starting, or a loaded machine): wait for
     // it rather than start a second emulator on the same state.
-    if let Some(recorded) = recorded(&paths.state_file()).filter(Emulator::is_running) {
+    if let Some(recorded) = recorded(&file).filter(Emulator::is_running) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if http_status(recorded.port, "GET", "/_ministack/health") == Some(200) {
+            if http_status(recorded.port, "GET", engine.health()) == Some(200) {
                 return Ok((recorded, true));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -210,11 +413,7 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
             log: recorded.log.display().to_string(),
         });
     }
-    let binary = paths
-        .tool("ministack")
-        .ok_or_else(|| LocalError::NotInstalled {
-            venv: paths.venv.display().to_string(),
-        })?;
+    let binary = engine.binary(paths)?;
     let port = match port {
         Some(port) => {
             TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -223,27 +422,20 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         }
         None => free_port().map_err(io("finding a free port on 127.0.0.1"))?,
     };
-    let state = paths.local.join("state");
-    let tmp = paths.local.join("tmp");
-    for dir in [&state, &tmp] {
-        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let dir = paths.local.join(engine.as_str());
+    for sub in ["state", "tmp"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
     }
-    let log = paths.local.join("emulator.log");
+    let log = match engine {
+        Engine::Ministack => paths.local.join("emulator.log"),
+        Engine::Fakecloud => paths.local.join("fakecloud.log"),
+    };
     let log_file =
         std::fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(&binary)
-        .env("BIND_HOST", "127.0.0.1")
-        .env("GATEWAY_PORT", port.to_string())
-        .env("IOT_MTLS_ENABLED", "0")
-        .env("SFTP_ENABLED", "0")
-        .env("STATE_DIR", &state)
-        .env("S3_DATA_DIR", state.join("s3"))
-        .env("TMPDIR", &tmp)
-        .env("LAMBDA_EXECUTOR", "local")
-        .env("MINISTACK_COGNITO_PRETOKEN_STRICT", "1")
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("MINISTACK_REGION", "us-east-1")
+    let mut child = engine
+        .command(&binary, port, &dir, iam)
         .stdin(Stdio::null())
         .stdout(
             log_file
@@ -255,8 +447,16 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
         .process_group(0)
         .spawn()
         .map_err(io(format!("starting {}", binary.display())))?;
-    let (started, cmdline) = identity(child.id()).unwrap_or_default();
+    // Right after the exec the kernel may not show the new command line yet: wait for it.
+    let mut seen = identity(child.id()).unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(2);
+    while seen.1.is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+        seen = identity(child.id()).unwrap_or_default();
+    }
+    let (started, cmdline) = seen;
     let emulator = Emulator {
+        engine,
         pid: child.id(),
         port,
         endpoint: endpoint.clone(),
@@ -266,23 +466,23 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
     };
     // Recorded at once, so that an interrupted start still leaves something `stop` can end.
     let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
-    std::fs::write(paths.state_file(), text).map_err(io("recording the emulator's pid"))?;
+    std::fs::write(&file, text).map_err(io("recording the emulator's pid"))?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(_)) = child.try_wait() {
-            std::fs::remove_file(paths.state_file()).ok();
+            std::fs::remove_file(&file).ok();
             return Err(LocalError::Died {
                 log: log.display().to_string(),
                 tail: tail(&log, 15),
             });
         }
-        if http_status(port, "GET", "/_ministack/health") == Some(200) {
+        if http_status(port, "GET", engine.health()) == Some(200) {
             break;
         }
         if Instant::now() > deadline {
             stop_group(emulator.pid as i32, &mut Some(child)).ok();
-            std::fs::remove_file(paths.state_file()).ok();
+            std::fs::remove_file(&file).ok();
             return Err(LocalError::Timeout {
                 endpoint,
                 secs: 60,
@@ -295,8 +495,8 @@ pub fn start(paths: &Paths, port: Option<u16>) -> Result<(Emulator, bool), Local
 }
 
 /// Stops the recorded emulator and everything in its process group; `None` when none ran.
-pub fn stop(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
-    let file = paths.state_file();
+pub fn stop(paths: &Paths, engine: Engine) -> Result<Option<Emulator>, LocalError> {
+    let file = engine.record(paths);
     let Some(emulator) = recorded(&file) else {
         return Ok(None);
     };
@@ -310,16 +510,21 @@ pub fn stop(paths: &Paths) -> Result<Option<Emulator>, LocalError> {
     result.map(|()| Some(emulator))
 }
 
-/// Clears all emulator state (`POST /_ministack/reset`).
-pub fn reset(paths: &Paths) -> Result<Emulator, LocalError> {
-    let emulator = status(paths)?.ok_or(LocalError::NotRunning)?;
-    match http_status(emulator.port, "POST", "/_ministack/reset") {
-        Some(200) => Ok(emulator),
-        other => Err(LocalError::Io {
-            what: "resetting the emulator".into(),
-            source: std::io::Error::other(format!("answered {other:?}")),
-        }),
+/// Clears all emulator state.
+pub fn reset(paths: &Paths, engine: Engine) -> Result<Emulator, LocalError> {
+    let emulator = status(paths, engine)?.ok_or(LocalError::NotRunning)?;
+    for path in engine.reset() {
+        match http_status(emulator.port, "POST", &path) {
+            Some(200 | 204) => {}
+            other => {
+                return Err(LocalError::Io {
+                    what: format!("resetting the emulator ({path})"),
+                    source: std::io::Error::other(format!("answered {other:?}")),
+                })
+            }
+        }
     }
+    Ok(emulator)
 }
 
 /// SIGTERM to the group, then SIGKILL after a grace period; waits until no member is left.

@@ -63,9 +63,25 @@ fn bound_sockets(inodes: &HashSet<String>) -> Vec<(String, String, String)> {
 }
 
 #[tokio::test]
-async fn the_emulator_starts_on_loopback_only_serves_dynamodb_is_reused_and_stops_cleanly() {
+async fn ministack_starts_on_loopback_only_serves_dynamodb_is_reused_and_stops_cleanly() {
+    lifecycle("ministack", "/_ministack/health").await
+}
+
+#[tokio::test]
+async fn fakecloud_starts_on_loopback_only_serves_dynamodb_is_reused_and_stops_cleanly() {
+    lifecycle("fakecloud", "/_fakecloud/health").await
+}
+
+/// One body for both engines: every `local` command takes `--engine`.
+async fn lifecycle(engine: &str, health: &str) {
     let dir = tempfile::tempdir().unwrap();
+    let deployer = |dir: &std::path::Path, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--engine", engine]);
+        deployer(dir, &args)
+    };
     let started = deployer(dir.path(), &["local", "start"]);
+    assert_eq!(started["engine"], engine);
     assert_eq!(started["action"], "started", "{started}");
     let pid = started["pid"].as_u64().unwrap() as i32;
     let endpoint = started["endpoint"].as_str().unwrap().to_owned();
@@ -91,8 +107,22 @@ async fn the_emulator_starts_on_loopback_only_serves_dynamodb_is_reused_and_stop
 
     // A second start reuses it.
     let again = deployer(dir.path(), &["local", "start"]);
-    assert_eq!(again["action"], "reused");
+    assert_eq!(again["action"], "reused", "{again}");
     assert_eq!(again["pid"].as_u64().unwrap() as i32, pid);
+    // Asked for IAM enforcement it is not running with: refused, not silently reused.
+    let strict = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["local", "start", "--engine", engine, "--iam", "strict"])
+        .env("DEPLOYER_LOCAL_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    let expected = if engine == "fakecloud" {
+        "fakecloud is already running with --iam off, not --iam strict"
+    } else {
+        "--iam applies to fakecloud only"
+    };
+    assert!(stderr.contains(expected), "{stderr}");
     let status = deployer(dir.path(), &["local", "status"]);
     assert_eq!(
         (status["running"].as_bool(), status["endpoint"].as_str()),
@@ -157,7 +187,7 @@ async fn the_emulator_starts_on_loopback_only_serves_dynamodb_is_reused_and_stop
     assert!(deployer::local::http_status(
         endpoint.rsplit(':').next().unwrap().parse().unwrap(),
         "GET",
-        "/_ministack/health"
+        health
     )
     .is_none());
     let status = deployer(dir.path(), &["local", "status"]);
@@ -182,6 +212,23 @@ fn start_without_ministack_fails_with_what_to_do() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("ministack is not installed") && stderr.contains("scripts/setup.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn start_without_fakecloud_fails_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["local", "start", "--engine", "fakecloud"])
+        .env("DEPLOYER_LOCAL_DIR", dir.path())
+        .env("DEPLOYER_CACHE_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fakecloud is not installed") && stderr.contains("scripts/setup.sh"),
         "{stderr}"
     );
 }

@@ -10,6 +10,8 @@ use std::fmt;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<&'static str>,
     pub running: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -24,6 +26,7 @@ pub struct LocalStatus {
 impl LocalStatus {
     fn of(emulator: Option<&Emulator>, action: &'static str) -> Self {
         Self {
+            engine: emulator.map(|e| e.engine.as_str()),
             running: emulator.is_some() && action != "stopped",
             pid: emulator.map(|e| e.pid),
             endpoint: emulator.map(|e| e.endpoint.clone()),
@@ -57,14 +60,30 @@ impl fmt::Display for LocalStatus {
     }
 }
 
+fn engine(e: &crate::cli::EngineArg) -> local::Engine {
+    match e.engine {
+        crate::cli::EngineName::Ministack => local::Engine::Ministack,
+        crate::cli::EngineName::Fakecloud => local::Engine::Fakecloud,
+    }
+}
+
 pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local::LocalError> {
     Ok(match command {
-        LocalCommand::Start { port } => {
-            let (emulator, reused) = local::start(paths, *port)?;
+        LocalCommand::Start {
+            engine: e,
+            port,
+            iam,
+        } => {
+            let iam = match iam {
+                crate::cli::IamArg::Off => local::Iam::Off,
+                crate::cli::IamArg::Soft => local::Iam::Soft,
+                crate::cli::IamArg::Strict => local::Iam::Strict,
+            };
+            let (emulator, reused) = local::start_engine(paths, engine(e), *port, iam)?;
             LocalStatus::of(Some(&emulator), if reused { "reused" } else { "started" })
         }
-        LocalCommand::Stop => {
-            let stopped = local::stop(paths)?;
+        LocalCommand::Stop { engine: e } => {
+            let stopped = local::stop(paths, engine(e))?;
             LocalStatus::of(
                 stopped.as_ref(),
                 if stopped.is_some() {
@@ -74,7 +93,11 @@ pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local
                 },
             )
         }
-        LocalCommand::Status => LocalStatus::of(local::status(paths)?.as_ref(), "nothing"),
-        LocalCommand::Reset => LocalStatus::of(Some(&local::reset(paths)?), "reset"),
+        LocalCommand::Status { engine: e } => {
+            LocalStatus::of(local::status(paths, engine(e))?.as_ref(), "nothing")
+        }
+        LocalCommand::Reset { engine: e } => {
+            LocalStatus::of(Some(&local::reset(paths, engine(e))?), "reset")
+        }
     })
 }
