@@ -21,13 +21,20 @@ deployer="${CARGO_TARGET_DIR:-$root/target}/debug/deployer"
 say "cross-build the trigger for Graviton (cached when unchanged)"
 "$deployer" build
 
-# One emulator for the whole run, in its own state folder so it never meets a developer's.
+# The two emulators for the whole run, in their own state folder so they never meet a
+# developer's: ministack (runs the trigger) and fakecloud (stricter; IAM enforced for any
+# identity but the suite's test/test one).
 export DEPLOYER_LOCAL_DIR="$DEPLOYER_CACHE_DIR/test-emulator"
-"$deployer" local stop >/dev/null   # a leftover from an interrupted run
-trap '"$deployer" local stop >/dev/null || true' EXIT
-endpoint="$("$deployer" local start --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')"
-say "emulator at $endpoint"
-export DEPLOYER_TEST_ENDPOINT="$endpoint"
+stop_all() {
+  "$deployer" local stop >/dev/null || true
+  "$deployer" local stop --engine fakecloud >/dev/null || true
+}
+stop_all   # leftovers from an interrupted run
+trap stop_all EXIT
+endpoint_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])'; }
+export DEPLOYER_TEST_ENDPOINT="$("$deployer" local start --output json | endpoint_of)"
+export DEPLOYER_TEST_FAKECLOUD="$("$deployer" local start --engine fakecloud --iam strict --output json | endpoint_of)"
+say "emulators: ministack at $DEPLOYER_TEST_ENDPOINT, fakecloud at $DEPLOYER_TEST_FAKECLOUD"
 
 say "tests"
 cargo test --workspace --locked --no-fail-fast "${features[@]}" "$@"

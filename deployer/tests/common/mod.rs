@@ -251,3 +251,174 @@ pub fn custom(token: &Value) -> serde_json::Map<String, Value> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+/// One of the suite's two local AWS references, as the deploy-path tests see it.
+#[derive(Debug, Clone)]
+pub struct Emu {
+    pub name: &'static str,
+    pub endpoint: String,
+    /// CloudFormation tags the resources it creates (aws:cloudformation:*, the stack's tags),
+    /// as AWS documents; fakecloud does not.
+    pub tags_resources: bool,
+    /// A failed create's rollback deletes what it made, as AWS documents; fakecloud marks the
+    /// stack ROLLBACK_COMPLETE and keeps the resources until the stack is deleted.
+    pub rolls_back_creates: bool,
+    /// A change set lists what changes, with its documented replacement; fakecloud lists every
+    /// resource as Modify, Replacement Conditional, whatever changed.
+    pub precise_change_sets: bool,
+}
+
+impl Emu {
+    /// ministack, started once per run by scripts/test.sh.
+    pub fn ministack() -> Self {
+        Self {
+            name: "ministack",
+            endpoint: endpoint(),
+            tags_resources: true,
+            rolls_back_creates: true,
+            precise_change_sets: true,
+        }
+    }
+
+    /// fakecloud, started once per run by scripts/test.sh (`--iam strict`; the test/test
+    /// identity the suite uses passes).
+    pub fn fakecloud() -> Self {
+        let endpoint = std::env::var("DEPLOYER_TEST_FAKECLOUD").unwrap_or_default();
+        assert!(
+            !endpoint.is_empty(),
+            "this test needs the suite's fakecloud: run it through scripts/test.sh (DEPLOYER_TEST_FAKECLOUD is not set)"
+        );
+        Self {
+            name: "fakecloud",
+            endpoint,
+            tags_resources: false,
+            rolls_back_creates: false,
+            precise_change_sets: false,
+        }
+    }
+
+    /// SDK configuration for this emulator, with the test/test identity.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        self.sdk_as("test", "test").await
+    }
+
+    pub async fn sdk_as(&self, key: &str, secret: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key, secret, None, None, "test",
+            ))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await
+    }
+
+    /// Runs the deployer against this emulator's endpoint (not `--local`: one code path).
+    pub async fn run(&self, inputs: &Path, args: &[&str]) -> Run {
+        self.run_as(inputs, args, ("test", "test")).await
+    }
+
+    /// The same, as another identity (an IAM user's access key).
+    pub async fn run_as(&self, inputs: &Path, args: &[&str], key: (&str, &str)) -> Run {
+        let mut full = vec!["--endpoint-url", self.endpoint.as_str()];
+        full.extend_from_slice(args);
+        run_binary(
+            inputs,
+            &full,
+            &[
+                ("AWS_ACCESS_KEY_ID", key.0),
+                ("AWS_SECRET_ACCESS_KEY", key.1),
+                ("AWS_REGION", "us-east-1"),
+            ],
+        )
+        .await
+    }
+
+    /// What is left of a stack here, by every service's own listing (the stack itself aside).
+    pub async fn leftovers(&self, stack: &str) -> Vec<String> {
+        let sdk = self.sdk().await;
+        let mut left = Vec::new();
+        let pools = aws_sdk_cognitoidentityprovider::Client::new(&sdk)
+            .list_user_pools()
+            .max_results(60)
+            .send()
+            .await
+            .unwrap();
+        for p in pools.user_pools.unwrap_or_default() {
+            if stacks_pool(p.name.as_deref().unwrap_or_default(), stack) {
+                left.push(format!("user pool {}", p.id.unwrap_or_default()));
+            }
+        }
+        let tables = aws_sdk_dynamodb::Client::new(&sdk)
+            .list_tables()
+            .send()
+            .await
+            .unwrap();
+        left.extend(
+            tables
+                .table_names
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t.starts_with(&format!("{stack}-")))
+                .map(|t| format!("table {t}")),
+        );
+        let functions = aws_sdk_lambda::Client::new(&sdk)
+            .list_functions()
+            .send()
+            .await
+            .unwrap();
+        for f in functions.functions.unwrap_or_default() {
+            if f.function_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&format!("{stack}-")))
+            {
+                left.push(format!("function {}", f.function_name.unwrap_or_default()));
+            }
+        }
+        let roles = aws_sdk_iam::Client::new(&sdk)
+            .list_roles()
+            .send()
+            .await
+            .unwrap();
+        left.extend(
+            roles
+                .roles
+                .into_iter()
+                .filter(|r| r.role_name.starts_with(&format!("{stack}-")))
+                .map(|r| format!("role {}", r.role_name)),
+        );
+        left.sort();
+        left
+    }
+}
+
+/// Runs the deployer binary with the given arguments and environment (no `--local`).
+pub async fn run_binary(inputs: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("-f")
+        .arg(inputs)
+        .args(args)
+        .env("DEPLOYER_PLAIN", "1")
+        .env("DEPLOYER_POLL_MS", "100")
+        .env_remove("AWS_PROFILE")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run deployer");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Whether a user pool of this name is the stack's. The template names the pool after the
+/// stack; fakecloud ignores UserPoolName and names it as CloudFormation names resources without
+/// a name, `<stack>-UserPool-<suffix>`.
+pub fn stacks_pool(name: &str, stack: &str) -> bool {
+    name == stack
+        || name
+            .strip_prefix(stack)
+            .is_some_and(|rest| rest.starts_with("-UserPool-"))
+}
