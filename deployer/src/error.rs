@@ -179,6 +179,7 @@ impl Error {
             Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
             Self::Refused { .. } | Self::Destructive { .. } => exit::BAD_INPUT,
             Self::Token { .. } => exit::VERIFY_FAILED,
+            Self::Connect(ConnectError::Region { .. }) => exit::BAD_INPUT,
             Self::Local(
                 LocalError::IamNeedsFakecloud
                 | LocalError::RunsOtherwise { .. }

@@ -3,6 +3,7 @@
 //! Errors carry the JSON path, the offending value and the rule, so a user can fix the file
 //! without reading code. Syntax errors point at the line and column.
 
+use crate::stack::MANAGED_BY;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,9 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use trigger::config::{
-    default_on_error, default_on_missing, default_partition_key,
-    default_timeout_ms as default_lookup_timeout, ClaimMapping, ConfigError, GroupsMapping, Policy,
-    TriggerConfig,
+    default_max_claim_bytes, default_max_claims_bytes, default_on_error, default_on_missing,
+    default_partition_key, default_timeout_ms as default_lookup_timeout, ClaimMapping,
+    GroupsMapping, Policy, TriggerConfig,
 };
 
 /// Everything the stack is made from. Only `stackName` and `userPoolDomainName` are required.
@@ -110,9 +111,17 @@ pub struct TriggerInputs {
     /// DynamoDB failing or too slow: `deny` the login (default) or `issue` tokens without the claims.
     #[serde(default = "default_on_error")]
     pub on_lookup_error: Policy,
-    /// The lookup's whole budget in ms, retries included (50 to 4500).
+    /// The lookup's whole budget in ms, retries included (200 to 3000).
     #[serde(default = "default_lookup_timeout")]
     pub lookup_timeout_ms: u64,
+    /// The most one added claim may take, in bytes of JSON; a larger one is left out of the
+    /// token (and logged) rather than failing the login. 64 to 6144, default 2048.
+    #[serde(default = "default_max_claim_bytes")]
+    pub max_claim_bytes: usize,
+    /// The most all the claims added to one token may take together, in bytes of JSON; the
+    /// largest are left out until the rest fit. 64 to 6144, default 4096.
+    #[serde(default = "default_max_claims_bytes")]
+    pub max_claims_bytes: usize,
 }
 
 impl Default for TriggerInputs {
@@ -124,6 +133,8 @@ impl Default for TriggerInputs {
             on_missing_row: default_on_missing(),
             on_lookup_error: default_on_error(),
             lookup_timeout_ms: default_lookup_timeout(),
+            max_claim_bytes: default_max_claim_bytes(),
+            max_claims_bytes: default_max_claims_bytes(),
         }
     }
 }
@@ -219,41 +230,11 @@ fn default_refresh_days() -> u32 {
     30
 }
 
-/// CloudWatch Logs' accepted retention values.
-const RETENTION_DAYS: &[u32] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
-
 /// The longest stack name that keeps `<stackName>-pretoken` within Lambda's 64 characters.
 pub const MAX_STACK_NAME: usize = 55;
 
-/// A stack name the deployer accepts: a letter, then letters, digits and hyphens, at most
-/// MAX_STACK_NAME characters (CloudFormation's rule, shortened so `<stackName>-pretoken`
-/// fits Lambda's 64).
-pub fn valid_stack_name(name: &str) -> bool {
-    name.len() <= MAX_STACK_NAME
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-/// The shape of an AWS region name: lower-case words and a number, `us-east-1`.
-pub fn valid_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// A tag key the deployer keeps for itself (any letter case).
-pub fn deployer_tag(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.starts_with("deployer:") || key == "managed-by"
-}
+pub mod rules;
+pub use rules::{deployer_tag, partition, supported_region, valid_region, valid_stack_name};
 
 /// One broken rule: where, what was there, and what the rule is.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,11 +242,18 @@ pub struct Violation {
     pub path: String,
     pub value: String,
     pub rule: String,
+    /// The rule's id (rules::RULES) and where AWS documents it.
+    pub id: &'static str,
+    pub doc: &'static str,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} — {}", self.path, self.value, self.rule)
+        write!(
+            f,
+            "{}: {} — {}\n    [{}] {}",
+            self.path, self.value, self.rule, self.id, self.doc
+        )
     }
 }
 
@@ -410,218 +398,37 @@ impl StackInputs {
             on_missing_row: self.trigger.on_missing_row,
             on_lookup_error: self.trigger.on_lookup_error,
             lookup_timeout_ms: self.trigger.lookup_timeout_ms,
+            max_claim_bytes: self.trigger.max_claim_bytes,
+            max_claims_bytes: self.trigger.max_claims_bytes,
             consistent_read: true,
         }
     }
 
-    /// Every rule the parsed inputs break (empty when they are valid).
+    /// Every rule the inputs break (empty when they are valid): the rules of
+    /// `rules::RULES`, then, as a safety net, the trigger's own start-up checks, so inputs the
+    /// deployer accepts never make a function that refuses to start.
     pub fn violations(&self) -> Vec<Violation> {
-        let mut out = Vec::new();
-        let mut check = |ok: bool, path: &str, value: &dyn fmt::Debug, rule: &str| {
-            if !ok {
+        let mut out = rules::violations(self);
+        if out.is_empty() {
+            if let Err(err) = self.trigger_config().validate() {
                 out.push(Violation {
-                    path: path.into(),
-                    value: format!("{value:?}"),
-                    rule: rule.into(),
+                    path: "claims".into(),
+                    value: String::new(),
+                    rule: err.to_string(),
+                    id: "trigger-config",
+                    doc: "trigger/src/config.rs",
                 });
             }
-        };
-
-        let name = &self.stack_name;
-        check(
-            valid_stack_name(name),
-            "stackName",
-            name,
-            &format!("a CloudFormation stack name: a letter, then letters, digits and hyphens, at most {MAX_STACK_NAME} characters (the function is named <stackName>-pretoken)"),
-        );
-        let domain = &self.user_pool_domain_name;
-        check(
-            (1..=63).contains(&domain.len())
-                && domain.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !domain.starts_with('-')
-                && !domain.ends_with('-'),
-            "userPoolDomainName",
-            domain,
-            "a Cognito domain prefix: 1 to 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen",
-        );
-        check(
-            !["aws", "amazon", "cognito"]
-                .iter()
-                .any(|w| domain.contains(w)),
-            "userPoolDomainName",
-            domain,
-            "Cognito domain prefixes may not contain the reserved words aws, amazon or cognito",
-        );
-        if let Some(region) = &self.region {
-            check(
-                valid_region(region),
-                "region",
-                region,
-                "an AWS region name such as us-east-1 or eu-west-2",
-            );
-        }
-        let table = self.table_name();
-        check(
-            (3..=255).contains(&table.len())
-                && table
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
-            "table.name",
-            &table,
-            "a DynamoDB table name: 3 to 255 letters, digits, underscores, hyphens and dots",
-        );
-        let key = &self.table.partition_key;
-        check(
-            !key.is_empty() && key.len() <= 255,
-            "table.partitionKey",
-            key,
-            "1 to 255 characters",
-        );
-
-        match self.trigger_config().validate() {
-            Ok(()) => {}
-            Err(ConfigError::ReservedClaim {
-                index,
-                claim,
-                reason,
-            }) => check(false, &format!("claims[{index}].claim"), &claim, &reason),
-            Err(ConfigError::DuplicateClaim {
-                index,
-                claim,
-                token,
-            }) => check(
-                false,
-                &format!("claims[{index}].claim"),
-                &claim,
-                &format!("already mapped into the {token} token"),
-            ),
-            // The table and key were checked above under their inputs names.
-            Err(ConfigError::Empty { field }) if field == "table" || field == "partitionKey" => {}
-            Err(ConfigError::Empty { field }) => check(false, &field, &"", "must not be empty"),
-            Err(ConfigError::Timeout(ms)) => {
-                check(false, "trigger.lookupTimeoutMs", &ms, "between 50 and 4500")
-            }
-            Err(other) => check(false, "claims", &"", &other.to_string()),
-        }
-        if self.event_version == EventVersion::V1_0 {
-            for (i, mapping) in self.claims.iter().enumerate() {
-                check(
-                    !mapping.tokens.access(),
-                    &format!("claims[{i}].tokens"),
-                    &mapping.tokens,
-                    "a V1_0 trigger can change the ID token only: use \"id\", or set eventVersion to V2_0",
-                );
-            }
-            check(
-                self.scopes_attribute.is_none(),
-                "scopesAttribute",
-                &self.scopes_attribute,
-                "scopes can be added from V2_0 on: remove it or set eventVersion to V2_0",
-            );
-        } else {
-            check(
-                self.feature_plan != FeaturePlan::Lite,
-                "featurePlan",
-                &self.feature_plan.as_str(),
-                &format!(
-                    "eventVersion {} needs the ESSENTIALS or PLUS feature plan",
-                    self.event_version.as_str()
-                ),
-            );
-        }
-
-        let t = &self.trigger;
-        check(
-            (128..=10240).contains(&t.memory_mb),
-            "trigger.memoryMb",
-            &t.memory_mb,
-            "between 128 and 10240",
-        );
-        check(
-            (1..=5).contains(&t.timeout_seconds),
-            "trigger.timeoutSeconds",
-            &t.timeout_seconds,
-            "between 1 and 5: Cognito stops waiting after 5 s",
-        );
-        check(
-            t.lookup_timeout_ms < u64::from(t.timeout_seconds) * 1000,
-            "trigger.lookupTimeoutMs",
-            &t.lookup_timeout_ms,
-            "must end before the function's timeout (trigger.timeoutSeconds)",
-        );
-        check(
-            RETENTION_DAYS.contains(&t.log_retention_days),
-            "trigger.logRetentionDays",
-            &t.log_retention_days,
-            "one of CloudWatch Logs' retention values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
-        );
-        let tk = &self.tokens;
-        check(
-            (5..=1440).contains(&tk.id_token_minutes),
-            "tokens.idTokenMinutes",
-            &tk.id_token_minutes,
-            "between 5 and 1440",
-        );
-        check(
-            (5..=1440).contains(&tk.access_token_minutes),
-            "tokens.accessTokenMinutes",
-            &tk.access_token_minutes,
-            "between 5 and 1440",
-        );
-        check(
-            (1..=3650).contains(&tk.refresh_token_days),
-            "tokens.refreshTokenDays",
-            &tk.refresh_token_days,
-            "between 1 and 3650",
-        );
-
-        check(
-            !self.callback_urls.is_empty(),
-            "callbackUrls",
-            &self.callback_urls,
-            "at least one URL for the hosted UI to return to",
-        );
-        let urls = self
-            .callback_urls
-            .iter()
-            .map(|u| ("callbackUrls", u))
-            .chain(self.logout_urls.iter().flatten().map(|u| ("logoutUrls", u)));
-        for (i, (field, url)) in urls.enumerate() {
-            let index = if field == "callbackUrls" {
-                i
-            } else {
-                i - self.callback_urls.len()
-            };
-            check(
-                url.starts_with("https://")
-                    || url.starts_with("http://localhost")
-                    || url.starts_with("http://127.0.0.1"),
-                &format!("{field}[{index}]"),
-                url,
-                "Cognito accepts https URLs, and http only for localhost",
-            );
-        }
-        for (key, value) in &self.tags {
-            check(
-                (1..=128).contains(&key.len()) && !key.starts_with("aws:"),
-                &format!("tags.{key}"),
-                key,
-                "a tag key: 1 to 128 characters, not starting with aws:",
-            );
-            check(
-                !deployer_tag(key),
-                &format!("tags.{key}"),
-                key,
-                "the deployer's own tag keys (deployer:*, managed-by, in any letter case) mark what it made and are set by it alone",
-            );
-            check(
-                value.len() <= 256,
-                &format!("tags.{key}"),
-                value,
-                "a tag value: at most 256 characters",
-            );
         }
         out
+    }
+
+    /// The stack's tags: the inputs' own and the deployer's (which mark what it made).
+    pub fn stack_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.extend(self.deployer_tags.clone());
+        tags.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        tags
     }
 }
 

@@ -133,7 +133,7 @@ fn impossible_combinations_are_refused() {
         r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "eventVersion": "V2_0", "featurePlan": "LITE"}"#,
         &[
             "featurePlan: \"LITE\"",
-            "needs the ESSENTIALS or PLUS feature plan",
+            "need the ESSENTIALS or PLUS feature plan",
         ],
     );
     rejected(
@@ -242,4 +242,55 @@ fn down_from_an_outputs_file_checks_the_stack_name_before_calling_aws() {
         assert_eq!(out.status.code(), Some(2), "{outputs}: {stderr}");
         assert!(stderr.contains(expect), "{outputs}: {stderr}");
     }
+}
+
+/// Runs the deployer on the smallest valid inputs with extra arguments, against an endpoint
+/// nothing listens on (a call to AWS would fail with exit 1, not 2).
+fn run_with(args: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack-inputs.json");
+    std::fs::write(&path, OK).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["--endpoint-url", "http://127.0.0.1:9", "-f"])
+        .arg(&path)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_region_outside_the_aws_partition_is_refused_before_any_call_from_any_source() {
+    for region in ["cn-north-1", "us-gov-west-1"] {
+        let (code, stderr) = run_with(&["--region", region, "plan"]);
+        assert_eq!(code, 2, "{region}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{region:?} is not a region the deployer can deploy to"
+            )) && stderr.contains("aws partition"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_ephemeral_suffix_is_checked_with_the_names_it_makes() {
+    // The suffix is fine on its own; the domain it makes holds a reserved word.
+    let (code, stderr) = run_with(&["--suffix", "aws1", "render"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("ephemeral copy, suffix aws1")
+            && stderr.contains("userPoolDomainName: \"demo-login-aws1\"")
+            && stderr.contains("[domain-reserved-words]"),
+        "{stderr}"
+    );
+    // A ttl that would overflow the clock is refused as input, not a panic.
+    let (code, stderr) = run_with(&["--suffix", "t1", "--ttl", "99999999999d", "render"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--ttl"), "{stderr}");
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 pub const CONFIG_ENV: &str = "TRIGGER_CONFIG";
 
 /// Claims Cognito will not let a trigger add, change or suppress (developer guide,
-/// "Pre token generation Lambda trigger"). Claims starting with `dev:` are reserved too.
+/// "Pre token generation Lambda trigger", excluded claims). Claims starting with `dev:` are
+/// reserved too.
 pub const RESERVED_CLAIMS: &[&str] = &[
     "acr",
     "amr",
@@ -21,6 +22,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "auth_time",
     "azp",
     "cognito:username",
+    "device_key",
+    "event_id",
     "exp",
     "iat",
     "identities",
@@ -32,6 +35,24 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "sub",
     "token_use",
 ];
+
+/// ID-token claims a V2_0 / V3_0 answer may set to strings only (developer guide, "Pre token
+/// generation Lambda trigger").
+pub const ID_TOKEN_STRING_CLAIMS: &[&str] = &[
+    "address",
+    "email_verified",
+    "phone_number_verified",
+    "updated_at",
+];
+
+/// The lookup budget's bounds, in ms. At least 200: a cold function's first read opens a TLS
+/// connection to DynamoDB before its GetItem, and a retry must fit. At most 3000: Cognito
+/// waits 5 s for the whole invocation (cold start, lookup, answer).
+pub const LOOKUP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 200..=3000;
+
+/// The largest size budget for added claims, in bytes of JSON: tokens travel in HTTP headers
+/// (API Gateway takes 10240 bytes of them), and base64 grows 6144 bytes to 8192.
+pub const MAX_CLAIMS_BYTES: usize = 6144;
 
 /// Claims Cognito writes into tokens itself; any other claim in a token came from the trigger.
 pub const COGNITO_ISSUED_CLAIMS: &[&str] = &[
@@ -206,8 +227,21 @@ pub fn default_on_error() -> Policy {
 pub fn default_timeout_ms() -> u64 {
     1500
 }
+/// One added claim's size budget, in bytes of JSON.
+pub fn default_max_claim_bytes() -> usize {
+    2048
+}
+/// The size budget of all the claims added to one token, in bytes of JSON.
+pub fn default_max_claims_bytes() -> usize {
+    4096
+}
 fn default_true() -> bool {
     true
+}
+
+/// A name that names something: not blank, no spaces at either end.
+fn named(name: &str) -> bool {
+    !name.trim().is_empty() && name.trim() == name
 }
 
 /// The whole trigger configuration.
@@ -235,6 +269,12 @@ pub struct TriggerConfig {
     /// The lookup's whole budget, retries included; Cognito gives the function 5 s in all.
     #[serde(default = "default_timeout_ms")]
     pub lookup_timeout_ms: u64,
+    /// The most one added claim may take (bytes of JSON); a larger one is left out.
+    #[serde(default = "default_max_claim_bytes")]
+    pub max_claim_bytes: usize,
+    /// The most all the claims added to one token may take together (bytes of JSON).
+    #[serde(default = "default_max_claims_bytes")]
+    pub max_claims_bytes: usize,
     /// Strongly consistent reads, so a row written just before a login is seen by it.
     #[serde(default = "default_true")]
     pub consistent_read: bool,
@@ -259,10 +299,12 @@ pub enum ConfigError {
         claim: String,
         token: &'static str,
     },
-    #[error("{field} is empty: name an attribute")]
+    #[error("{field} is blank or has spaces at either end: name an attribute")]
     Empty { field: String },
-    #[error("lookupTimeoutMs is {0}: it must be between 50 and 4500 so the lookup ends inside Cognito's 5 s")]
+    #[error("lookupTimeoutMs is {0}: it must be between 200 and 3000, so that a cold read fits and the lookup ends inside Cognito's 5 s")]
     Timeout(u64),
+    #[error("the claim size budgets ({claim} per claim, {all} per token) must be between 64 and {MAX_CLAIMS_BYTES}, the first at most the second")]
+    Budget { claim: usize, all: usize },
 }
 
 impl TriggerConfig {
@@ -282,6 +324,8 @@ impl TriggerConfig {
             on_missing_row: default_on_missing(),
             on_lookup_error: default_on_error(),
             lookup_timeout_ms: default_timeout_ms(),
+            max_claim_bytes: default_max_claim_bytes(),
+            max_claims_bytes: default_max_claims_bytes(),
             consistent_read: true,
         }
     }
@@ -305,7 +349,7 @@ impl TriggerConfig {
             ("table", &self.table),
             ("partitionKey", &self.partition_key),
         ] {
-            if value.trim().is_empty() {
+            if !named(value) {
                 return Err(ConfigError::Empty {
                     field: field.into(),
                 });
@@ -314,13 +358,13 @@ impl TriggerConfig {
         let mut id_claims = BTreeSet::new();
         let mut access_claims = BTreeSet::new();
         for (index, mapping) in self.claims.iter().enumerate() {
-            if mapping.attribute.trim().is_empty() {
+            if !named(&mapping.attribute) {
                 return Err(ConfigError::Empty {
                     field: format!("claims[{index}].attribute"),
                 });
             }
             let claim = mapping.claim_name();
-            if claim.trim().is_empty() {
+            if !named(claim) {
                 return Err(ConfigError::Empty {
                     field: format!("claims[{index}].claim"),
                 });
@@ -348,14 +392,31 @@ impl TriggerConfig {
             }
         }
         if let Some(groups) = &self.groups {
-            if groups.attribute.trim().is_empty() {
+            if !named(&groups.attribute) {
                 return Err(ConfigError::Empty {
                     field: "groups.attribute".into(),
                 });
             }
         }
-        if !(50..=4500).contains(&self.lookup_timeout_ms) {
+        if let Some(scopes) = &self.scopes_attribute {
+            if !named(scopes) {
+                return Err(ConfigError::Empty {
+                    field: "scopesAttribute".into(),
+                });
+            }
+        }
+        if !LOOKUP_TIMEOUT_MS.contains(&self.lookup_timeout_ms) {
             return Err(ConfigError::Timeout(self.lookup_timeout_ms));
+        }
+        let budget = 64..=MAX_CLAIMS_BYTES;
+        if !budget.contains(&self.max_claim_bytes)
+            || !budget.contains(&self.max_claims_bytes)
+            || self.max_claim_bytes > self.max_claims_bytes
+        {
+            return Err(ConfigError::Budget {
+                claim: self.max_claim_bytes,
+                all: self.max_claims_bytes,
+            });
         }
         Ok(())
     }

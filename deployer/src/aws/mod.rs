@@ -48,18 +48,16 @@ pub enum ConnectError {
         help("set \"region\" in stack-inputs.json, pass --region, or set AWS_REGION")
     )]
     NoRegion,
+    #[error("{region:?} is not a region the deployer can deploy to")]
+    #[diagnostic(
+        code(aws::region),
+        help("use a region of the aws partition such as us-east-1 or eu-west-2 (--region, \"region\" in stack-inputs.json, or AWS_REGION); the trigger's HTTPS client trusts only the Amazon Trust Services roots, and the hosted UI address and service principals are the aws partition's")
+    )]
+    Region { region: String },
 }
 
-/// The ARN partition of a region: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+/// The ARN partition of a region (`aws-cn` in China, `aws-us-gov` in GovCloud...).
+pub use crate::inputs::partition;
 
 /// How often a call is tried before its error is reported: throttling on a busy account is
 /// common during long CloudFormation waits, so more than the SDK's default of three.
@@ -111,6 +109,10 @@ pub async fn connect(
         .region()
         .map(|r| r.to_string())
         .ok_or(ConnectError::NoRegion)?;
+    // Before any call: the same rule as the inputs' region, for --region and the profile's.
+    if !crate::inputs::supported_region(&region) {
+        return Err(ConnectError::Region { region });
+    }
     let profile = profile
         .map(str::to_owned)
         .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));

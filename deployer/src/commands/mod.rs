@@ -40,13 +40,20 @@ pub fn load_inputs(global: &Global) -> Result<StackInputs, Error> {
     }
     let env: HashMap<String, String> = std::env::vars().collect();
     let suffix = ephemeral::suffix(global.suffix.as_deref(), &env)?;
-    Ok(ephemeral::apply(
-        &inputs,
-        &suffix,
-        global.ttl,
-        SystemTime::now(),
-        &env,
-    ))
+    let copy = ephemeral::apply(&inputs, &suffix, global.ttl, SystemTime::now(), &env);
+    // The suffixed names and the deployer's tags are what AWS will see: check them too.
+    let violations = copy.violations();
+    if !violations.is_empty() {
+        return Err(crate::inputs::InputError::Invalid {
+            file: format!(
+                "{} (its ephemeral copy, suffix {suffix})",
+                global.inputs.display()
+            ),
+            violations,
+        }
+        .into());
+    }
+    Ok(copy)
 }
 
 async fn connect(

@@ -13,7 +13,7 @@ use crate::render;
 use crate::stack::execute::{self, Applied, Apply, Ctx, Halt};
 use crate::stack::observe::{self, observe, reobserve};
 use crate::stack::plan::{self, Action, Observed, Plan, Refusal, RefusalKind, TableClaim};
-use crate::stack::{Change, Desired, StackStatus, MANAGED_BY};
+use crate::stack::{Change, Desired, StackStatus};
 use crate::wiring::{self, Check};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -194,10 +194,7 @@ impl fmt::Display for UpReport {
 
 /// The stack tags: the inputs' own and the deployer's.
 pub fn stack_tags(inputs: &StackInputs) -> BTreeMap<String, String> {
-    let mut tags = inputs.tags.clone();
-    tags.extend(inputs.deployer_tags.clone());
-    tags.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-    tags
+    inputs.stack_tags()
 }
 
 /// A change set name no other run uses.
