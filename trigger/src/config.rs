@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// The row attribute holding the `sub` of the user the row belongs to (written by `users add`
+/// and `users import`, checked at every login).
+pub const ROW_SUB: &str = "sub";
+
 /// Name of the environment variable holding the JSON configuration.
 pub const CONFIG_ENV: &str = "TRIGGER_CONFIG";
 
@@ -425,7 +429,7 @@ impl TriggerConfig {
         Duration::from_millis(self.lookup_timeout_ms)
     }
 
-    /// The attributes a lookup needs: exactly those the mapping names, each once.
+    /// The attributes a lookup needs: those the mapping names and the row's owner, each once.
     pub fn projected_attributes(&self) -> Vec<&str> {
         let mut seen = BTreeSet::new();
         let names = self
@@ -433,7 +437,8 @@ impl TriggerConfig {
             .iter()
             .map(|m| m.attribute.as_str())
             .chain(self.groups.as_ref().map(|g| g.attribute.as_str()))
-            .chain(self.scopes_attribute.as_deref());
+            .chain(self.scopes_attribute.as_deref())
+            .chain([ROW_SUB]);
         names.filter(|name| seen.insert(*name)).collect()
     }
 }
@@ -454,7 +459,7 @@ mod tests {
         let config = TriggerConfig::blog_default("UserInfoTable");
         config.validate().unwrap();
         assert_eq!(config.partition_key, "userName");
-        assert_eq!(config.projected_attributes(), vec!["projects"]);
+        assert_eq!(config.projected_attributes(), vec!["projects", "sub"]);
     }
 
     #[test]
@@ -517,7 +522,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.projected_attributes(),
-            vec!["role", "tenant_id", "groups", "scopes"]
+            vec!["role", "tenant_id", "groups", "scopes", "sub"]
         );
     }
 }

@@ -96,20 +96,40 @@ pub struct CallerContext {
 pub struct Request {
     #[serde(default)]
     pub group_configuration: Option<GroupConfiguration>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub scopes: Vec<String>,
+    /// The user's attributes; absent in a machine-to-machine event.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub user_attributes: UserAttributes,
+}
+
+/// The one user attribute the trigger reads: the immutable `sub` its row is bound to.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserAttributes {
     #[serde(default)]
-    pub scopes: Option<Vec<String>>,
+    pub sub: Option<String>,
 }
 
 /// The user's groups as Cognito would write them (`cognito:groups`), and their IAM roles.
+/// Cognito may send `null` for an empty list: it reads as empty.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupConfiguration {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub groups_to_override: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub iam_roles_to_override: Vec<String>,
     #[serde(default)]
     pub preferred_role: Option<String>,
+}
+
+/// `null` as the type's default (an empty list), as if the field were absent.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// V1_0 answer: `response.claimsOverrideDetails`.

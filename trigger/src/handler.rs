@@ -65,7 +65,27 @@ pub async fn handle<S: PrincipalStore>(
     let lookup_started = Instant::now();
     let found = store.get(principal.key()).await;
     let lookup_us = lookup_started.elapsed().as_micros() as u64;
+    let stale = |row: &claims::Row| {
+        matches!(principal, claims::Principal::User(_))
+            && claims::binding(&event, row) == claims::Binding::Stale
+    };
     let (row, outcome) = match found {
+        // The row of an earlier user of this name: not this user's claims.
+        Ok(Some(row)) if stale(&row) => {
+            if config.on_missing_row == Policy::Deny {
+                log_denied(
+                    "denied_stale_row",
+                    &"the row belongs to another user of this name (its sub differs)",
+                    lookup_us,
+                );
+                return Err(TriggerError::Denied);
+            }
+            tracing::warn!(
+                key = principal.key(),
+                "the row belongs to another user of this name (its sub differs); issuing tokens without the custom claims"
+            );
+            (None, "stale_row")
+        }
         Ok(Some(row)) => (Some(row), "enriched"),
         Ok(None) if config.on_missing_row == Policy::Deny => {
             log_denied(
@@ -89,6 +109,15 @@ pub async fn handle<S: PrincipalStore>(
     let built = claims::build(&classified, &event, row.as_ref(), config);
     for skipped in &built.skipped {
         tracing::warn!(attribute = %skipped.attribute, expected = ?skipped.expected, "attribute left out: its value cannot take the configured type");
+    }
+    for o in &built.oversized {
+        tracing::warn!(claim = %o.claim, token = o.token, bytes = o.bytes, budget = o.budget, "claim left out: over the size budget");
+    }
+    if !built.dropped_groups.is_empty() {
+        tracing::warn!(groups = ?built.dropped_groups, "groups left out: not Cognito group names");
+    }
+    if !built.dropped_scopes.is_empty() {
+        tracing::warn!(scopes = ?built.dropped_scopes, "scopes left out: not OAuth scope tokens");
     }
     raw["response"] = serde_json::to_value(&built.response)
         .map_err(|e| TriggerError::Malformed(e.to_string()))?;

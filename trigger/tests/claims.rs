@@ -383,3 +383,213 @@ async fn malformed_and_unexpected_events_are_errors_not_panics() {
         "no lookup for a bad event"
     );
 }
+
+fn id_claims(out: &Value) -> &Value {
+    &out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]["claimsToAddOrOverride"]
+}
+
+#[tokio::test]
+async fn sets_come_out_sorted_and_once_whatever_order_dynamodb_returns() {
+    let cfg = config(json!({"table": "t", "claims": [{"attribute": "ss"}, {"attribute": "ns"}]}));
+    let mut seen = Vec::new();
+    for (ss, ns) in [
+        (vec!["p-2", "p-10", "p-1"], vec!["10", "2", "-1.5"]),
+        (
+            vec!["p-1", "p-2", "p-10", "p-2"],
+            vec!["2.0", "-1.5", "10", "2"],
+        ),
+    ] {
+        let store = store_with(
+            "jane",
+            &[
+                (
+                    "ss",
+                    AttributeValue::Ss(ss.into_iter().map(String::from).collect()),
+                ),
+                (
+                    "ns",
+                    AttributeValue::Ns(ns.into_iter().map(String::from).collect()),
+                ),
+            ],
+        );
+        let out = handle(&store, &cfg, fixture("v2_authentication"))
+            .await
+            .unwrap();
+        seen.push(id_claims(&out).clone());
+    }
+    assert_eq!(
+        seen[0],
+        json!({"ss": ["p-1", "p-10", "p-2"], "ns": [-1.5, 2, 10]})
+    );
+    assert_eq!(seen[0], seen[1], "the same token at every login");
+}
+
+#[tokio::test]
+async fn scopes_are_split_on_spaces_and_commas_and_non_scope_tokens_are_not_sent() {
+    let cfg = pattern_config();
+    let store = store_with(
+        "jane",
+        &[(
+            "scopes",
+            s("projects/read, projects/write  openid,bad\"quote projects/read back\\slash"),
+        )],
+    );
+    let out = handle(&store, &cfg, fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToAdd"],
+        json!(["projects/read", "projects/write", "openid"])
+    );
+    let built = trigger::claims::build(
+        &trigger::claims::classify(&serde_json::from_value(fixture("v2_authentication")).unwrap())
+            .unwrap(),
+        &serde_json::from_value(fixture("v2_authentication")).unwrap(),
+        store.rows.get("jane"),
+        &cfg,
+    );
+    assert_eq!(built.dropped_scopes, vec!["bad\"quote", "back\\slash"]);
+}
+
+#[tokio::test]
+async fn groups_replace_mode_drops_the_roles_of_the_groups_it_removes() {
+    let mut cfg = pattern_config();
+    cfg.groups.as_mut().unwrap().mode = trigger::config::GroupsMode::Replace;
+    let groups =
+        |out: &Value| out["response"]["claimsOverrideDetails"]["groupOverrideDetails"].clone();
+    // The row removes site-leads and engineers: no role of theirs stays.
+    let out = handle(&jane(), &cfg, fixture("v1_hosted_auth"))
+        .await
+        .unwrap();
+    assert_eq!(
+        groups(&out),
+        json!({"groupsToOverride": ["auditors"], "iamRolesToOverride": [], "preferredRole": null})
+    );
+    // The row keeps every group the user had: their roles stay.
+    let keeps = store_with(
+        "jane",
+        &[(
+            "extra_groups",
+            AttributeValue::Ss(vec![
+                "site-leads".into(),
+                "engineers".into(),
+                "auditors".into(),
+            ]),
+        )],
+    );
+    let out = handle(&keeps, &cfg, fixture("v1_hosted_auth"))
+        .await
+        .unwrap();
+    assert_eq!(
+        groups(&out),
+        json!({
+            "groupsToOverride": ["auditors", "engineers", "site-leads"],
+            "iamRolesToOverride": ["arn:aws:iam::123456789012:role/engineers"],
+            "preferredRole": "arn:aws:iam::123456789012:role/engineers"
+        })
+    );
+}
+
+#[tokio::test]
+async fn null_where_cognito_may_send_an_empty_list_is_read_as_empty() {
+    let mut event = fixture("v2_authentication");
+    event["request"]["groupConfiguration"] =
+        json!({"groupsToOverride": null, "iamRolesToOverride": null, "preferredRole": null});
+    event["request"]["scopes"] = Value::Null;
+    event["request"]["clientMetadata"] = Value::Null;
+    let out = handle(&jane(), &pattern_config(), event).await.unwrap();
+    let details = &out["response"]["claimsAndScopeOverrideDetails"];
+    assert_eq!(
+        details["groupOverrideDetails"]["groupsToOverride"],
+        json!(["auditors"])
+    );
+    assert_eq!(
+        details["idTokenGeneration"]["claimsToAddOrOverride"]["role"],
+        "site-engineer"
+    );
+
+    let mut event = fixture("v2_authentication");
+    event["request"]["userAttributes"] = Value::Null;
+    event["request"]["groupConfiguration"] = Value::Null;
+    handle(&jane(), &pattern_config(), event).await.unwrap();
+}
+
+#[tokio::test]
+async fn claims_over_the_size_budget_are_left_out_and_the_login_goes_on() {
+    let cfg = config(
+        json!({"table": "t", "maxClaimBytes": 200, "maxClaimsBytes": 300, "claims": [
+            {"attribute": "huge"}, {"attribute": "a"}, {"attribute": "b"}, {"attribute": "c"}
+        ]}),
+    );
+    let store = store_with(
+        "jane",
+        &[
+            ("huge", s(&"x".repeat(500))),
+            ("a", s(&"a".repeat(120))),
+            ("b", s(&"b".repeat(120))),
+            ("c", s(&"c".repeat(40))),
+        ],
+    );
+    let event: trigger::event::PreTokenEvent =
+        serde_json::from_value(fixture("v2_authentication")).unwrap();
+    let classified = trigger::claims::classify(&event).unwrap();
+    let built = trigger::claims::build(&classified, &event, store.rows.get("jane"), &cfg);
+    let left_out: Vec<(&str, &str)> = built
+        .oversized
+        .iter()
+        .map(|o| (o.claim.as_str(), o.budget))
+        .collect();
+    // huge breaks the per-claim budget; a and b (128 bytes each) and c do not fit 300
+    // together: the largest goes first, a before b on the tie.
+    assert_eq!(left_out, vec![("huge", "per claim"), ("a", "per token")]);
+    let out = handle(&store, &cfg, fixture("v2_authentication"))
+        .await
+        .unwrap();
+    let claims = id_claims(&out).as_object().unwrap();
+    assert_eq!(
+        claims.keys().collect::<Vec<_>>(),
+        vec!["b", "c"],
+        "the login still gets the claims that fit"
+    );
+    assert!(serde_json::to_string(claims).unwrap().len() <= 300);
+}
+
+#[tokio::test]
+async fn a_row_bound_to_another_user_of_the_same_name_gives_no_claims() {
+    let cfg = pattern_config();
+    let sub = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
+    let row = |owner: Option<&str>| {
+        let mut store = jane();
+        if let Some(owner) = owner {
+            store
+                .rows
+                .get_mut("jane")
+                .unwrap()
+                .insert("sub".into(), s(owner));
+        }
+        store
+    };
+    // Bound to this user, or written by another tool without a sub: the claims come.
+    for store in [row(Some(sub)), row(None)] {
+        let out = handle(&store, &cfg, fixture("v2_authentication"))
+            .await
+            .unwrap();
+        assert_eq!(id_claims(&out)["role"], "site-engineer");
+    }
+    // An earlier jane's row: tokens without its claims, or no login when rows are required.
+    let stale = row(Some("0ld-jane"));
+    let out = handle(&stale, &cfg, fixture("v2_authentication"))
+        .await
+        .unwrap();
+    assert_eq!(id_claims(&out), &json!({}));
+    assert!(
+        out["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToAdd"]
+            .is_null()
+    );
+    let mut deny = pattern_config();
+    deny.on_missing_row = Policy::Deny;
+    let err = handle(&stale, &deny, fixture("v2_authentication"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TriggerError::Denied));
+}
