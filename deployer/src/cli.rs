@@ -262,10 +262,14 @@ pub enum UsersCommand {
     List,
     /// Import many users from a CSV file (header: username, email, password, then one column per
     /// row attribute) or JSON lines (the same keys; attribute values keep their JSON types).
-    /// Bad lines are reported with their number; the good ones are imported. Safe to re-run.
+    /// Bad lines are reported with their number; the good ones are imported. Safe to re-run:
+    /// an existing user's password is kept unless --reset-passwords.
     Import {
         /// The CSV or JSON-lines file.
         file: PathBuf,
+        /// Also set the file's password on users that already exist.
+        #[arg(long)]
+        reset_passwords: bool,
     },
     /// Remove a user from the pool and its row from the table.
     Remove {

@@ -226,6 +226,75 @@ async fn users_tokens_and_verify() {
         must_change.stderr
     );
 
+    // A row belongs to one user (that a name in another letter case is the same user of the
+    // case-insensitive pool is AWS's behaviour, which neither emulator has: tests/identity.rs
+    // replays it).
+    // jane leaves the pool behind the deployer's back, and a new jane comes: the old row,
+    // bound to the old jane's sub, gives the new one nothing.
+    cognito
+        .admin_delete_user()
+        .user_pool_id(pool)
+        .username("jane")
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username("jane")
+        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(pool)
+        .username("jane")
+        .password(PASSWORD)
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    let jane = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user"] == "jane")
+        .unwrap();
+    assert_eq!(jane["staleRow"], true, "{jane}");
+    let token = deployer_with(
+        &inputs.path,
+        &["token", "jane", "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert!(token["idToken"].get("projects").is_none(), "{token}");
+    assert_eq!(token["customClaims"], json!([]));
+    // Adding her binds the row to her.
+    deployer(
+        &inputs.path,
+        &["users", "add", "jane", "--set", "projects=p-8"],
+    )
+    .await
+    .ok();
+    let token = deployer_with(
+        &inputs.path,
+        &["token", "jane", "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(token["idToken"]["projects"], json!(["p-8"]));
+
     // remove: pool and table both.
     let removed = deployer(
         &inputs.path,

@@ -333,14 +333,18 @@ async fn users(
             output::print(format, &report);
         }
         UsersCommand::List => output::print(format, &users::list(clients, refs).await?),
-        UsersCommand::Import { file } => {
+        UsersCommand::Import {
+            file,
+            reset_passwords,
+        } => {
             let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
                 what: format!("reading {}", file.display()),
                 source,
             })?;
             let (records, bad) =
                 import::parse(&text, &file.display().to_string(), &refs.partition_key);
-            let report = import::import(clients, refs, records, bad, progress).await?;
+            let report =
+                import::import(clients, refs, records, bad, *reset_passwords, progress).await?;
             output::print(format, &report);
             if !report.bad_lines.is_empty() {
                 return Ok(exit::BAD_INPUT);

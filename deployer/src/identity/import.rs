@@ -3,7 +3,7 @@
 use super::refs::StackRefs;
 use super::rows::to_attribute;
 use super::secret::Secret;
-use super::users;
+use super::users::{self, PoolIdentity};
 use crate::aws::{AwsError, Clients};
 use crate::error::Error;
 use crate::progress::Progress;
@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
+use trigger::config::ROW_SUB;
 
 /// One user to import.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub fn parse(text: &str, name: &str, partition_key: &str) -> (Vec<Record>, Vec<B
                 )
             }
         };
-        if !headers.iter().any(|h| h == "username") {
+        if !headers.iter().any(|h| h.eq_ignore_ascii_case("username")) {
             return (
                 Vec::new(),
                 vec![BadLine {
@@ -126,12 +127,41 @@ pub fn parse(text: &str, name: &str, partition_key: &str) -> (Vec<Record>, Vec<B
     (records, bad)
 }
 
+/// Takes the column named `name` out of `fields`: spelled so, else in another letter case;
+/// two columns of other cases are refused.
+fn take(fields: &mut Map<String, Value>, name: &str) -> Result<Option<Value>, String> {
+    if let Some(value) = fields.remove(name) {
+        return Ok(Some(value));
+    }
+    take_any_case(fields, name)
+}
+
+/// Takes every column named `name` in any letter case out of `fields` (the password, which
+/// must never reach the table); two such columns are refused.
+fn take_any_case(fields: &mut Map<String, Value>, name: &str) -> Result<Option<Value>, String> {
+    let keys: Vec<String> = fields
+        .keys()
+        .filter(|k| k.eq_ignore_ascii_case(name))
+        .cloned()
+        .collect();
+    if keys.len() > 1 {
+        return Err(format!("{} columns name the {name}: keep one", keys.len()));
+    }
+    Ok(keys.first().and_then(|k| fields.remove(k)))
+}
+
 fn record(
     line: usize,
     mut fields: Map<String, Value>,
     partition_key: &str,
 ) -> Result<Record, String> {
-    let user = match fields.remove("username") {
+    // The password is taken out first, in any letter case, so it can never reach the table.
+    let password = match take_any_case(&mut fields, "password")? {
+        Some(Value::String(p)) => Some(Secret::new(p)),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err("password must be a string".into()),
+    };
+    let user = match take(&mut fields, "username")? {
         Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
         Some(other) if !other.is_null() => {
             return Err(format!("username must be a string, not {other}"))
@@ -141,16 +171,16 @@ fn record(
     if user.len() > 128 || user.chars().any(char::is_whitespace) {
         return Err(format!("username {user:?} is not a valid Cognito user name (at most 128 characters, no spaces)"));
     }
-    let email = match fields.remove("email") {
+    let email = match take(&mut fields, "email")? {
         Some(Value::String(e)) if e.contains('@') => Some(e),
         Some(Value::Null) | None => None,
         Some(other) => return Err(format!("email {other} is not an email address")),
     };
-    let password = match fields.remove("password") {
-        Some(Value::String(p)) => Some(Secret::new(p)),
-        Some(Value::Null) | None => None,
-        Some(_) => return Err("password must be a string".into()),
-    };
+    if fields.contains_key(ROW_SUB) {
+        return Err(format!(
+            "column {ROW_SUB} is the deployer's: it binds the row to its user's immutable sub"
+        ));
+    }
     if fields.contains_key(partition_key) {
         return Err(format!(
             "column {partition_key} is the table's key: it is the username"
@@ -196,24 +226,27 @@ impl fmt::Display for ImportReport {
     }
 }
 
-/// Imports the good records: pool users (several at a time) and rows (batches of 25).
+/// Imports the good records: pool users (several at a time) and rows (batches of 25). A
+/// user that exists keeps its password unless `reset_passwords`. A batch DynamoDB refuses is
+/// written item by item, so one bad item is reported by its line and the rest are written.
 pub async fn import(
     clients: &Clients,
     refs: &StackRefs,
     records: Vec<Record>,
     mut bad: Vec<BadLine>,
+    reset_passwords: bool,
     progress: &Progress,
 ) -> Result<ImportReport, Error> {
     let bar = progress.counter(records.len() as u64, "importing users");
-    let results: Vec<(usize, Result<bool, AwsError>)> = futures::stream::iter(records.iter())
+    let results: Vec<(&Record, Result<Upserted, AwsError>)> = futures::stream::iter(records.iter())
         .map(|r| {
             let bar = bar.clone();
             async move {
-                let result = upsert_user(clients, refs, r).await;
+                let result = upsert_user(clients, refs, r, reset_passwords).await;
                 if let Some(bar) = &bar {
                     bar.inc(1);
                 }
-                (r.line, result)
+                (r, result)
             }
         })
         .buffer_unordered(16)
@@ -223,59 +256,57 @@ pub async fn import(
         bar.finish_and_clear();
     }
     let (mut created, mut updated) = (0, 0);
-    let mut failed_lines = Vec::new();
-    for (line, result) in results {
+    let mut rows = Vec::new();
+    for (record, result) in results {
         match result {
-            Ok(true) => created += 1,
-            Ok(false) => updated += 1,
-            Err(err) => {
-                failed_lines.push(line);
-                bad.push(BadLine {
-                    line,
-                    reason: err.to_string(),
-                });
+            Ok((was_created, identity)) => {
+                if was_created {
+                    created += 1;
+                } else {
+                    updated += 1;
+                }
+                // Under the name Cognito keeps, bound to the user's sub.
+                let mut item = record.row.clone();
+                item.insert(refs.partition_key.clone(), AttributeValue::S(identity.name));
+                item.insert(ROW_SUB.into(), AttributeValue::S(identity.sub));
+                rows.push((record.line, item));
             }
+            Err(err) => bad.push(BadLine {
+                line: record.line,
+                reason: err.to_string(),
+            }),
         }
     }
-    let rows: Vec<WriteRequest> = records
-        .iter()
-        .filter(|r| !failed_lines.contains(&r.line))
-        .map(|r| {
-            let mut item = r.row.clone();
-            item.insert(
-                refs.partition_key.clone(),
-                AttributeValue::S(r.user.clone()),
-            );
-            WriteRequest::builder()
-                .put_request(
-                    PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .expect("item set"),
-                )
-                .build()
-        })
-        .collect();
-    let rows_written = rows.len();
+    rows.sort_by_key(|(line, _)| *line);
+    let mut rows_written = 0;
     for chunk in rows.chunks(25) {
-        let mut pending = chunk.to_vec();
-        let mut delay = Duration::from_millis(50);
-        while !pending.is_empty() {
-            let out = clients
-                .dynamodb
-                .batch_write_item()
-                .request_items(&refs.table, pending)
-                .send()
-                .await
-                .map_err(|e| clients.err("dynamodb", "BatchWriteItem", e))?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&refs.table))
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+        match write_batch(clients, refs, chunk).await {
+            Ok(()) => rows_written += chunk.len(),
+            // DynamoDB refuses the whole batch for one bad item: find it.
+            Err(err) if err.code == "ValidationException" => {
+                for (line, item) in chunk {
+                    let put = clients
+                        .dynamodb
+                        .put_item()
+                        .table_name(&refs.table)
+                        .set_item(Some(item.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| clients.err("dynamodb", "PutItem", e));
+                    match put {
+                        Ok(_) => rows_written += 1,
+                        Err(err) if err.code == "ValidationException" => bad.push(BadLine {
+                            line: *line,
+                            reason: format!(
+                                "the user was imported but DynamoDB refused the row: {}",
+                                err.message
+                            ),
+                        }),
+                        Err(err) => return Err(err.into()),
+                    }
+                }
             }
+            Err(err) => return Err(err.into()),
         }
     }
     bad.sort_by_key(|b| b.line);
@@ -287,14 +318,63 @@ pub async fn import(
     })
 }
 
-/// Creates the user, or updates it when it exists; `true` when created.
-async fn upsert_user(clients: &Clients, refs: &StackRefs, r: &Record) -> Result<bool, AwsError> {
+/// Writes up to 25 rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed.
+async fn write_batch(
+    clients: &Clients,
+    refs: &StackRefs,
+    rows: &[(usize, HashMap<String, AttributeValue>)],
+) -> Result<(), AwsError> {
+    let mut pending: Vec<WriteRequest> = rows
+        .iter()
+        .map(|(_, item)| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .expect("item set"),
+                )
+                .build()
+        })
+        .collect();
+    let mut delay = Duration::from_millis(50);
+    while !pending.is_empty() {
+        let out = clients
+            .dynamodb
+            .batch_write_item()
+            .request_items(&refs.table, pending)
+            .send()
+            .await
+            .map_err(|e| clients.err("dynamodb", "BatchWriteItem", e))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut u| u.remove(&refs.table))
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the user was created (else updated), and its canonical name and sub.
+type Upserted = (bool, PoolIdentity);
+
+/// Creates the user, or updates it when it exists (its password only when asked); `true`
+/// when created, with the user's canonical name and sub.
+async fn upsert_user(
+    clients: &Clients,
+    refs: &StackRefs,
+    r: &Record,
+    reset_passwords: bool,
+) -> Result<Upserted, AwsError> {
     let created =
         users::upsert_pool_user(clients, refs, &r.user, r.email.as_deref(), false).await?;
-    if let Some(password) = &r.password {
+    if let Some(password) = r.password.as_ref().filter(|_| created || reset_passwords) {
         users::set_password(clients, refs, &r.user, password).await?;
     }
-    Ok(created)
+    Ok((created, users::pool_identity(clients, refs, &r.user).await?))
 }
 
 #[cfg(test)]
@@ -336,6 +416,31 @@ mod tests {
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, [2, 4, 5]);
         assert!(bad[1].reason.contains("the table's key"));
+    }
+
+    #[test]
+    fn a_password_column_in_any_letter_case_never_reaches_the_row() {
+        let text = "UserName,Email,PassWord,role\njane,jane@example.com,Secret-1,lead\n";
+        let (records, bad) = parse(text, "users.csv", "userName");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(records[0].user, "jane");
+        assert_eq!(
+            records[0].password.as_ref().map(|p| p.expose()),
+            Some("Secret-1")
+        );
+        assert_eq!(records[0].row.keys().collect::<Vec<_>>(), ["role"]);
+
+        let text = "{\"username\":\"a\",\"PASSWORD\":\"x\",\"password\":\"y\"}\n{\"username\":\"b\",\"sub\":\"forged\"}\n";
+        let (records, bad) = parse(text, "users.jsonl", "userName");
+        assert!(records.is_empty());
+        assert!(
+            bad[0].reason.contains("2 columns name the password"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[1].reason.contains("column sub is the deployer's"),
+            "{bad:?}"
+        );
     }
 
     #[test]

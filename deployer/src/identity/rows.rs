@@ -6,6 +6,7 @@ use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use trigger::config::ROW_SUB;
 
 /// Writes a principal's row: the given attributes under the table's partition key.
 pub async fn put_row(
@@ -61,6 +62,12 @@ pub fn row_from(
         };
         row.insert(k.trim().to_owned(), AttributeValue::S(v.to_owned()));
     }
+    if row.contains_key(ROW_SUB) {
+        return Err(Error::Usage {
+            message: format!("the row attribute {ROW_SUB:?} is the deployer's"),
+            help: "it binds the row to its user's immutable sub, and `users add` writes it; keep your own data under another name".into(),
+        });
+    }
     Ok(row)
 }
 
@@ -72,10 +79,12 @@ pub fn to_attribute(v: &Value) -> AttributeValue {
         Value::Bool(b) => AttributeValue::Bool(*b),
         Value::Null => AttributeValue::Null(true),
         Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => {
+            // DynamoDB refuses a set with duplicates and keeps no order: each value once.
             let mut set: Vec<String> = items
                 .iter()
                 .filter_map(|i| i.as_str().map(str::to_owned))
                 .collect();
+            set.sort();
             set.dedup();
             AttributeValue::Ss(set)
         }
@@ -93,4 +102,36 @@ pub fn row_json(row: &HashMap<String, AttributeValue>) -> BTreeMap<String, Value
     row.iter()
         .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_set_holds_each_value_once_wherever_the_duplicates_are() {
+        let row = row_from(
+            &[],
+            Some(r#"{"projects": ["p-2", "p-1", "p-2", "p-3", "p-1"]}"#),
+        )
+        .unwrap();
+        assert_eq!(
+            row["projects"],
+            AttributeValue::Ss(vec!["p-1".into(), "p-2".into(), "p-3".into()])
+        );
+    }
+
+    #[test]
+    fn the_owner_attribute_cannot_be_set_by_hand() {
+        for (pairs, json) in [
+            (vec!["sub=someone-else".to_owned()], None),
+            (vec![], Some(r#"{"sub": "x"}"#)),
+        ] {
+            let err = row_from(&pairs, json).unwrap_err();
+            assert!(
+                err.to_string().contains("\"sub\" is the deployer's"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use trigger::config::ROW_SUB;
 
 /// What `users add` did.
 #[derive(Debug, Serialize)]
@@ -56,22 +57,87 @@ pub async fn add(
     if let Some(password) = password.as_ref().or(generated.as_ref()) {
         set_password(clients, refs, user, password).await?;
     }
+    // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
+    // trigger is given), bound to the user's immutable sub.
+    let identity = pool_identity(clients, refs, user).await?;
     // An existing user given no row options keeps its row (e.g. only a new password).
     if exists && row.is_empty() {
         return Ok(AddReport {
-            user: user.into(),
+            user: identity.name,
             action: "updated",
             row: BTreeMap::new(),
             generated_password: None,
         });
     }
-    put_row(clients, refs, user, &row).await?;
+    let shown = row_json(&row);
+    let mut row = row;
+    row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub));
+    put_row(clients, refs, &identity.name, &row).await?;
     Ok(AddReport {
-        user: user.into(),
+        user: identity.name,
         action: if exists { "updated" } else { "created" },
-        row: row_json(&row),
+        row: shown,
         generated_password: generated.map(Secret::into_inner),
     })
+}
+
+/// A pool user as Cognito keeps it: the canonical user name and the immutable sub.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolIdentity {
+    pub name: String,
+    pub sub: String,
+}
+
+/// The canonical name and sub of `user` (any letter case: the pool is case-insensitive);
+/// `None` when there is no such user.
+pub async fn find_identity(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<Option<PoolIdentity>, AwsError> {
+    let out = clients
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&refs.pool_id)
+        .username(user)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
+    let out = match out {
+        Ok(out) => out,
+        Err(err) if err.code == "UserNotFoundException" => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let sub = out
+        .user_attributes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.name == "sub")
+        .and_then(|a| a.value)
+        .unwrap_or_default();
+    Ok(Some(PoolIdentity {
+        name: out.username,
+        sub,
+    }))
+}
+
+/// The identity of a user that exists (just created or updated).
+pub async fn pool_identity(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<PoolIdentity, AwsError> {
+    find_identity(clients, refs, user)
+        .await?
+        .filter(|i| !i.sub.is_empty())
+        .ok_or_else(|| AwsError {
+            service: "cognito-idp",
+            operation: "AdminGetUser",
+            code: "UserNotFoundException".into(),
+            message: format!("user {user} was not found right after it was written"),
+            kind: crate::aws::ErrorKind::NotFound,
+            principal: None,
+        })
 }
 
 /// `Ok(true)` when the call succeeded, `Ok(false)` when Cognito says there is no such user.
@@ -189,6 +255,10 @@ pub async fn remove(
     refs: &StackRefs,
     user: &str,
 ) -> Result<RemoveReport, Error> {
+    // The row is under the name Cognito keeps, whatever case was typed.
+    let user = &find_identity(clients, refs, user)
+        .await?
+        .map_or_else(|| user.to_owned(), |i| i.name);
     let removed_from_pool = found(
         clients
             .cognito
@@ -223,6 +293,12 @@ pub struct UserEntry {
     pub status: String,
     pub enabled: bool,
     pub row: Option<BTreeMap<String, Value>>,
+    /// The row holds another user's sub: it belonged to an earlier user of this name, and the
+    /// trigger gives its claims to nobody. Re-run `users add` to bind it to this user.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale_row: bool,
+    #[serde(skip)]
+    sub: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,7 +313,16 @@ impl fmt::Display for UserList {
                 .as_ref()
                 .map(|r| serde_json::to_string(r).unwrap_or_default())
                 .unwrap_or_else(|| "(no row)".into());
-            writeln!(f, "{:<24} {:<22} {:<8} {row}", u.user, u.status, u.enabled)?;
+            let stale = if u.stale_row {
+                "  (the row of an earlier user of this name: its claims go to nobody)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "{:<24} {:<22} {:<8} {row}{stale}",
+                u.user, u.status, u.enabled
+            )?;
         }
         Ok(())
     }
@@ -265,6 +350,13 @@ pub async fn list(clients: &Clients, refs: &StackRefs) -> Result<UserList, Error
                     .unwrap_or_default(),
                 enabled: u.enabled,
                 row: None,
+                stale_row: false,
+                sub: u
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|a| a.name == "sub")
+                    .and_then(|a| a.value),
             });
         }
         token = out.pagination_token;
@@ -308,6 +400,11 @@ pub async fn list(clients: &Clients, refs: &StackRefs) -> Result<UserList, Error
                 if let Some(entry) = chunk.iter_mut().find(|u| &u.user == name) {
                     let mut row = row_json(&item);
                     row.remove(&refs.partition_key);
+                    let owner = row.remove(ROW_SUB);
+                    entry.stale_row = match (owner, &entry.sub) {
+                        (Some(Value::String(owner)), Some(sub)) => &owner != sub,
+                        _ => false,
+                    };
                     entry.row = Some(row);
                 }
             }

@@ -1,0 +1,224 @@
+//! `users add` and `users import` against mocked Cognito and DynamoDB, for what the local
+//! emulator does not show: the pool's canonical user name (the pool is case-insensitive), the
+//! row bound to the user's sub, passwords kept on a re-run, and a batch DynamoDB refuses for
+//! one item. Each answer cites where its shape is documented.
+
+mod mocks;
+
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_mocks::mock;
+use deployer::identity::import::{self, Record};
+use deployer::identity::refs::StackRefs;
+use deployer::identity::secret::Secret;
+use deployer::identity::users;
+use deployer::progress::Progress;
+use mocks::*;
+use std::collections::HashMap;
+
+type Cognito = aws_sdk_cognitoidentityprovider::Client;
+type Ddb = aws_sdk_dynamodb::Client;
+
+const SUB: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
+
+fn refs() -> StackRefs {
+    StackRefs {
+        stack: "app".into(),
+        pool_id: "us-east-1_EXAMPLE".into(),
+        client_id: "client".into(),
+        table: "app-users".into(),
+        partition_key: "userName".into(),
+        domain: "app-login".into(),
+        region: "us-east-1".into(),
+        event_version: "V2_0".into(),
+        endpoint: None,
+    }
+}
+
+/// AdminGetUser (API reference): the user's name as the pool keeps it and its attributes,
+/// `sub` among them, whatever case it was asked in.
+fn get_user(m: &mut Mocks, canonical: &'static str) {
+    m.cognito.push(
+        mock!(Cognito::admin_get_user)
+            .match_requests(move |r| {
+                r.username()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(canonical))
+            })
+            .then_output(move || {
+                aws_sdk_cognitoidentityprovider::operation::admin_get_user::AdminGetUserOutput::builder()
+                    .username(canonical)
+                    .user_attributes(AttributeType::builder().name("sub").value(SUB).build().unwrap())
+                    .build()
+                    .unwrap()
+            }),
+    );
+}
+
+/// AdminCreateUser on a name the pool has (API reference, Errors: UsernameExistsException,
+/// HTTP 400).
+fn exists(m: &mut Mocks) {
+    m.cognito
+        .push(mock!(Cognito::admin_create_user).then_http_response(|| {
+            json_error(
+                400,
+                "UsernameExistsException",
+                "User account already exists",
+            )
+        }));
+}
+
+fn record(line: usize, user: &str, password: Option<&str>, row: &[(&str, &str)]) -> Record {
+    Record {
+        line,
+        user: user.into(),
+        email: None,
+        password: password.map(|p| Secret::new(p.into())),
+        row: row
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn users_add_writes_the_row_under_the_pools_name_bound_to_the_sub() {
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "jane");
+    let put = mock!(Ddb::put_item)
+        .match_requests(|r| {
+            let item = r.item().unwrap();
+            item.get("userName") == Some(&AttributeValue::S("jane".into()))
+                && item.get("sub") == Some(&AttributeValue::S(SUB.into()))
+                && item.get("role") == Some(&AttributeValue::S("lead".into()))
+        })
+        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    m.dynamodb.push(put.clone());
+    let row = HashMap::from([("role".to_owned(), AttributeValue::S("lead".into()))]);
+    let report = users::add(&m.clients(), &refs(), "Jane", None, None, row, false)
+        .await
+        .unwrap();
+    assert_eq!(report.user, "jane");
+    assert_eq!(report.action, "updated");
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_second_import_keeps_passwords_unless_asked_to_reset_them() {
+    for reset in [false, true] {
+        let mut m = Mocks::new();
+        exists(&mut m);
+        get_user(&mut m, "jane");
+        let set_password = mock!(Cognito::admin_set_user_password).then_output(|| {
+            aws_sdk_cognitoidentityprovider::operation::admin_set_user_password::AdminSetUserPasswordOutput::builder().build()
+        });
+        m.cognito.push(set_password.clone());
+        let batch = mock!(Ddb::batch_write_item)
+            .match_requests(|r| {
+                let items = &r.request_items().unwrap()["app-users"];
+                let item = items[0].put_request().unwrap().item();
+                item.get("userName") == Some(&AttributeValue::S("jane".into()))
+                    && item.get("sub") == Some(&AttributeValue::S(SUB.into()))
+                    && !item.keys().any(|k| k.eq_ignore_ascii_case("password"))
+            })
+            .then_output(|| {
+                aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput::builder()
+                    .build()
+            });
+        m.dynamodb.push(batch.clone());
+        let records = vec![record(
+            2,
+            "Jane",
+            Some("Correct-Horse-1"),
+            &[("role", "lead")],
+        )];
+        let report = import::import(
+            &m.clients(),
+            &refs(),
+            records,
+            Vec::new(),
+            reset,
+            &Progress::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.created, report.updated, report.rows_written),
+            (0, 1, 1)
+        );
+        assert_eq!(
+            set_password.num_calls(),
+            usize::from(reset),
+            "reset: {reset}"
+        );
+        assert_eq!(batch.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_refused_for_one_item_is_written_item_by_item_and_the_bad_one_reported() {
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "ann");
+    get_user(&mut m, "bob");
+    get_user(&mut m, "cat");
+    // BatchWriteItem (API reference): "DynamoDB rejects the entire batch write operation" when
+    // "any individual item in a batch exceeds 400 KB", with a ValidationException.
+    m.dynamodb
+        .push(mock!(Ddb::batch_write_item).then_http_response(|| {
+            json_error(
+                400,
+                "com.amazon.coral.validate#ValidationException",
+                "Item size has exceeded the maximum allowed size",
+            )
+        }));
+    let is = |name: &'static str| {
+        move |r: &aws_sdk_dynamodb::operation::put_item::PutItemInput| {
+            r.item().and_then(|i| i.get("userName")) == Some(&AttributeValue::S(name.into()))
+        }
+    };
+    let ok = || aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build();
+    let ann = mock!(Ddb::put_item)
+        .match_requests(is("ann"))
+        .then_output(ok);
+    let cat = mock!(Ddb::put_item)
+        .match_requests(is("cat"))
+        .then_output(ok);
+    m.dynamodb.push(ann.clone());
+    m.dynamodb.push(cat.clone());
+    m.dynamodb.push(
+        mock!(Ddb::put_item)
+            .match_requests(is("bob"))
+            .then_http_response(|| {
+                json_error(
+                    400,
+                    "com.amazon.coral.validate#ValidationException",
+                    "Item size has exceeded the maximum allowed size",
+                )
+            }),
+    );
+    let records = vec![
+        record(2, "ann", None, &[("role", "a")]),
+        record(3, "bob", None, &[("notes", "too big")]),
+        record(4, "cat", None, &[("role", "c")]),
+    ];
+    let report = import::import(
+        &m.clients(),
+        &refs(),
+        records,
+        Vec::new(),
+        false,
+        &Progress::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rows_written, 2);
+    assert_eq!((ann.num_calls(), cat.num_calls()), (1, 1));
+    assert_eq!(report.bad_lines.len(), 1, "{:?}", report.bad_lines);
+    assert_eq!(report.bad_lines[0].line, 3);
+    assert!(
+        report.bad_lines[0].reason.contains("maximum allowed size"),
+        "{}",
+        report.bad_lines[0].reason
+    );
+}
