@@ -19,6 +19,7 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine;
 use miette::Diagnostic;
+use sha2::{Digest, Sha256};
 
 const SERVICE: &str = "s3";
 
@@ -76,6 +77,22 @@ pub fn bucket_name(account: &str, region: &str) -> String {
 /// another's), content-addressed (same bytes, same key, nothing to upload or redeploy).
 pub fn artifact_key(stack: &str, sha256: &str) -> String {
     format!("{stack}/trigger-{sha256}.zip")
+}
+
+/// Where shared builds live: one zip per source key, put there by whichever machine built it
+/// first, read by every other (a CI runner without the cross-build tools deploys an
+/// unchanged trigger from here). `_` cannot start a stack name, so no stack's prefix meets it.
+pub const BUILDS_PREFIX: &str = "_builds/";
+
+/// Days before a shared build expires (then the next machine that needs it builds it again).
+pub const BUILDS_EXPIRE_DAYS: i32 = 90;
+
+/// The object metadata that records a shared build's SHA-256 (hex).
+const SHA256_META: &str = "sha256";
+
+/// A shared build's key.
+pub fn build_key(source_key: &str) -> String {
+    format!("{BUILDS_PREFIX}trigger-{source_key}.zip")
 }
 
 /// S3's form of a SHA-256 checksum (base64 of the digest) from its hex form.
@@ -225,6 +242,19 @@ async fn put_lifecycle(clients: &Clients, bucket: &str, account: &str) -> Result
             BucketLifecycleConfiguration::builder()
                 .rules(
                     LifecycleRule::builder()
+                        .id("expire-shared-builds")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix(BUILDS_PREFIX).build())
+                        .expiration(
+                            LifecycleExpiration::builder()
+                                .days(BUILDS_EXPIRE_DAYS)
+                                .build(),
+                        )
+                        .build()
+                        .expect("status set"),
+                )
+                .rules(
+                    LifecycleRule::builder()
                         .id("expire-superseded-artifacts")
                         .status(ExpirationStatus::Enabled)
                         .filter(
@@ -279,6 +309,98 @@ pub async fn stored_checksum(
             }
         }
     }
+}
+
+/// The shared build for `source_key`, if the bucket holds one whose bytes are what was
+/// recorded with it (the SHA-256 in its metadata, and S3's own checksum, which the SDK checks
+/// on arrival). `None` when the bucket or the object is missing, or the bytes do not match
+/// (then the caller builds, and its publish replaces them). A bucket of another account
+/// stops here, as for every other S3 call.
+pub async fn fetch_build(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    source_key: &str,
+) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
+    let key = build_key(source_key);
+    let out = match clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .expected_bucket_owner(account)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err) => {
+            let err = clients.err(SERVICE, "GetObject", err);
+            if err.is(ErrorKind::NotFound) {
+                return Ok(None);
+            }
+            return Err(not_ours(err, bucket, account));
+        }
+    };
+    let recorded = out
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(SHA256_META))
+        .cloned()
+        .unwrap_or_default();
+    let stored = out.checksum_sha256.clone();
+    // The SDK checks S3's checksum while reading: a mismatch (or a broken read) is not used.
+    let bytes = match out.body.collect().await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(e) => {
+            tracing::warn!(key, error = %e, "the shared build could not be read whole: not used");
+            return Ok(None);
+        }
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let checksum_ok = stored.is_none_or(|c| c == checksum(&sha256));
+    if sha256 != recorded || !checksum_ok {
+        tracing::warn!(
+            key,
+            recorded,
+            actual = %sha256,
+            "the shared build's bytes are not the ones recorded with it: not used"
+        );
+        return Ok(None);
+    }
+    Ok(Some((bytes, sha256)))
+}
+
+/// Puts the zip built from `source_key` where other machines find it, unless it is there
+/// with these bytes already; `true` when uploaded.
+pub async fn publish_build(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    source_key: &str,
+    bytes: Vec<u8>,
+    sha256_hex: &str,
+) -> Result<bool, ArtifactError> {
+    let key = build_key(source_key);
+    let want = checksum(sha256_hex);
+    if stored_checksum(clients, bucket, account, &key).await? == Some(want.clone()) {
+        return Ok(false);
+    }
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .expected_bucket_owner(account)
+        .content_type("application/zip")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(&want)
+        .metadata(SHA256_META, sha256_hex)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map_err(|e| not_ours(clients.err(SERVICE, "PutObject", e), bucket, account))?;
+    Ok(true)
 }
 
 /// Uploads the zip unless the key already holds exactly these bytes (by S3's stored SHA-256);

@@ -65,6 +65,35 @@ pub struct Artifact {
     pub target: BuildTarget,
     /// False when the cached zip for these sources was reused.
     pub rebuilt: bool,
+    /// The source key it was built from (`None`: a zip made elsewhere, e.g. a test's).
+    pub source_key: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Where a zip came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Compiled now.
+    Built,
+    /// This machine's cache (`<cache>/artifacts`).
+    LocalCache,
+    /// The artifacts bucket's shared builds (`_builds/`), put there by another machine.
+    SharedCache,
+    /// Given by the caller.
+    Given,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Built => "built",
+            Self::LocalCache => "local cache",
+            Self::SharedCache => "shared cache (artifacts bucket)",
+            Self::Given => "given",
+        }
+    }
 }
 
 impl fmt::Display for Artifact {
@@ -80,7 +109,11 @@ impl fmt::Display for Artifact {
                 ("size", format!("{} bytes", self.size)),
                 ("sha256", self.sha256.clone()),
                 ("target", target),
-                ("rebuilt", self.rebuilt.to_string()),
+                ("from", self.origin.as_str().to_owned()),
+                (
+                    "source key",
+                    self.source_key.clone().unwrap_or_else(|| "-".into()),
+                ),
             ],
         )
     }
@@ -88,6 +121,17 @@ impl fmt::Display for Artifact {
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum BuildError {
+    #[error(
+        "the trigger has to be built (no zip for its sources, key {key}, {looked}), and {missing}"
+    )]
+    #[diagnostic(code(build::needs_toolchain))]
+    NeedsToolchain {
+        key: String,
+        looked: String,
+        missing: String,
+        #[help]
+        help: String,
+    },
     #[error("{tool} is not installed")]
     #[diagnostic(
         code(build::missing_tool),
@@ -136,38 +180,66 @@ pub fn workspace() -> PathBuf {
 /// Builds (or reuses) the trigger zip for `target`. Cancel-safe: dropping the future kills
 /// the cargo process group, and a zip only appears once it is complete.
 pub async fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError> {
-    let root = workspace();
-    let key = source_key(&root, target)?;
-    let dir = paths.cache.join("artifacts");
-    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-    let cached = dir.join(format!("trigger-{}.zip", &key[..16]));
-    let digest_file = cached.with_extension("zip.sha256");
-    if let Ok(meta) = std::fs::metadata(&cached) {
-        // The digest is kept beside the zip: hashing 3 MB again would be most of a no-op `up`.
-        let sha256 = match std::fs::read_to_string(&digest_file) {
-            Ok(text) if text.trim().len() == 64 => text.trim().to_owned(),
-            _ => {
-                let bytes =
-                    std::fs::read(&cached).map_err(io(format!("reading {}", cached.display())))?;
-                hex::encode(Sha256::digest(&bytes))
-            }
-        };
-        return Ok(Artifact {
-            size: meta.len(),
-            sha256,
-            path: cached,
-            target: target.clone(),
-            rebuilt: false,
-        });
+    let key = source_key(&workspace(), target, &paths.cache)?;
+    if let Some(found) = cached(paths, target, &key)? {
+        return Ok(found);
     }
+    compile_zip(paths, target, &key).await
+}
 
-    let binary = compile(&root, paths, target).await?;
-    let bytes = std::fs::read(&binary).map_err(io(format!("reading {}", binary.display())))?;
-    let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
+fn cache_dir(paths: &Paths) -> PathBuf {
+    paths.cache.join("artifacts")
+}
+
+fn cached_zip(paths: &Paths, key: &str) -> PathBuf {
+    cache_dir(paths).join(format!("trigger-{}.zip", &key[..16]))
+}
+
+/// The zip for `key` in this machine's cache, if there.
+pub fn cached(
+    paths: &Paths,
+    target: &BuildTarget,
+    key: &str,
+) -> Result<Option<Artifact>, BuildError> {
+    let zip = cached_zip(paths, key);
+    let Ok(meta) = std::fs::metadata(&zip) else {
+        return Ok(None);
+    };
+    // The digest is kept beside the zip: hashing 3 MB again would be most of a no-op `up`.
+    let sha256 = match std::fs::read_to_string(zip.with_extension("zip.sha256")) {
+        Ok(text) if text.trim().len() == 64 => text.trim().to_owned(),
+        _ => {
+            let bytes = std::fs::read(&zip).map_err(io(format!("reading {}", zip.display())))?;
+            hex::encode(Sha256::digest(&bytes))
+        }
+    };
+    Ok(Some(Artifact {
+        size: meta.len(),
+        sha256,
+        path: zip,
+        target: target.clone(),
+        rebuilt: false,
+        source_key: Some(key.to_owned()),
+        origin: Origin::LocalCache,
+    }))
+}
+
+/// Puts a zip into this machine's cache under `key`: written aside, renamed last, so an
+/// interrupted write never leaves a zip that looks complete.
+pub fn store(
+    paths: &Paths,
+    target: &BuildTarget,
+    key: &str,
+    zip: &[u8],
+    origin: Origin,
+) -> Result<Artifact, BuildError> {
+    let dir = cache_dir(paths);
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let cached = cached_zip(paths, key);
     let partial = cached.with_extension(format!("zip.{}.partial", std::process::id()));
-    std::fs::write(&partial, &zip).map_err(io(format!("writing {}", partial.display())))?;
-    // Rename last: an interrupted build never leaves a zip that looks complete.
-    let sha256 = hex::encode(Sha256::digest(&zip));
+    std::fs::write(&partial, zip).map_err(io(format!("writing {}", partial.display())))?;
+    let sha256 = hex::encode(Sha256::digest(zip));
+    let digest_file = cached.with_extension("zip.sha256");
     std::fs::write(&digest_file, &sha256)
         .map_err(io(format!("writing {}", digest_file.display())))?;
     std::fs::rename(&partial, &cached).map_err(io(format!("writing {}", cached.display())))?;
@@ -176,8 +248,66 @@ pub async fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, Buil
         sha256,
         path: cached,
         target: target.clone(),
-        rebuilt: true,
+        rebuilt: origin == Origin::Built,
+        source_key: Some(key.to_owned()),
+        origin,
     })
+}
+
+/// Compiles the trigger for `target` and zips it into the cache under `key`.
+pub async fn compile_zip(
+    paths: &Paths,
+    target: &BuildTarget,
+    key: &str,
+) -> Result<Artifact, BuildError> {
+    let binary = compile(&workspace(), paths, target).await?;
+    let bytes = std::fs::read(&binary).map_err(io(format!("reading {}", binary.display())))?;
+    let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
+    store(paths, target, key, &zip, Origin::Built)
+}
+
+/// What a build for `target` needs that this machine lacks, checked before compiling:
+/// cargo-zigbuild, zig and the Rust target for Graviton.
+pub fn toolchain(paths: &Paths, target: &BuildTarget) -> Result<(), BuildError> {
+    let Some(triple) = target.triple() else {
+        return Ok(());
+    };
+    if paths.tool("cargo-zigbuild").is_none() {
+        return Err(BuildError::MissingTool {
+            tool: "cargo-zigbuild".into(),
+        });
+    }
+    if !paths.venv.join("bin/python3").is_file() && paths.tool("zig").is_none() {
+        return Err(BuildError::MissingTool {
+            tool: "zig (the ziglang package)".into(),
+        });
+    }
+    let sysroot = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(io("running rustc"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if !sysroot.join("lib/rustlib").join(triple).is_dir() {
+        return Err(BuildError::MissingTarget);
+    }
+    Ok(())
+}
+
+/// The pinned versions of the cross-build tools (scripts/requirements.txt), for the message
+/// that asks for them.
+pub fn pinned_tools() -> String {
+    let text =
+        std::fs::read_to_string(workspace().join("scripts/requirements.txt")).unwrap_or_default();
+    let pins: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cargo-zigbuild==") || l.starts_with("ziglang=="))
+        .collect();
+    if pins.is_empty() {
+        "cargo-zigbuild ziglang".into()
+    } else {
+        pins.join(" ")
+    }
 }
 
 /// Kills the build's whole process group (cargo, rustc, zig) unless it finished.
@@ -210,26 +340,9 @@ async fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<Pat
         source: std::io::Error::other(e),
     })?;
     let mut command = tokio::process::Command::new(&cargo);
+    toolchain(paths, target)?;
     match target.triple() {
         Some(triple) => {
-            if paths.tool("cargo-zigbuild").is_none() {
-                return Err(BuildError::MissingTool {
-                    tool: "cargo-zigbuild".into(),
-                });
-            }
-            if !venv_bin.join("python3").is_file() && paths.tool("zig").is_none() {
-                return Err(BuildError::MissingTool {
-                    tool: "zig (the ziglang package)".into(),
-                });
-            }
-            let sysroot = std::process::Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .map_err(io("running rustc"))?;
-            let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-            if !sysroot.join("lib/rustlib").join(triple).is_dir() {
-                return Err(BuildError::MissingTarget);
-            }
             command.args(["zigbuild", "--target", triple]);
         }
         None => {
@@ -309,7 +422,8 @@ pub fn zip_bootstrap(binary: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Environment variables that change what cargo builds: flags for rustc and the linker, and
-/// profile or target settings given through the environment.
+/// the lambda profile's or the target's settings given through the environment. (Not the
+/// target dir or the number of jobs: they change where and how fast, not what.)
 fn build_env() -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| {
@@ -317,26 +431,94 @@ fn build_env() -> Vec<(String, String)> {
                 || k == "CARGO_ENCODED_RUSTFLAGS"
                 || k == "RUSTC"
                 || k == "RUSTC_WRAPPER"
-                || k.starts_with("CARGO_PROFILE_")
+                || k.starts_with("CARGO_PROFILE_LAMBDA_")
+                || k.starts_with("CARGO_PROFILE_RELEASE_")
                 || k.starts_with("CARGO_TARGET_")
                 || k.starts_with("CARGO_BUILD_")
         })
-        .filter(|(k, _)| k != "CARGO_TARGET_DIR" && k != "CARGO_BUILD_TARGET_DIR")
+        .filter(|(k, _)| {
+            k != "CARGO_TARGET_DIR" && k != "CARGO_BUILD_TARGET_DIR" && k != "CARGO_BUILD_JOBS"
+        })
         .collect();
     vars.sort();
     vars
 }
 
-/// The source key: a hash of everything the zip depends on, computed without compiling.
-/// The trigger's sources, manifest and compiled-in certificates, the workspace manifest and
-/// lock file, `.cargo/config*`, the build's environment (RUSTFLAGS and friends), the target,
-/// the profile and the toolchain.
-pub fn source_key(root: &Path, target: &BuildTarget) -> Result<String, BuildError> {
-    let mut files = vec![
-        root.join("Cargo.toml"),
-        root.join("Cargo.lock"),
-        root.join("trigger/Cargo.toml"),
-    ];
+/// The `[[package]]` entries of Cargo.lock that the trigger's build reads: the trigger and,
+/// transitively, what it depends on (dev-dependencies too: the lock file does not tell them
+/// apart). So a change to the deployer's dependencies alone keeps the trigger's key. `None`
+/// when the file has no `trigger` package (then the whole file counts).
+pub fn trigger_lock_entries(lock: &str) -> Option<Vec<String>> {
+    struct Entry<'a> {
+        name: &'a str,
+        version: &'a str,
+        deps: Vec<&'a str>,
+        text: &'a str,
+    }
+    let mut entries = Vec::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let field = |key: &str| {
+            block.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|r| r.trim().strip_prefix('='))
+                    .map(|v| v.trim().trim_matches('"'))
+            })
+        };
+        let deps = match block.find("dependencies = [") {
+            Some(at) => {
+                let rest = &block[at + "dependencies = [".len()..];
+                let end = rest.find(']').unwrap_or(rest.len());
+                rest[..end]
+                    .split(',')
+                    .map(|d| d.trim().trim_matches('"'))
+                    .filter(|d| !d.is_empty())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        entries.push(Entry {
+            name: field("name ")?,
+            version: field("version ").unwrap_or(""),
+            deps,
+            text: block.trim(),
+        });
+    }
+    let start = entries.iter().position(|e| e.name == "trigger")?;
+    let mut seen = vec![false; entries.len()];
+    let mut todo = vec![start];
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        for dep in &entries[i].deps {
+            // "name", or "name version" (or "name version (source)") when several versions
+            // of the package are locked.
+            let mut parts = dep.split_whitespace();
+            let name = parts.next().unwrap_or("");
+            let version = parts.next();
+            todo.extend(entries.iter().enumerate().filter_map(|(j, e)| {
+                (e.name == name && version.is_none_or(|v| v == e.version)).then_some(j)
+            }));
+        }
+    }
+    let mut found: Vec<String> = entries
+        .iter()
+        .zip(seen)
+        .filter(|(_, s)| *s)
+        .map(|(e, _)| e.text.to_owned())
+        .collect();
+    found.sort();
+    Some(found)
+}
+
+/// The source key: a hash of everything the zip depends on, computed without compiling, and
+/// the same on every machine for the same inputs (so the artifacts bucket can share builds
+/// between CI runners): the trigger's sources, manifest and compiled-in certificates, the
+/// workspace manifest, the trigger's part of the lock file, `.cargo/config*`, the build's
+/// environment (RUSTFLAGS and friends), the target, the profile, the compiler's version and,
+/// for Graviton, the pinned cross-build tools.
+pub fn source_key(root: &Path, target: &BuildTarget, cache: &Path) -> Result<String, BuildError> {
+    let mut files = vec![root.join("Cargo.toml"), root.join("trigger/Cargo.toml")];
     collect(&root.join("trigger/src"), &mut files).map_err(io("reading trigger/src"))?;
     collect(&root.join("trigger/certs"), &mut files).map_err(io("reading trigger/certs"))?;
     for config in [
@@ -353,62 +535,101 @@ pub fn source_key(root: &Path, target: &BuildTarget) -> Result<String, BuildErro
     }
     files.sort();
     let mut hash = Sha256::new();
+    let mut add = |name: &str, bytes: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
     for file in &files {
         let bytes = std::fs::read(file).map_err(io(format!("reading {}", file.display())))?;
-        hash.update(
-            file.strip_prefix(root)
-                .unwrap_or(file)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(&bytes);
+        let name = file.strip_prefix(root).unwrap_or(file).to_string_lossy();
+        // Unix separators, so the key is the same whatever the machine.
+        add(&name.replace('\\', "/"), &bytes);
+    }
+    let lock = root.join("Cargo.lock");
+    let lock = std::fs::read_to_string(&lock).map_err(io(format!("reading {}", lock.display())))?;
+    match trigger_lock_entries(&lock) {
+        Some(entries) => add("Cargo.lock (the trigger's)", entries.join("\n").as_bytes()),
+        None => add("Cargo.lock", lock.as_bytes()),
     }
     for (k, v) in build_env() {
-        hash.update(format!("env {k}={v}\n").as_bytes());
+        add("env", format!("{k}={v}").as_bytes());
     }
-    hash.update(target.triple().unwrap_or(std::env::consts::ARCH).as_bytes());
-    hash.update(PROFILE.as_bytes());
-    hash.update(toolchain_identity(root).as_bytes());
+    add(
+        "target",
+        target.triple().unwrap_or(std::env::consts::ARCH).as_bytes(),
+    );
+    add("profile", PROFILE.as_bytes());
+    add("rustc", rustc_version(root, cache).as_bytes());
+    if target.triple().is_some() {
+        let requirements =
+            std::fs::read_to_string(root.join("scripts/requirements.txt")).unwrap_or_default();
+        let pins: Vec<&str> = requirements
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("cargo-zigbuild==") || l.starts_with("ziglang=="))
+            .collect();
+        add("tools", pins.join(" ").as_bytes());
+    }
     Ok(hex::encode(hash.finalize()))
 }
 
-/// What identifies the compiler, cheaply: with rustup, the installed toolchains (their folder
-/// changes when one is added, updated or removed), the default (settings.toml), an override in
-/// the environment and the project's rust-toolchain file. Without rustup, `rustc -V` (slower).
-fn toolchain_identity(root: &Path) -> String {
+/// The compiler's `rustc -vV` (release, commit and LLVM; not the host, which does not change
+/// what is built for the target). Running it costs about 0.1 s through rustup, most of a
+/// no-op `up`, so it is cached in `cache` under a cheap stamp of the toolchain: with rustup,
+/// the toolchains folder's time (it changes when one is added, updated or removed), the
+/// default (settings.toml), an override in the environment and the project's rust-toolchain
+/// file.
+fn rustc_version(root: &Path, cache: &Path) -> String {
+    let stamp = toolchain_stamp(root);
+    let file = cache.join("rustc-version");
+    if let (Some(stamp), Ok(text)) = (&stamp, std::fs::read_to_string(&file)) {
+        if let Some((seen, version)) = text.split_once("\n---\n") {
+            if seen == stamp {
+                return version.to_owned();
+            }
+        }
+    }
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let version: String = out
+        .lines()
+        .filter(|l| {
+            l.starts_with("release:") || l.starts_with("commit-hash:") || l.starts_with("LLVM")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if let Some(stamp) = stamp {
+        if !version.is_empty() && std::fs::create_dir_all(cache).is_ok() {
+            std::fs::write(&file, format!("{stamp}\n---\n{version}")).ok();
+        }
+    }
+    version
+}
+
+fn toolchain_stamp(root: &Path) -> Option<String> {
     let home = std::env::var_os("RUSTUP_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
-    let stamp = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos().to_string())
-    };
-    if let Some(toolchains) = home
-        .as_ref()
-        .map(|h| h.join("toolchains"))
-        .and_then(|t| stamp(&t))
-    {
-        let settings = home
-            .as_ref()
-            .and_then(|h| std::fs::read_to_string(h.join("settings.toml")).ok())
-            .unwrap_or_default();
-        let pinned: String = ["rust-toolchain", "rust-toolchain.toml"]
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
-            .collect();
-        let env = std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_default();
-        return format!("rustup {toolchains} {settings} {pinned} {env}");
-    }
-    let rustc = std::process::Command::new("rustc")
-        .arg("-V")
-        .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    String::from_utf8_lossy(&rustc).into_owned()
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))?;
+    let toolchains = std::fs::metadata(home.join("toolchains"))
+        .and_then(|m| m.modified())
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    let settings = std::fs::read_to_string(home.join("settings.toml")).unwrap_or_default();
+    let pinned: String = ["rust-toolchain", "rust-toolchain.toml"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+        .collect();
+    let env = std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_default();
+    let rustc = std::env::var("RUSTC").unwrap_or_default();
+    let stamp = format!("rustup {toolchains} {settings} {pinned} {env} {rustc}");
+    Some(hex::encode(Sha256::digest(stamp.as_bytes())))
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -68,7 +68,7 @@ impl Command {
             Self::Plan(_) => "plan",
             Self::Down(_) => "down",
             Self::Render => "render",
-            Self::Build => "build",
+            Self::Build(_) => "build",
             Self::Outputs(_) => "outputs",
             Self::Schema => "schema",
             Self::Users(_) => "users",
@@ -98,8 +98,9 @@ pub enum Command {
     Down(DownArgs),
     /// Print the rendered CloudFormation template.
     Render,
-    /// Build the trigger into its reproducible Lambda zip; print its path, size and SHA-256.
-    Build,
+    /// Build the trigger into its reproducible Lambda zip (or find it in the local cache);
+    /// print its path, size, SHA-256 and source key.
+    Build(BuildArgs),
     /// Print the deployed stack's outputs.
     Outputs(OutputsArgs),
     /// Print the JSON Schema of stack-inputs.json.
@@ -155,6 +156,15 @@ pub struct UpArgs {
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Also put the zip in the artifacts bucket's shared builds (made if missing), where every
+    /// `up` of these sources on any machine finds it instead of building: build once in a
+    /// pipeline, deploy many stacks from runners without the cross-build tools.
+    #[arg(long)]
+    pub publish: bool,
 }
 
 #[derive(Debug, Args)]

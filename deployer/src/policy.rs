@@ -90,6 +90,15 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
             ],
             vec![format!("arn:{p}:s3:::{bucket}/{x}*")],
         ),
+        // The shared builds: any stack's `up` reads them, and shares what it built.
+        st(
+            "SharedBuilds",
+            &["s3:GetObject", "s3:PutObject"],
+            vec![format!(
+                "arn:{p}:s3:::{bucket}/{}*",
+                crate::artifacts::BUILDS_PREFIX
+            )],
+        ),
         st(
             "TriggerRole",
             &[

@@ -58,11 +58,21 @@ fn workspace_copy() -> tempfile::TempDir {
     dir
 }
 
+/// Changes the version of the locked package `name` (its first entry) in a lock file.
+fn bump(lock: &str, name: &str) -> String {
+    let at = lock
+        .find(&format!("name = \"{name}\"\nversion = \""))
+        .unwrap_or_else(|| panic!("{name} is not in Cargo.lock"));
+    let version = at + format!("name = \"{name}\"\nversion = \"").len();
+    format!("{}99.{}", &lock[..version], &lock[version..])
+}
+
 #[test]
 fn the_source_key_changes_with_every_input_of_the_build() {
     let dir = workspace_copy();
     let root = dir.path();
-    let key = || build::source_key(root, &BuildTarget::Graviton).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let key = || build::source_key(root, &BuildTarget::Graviton, cache.path()).unwrap();
     let base = key();
     assert_eq!(base, key(), "stable when nothing changes");
     let touch = |file: &str, text: &str| {
@@ -73,27 +83,124 @@ fn the_source_key_changes_with_every_input_of_the_build() {
         std::fs::write(path, content).unwrap();
     };
     let mut seen = vec![base.clone()];
+    let changed = |what: &str, seen: &mut Vec<String>| {
+        let now = key();
+        assert!(!seen.contains(&now), "{what} did not change the key");
+        seen.push(now);
+    };
     for (file, text) in [
         ("trigger/src/main.rs", "// a change\n"),
         ("trigger/certs/amazon-roots.pem", "\n"),
-        ("Cargo.lock", "\n"),
         (".cargo/config.toml", "[build]\n"),
         ("trigger/Cargo.toml", "\n"),
+        ("Cargo.toml", "\n"),
     ] {
         touch(file, text);
-        let now = key();
-        assert!(!seen.contains(&now), "{file} did not change the key");
-        seen.push(now);
+        changed(file, &mut seen);
     }
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    // A package the trigger links, directly or not, is part of the key...
+    for package in ["aws-sdk-dynamodb", "lambda_runtime", "aws-smithy-runtime"] {
+        std::fs::write(root.join("Cargo.lock"), bump(&lock, package)).unwrap();
+        changed(package, &mut seen);
+    }
+    // ...one only the deployer uses is not: its updates need no new trigger build.
+    std::fs::write(root.join("Cargo.lock"), &lock).unwrap();
+    let before = key();
+    for package in ["handlebars", "csv", "axum"] {
+        std::fs::write(root.join("Cargo.lock"), bump(&lock, package)).unwrap();
+        assert_eq!(key(), before, "{package} is the deployer's alone");
+    }
+    std::fs::write(root.join("Cargo.lock"), &lock).unwrap();
     assert_ne!(
         build::source_key(
             root,
             &BuildTarget::Host {
                 reason: String::new()
-            }
+            },
+            cache.path()
         )
         .unwrap(),
         key(),
         "the target is part of the key"
     );
+}
+
+#[test]
+fn the_source_key_is_the_same_on_another_machine() {
+    // Another checkout path and a cold cache (another runner) give the same key: it is what
+    // the artifacts bucket shares builds by.
+    let (a, b) = (workspace_copy(), workspace_copy());
+    let (cache_a, cache_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key_a = build::source_key(a.path(), &BuildTarget::Graviton, cache_a.path()).unwrap();
+    let key_b = build::source_key(b.path(), &BuildTarget::Graviton, cache_b.path()).unwrap();
+    assert_eq!(key_a, key_b);
+    // The compiler's version is cached beside the key's inputs, and used the second time.
+    let cached = std::fs::read_to_string(cache_a.path().join("rustc-version")).unwrap();
+    assert!(cached.contains("release: "), "{cached}");
+    assert_eq!(
+        build::source_key(a.path(), &BuildTarget::Graviton, cache_a.path()).unwrap(),
+        key_a
+    );
+}
+
+#[test]
+fn the_lock_file_part_of_the_key_is_the_triggers_dependency_closure() {
+    let lock = r#"version = 4
+
+[[package]]
+name = "trigger"
+version = "0.1.0"
+dependencies = [
+ "serde",
+ "tokio 1.0.0",
+]
+
+[[package]]
+name = "deployer"
+version = "0.1.0"
+dependencies = [
+ "csv",
+ "trigger",
+]
+
+[[package]]
+name = "serde"
+version = "1.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+dependencies = [
+ "serde_derive",
+]
+
+[[package]]
+name = "serde_derive"
+version = "1.0.0"
+
+[[package]]
+name = "tokio"
+version = "1.0.0"
+
+[[package]]
+name = "tokio"
+version = "0.2.0"
+
+[[package]]
+name = "csv"
+version = "1.0.0"
+"#;
+    let entries = build::trigger_lock_entries(lock).unwrap();
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| e.lines().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            r#"name = "serde" version = "1.0.0""#,
+            r#"name = "serde_derive" version = "1.0.0""#,
+            r#"name = "tokio" version = "1.0.0""#,
+            r#"name = "trigger" version = "0.1.0""#,
+        ]
+    );
+    assert!(build::trigger_lock_entries("version = 4\n").is_none());
 }

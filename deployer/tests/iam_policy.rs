@@ -40,6 +40,7 @@ const ENFORCED: &[(&str, &str, &str)] = &[
     ("WhoAmI", "up", "sts:GetCallerIdentity"),
     ("ArtifactsBucket", "up", "s3:ListBucket"),
     ("Artifacts", "up", "s3:GetObject"),
+    ("SharedBuilds", "up", "s3:GetObject"),
     ("TriggerRole", "up", "iam:List"),
     ("TriggerFunction", "up", "lambda:GetFunction"),
     ("UsersTable", "up", "dynamodb:DescribeTable"),

@@ -2,6 +2,7 @@
 //! command line into those calls, prints the report, and maps the typed outcome to the exit
 //! code; `main` does nothing else.
 
+pub mod build;
 pub mod down;
 pub mod gc;
 pub mod local;
@@ -120,10 +121,26 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             );
         }
         Command::Render => print!("{}", render::render(&load_inputs(global)?)?),
-        Command::Build => {
+        Command::Build(args) => {
             let target = BuildTarget::choose(global.local);
             activity.set("", crate::cancel::Doing::Building);
-            output::print(format, &crate::build::build(&paths, &target).await?);
+            let artifact = crate::build::build(&paths, &target).await?;
+            activity.clear("");
+            let published = if args.publish {
+                let inputs = load_inputs(global)?;
+                let conn = connect(global, &paths, inputs.region.clone()).await?;
+                let clients = Clients::new(&conn);
+                Some(build::publish(&clients, &artifact).await?)
+            } else {
+                None
+            };
+            output::print(
+                format,
+                &build::BuildReport {
+                    artifact,
+                    published,
+                },
+            );
         }
         Command::Up(args) => {
             let inputs = load_inputs(global)?;

@@ -2,7 +2,7 @@
 //! into its own module; the decisions are `stack::plan`'s.
 
 use crate::artifacts;
-use crate::build::{self, Artifact, BuildTarget};
+use crate::build::{self, Artifact, BuildError, BuildTarget, Origin};
 use crate::cancel::Doing;
 use crate::error::Error;
 use crate::inputs::Lifecycle;
@@ -156,6 +156,10 @@ pub struct ArtifactReport {
     pub bucket: String,
     pub key: String,
     pub uploaded: bool,
+    /// Where the zip came from: built, the local cache, or the shared cache in the bucket.
+    pub from: Origin,
+    /// The trigger's source key (what the shared cache is keyed by).
+    pub source_key: Option<String>,
 }
 
 impl fmt::Display for UpReport {
@@ -304,11 +308,13 @@ pub async fn up(
     let template = render::render(inputs)?;
     let observed = first_look(ctx, &name, &table, options).await?;
 
+    let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let artifact = match &options.trigger {
-        TriggerSource::Build(target) => build_trigger(ctx, paths, target).await?,
+        TriggerSource::Build(target) => {
+            build_trigger(ctx, paths, target, &bucket, &observed.account).await?
+        }
         TriggerSource::Prebuilt(artifact) => artifact.clone(),
     };
-    let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let key = artifacts::artifact_key(&name, &artifact.sha256);
     let parameters = BTreeMap::from([
         ("ArtifactBucket".to_owned(), bucket.clone()),
@@ -355,6 +361,8 @@ pub async fn up(
             bucket,
             key,
             uploaded: uploaded.load(Ordering::Relaxed),
+            from: artifact.origin,
+            source_key: artifact.source_key.clone(),
         },
         checks: Vec::new(),
         outputs: BTreeMap::new(),
@@ -483,34 +491,73 @@ async fn finish(
     Ok(())
 }
 
-/// Builds the trigger (or finds the cached zip), with a spinner and the Ctrl-C record.
+/// The trigger's zip for `target`: from this machine's cache, else (for Graviton) from the
+/// shared builds in the artifacts bucket, else built here, with a spinner and the Ctrl-C
+/// record. Only a build needs the cross-build tools; without them the error says what to
+/// install. Reads only: `plan` may call it.
 async fn build_trigger(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
+    bucket: &str,
+    account: &str,
 ) -> Result<Artifact, Error> {
     if let BuildTarget::Host { reason } = target {
         ctx.progress.note(&format!(
             "warning: building the trigger for this machine's architecture, not Graviton: {reason}"
         ));
     }
+    let key = build::source_key(&build::workspace(), target, &paths.cache)?;
+    let note = |artifact: &Artifact, how: &str| {
+        ctx.progress.note(&format!(
+            "trigger zip {} bytes, sha256 {} ({how})",
+            artifact.size,
+            &artifact.sha256[..12],
+        ))
+    };
+    if let Some(found) = build::cached(paths, target, &key)? {
+        note(&found, "unchanged, not rebuilt");
+        return Ok(found);
+    }
+    let shared = artifacts::build_key(&key);
+    // Host builds are for this machine's emulator only: never shared.
+    if *target == BuildTarget::Graviton {
+        ctx.progress
+            .step("looking for the trigger's build in the artifacts bucket");
+        if let Some((bytes, _)) = artifacts::fetch_build(ctx.clients, bucket, account, &key).await?
+        {
+            let found = build::store(paths, target, &key, &bytes, Origin::SharedCache)?;
+            note(
+                &found,
+                &format!("from s3://{bucket}/{shared}, not built here"),
+            );
+            return Ok(found);
+        }
+    }
+    if let Err(missing) = build::toolchain(paths, target) {
+        return Err(BuildError::NeedsToolchain {
+            looked: format!(
+                "none in {} nor at s3://{bucket}/{shared}",
+                paths.cache.join("artifacts").display()
+            ),
+            key,
+            missing: missing.to_string(),
+            help: format!(
+                "install the cross-build tools: scripts/setup.sh does it all, or by hand `rustup target add {}` and `pip install {}` (cargo-zigbuild and zig on PATH). Or let a machine that has them build and share it first: `deployer build --publish`; then every `up` for these sources takes it from the bucket",
+                build::GRAVITON,
+                build::pinned_tools()
+            ),
+        }
+        .into());
+    }
     ctx.progress.step("building the trigger");
     ctx.activity.set("", Doing::Building);
     let spinner = ctx.progress.spinner("cargo build (trigger)");
-    let artifact = build::build(paths, target).await?;
+    let built = build::compile_zip(paths, target, &key).await?;
     drop(spinner);
     ctx.activity.clear("");
-    ctx.progress.note(&format!(
-        "trigger zip {} bytes, sha256 {}{}",
-        artifact.size,
-        &artifact.sha256[..12],
-        if artifact.rebuilt {
-            ""
-        } else {
-            " (unchanged, not rebuilt)"
-        }
-    ));
-    Ok(artifact)
+    note(&built, "built");
+    Ok(built)
 }
 
 /// Makes the bucket if needed and uploads the zip unless the key holds it; `true` when uploaded.
@@ -542,8 +589,37 @@ async fn upload(
             what: format!("reading {}", artifact.path.display()),
             source,
         })?;
-    let uploaded =
-        artifacts::upload(ctx.clients, bucket, account, key, bytes, &artifact.sha256).await?;
+    let uploaded = artifacts::upload(
+        ctx.clients,
+        bucket,
+        account,
+        key,
+        bytes.clone(),
+        &artifact.sha256,
+    )
+    .await?;
+    // A Graviton build made or cached here is shared, so other machines need not build it.
+    if let (Some(source_key), BuildTarget::Graviton, false) = (
+        &artifact.source_key,
+        &artifact.target,
+        artifact.origin == Origin::SharedCache,
+    ) {
+        if artifacts::publish_build(
+            ctx.clients,
+            bucket,
+            account,
+            source_key,
+            bytes,
+            &artifact.sha256,
+        )
+        .await?
+        {
+            ctx.progress.note(&format!(
+                "shared the build at s3://{bucket}/{}",
+                artifacts::build_key(source_key)
+            ));
+        }
+    }
     ctx.activity.clear("");
     Ok(uploaded)
 }

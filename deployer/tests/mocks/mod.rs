@@ -300,6 +300,8 @@ pub fn artifact(dir: &tempfile::TempDir) -> Artifact {
         path,
         target: BuildTarget::Graviton,
         rebuilt: false,
+        source_key: None,
+        origin: deployer::build::Origin::Given,
     }
 }
 
@@ -498,18 +500,25 @@ pub fn first_upload(m: &mut Mocks) {
     tagging(m);
 }
 
-/// The lifecycle rule: only artifacts tagged superseded expire.
+/// The lifecycle rules: only artifacts tagged superseded expire, and shared builds (under
+/// `_builds/`, which no stack's artifacts are), after 90 days.
 pub fn lifecycle(m: &mut Mocks) {
     m.s3.push(
         mock!(aws_sdk_s3::Client::put_bucket_lifecycle_configuration)
             .match_requests(|r| {
+                let superseded = |rule: &aws_sdk_s3::types::LifecycleRule| {
+                    rule.filter().and_then(|f| f.tag()).is_some_and(|t| {
+                        t.key() == "deployer-state" && t.value() == "superseded"
+                    })
+                };
+                let builds = |rule: &aws_sdk_s3::types::LifecycleRule| {
+                    rule.filter().and_then(|f| f.prefix()) == Some("_builds/")
+                        && rule.expiration().and_then(|e| e.days()) == Some(90)
+                };
                 owner_checked(r.expected_bucket_owner())
                     && r.lifecycle_configuration().is_some_and(|c| {
-                        c.rules().iter().all(|rule| {
-                            rule.filter().and_then(|f| f.tag()).is_some_and(|t| {
-                                t.key() == "deployer-state" && t.value() == "superseded"
-                            })
-                        })
+                        c.rules().iter().any(superseded)
+                            && c.rules().iter().all(|rule| superseded(rule) || builds(rule))
                     })
             })
             .then_output(|| {
