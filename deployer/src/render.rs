@@ -148,10 +148,52 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
     Ok(text)
 }
 
+/// The rendered template as JSON values (a CloudFormation template is JSON's data model in
+/// YAML's syntax): one document, string keys, each key once, no aliases or tags.
+pub fn parse(text: &str) -> Result<serde_json::Value, RenderError> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    fn json(y: &Yaml) -> Result<serde_json::Value, String> {
+        use serde_json::Value;
+        Ok(match y {
+            Yaml::String(s) => Value::String(s.clone()),
+            Yaml::Integer(i) => Value::from(*i),
+            Yaml::Real(r) => r
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| format!("{r} is not a number CloudFormation reads"))?,
+            Yaml::Boolean(b) => Value::Bool(*b),
+            Yaml::Null => Value::Null,
+            Yaml::Array(items) => Value::Array(items.iter().map(json).collect::<Result<_, _>>()?),
+            Yaml::Hash(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    let Yaml::String(k) = k else {
+                        return Err(format!("a key that is not a string: {k:?}"));
+                    };
+                    if out.insert(k.clone(), json(v)?).is_some() {
+                        return Err(format!("the key {k} appears twice"));
+                    }
+                }
+                Value::Object(out)
+            }
+            Yaml::Alias(_) | Yaml::BadValue => return Err("an alias or a bad value".into()),
+        })
+    }
+    let docs = YamlLoader::load_from_str(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    match docs.as_slice() {
+        [doc] => json(doc).map_err(RenderError::Yaml),
+        _ => Err(RenderError::Yaml(format!(
+            "{} YAML documents where one is expected",
+            docs.len()
+        ))),
+    }
+}
+
 /// The template parses as YAML and has every resource (of the right type) and output needed.
-pub fn check(text: &str) -> Result<serde_yaml::Value, RenderError> {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+pub fn check(text: &str) -> Result<serde_json::Value, RenderError> {
+    let doc = parse(text)?;
     for (name, kind) in REQUIRED_RESOURCES {
         let found = doc
             .get("Resources")

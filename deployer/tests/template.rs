@@ -3,7 +3,7 @@
 
 use deployer::inputs::StackInputs;
 use deployer::render;
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn inputs(text: &str) -> StackInputs {
     StackInputs::parse(text, "test.json").unwrap()
@@ -32,18 +32,18 @@ fn golden_templates() {
 }
 
 fn doc(text: &str) -> Value {
-    serde_yaml::from_str(&render::render(&inputs(text)).unwrap()).unwrap()
+    render::parse(&render::render(&inputs(text)).unwrap()).unwrap()
 }
 
 #[test]
 fn the_role_reads_one_table_and_writes_its_own_logs_and_nothing_on_star() {
     let d = doc(V3_PATTERN);
     let policies = d["Resources"]["TriggerRole"]["Properties"]["Policies"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     let mut actions = Vec::new();
     for p in policies {
-        for s in p["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+        for s in p["PolicyDocument"]["Statement"].as_array().unwrap() {
             assert_ne!(
                 s["Resource"],
                 Value::String("*".into()),
@@ -51,7 +51,7 @@ fn the_role_reads_one_table_and_writes_its_own_logs_and_nothing_on_star() {
             );
             match &s["Action"] {
                 Value::String(a) => actions.push(a.clone()),
-                Value::Sequence(list) => {
+                Value::Array(list) => {
                     actions.extend(list.iter().map(|a| a.as_str().unwrap().to_owned()))
                 }
                 other => panic!("{other:?}"),
@@ -139,4 +139,20 @@ fn the_permission_table_and_log_group_are_scoped_and_protected_as_asked() {
     assert!(kept["Resources"]["UserPool"]["Properties"]["LambdaConfig"]
         .get("PreTokenGeneration")
         .is_some());
+}
+
+#[test]
+fn the_rendered_text_must_be_one_plain_yaml_document() {
+    assert_eq!(
+        render::parse("a: {b: [1, 2.5, true, null, x, '7']}\n").unwrap(),
+        serde_json::json!({"a": {"b": [1, 2.5, true, null, "x", "7"]}})
+    );
+    for (text, why) in [
+        ("a: 1\na: 2\n", "a key twice"),
+        ("a: 1\n---\nb: 2\n", "two documents"),
+        ("a: [1\n", "unclosed"),
+        ("? [1]\n: 2\n", "a key that is not a string"),
+    ] {
+        assert!(render::parse(text).is_err(), "{why} was accepted");
+    }
 }

@@ -6,5 +6,7 @@
 pub mod claims;
 pub mod config;
 pub mod event;
+#[cfg(feature = "runtime")]
 pub mod handler;
+#[cfg(feature = "runtime")]
 pub mod store;
