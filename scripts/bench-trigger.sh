@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the trigger, side by side with the blog's Node.js trigger, in one run:
 # zip size, init time, warm per-login latency against the emulator's DynamoDB (p50, p99),
-# our own code's share of it, and peak memory. Usage: scripts/bench-trigger.sh [invocations]
+# our own code's share of it, and peak memory; and a lambda_runtime hello world built with the
+# same profile, the floor for init. Usage: scripts/bench-trigger.sh [invocations]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$root/scripts/setup.sh" >/dev/null
@@ -15,6 +16,10 @@ zip_bytes="$("$deployer" build --output json | python3 -c 'import json,sys; prin
 # Timings run natively: the same source and profile, built for this machine.
 cargo build --quiet --locked --profile lambda -p trigger --bin bootstrap
 bootstrap="${CARGO_TARGET_DIR:-$root/target}/lambda/bootstrap"
+# The floor: the smallest lambda_runtime function, same profile (scripts/bench/hello).
+hello_target="$DEPLOYER_CACHE_DIR/bench-hello-target"
+(cd scripts/bench/hello && CARGO_TARGET_DIR="$hello_target" cargo build --quiet --locked --profile lambda)
+hello="$hello_target/lambda/bootstrap"
 
 node_dir="$DEPLOYER_CACHE_DIR/bench-node"
 mkdir -p "$node_dir"
@@ -35,5 +40,5 @@ for table in UserInfoTable bench-users; do
   aws dynamodb put-item --table-name "$table" --item '{"userName":{"S":"bench-user"},"projects":{"S":"p-100,p-200"}}'
 done
 
-python3 scripts/bench/trigger.py --endpoint "$endpoint" --rust "$bootstrap" --node-dir "$node_dir" \
+python3 scripts/bench/trigger.py --endpoint "$endpoint" --rust "$bootstrap" --hello "$hello" --node-dir "$node_dir" \
   --table bench-users --invocations "$invocations" --zip-bytes "$zip_bytes"

@@ -77,12 +77,35 @@ def peak_kib(pid):
     return 0
 
 
-def bench(name, argv, env, invocations, warmup):
+def lambda_env(rt, env):
+    return dict(os.environ, **env, AWS_LAMBDA_RUNTIME_API=rt.address, AWS_LAMBDA_FUNCTION_NAME="bench",
+                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
+                AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+
+
+def init_ms(argv, env, runs):
+    """Median of `runs` process starts: start to the first request for an event."""
+    times = []
+    for _ in range(runs):
+        rt = Runtime()
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=lambda_env(rt, env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while rt.first_next is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.0005)
+        if rt.first_next is None:
+            sys.exit(f"{argv[0]} never asked for an event")
+        times.append((rt.first_next - started) * 1000)
+        proc.kill()
+        proc.wait()
+        rt.server.shutdown()
+    return statistics.median(times)
+
+
+def bench(name, argv, env, invocations, warmup, expect="p-100"):
     rt = Runtime()
-    full_env = dict(os.environ, **env, AWS_LAMBDA_RUNTIME_API=rt.address, AWS_LAMBDA_FUNCTION_NAME="bench",
-                    AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-                    AWS_LAMBDA_LOG_STREAM_NAME="bench", AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/bench",
-                    AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    full_env = lambda_env(rt, env)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -103,7 +126,7 @@ def bench(name, argv, env, invocations, warmup):
         sys.exit(f"{name}: invocations failed: {rt.errors[:2]}")
     last = json.loads(rt.done[f"r{total - 1}"][1])
     claims = (last.get("response") or {})
-    if "p-100" not in json.dumps(claims):
+    if expect and expect not in json.dumps(claims):
         sys.exit(f"{name}: the answer lacks the row's claims: {json.dumps(claims)}")
     lat = sorted((rt.done[f"r{i}"][0] - rt.sent[f"r{i}"]) * 1000 for i in range(warmup, total))
     own = []
@@ -127,17 +150,32 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--rust", required=True, help="the trigger's bootstrap, built for this machine")
-    ap.add_argument("--node-dir", required=True, help="folder with harness.js, blog-trigger.js and node_modules")
+    ap.add_argument("--hello", help="the lambda_runtime hello world (scripts/bench/hello), same profile: the floor")
+    ap.add_argument("--init-only", action="store_true", help="only init, ours against the hello world (median of --runs)")
+    ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--node-dir", help="folder with harness.js, blog-trigger.js and node_modules")
     ap.add_argument("--table", required=True)
     ap.add_argument("--invocations", type=int, default=500)
     ap.add_argument("--zip-bytes", type=int, default=0)
     args = ap.parse_args()
     rust_cfg = json.dumps({"table": args.table, "claims": [{"attribute": "projects"}]})
+    rust_env = {"TRIGGER_CONFIG": rust_cfg, "AWS_ENDPOINT_URL": args.endpoint}
+    if args.init_only:
+        ours = init_ms([args.rust], rust_env, args.runs)
+        floor = init_ms([args.hello], {}, args.runs)
+        print("| function (built with the lambda profile, run natively) | init, median of %d (ms) |" % args.runs)
+        print("| --- | ---: |")
+        print(f"| the trigger | {ours:.1f} |")
+        print(f"| lambda_runtime hello world (the floor) | {floor:.1f} |")
+        print(f"\nthe trigger's init is {ours / floor:.1f}x the floor's ({ours - floor:+.1f} ms)")
+        return
     results = [
         bench("rust (this project)", [args.rust], {"TRIGGER_CONFIG": rust_cfg, "AWS_ENDPOINT_URL": args.endpoint}, args.invocations, 20),
         bench("node.js (blog, aws-sdk v2)", ["node", os.path.join(args.node_dir, "harness.js")],
               {"AWS_ENDPOINT_URL": args.endpoint, "NODE_PATH": os.path.join(args.node_dir, "node_modules")}, args.invocations, 20),
     ]
+    if args.hello:
+        results.append(bench("lambda_runtime hello world (floor)", [args.hello], {}, args.invocations, 20, expect=None))
     for r in results:
         print(f"{r['name']}: response {json.dumps(r['response'])}", file=sys.stderr)
     print("| trigger | init (ms) | login p50 (ms) | login p99 (ms) | own code p50 (ms) | own code p99 (ms) | peak RSS (MiB) |")
@@ -146,7 +184,7 @@ def main():
         own = "n/a" if r["own_p50_ms"] != r["own_p50_ms"] else f"{r['own_p50_ms']:.3f}"
         own99 = "n/a" if r["own_p99_ms"] != r["own_p99_ms"] else f"{r['own_p99_ms']:.3f}"
         print(f"| {r['name']} | {r['init_ms']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {own} | {own99} | {r['peak_mib']:.1f} |")
-    rust, node = results
+    rust, node = results[:2]
     print(f"\ninit speed-up over Node.js: {node['init_ms'] / rust['init_ms']:.1f}x; zip: {args.zip_bytes / 1048576:.2f} MiB ({args.zip_bytes} bytes); "
           f"{args.invocations} warm invocations each")
 

@@ -160,6 +160,8 @@ pub struct ArtifactReport {
     pub from: Origin,
     /// The trigger's source key (what the shared cache is keyed by).
     pub source_key: Option<String>,
+    /// Time spent finding or building the zip (part of the report's `seconds`).
+    pub seconds: f64,
 }
 
 impl fmt::Display for UpReport {
@@ -309,12 +311,14 @@ pub async fn up(
     let observed = first_look(ctx, &name, &table, options).await?;
 
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
+    let trigger_started = Instant::now();
     let artifact = match &options.trigger {
         TriggerSource::Build(target) => {
             build_trigger(ctx, paths, target, &bucket, &observed.account).await?
         }
         TriggerSource::Prebuilt(artifact) => artifact.clone(),
     };
+    let trigger_seconds = trigger_started.elapsed().as_secs_f64();
     let key = artifacts::artifact_key(&name, &artifact.sha256);
     let parameters = BTreeMap::from([
         ("ArtifactBucket".to_owned(), bucket.clone()),
@@ -363,6 +367,7 @@ pub async fn up(
             uploaded: uploaded.load(Ordering::Relaxed),
             from: artifact.origin,
             source_key: artifact.source_key.clone(),
+            seconds: trigger_seconds,
         },
         checks: Vec::new(),
         outputs: BTreeMap::new(),
