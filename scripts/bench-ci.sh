@@ -61,11 +61,13 @@ timed t_clone git clone --quiet --no-local "$root" "$work/clone"
 clone="$work/clone"
 timed t_compile bash -c "cd '$clone' && CARGO_TARGET_DIR='$work/target' cargo build --quiet --locked -p deployer"
 deployer="$work/target/debug/deployer"
+say "   cold deployer build: $t_compile s"
 if [[ -n "$compare" ]]; then
   git clone --quiet --no-local "$root" "$work/before"
   git -C "$work/before" checkout --quiet "$compare"
   timed t_before bash -c "cd '$work/before' && CARGO_TARGET_DIR='$work/target-before' cargo build --quiet --locked -p deployer"
   rm -rf "$work/target-before" "$work/before"
+  say "   cold deployer build at $compare: $t_before s"
 fi
 inputs() {
   python3 - "$clone/stack-inputs.json" "$work/$1.json" "$1" <<'PY'
@@ -83,6 +85,7 @@ timed t_cold env DEPLOYER_CACHE_DIR="$work/cache-cold" DEPLOYER_VENV="$work/venv
   "$deployer" --local -f "$work/bench-cold.json" up --output json
 [[ "$(field artifact.from)" == built ]] || die "the cold up did not build the trigger"
 t_cold_trigger="$(field artifact.seconds)"
+say "   set-up $t_setup s; up $t_cold s, of which the trigger $t_cold_trigger s"
 
 say "3. warm bucket: a runner without the cross-build tools"
 rust_bin="$(dirname "$(rustup which rustc)")"
@@ -91,18 +94,22 @@ timed t_warm "${fresh_env[@]}" "$deployer" --local -f "$work/bench-warm.json" up
 [[ "$(field artifact.from)" == shared-cache ]] || die "the warm up did not take the trigger from the bucket"
 t_warm_trigger="$(field artifact.seconds)"
 key="$(field artifact.key)"
+say "   up $t_warm s, of which the trigger $t_warm_trigger s"
 
 say "4. no-op up against aws cloudformation deploy and sam deploy"
 timed t_first_noop "${fresh_env[@]}" "$deployer" --local -f "$work/bench-warm.json" up --output json
 [[ "$(field action)" == unchanged ]] || die "the first no-op changed something"
 runs=(); for _ in 1 2 3 4 5; do timed t "${fresh_env[@]}" "$deployer" --local -f "$work/bench-warm.json" up; runs+=("$t"); done
 t_noop=$(median "${runs[@]}")
-"$deployer" -f "$work/bench-cli.json" render > "$work/template.yaml"
+say "   first no-op $t_first_noop s, median $t_noop s"
+# One template per baseline stack: the names in it (domain, table, function) are the stack's.
+"$deployer" -f "$work/bench-cli.json" render > "$work/template-cli.yaml"
+"$deployer" -f "$work/bench-sam.json" render > "$work/template-sam.yaml"
 params=(ArtifactBucket=deployer-artifacts-000000000000-us-east-1 "ArtifactKey=$key" DeployFingerprint=x)
 creds=(env AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="$endpoint" SAM_CLI_TELEMETRY=0)
-cli() { "${creds[@]}" "$DEPLOYER_VENV/bin/aws" cloudformation deploy --template-file "$work/template.yaml" \
+cli() { "${creds[@]}" "$DEPLOYER_VENV/bin/aws" cloudformation deploy --template-file "$work/template-cli.yaml" \
   --stack-name bench-cli --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides "${params[@]}"; }
-sam() { (cd "$work" && "${creds[@]}" "$sam_venv/bin/sam" deploy --template-file "$work/template.yaml" --stack-name bench-sam \
+sam() { (cd "$work" && "${creds[@]}" "$sam_venv/bin/sam" deploy --template-file "$work/template-sam.yaml" --stack-name bench-sam \
   --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --no-confirm-changeset --region us-east-1 --parameter-overrides "${params[@]}"); }
 timed t cli; timed t sam   # the creates, not counted
 # awscli and SAM name their change sets by the second: a pause (not timed) keeps them apart.
