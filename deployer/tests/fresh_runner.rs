@@ -56,6 +56,22 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
     let home = tempfile::tempdir().unwrap();
     let env = fresh_runner(home.path());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // A publish job on a runner without the tools: already shared, nothing to compile.
+    let shared = deployer_with(
+        &inputs.path,
+        &["build", "--publish", "--output", "json"],
+        &env,
+        None,
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(shared["origin"], "shared-cache");
+    assert_eq!(shared["published"]["uploaded"], false);
+    assert_eq!(shared["sha256"], built["sha256"]);
+    // Its local cache now holds the zip: start the deploying runner from an empty one.
+    std::fs::remove_dir_all(home.path().join("cache")).unwrap();
+
     let up = deployer_with(&inputs.path, &["up", "--output", "json"], &env, None)
         .await
         .ok();

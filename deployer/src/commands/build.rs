@@ -2,9 +2,11 @@
 //! builds, where `up` on any machine finds it by the trigger's source key.
 
 use crate::artifacts;
-use crate::aws::Clients;
-use crate::build::{Artifact, BuildTarget};
+use crate::build::{Artifact, BuildTarget, Origin};
+use crate::commands::up;
 use crate::error::Error;
+use crate::local::Paths;
+use crate::stack::execute::Ctx;
 use serde::Serialize;
 use std::fmt;
 
@@ -50,36 +52,56 @@ impl fmt::Display for BuildReport {
     }
 }
 
-/// Shares a Graviton build through the artifacts bucket (made if missing, as `up` makes it).
-pub async fn publish(clients: &Clients, artifact: &Artifact) -> Result<Published, Error> {
-    let (BuildTarget::Graviton, Some(source_key)) = (&artifact.target, &artifact.source_key) else {
+/// `build --publish`: the zip for these sources from this machine's cache, else from the
+/// bucket's shared builds (then there is nothing to compile or upload), else built here;
+/// then shared through the artifacts bucket (made if missing, as `up` makes it). Only a
+/// miss everywhere needs the cross-build tools.
+pub async fn publish(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    target: &BuildTarget,
+) -> Result<BuildReport, Error> {
+    if *target != BuildTarget::Graviton {
         return Err(Error::Usage {
             message: "only a Graviton build can be published".into(),
-            help: "this build is for this machine's architecture (the local emulator cannot run aarch64 here); run scripts/setup.sh as root to register qemu-aarch64, then build again".into(),
+            help: "this machine cannot run aarch64 binaries, so builds here are for its own architecture (the local emulator only); run scripts/setup.sh as root to register qemu-aarch64, then publish again".into(),
         });
-    };
+    }
+    let clients = ctx.clients;
     let account = clients.account_id().await?;
     let bucket = artifacts::bucket_name(&account, &clients.region);
+    let artifact = up::build_trigger(ctx, paths, target, &bucket, &account).await?;
+    let source_key = artifact
+        .source_key
+        .clone()
+        .expect("a zip built or found here has its source key");
     let created_bucket = artifacts::ensure_bucket(clients, &bucket, &account).await?;
-    let bytes = tokio::fs::read(&artifact.path)
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("reading {}", artifact.path.display()),
-            source,
-        })?;
-    let uploaded = artifacts::publish_build(
-        clients,
-        &bucket,
-        &account,
-        source_key,
-        bytes,
-        &artifact.sha256,
-    )
-    .await?;
-    Ok(Published {
-        key: artifacts::build_key(source_key),
-        bucket,
-        uploaded,
-        created_bucket,
+    let uploaded = if artifact.origin == Origin::SharedCache {
+        false
+    } else {
+        let bytes = tokio::fs::read(&artifact.path)
+            .await
+            .map_err(|source| Error::Io {
+                what: format!("reading {}", artifact.path.display()),
+                source,
+            })?;
+        artifacts::publish_build(
+            clients,
+            &bucket,
+            &account,
+            &source_key,
+            bytes,
+            &artifact.sha256,
+        )
+        .await?
+    };
+    Ok(BuildReport {
+        published: Some(Published {
+            key: artifacts::build_key(&source_key),
+            bucket,
+            uploaded,
+            created_bucket,
+        }),
+        artifact,
     })
 }

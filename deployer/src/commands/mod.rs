@@ -123,24 +123,21 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Render => print!("{}", render::render(&load_inputs(global)?)?),
         Command::Build(args) => {
             let target = BuildTarget::choose(global.local);
-            activity.set("", crate::cancel::Doing::Building);
-            let artifact = crate::build::build(&paths, &target).await?;
-            activity.clear("");
-            let published = if args.publish {
+            let report = if args.publish {
                 let inputs = load_inputs(global)?;
                 let conn = connect(global, &paths, inputs.region.clone()).await?;
                 let clients = Clients::new(&conn);
-                Some(build::publish(&clients, &artifact).await?)
+                build::publish(ctx(&clients), &paths, &target).await?
             } else {
-                None
-            };
-            output::print(
-                format,
-                &build::BuildReport {
+                activity.set("", crate::cancel::Doing::Building);
+                let artifact = crate::build::build(&paths, &target).await?;
+                activity.clear("");
+                build::BuildReport {
                     artifact,
-                    published,
-                },
-            );
+                    published: None,
+                }
+            };
+            output::print(format, &report);
         }
         Command::Up(args) => {
             let inputs = load_inputs(global)?;

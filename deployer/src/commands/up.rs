@@ -500,7 +500,7 @@ async fn finish(
 /// shared builds in the artifacts bucket, else built here, with a spinner and the Ctrl-C
 /// record. Only a build needs the cross-build tools; without them the error says what to
 /// install. Reads only: `plan` may call it.
-async fn build_trigger(
+pub async fn build_trigger(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
