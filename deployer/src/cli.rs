@@ -76,6 +76,9 @@ impl Command {
             Self::Viewer { .. } => "viewer",
             Self::Clients(_) => "clients",
             Self::Verify => "verify",
+            Self::Logs(_) => "logs",
+            Self::Invoke(_) => "invoke",
+            Self::Status => "status",
             Self::Gc(_) => "gc",
             Self::Local(_) => "local",
             Self::Policy(_) => "policy",
@@ -123,6 +126,16 @@ pub enum Command {
     /// Smoke test: a temporary user with known rows logs in; the tokens must carry exactly the
     /// expected claims. Exit 4 with the differences otherwise.
     Verify,
+    /// The trigger's login lines from its log group, newest last: outcome, event version,
+    /// source, principal, the row's claim names, lookup and total time.
+    Logs(LogsArgs),
+    /// Send the event Cognito would send for a user or a machine client to the deployed
+    /// trigger; show the claims it would add to each token, its log line and duration. Exit 4
+    /// when the function fails.
+    Invoke(InvokeArgs),
+    /// The stack's state, and whether what runs is still what was deployed: CloudFormation
+    /// drift detection plus the deployer's wiring checks. Exit 0 in sync, 4 drifted.
+    Status,
     /// Delete ephemeral stacks whose expiry has passed (never a stack without the ephemeral tag).
     Gc(GcArgs),
     /// Print the least-privilege IAM policy a CI role needs to run the deployer for this
@@ -156,6 +169,50 @@ pub struct UpArgs {
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// How far back to start.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::parse)]
+    pub since: Duration,
+    /// Keep polling for new lines until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only this user's logins.
+    #[arg(long, value_name = "NAME", conflicts_with = "client")]
+    pub user: Option<String>,
+    /// Only this machine client's token requests.
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client: Option<String>,
+    /// Only this outcome (enriched, no_row, stale_row, lookup_failed_issued, malformed, ...);
+    /// `denied` shows every denial.
+    #[arg(long)]
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("who").required(true).args(["user", "client", "event"])),
+    disable_version_flag = true
+)]
+pub struct InvokeArgs {
+    /// The event for this pool user (attributes and groups read from the pool).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// A client-credentials event for this app client (V3_0).
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client: Option<String>,
+    /// Send this event file as it is.
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<std::path::PathBuf>,
+    /// The event version (V1_0, V2_0, V3_0); default the stack's.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// The trigger source, with or without `TokenGeneration_`; default Authentication
+    /// (ClientCredentials for --client).
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -353,4 +410,13 @@ pub enum ClientsCommand {
         #[arg(long, value_name = "JSON")]
         row: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

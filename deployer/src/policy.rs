@@ -1,5 +1,5 @@
-//! The IAM policy a CI role needs to run `up`, `verify`, the user commands, `down` and `gc`
-//! for stacks whose names start with a prefix, and nothing else. Pure: `deployer policy`
+//! The IAM policy a CI role needs to run `up`, `verify`, the user commands, `down`, `gc`,
+//! `status`, `logs` and `invoke` for stacks whose names start with a prefix, and nothing else. Pure: `deployer policy`
 //! prints it, the README shows it, and the fakecloud suite runs the deployer with exactly it.
 //!
 //! CloudFormation acts with the caller's permissions (no service role), so the role also
@@ -47,7 +47,11 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
         // authorized against "*").
         st(
             "ReadStacks",
-            &["cloudformation:DescribeStacks"],
+            &[
+                "cloudformation:DescribeStacks",
+                // `status`: a detection's progress has no stack to scope it to.
+                "cloudformation:DescribeStackDriftDetectionStatus",
+            ],
             vec!["*".into()],
         ),
         st(
@@ -61,6 +65,10 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "cloudformation:ListStackResources",
                 "cloudformation:DeleteStack",
                 "cloudformation:GetTemplate",
+                // `status`: drift detection on the stack's resources.
+                "cloudformation:DetectStackDrift",
+                "cloudformation:DetectStackResourceDrift",
+                "cloudformation:DescribeStackResourceDrifts",
             ],
             vec![
                 format!("arn:{p}:cloudformation:{r}:{a}:stack/{x}*/*"),
@@ -156,6 +164,15 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
             ],
             vec![format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{x}*")],
         ),
+        // `logs`, `invoke` and the viewer: the trigger's log lines, and calling it.
+        st(
+            "OperateTrigger",
+            &["logs:FilterLogEvents", "lambda:InvokeFunction"],
+            vec![
+                format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{x}*"),
+                format!("arn:{p}:lambda:{r}:{a}:function:{x}*"),
+            ],
+        ),
         st(
             "ListLogGroups",
             &["logs:DescribeLogGroups"],
@@ -209,6 +226,7 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "cognito-idp:ListTagsForResource",
                 "cognito-idp:AdminCreateUser",
                 "cognito-idp:AdminGetUser",
+                "cognito-idp:AdminListGroupsForUser",
                 "cognito-idp:AdminSetUserPassword",
                 "cognito-idp:AdminUpdateUserAttributes",
                 "cognito-idp:AdminDeleteUser",

@@ -3,6 +3,8 @@
 //! the code at the token endpoint; the page shows both tokens decoded, their signatures
 //! checked, and the claims from the table marked. Works against AWS and the emulator alike.
 
+use crate::aws::Clients;
+use crate::commands::logs::{self, LoginLine};
 use crate::error::Error;
 use crate::identity::refs::StackRefs;
 use crate::identity::tokens::{self, TokenUse};
@@ -70,6 +72,9 @@ pub fn allowed_hosts(port: u16) -> [String; 2] {
 /// What the page knows.
 struct Viewer {
     refs: StackRefs,
+    /// For the trigger's log line of each login (the same reads as `deployer logs`).
+    clients: Clients,
+    log_group: String,
     custom: Vec<String>,
     redirect_uri: String,
     /// PKCE verifiers by OAuth `state`.
@@ -83,6 +88,8 @@ struct Viewer {
 struct Session {
     id: Result<Map<String, Value>, String>,
     access: Result<Map<String, Value>, String>,
+    /// The trigger's line for this login, or why there is none.
+    log: Result<LoginLine, String>,
 }
 
 #[derive(Deserialize)]
@@ -112,11 +119,19 @@ pub fn redirect_uri(inputs: &StackInputs, port: u16) -> Result<String, Error> {
 }
 
 /// Serves the viewer on 127.0.0.1:`port` until Ctrl-C.
-pub async fn serve(refs: StackRefs, inputs: &StackInputs, port: u16) -> Result<(), Error> {
+pub async fn serve(
+    refs: StackRefs,
+    clients: Clients,
+    function: &str,
+    inputs: &StackInputs,
+    port: u16,
+) -> Result<(), Error> {
     let redirect_uri = redirect_uri(inputs, port)?;
     let state = Arc::new(Viewer {
         custom: tokens::custom_claim_names(inputs),
         refs,
+        clients,
+        log_group: logs::log_group(function),
         redirect_uri,
         pending: Mutex::new(Pending::default()),
         port,
@@ -276,14 +291,19 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             .unwrap_or_default()
             .to_owned()
     };
+    let id = tokens::verify_token(
+        &jwks,
+        &token("id_token"),
+        &v.refs,
+        &v.refs.client_id,
+        TokenUse::Id,
+    );
+    let log = match &id {
+        Ok(claims) => login_line(v, claims).await,
+        Err(_) => Err("no verified ID token to match a log line to".into()),
+    };
     Ok(Session {
-        id: tokens::verify_token(
-            &jwks,
-            &token("id_token"),
-            &v.refs,
-            &v.refs.client_id,
-            TokenUse::Id,
-        ),
+        id,
         access: tokens::verify_token(
             &jwks,
             &token("access_token"),
@@ -291,7 +311,85 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             &v.refs.client_id,
             TokenUse::Access,
         ),
+        log,
     })
+}
+
+/// The trigger's line for the login these claims come from: the user's last login line
+/// from a little before the token was issued. CloudWatch Logs may take a few seconds to
+/// show it on AWS, so it is asked for a few times.
+async fn login_line(v: &Viewer, claims: &Map<String, Value>) -> Result<LoginLine, String> {
+    let user = claims
+        .get("cognito:username")
+        .and_then(Value::as_str)
+        .ok_or("the ID token has no cognito:username")?;
+    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
+    let filter = logs::Filter {
+        user: Some(user.to_owned()),
+        ..logs::Filter::default()
+    };
+    for attempt in 0..5 {
+        let lines = logs::logins(&v.clients, &v.log_group, issued_ms - 30_000, &filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(line) = lines.into_iter().last() {
+            return Ok(line);
+        }
+        if attempt < 4 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    Err(format!(
+        "no line for {user} in {} yet (CloudWatch Logs can take a few seconds: reload)",
+        v.log_group
+    ))
+}
+
+fn log_section(log: &Result<LoginLine, String>) -> String {
+    let mut html =
+        "<section id=\"trigger-log\"><h2>The trigger's log line for this login</h2>".to_owned();
+    match log {
+        Err(message) => html.push_str(&format!("<p>{}</p>", escape(message))),
+        Ok(line) => {
+            let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+            let rows = [
+                ("outcome", line.outcome.clone()),
+                ("time", line.time.clone()),
+                (
+                    "event",
+                    format!(
+                        "{} {}",
+                        line.version.clone().unwrap_or_default(),
+                        line.source.clone().unwrap_or_default()
+                    ),
+                ),
+                (
+                    "claims from the row",
+                    if line.claims.is_empty() {
+                        "none".into()
+                    } else {
+                        line.claims.join(", ")
+                    },
+                ),
+                ("lookup", ms(line.lookup_ms)),
+                ("total", ms(line.total_ms)),
+            ];
+            html.push_str("<table>");
+            for (k, val) in rows {
+                html.push_str(&format!(
+                    "<tr><th>{}</th><td id=\"log-{}\">{}</td></tr>",
+                    escape(k),
+                    escape(&k.replace(' ', "-")),
+                    escape(&val)
+                ));
+            }
+            html.push_str("</table>");
+            for note in &line.notes {
+                html.push_str(&format!("<p class=\"bad\">{}</p>", escape(note)));
+            }
+        }
+    }
+    html + "</section>"
 }
 
 fn escape(s: &str) -> String {
@@ -337,7 +435,7 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
             "<form method=\"post\" action=\"/logout\"><button class=\"button\" id=\"logout\" type=\"submit\">Logout</button></form>{}{}",
             table("ID token", &s.id, &v.custom),
             table("Access token", &s.access, &v.custom)
-        ),
+        ) + &log_section(&s.log),
     };
     let notice = message
         .map(|m| format!("<p class=\"bad\" id=\"error\">{}</p>", escape(m)))

@@ -33,6 +33,10 @@ const AWS_ONLY: &[(&str, &str)] = &[
     ("UserPools", "Cognito is not enforced"),
     ("CreateUserPools", "Cognito is not enforced"),
     ("UserPoolDomains", "Cognito is not enforced"),
+    (
+        "OperateTrigger",
+        "CloudWatch Logs is not enforced, and fakecloud runs no function without Docker",
+    ),
 ];
 
 /// Each enforced statement, the command that needs it, and a permission its denial names.

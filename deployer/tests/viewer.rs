@@ -157,6 +157,23 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
         2,
         "both tokens verified:\n{page}"
     );
+    // Beside the tokens, the trigger's log line for this login, read from its log group.
+    let outcome = browser
+        .find(Locator::Id("log-outcome"))
+        .await
+        .expect("the trigger's log line is shown")
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(outcome, "enriched");
+    let from_row = browser
+        .find(Locator::Id("log-claims-from-the-row"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(from_row.contains("projects"), "{from_row}");
     assert!(
         browser
             .current_url()

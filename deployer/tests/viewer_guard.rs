@@ -2,6 +2,8 @@
 //! DNS-rebinding page that resolved its own name to 127.0.0.1) is refused, logout is a POST
 //! from the viewer's own origin, never a cross-site GET. No AWS is needed until a login.
 
+mod mocks;
+
 use deployer::identity::refs::StackRefs;
 use deployer::inputs::StackInputs;
 use std::io::{Read, Write};
@@ -55,7 +57,11 @@ async fn only_localhost_is_served_and_logout_is_a_same_origin_post() {
         event_version: "V2_0".into(),
         endpoint: None,
     };
-    tokio::spawn(async move { deployer::viewer::serve(refs, &inputs, port).await });
+    // No login happens here, so the clients (for the trigger's log line) are never called.
+    let clients = mocks::Mocks::new().clients();
+    tokio::spawn(async move {
+        deployer::viewer::serve(refs, clients, "app-pretoken", &inputs, port).await
+    });
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;

@@ -127,6 +127,8 @@ modeled! {
     aws_sdk_lambda::operation::get_function::GetFunctionError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::get_policy::GetPolicyError { is_resource_not_found_exception => NotFound }
     aws_sdk_dynamodb::operation::describe_table::DescribeTableError { is_resource_not_found_exception => NotFound }
+    aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError { is_resource_not_found_exception => NotFound }
+    aws_sdk_lambda::operation::invoke::InvokeError { is_resource_not_found_exception => NotFound }
 }
 
 // Operations whose errors carry no modeled case the deployer branches on.
@@ -138,6 +140,11 @@ unmodeled!(
     cfn_op::describe_stack_events::DescribeStackEventsError,
     cfn_op::delete_stack::DeleteStackError,
     cfn_op::list_stack_resources::ListStackResourcesError,
+    cfn_op::detect_stack_drift::DetectStackDriftError,
+    cfn_op::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusError,
+    cfn_op::describe_stack_resource_drifts::DescribeStackResourceDriftsError,
+    idp_op::admin_list_groups_for_user::AdminListGroupsForUserError,
+    idp_op::describe_user_pool_client::DescribeUserPoolClientError,
     aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
     s3_op::put_object::PutObjectError,
     s3_op::put_object_tagging::PutObjectTaggingError,

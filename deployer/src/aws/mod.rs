@@ -135,6 +135,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub iam: aws_sdk_iam::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
     /// Who calls: the profile, then the caller's ARN once STS has said it.
     pub principal: Arc<OnceLock<String>>,
@@ -155,6 +156,7 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::new(&conn.sdk),
             iam: aws_sdk_iam::Client::new(&conn.sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&conn.sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&conn.sdk),
             region: conn.region.clone(),
             principal: Arc::default(),
             profile: conn.profile.clone(),
@@ -171,6 +173,7 @@ impl Clients {
         lambda: aws_sdk_lambda::Client,
         iam: aws_sdk_iam::Client,
         dynamodb: aws_sdk_dynamodb::Client,
+        logs: aws_sdk_cloudwatchlogs::Client,
         region: &str,
         profile: Option<&str>,
     ) -> Self {
@@ -182,6 +185,7 @@ impl Clients {
             lambda,
             iam,
             dynamodb,
+            logs,
             region: region.into(),
             principal: Arc::default(),
             profile: profile.map(str::to_owned),

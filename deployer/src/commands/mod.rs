@@ -5,8 +5,11 @@
 pub mod build;
 pub mod down;
 pub mod gc;
+pub mod invoke;
 pub mod local;
+pub mod logs;
 pub mod outputs;
+pub mod status;
 pub mod up;
 
 use crate::aws::{self, Clients, Connection, Target};
@@ -285,8 +288,9 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Viewer { port } => {
             let inputs = load_inputs(global)?;
             viewer::redirect_uri(&inputs, *port)?;
-            let (_, refs) = open(global, &paths, &inputs).await?;
-            viewer::serve(refs, &inputs, *port).await?;
+            let (clients, refs) = open(global, &paths, &inputs).await?;
+            let function = function_of(&clients, &inputs.stack_name).await?;
+            viewer::serve(refs, clients, &function, &inputs, *port).await?;
         }
         Command::Clients(ClientsCommand::Add { name, set, row }) => {
             let inputs = load_inputs(global)?;
@@ -296,6 +300,77 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 format,
                 &identity::clients::add_client(&clients, &refs, name, row).await?,
             );
+        }
+        Command::Logs(args) => {
+            let inputs = load_inputs(global)?;
+            let (clients, _) = open(global, &paths, &inputs).await?;
+            let function = function_of(&clients, &inputs.stack_name).await?;
+            let group = logs::log_group(&function);
+            let filter = logs::Filter {
+                user: args.user.clone(),
+                client: args.client.clone(),
+                outcome: args.outcome.clone(),
+            };
+            let print = |line: &logs::LoginLine| match format {
+                crate::cli::OutputFormat::Table => println!("{line}"),
+                crate::cli::OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string(line).expect("log lines serialize")
+                ),
+            };
+            let start = logs::since_ms(args.since);
+            if args.follow {
+                activity.set(&inputs.stack_name, crate::cancel::Doing::Reading);
+                logs::follow(
+                    &clients,
+                    &group,
+                    start,
+                    &filter,
+                    Poll::from_env().ceiling,
+                    print,
+                )
+                .await?;
+            } else {
+                let lines = logs::logins(&clients, &group, start, &filter).await?;
+                if lines.is_empty() {
+                    progress.note(&format!(
+                        "no login lines in {group} since {} that match",
+                        logs::rfc3339(start)
+                    ));
+                }
+                lines.iter().for_each(print);
+            }
+        }
+        Command::Invoke(args) => {
+            let inputs = load_inputs(global)?;
+            let (clients, refs) = open(global, &paths, &inputs).await?;
+            let function = function_of(&clients, &inputs.stack_name).await?;
+            let who = match (&args.user, &args.client, &args.event) {
+                (Some(u), _, _) => invoke::Who::User(u.clone()),
+                (_, Some(c), _) => invoke::Who::Client(c.clone()),
+                (_, _, Some(e)) => invoke::Who::Event(e.clone()),
+                _ => unreachable!("clap requires one of --user, --client, --event"),
+            };
+            let options = invoke::InvokeOptions {
+                who,
+                version: args.version.clone(),
+                source: args.source.clone(),
+            };
+            let report = invoke::invoke(&clients, &refs, &function, &options).await?;
+            output::print(format, &report);
+            if report.error.is_some() {
+                return Ok(exit::VERIFY_FAILED);
+            }
+        }
+        Command::Status => {
+            let inputs = load_inputs(global)?;
+            let conn = connect(global, &paths, inputs.region.clone()).await?;
+            let clients = Clients::new(&conn);
+            let report = status::status(&clients, &inputs.stack_name, Poll::from_env()).await?;
+            output::print(format, &report);
+            if !report.in_sync {
+                return Ok(exit::VERIFY_FAILED);
+            }
         }
         Command::Verify => {
             let inputs = load_inputs(global)?;
@@ -307,6 +382,18 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The deployed stack's trigger function.
+async fn function_of(clients: &Clients, stack: &str) -> Result<String, Error> {
+    outputs::outputs(clients, stack)
+        .await?
+        .0
+        .get("FunctionName")
+        .cloned()
+        .ok_or_else(|| Error::NotDeployed {
+            stack: stack.into(),
+        })
 }
 
 /// The clients and the deployed stack's references, for the identity commands.

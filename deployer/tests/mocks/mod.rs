@@ -40,6 +40,7 @@ pub struct Mocks {
     pub lambda: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub dynamodb: Vec<Rule>,
+    pub logs: Vec<Rule>,
 }
 
 /// The deployer's retry settings, with a 1 ms first backoff so retries do not slow the suite.
@@ -95,6 +96,7 @@ impl Mocks {
             client!(aws_sdk_lambda, self.lambda),
             client!(aws_sdk_iam, self.iam),
             client!(aws_sdk_dynamodb, self.dynamodb),
+            client!(aws_sdk_cloudwatchlogs, self.logs),
             "us-east-1",
             Some("ci"),
         )
