@@ -11,14 +11,16 @@
 #   4. no-op `up` right after that create, then the median of 5; `aws cloudformation deploy`
 #      and `sam deploy` doing nothing on the same template and emulator (median of 3 each);
 #   5. the trigger's init against a lambda_runtime hello world built with the same profile.
-# Usage: scripts/bench-ci.sh [--compare REF]
+# Usage: scripts/bench-ci.sh [--compare REF] [--build-only]   (--build-only: step 1 alone)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 compare=""
+build_only=""
 while (($#)); do
   case "$1" in
     --compare) compare="${2:?--compare needs a git ref}"; shift 2 ;;
-    *) die "unknown argument $1 (usage: scripts/bench-ci.sh [--compare REF])" ;;
+    --build-only) build_only=1; shift ;;
+    *) die "unknown argument $1 (usage: scripts/bench-ci.sh [--compare REF] [--build-only])" ;;
   esac
 done
 # The emulator and awscli for the baseline (the suite's set-up, not timed: a pipeline
@@ -68,6 +70,16 @@ if [[ -n "$compare" ]]; then
   timed t_before bash -c "cd '$work/before' && CARGO_TARGET_DIR='$work/target-before' cargo build --quiet --locked -p deployer"
   rm -rf "$work/target-before" "$work/before"
   say "   cold deployer build at $compare: $t_before s"
+fi
+if [[ -n "$build_only" ]]; then
+  echo "| cold cargo build --locked -p deployer (2 cores) | seconds |"
+  echo "| --- | ---: |"
+  echo "| HEAD | $(python3 -c "print(f'{$t_compile:.0f}')") |"
+  if [[ -n "$compare" ]]; then
+    echo "| $compare | $(python3 -c "print(f'{$t_before:.0f}')") |"
+    python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'\n{(1-a/b)*100:.0f}% faster than {sys.argv[3]}')" "$t_compile" "$t_before" "$compare"
+  fi
+  exit 0
 fi
 inputs() {
   python3 - "$clone/stack-inputs.json" "$work/$1.json" "$1" <<'PY'
