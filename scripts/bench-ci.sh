@@ -11,16 +11,19 @@
 #   4. no-op `up` right after that create, then the median of 5; `aws cloudformation deploy`
 #      and `sam deploy` doing nothing on the same template and emulator (median of 3 each);
 #   5. the trigger's init against a lambda_runtime hello world built with the same profile.
-# Usage: scripts/bench-ci.sh [--compare REF] [--build-only]   (--build-only: step 1 alone)
+# Usage: scripts/bench-ci.sh [--compare REF] [--build-only | --noop-only]
+#   --build-only: step 1 alone; --noop-only: steps 4 and 5 alone, with this checkout's build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 compare=""
 build_only=""
+noop_only=""
 while (($#)); do
   case "$1" in
     --compare) compare="${2:?--compare needs a git ref}"; shift 2 ;;
     --build-only) build_only=1; shift ;;
-    *) die "unknown argument $1 (usage: scripts/bench-ci.sh [--compare REF] [--build-only])" ;;
+    --noop-only) noop_only=1; shift ;;
+    *) die "unknown argument $1 (usage: scripts/bench-ci.sh [--compare REF] [--build-only | --noop-only])" ;;
   esac
 done
 # The emulator and awscli for the baseline (the suite's set-up, not timed: a pipeline
@@ -58,6 +61,15 @@ field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]
 print(d)' "$work/last.out" "$1"; }
 
+target_dir="$work/target"
+inputs() {
+  python3 - "$root/stack-inputs.json" "$work/$1.json" "$1" <<'PY'
+import json, sys
+base = json.load(open(sys.argv[1]))
+json.dump(dict(base, stackName=sys.argv[3], userPoolDomainName=sys.argv[3] + "-login"), open(sys.argv[2], "w"))
+PY
+}
+if [[ -z "$noop_only" ]]; then
 say "1. fresh clone and cold deployer build"
 timed t_clone git clone --quiet --no-local "$root" "$work/clone"
 clone="$work/clone"
@@ -81,13 +93,6 @@ if [[ -n "$build_only" ]]; then
   fi
   exit 0
 fi
-inputs() {
-  python3 - "$clone/stack-inputs.json" "$work/$1.json" "$1" <<'PY'
-import json, sys
-base = json.load(open(sys.argv[1]))
-json.dump(dict(base, stackName=sys.argv[3], userPoolDomainName=sys.argv[3] + "-login"), open(sys.argv[2], "w"))
-PY
-}
 for s in bench-cold bench-warm bench-cli bench-sam; do inputs "$s"; done
 
 say "2. cold: set-up of the cross-build, then up (builds the trigger)"
@@ -107,6 +112,14 @@ timed t_warm "${fresh_env[@]}" "$deployer" --local -f "$work/bench-warm.json" up
 t_warm_trigger="$(field artifact.seconds)"
 key="$(field artifact.key)"
 say "   up $t_warm s, of which the trigger $t_warm_trigger s"
+
+else
+  clone="$root"; deployer="$tools"; target_dir="${CARGO_TARGET_DIR:-$root/target}"
+  for s in bench-warm bench-cli bench-sam; do inputs "$s"; done
+  fresh_env=(env)
+  timed t_warm "$deployer" --local -f "$work/bench-warm.json" up --output json
+  key="$(field artifact.key)"
+fi
 
 say "4. no-op up against aws cloudformation deploy and sam deploy"
 timed t_first_noop "${fresh_env[@]}" "$deployer" --local -f "$work/bench-warm.json" up --output json
@@ -129,16 +142,17 @@ runs=(); for _ in 1 2 3; do sleep 1; timed t cli; runs+=("$t"); done; t_cli=$(me
 runs=(); for _ in 1 2 3; do sleep 1; timed t sam; runs+=("$t"); done; t_sam=$(median "${runs[@]}")
 
 say "5. the trigger's init against the lambda_runtime floor"
-(cd "$clone" && CARGO_TARGET_DIR="$work/target" cargo build --quiet --locked --profile lambda -p trigger --bin bootstrap)
+(cd "$clone" && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --locked --profile lambda -p trigger --bin bootstrap)
 (cd "$clone/scripts/bench/hello" && CARGO_TARGET_DIR="$work/target-hello" cargo build --quiet --locked --profile lambda)
 init_table="$(python3 "$clone/scripts/bench/trigger.py" --init-only --endpoint "$endpoint" --table bench-users \
-  --rust "$work/target/lambda/bootstrap" --hello "$work/target-hello/lambda/bootstrap")"
+  --rust "$target_dir/lambda/bootstrap" --hello "$work/target-hello/lambda/bootstrap")"
 
-for s in bench-cold bench-warm; do "$deployer" --local -f "$work/$s.json" down >/dev/null 2>&1 || true; done
+for s in bench-cold bench-warm; do [[ -f "$work/$s.json" ]] && { "$deployer" --local -f "$work/$s.json" down >/dev/null 2>&1 || true; }; done
 for s in bench-cli bench-sam; do "${creds[@]}" "$DEPLOYER_VENV/bin/aws" cloudformation delete-stack --stack-name "$s" || true; done
 
 f() { python3 -c "import sys; print(f'{float(sys.argv[1]):.${2:-2}f}')" "$1"; }
 sub() { python3 -c "import sys; print(f'{float(sys.argv[1]) - float(sys.argv[2]):.2f}')" "$1" "$2"; }
+if [[ -z "$noop_only" ]]; then
 echo
 echo "| step (2 cores, local emulator) | cold: trigger built | warm: trigger in the bucket |"
 echo "| --- | ---: | ---: |"
@@ -154,6 +168,7 @@ echo
 if [[ -n "$compare" ]]; then
   python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'cold cargo build -p deployer: {b:.0f} s at {sys.argv[3]}, {a:.0f} s now ({(1-a/b)*100:.0f}% faster)\n')" \
     "$t_compile" "$t_before" "$compare"
+fi
 fi
 echo "| nothing changed (same template, same emulator) | seconds |"
 echo "| --- | ---: |"
