@@ -9,7 +9,6 @@ use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::mock;
 use deployer::identity::import::{self, Record};
-use deployer::identity::refs::StackRefs;
 use deployer::identity::secret::Secret;
 use deployer::identity::users;
 use deployer::progress::Progress;
@@ -20,20 +19,6 @@ type Cognito = aws_sdk_cognitoidentityprovider::Client;
 type Ddb = aws_sdk_dynamodb::Client;
 
 const SUB: &str = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
-
-fn refs() -> StackRefs {
-    StackRefs {
-        stack: "app".into(),
-        pool_id: "us-east-1_EXAMPLE".into(),
-        client_id: "client".into(),
-        table: "app-users".into(),
-        partition_key: "userName".into(),
-        domain: "app-login".into(),
-        region: "us-east-1".into(),
-        event_version: "V2_0".into(),
-        endpoint: None,
-    }
-}
 
 /// AdminGetUser (API reference): the user's name as the pool keeps it and its attributes,
 /// `sub` among them, whatever case it was asked in.

@@ -17,18 +17,6 @@ fn json_lines(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A user made straight in the pool (AdminCreateUser), so the table has no row for it.
-async fn pool_user_without_row(pool: &str, name: &str) {
-    aws_sdk_cognitoidentityprovider::Client::new(&common::sdk().await)
-        .admin_create_user()
-        .user_pool_id(pool)
-        .username(name)
-        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn logs_invoke_and_status_on_a_v3_stack() {
     let inputs = Inputs::new(json!({
@@ -75,14 +63,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
     )
     .await
     .ok();
-    deployer_with(
-        &inputs.path,
-        &["token", "jane"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok();
+    common::token(&inputs.path, "jane", PASSWORD).await;
     let logs = deployer(
         &inputs.path,
         &["logs", "--user", "jane", "--output", "json"],
@@ -124,14 +105,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         .spawn()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    deployer_with(
-        &inputs.path,
-        &["token", "jane"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok();
+    common::token(&inputs.path, "jane", PASSWORD).await;
     let mut out = tokio::io::BufReader::new(follow.stdout.take().unwrap());
     let mut first = String::new();
     tokio::time::timeout(
@@ -176,7 +150,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
     assert_eq!(invoked["version"], "V3_0");
     assert_eq!(invoked["log"]["outcome"], "enriched");
     // A pool user made outside the deployer: no row in the table.
-    pool_user_without_row(&pool, "bob").await;
+    common::pool_user(&pool, "bob", None).await;
     let bare = deployer(
         &inputs.path,
         &["invoke", "--user", "bob", "--output", "json"],
@@ -246,7 +220,7 @@ async fn invoke_shows_the_denial_of_a_deny_policy_with_exit_4() {
         .await
         .ok()
         .json();
-    pool_user_without_row(up["outputs"]["UserPoolId"].as_str().unwrap(), "norow").await;
+    common::pool_user(up["outputs"]["UserPoolId"].as_str().unwrap(), "norow", None).await;
     let denied = deployer(
         &inputs.path,
         &["invoke", "--user", "norow", "--output", "json"],

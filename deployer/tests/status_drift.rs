@@ -45,6 +45,17 @@ fn deployed(artifact: &deployer::build::Artifact) -> Stack {
     b.build()
 }
 
+/// Mocks for a deployed stack of ours running a zip: the temp folder, the zip, the mocks.
+fn deployed_mocks() -> (tempfile::TempDir, deployer::build::Artifact, Mocks) {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact(&dir);
+    let mut m = Mocks::new();
+    let stack = deployed(&artifact);
+    m.cfn
+        .push(mock!(Cfn::describe_stacks).then_output(move || described(stack.clone())));
+    (dir, artifact, m)
+}
+
 fn detection(
     m: &mut Mocks,
     answers: Vec<(
@@ -109,12 +120,7 @@ fn pool_drift() -> StackResourceDrift {
 
 #[tokio::test]
 async fn a_pool_changed_behind_the_stacks_back_is_drifted_with_the_property_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let artifact = artifact(&dir);
-    let mut m = Mocks::new();
-    let stack = deployed(&artifact);
-    m.cfn
-        .push(mock!(Cfn::describe_stacks).then_output(move || described(stack.clone())));
+    let (_dir, artifact, mut m) = deployed_mocks();
     detection(
         &mut m,
         vec![
@@ -151,12 +157,7 @@ async fn a_pool_changed_behind_the_stacks_back_is_drifted_with_the_property_name
 
 #[tokio::test]
 async fn a_stack_in_sync_by_drift_detection_and_by_its_wiring_is_in_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let artifact = artifact(&dir);
-    let mut m = Mocks::new();
-    let stack = deployed(&artifact);
-    m.cfn
-        .push(mock!(Cfn::describe_stacks).then_output(move || described(stack.clone())));
+    let (_dir, artifact, mut m) = deployed_mocks();
     detection(
         &mut m,
         vec![(
@@ -176,12 +177,7 @@ async fn a_stack_in_sync_by_drift_detection_and_by_its_wiring_is_in_sync() {
 
 #[tokio::test]
 async fn a_failed_detection_is_not_called_in_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let artifact = artifact(&dir);
-    let mut m = Mocks::new();
-    let stack = deployed(&artifact);
-    m.cfn
-        .push(mock!(Cfn::describe_stacks).then_output(move || described(stack.clone())));
+    let (_dir, artifact, mut m) = deployed_mocks();
     detection(
         &mut m,
         vec![(

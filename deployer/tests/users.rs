@@ -48,15 +48,7 @@ async fn users_tokens_and_verify() {
     );
 
     // token: verified claims from the row, custom ones marked.
-    let token = deployer_with(
-        &inputs.path,
-        &["token", "jane", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok()
-    .json();
+    let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-1", "p-2"]));
     assert!(token["idToken"].get("level").is_none());
     assert_eq!(token["accessToken"]["level"], 3);
@@ -86,15 +78,7 @@ async fn users_tokens_and_verify() {
     .ok()
     .json();
     assert_eq!(updated["action"], "updated");
-    let token = deployer_with(
-        &inputs.path,
-        &["token", "jane", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok()
-    .json();
+    let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-9"]));
 
     // --raw prints Cognito's tokens for piping; they decode to the same claims.
@@ -238,23 +222,7 @@ async fn users_tokens_and_verify() {
         .send()
         .await
         .unwrap();
-    cognito
-        .admin_create_user()
-        .user_pool_id(pool)
-        .username("jane")
-        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
-        .send()
-        .await
-        .unwrap();
-    cognito
-        .admin_set_user_password()
-        .user_pool_id(pool)
-        .username("jane")
-        .password(PASSWORD)
-        .permanent(true)
-        .send()
-        .await
-        .unwrap();
+    common::pool_user(pool, "jane", Some(PASSWORD)).await;
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
         .ok()
@@ -266,15 +234,7 @@ async fn users_tokens_and_verify() {
         .find(|u| u["user"] == "jane")
         .unwrap();
     assert_eq!(jane["staleRow"], true, "{jane}");
-    let token = deployer_with(
-        &inputs.path,
-        &["token", "jane", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok()
-    .json();
+    let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert!(token["idToken"].get("projects").is_none(), "{token}");
     assert_eq!(token["customClaims"], json!([]));
     // Adding her binds the row to her.
@@ -284,15 +244,7 @@ async fn users_tokens_and_verify() {
     )
     .await
     .ok();
-    let token = deployer_with(
-        &inputs.path,
-        &["token", "jane", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok()
-    .json();
+    let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-8"]));
 
     // remove: pool and table both.
@@ -468,15 +420,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
     )
     .await
     .ok();
-    let token = deployer_with(
-        &inputs.path,
-        &["token", "user0007", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .ok()
-    .json();
+    let token = common::token(&inputs.path, "user0007", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-7", "p-shared"]));
 
     // M2M: a client with a secret; its client-credentials token carries its row's claims.

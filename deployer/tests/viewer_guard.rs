@@ -4,7 +4,6 @@
 
 mod mocks;
 
-use deployer::identity::refs::StackRefs;
 use deployer::inputs::StackInputs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -46,17 +45,7 @@ async fn only_localhost_is_served_and_logout_is_a_same_origin_post() {
         "t.json",
     )
     .unwrap();
-    let refs = StackRefs {
-        stack: "app".into(),
-        pool_id: "us-east-1_Abc123".into(),
-        client_id: "client123".into(),
-        table: "app-users".into(),
-        partition_key: "userName".into(),
-        domain: "app-login".into(),
-        region: "us-east-1".into(),
-        event_version: "V2_0".into(),
-        endpoint: None,
-    };
+    let refs = mocks::refs();
     // No login happens here, so the clients (for the trigger's log line) are never called.
     let clients = mocks::Mocks::new().clients();
     tokio::spawn(async move {
@@ -100,7 +89,9 @@ async fn only_localhost_is_served_and_logout_is_a_same_origin_post() {
     let statuses: Vec<u16> = checks.iter().map(|a| status(a)).collect();
     assert_eq!(statuses, [421, 421, 405, 403, 303], "{checks:#?}");
     assert!(
-        checks[4].contains("location: https://app-login.auth.us-east-1.amazoncognito.com/logout?client_id=client123"),
+        checks[4].contains(
+            "location: https://app-login.auth.us-east-1.amazoncognito.com/logout?client_id=client"
+        ),
         "{}",
         checks[4]
     );

@@ -79,12 +79,7 @@ pub async fn publish(
     let uploaded = if artifact.origin == Origin::SharedCache {
         false
     } else {
-        let bytes = tokio::fs::read(&artifact.path)
-            .await
-            .map_err(|source| Error::Io {
-                what: format!("reading {}", artifact.path.display()),
-                source,
-            })?;
+        let bytes = up::zip_bytes(&artifact).await?;
         artifacts::publish_build(
             clients,
             &bucket,

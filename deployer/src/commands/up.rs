@@ -588,12 +588,7 @@ async fn upload(
             artifacts::EXPIRE_DAYS
         ));
     }
-    let bytes = tokio::fs::read(&artifact.path)
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("reading {}", artifact.path.display()),
-            source,
-        })?;
+    let bytes = zip_bytes(artifact).await?;
     let uploaded = artifacts::upload(
         ctx.clients,
         bucket,
@@ -627,4 +622,14 @@ async fn upload(
     }
     ctx.activity.clear("");
     Ok(uploaded)
+}
+
+/// The zip's bytes, read from where the build (or the cache) left it.
+pub async fn zip_bytes(artifact: &Artifact) -> Result<Vec<u8>, Error> {
+    tokio::fs::read(&artifact.path)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("reading {}", artifact.path.display()),
+            source,
+        })
 }

@@ -101,6 +101,19 @@ pub async fn deployer_with(
     }
 }
 
+/// A user's verified tokens (`token USER --output json`), the password from the environment.
+pub async fn token(inputs: &Path, user: &str, password: &str) -> Value {
+    deployer_with(
+        inputs,
+        &["token", user, "--output", "json"],
+        &[("DEPLOYER_PASSWORD", password)],
+        None,
+    )
+    .await
+    .ok()
+    .json()
+}
+
 /// A stack-inputs file in a temp folder; keep the folder alive while the file is used.
 pub struct Inputs {
     pub dir: tempfile::TempDir,
@@ -170,6 +183,31 @@ pub fn claims(jwt: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
+/// Makes a user straight in the pool (AdminCreateUser, no message), so the table has no row
+/// for it; with a password, a permanent one (the user is confirmed).
+pub async fn pool_user(pool: &str, user: &str, password: Option<&str>) {
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk().await);
+    cognito
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username(user)
+        .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+        .send()
+        .await
+        .unwrap();
+    if let Some(password) = password {
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(pool)
+            .username(user)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 /// Creates a confirmed user with a permanent password, writes its row, logs in with
 /// AdminInitiateAuth and returns the (ID, access) token claims.
 pub async fn login(
@@ -177,7 +215,7 @@ pub async fn login(
     user: &str,
     row: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
 ) -> (Value, Value) {
-    use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, MessageActionType};
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
     let sdk = sdk().await;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -193,23 +231,7 @@ pub async fn login(
         .await
         .is_err()
     {
-        cognito
-            .admin_create_user()
-            .user_pool_id(pool)
-            .username(user)
-            .message_action(MessageActionType::Suppress)
-            .send()
-            .await
-            .unwrap();
-        cognito
-            .admin_set_user_password()
-            .user_pool_id(pool)
-            .username(user)
-            .password(password)
-            .permanent(true)
-            .send()
-            .await
-            .unwrap();
+        pool_user(pool, user, Some(password)).await;
     }
     let mut put = ddb.put_item().table_name(table).item(
         "userName",

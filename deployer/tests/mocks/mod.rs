@@ -684,3 +684,18 @@ impl Harness {
         up::up(self.ctx(), &paths, inputs, &options).await
     }
 }
+
+/// The deployed `app` stack's references, as the identity commands read them.
+pub fn refs() -> deployer::identity::refs::StackRefs {
+    deployer::identity::refs::StackRefs {
+        stack: "app".into(),
+        pool_id: "us-east-1_EXAMPLE".into(),
+        client_id: "client".into(),
+        table: "app-users".into(),
+        partition_key: "userName".into(),
+        domain: "app-login".into(),
+        region: "us-east-1".into(),
+        event_version: "V2_0".into(),
+        endpoint: None,
+    }
+}
