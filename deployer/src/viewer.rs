@@ -122,16 +122,17 @@ pub fn redirect_uri(inputs: &StackInputs, port: u16) -> Result<String, Error> {
 pub async fn serve(
     refs: StackRefs,
     clients: Clients,
-    function: &str,
     inputs: &StackInputs,
     port: u16,
 ) -> Result<(), Error> {
     let redirect_uri = redirect_uri(inputs, port)?;
+    let log_group = logs::log_group(&refs.function);
     let state = Arc::new(Viewer {
+        log_group,
         custom: tokens::custom_claim_names(inputs),
         refs,
         clients,
-        log_group: logs::log_group(function),
+
         redirect_uri,
         pending: Mutex::new(Pending::default()),
         port,

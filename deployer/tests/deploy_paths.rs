@@ -32,19 +32,6 @@ on_both!(
     ephemeral_up_gc_and_down_from_outputs,
 );
 
-async fn stack_status(emu: &Emu, name: &str) -> Option<String> {
-    let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
-    let out = cfn.describe_stacks().stack_name(name).send().await.ok()?;
-    let status = out
-        .stacks?
-        .into_iter()
-        .next()?
-        .stack_status?
-        .as_str()
-        .to_owned();
-    (status != "DELETE_COMPLETE").then_some(status)
-}
-
 async fn up_no_op_plan_and_down(emu: &Emu) {
     let inputs = Inputs::new(
         json!({"claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]}),
@@ -125,7 +112,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
         "{}",
         emu.name
     );
-    assert_eq!(stack_status(emu, &inputs.stack).await, None);
+    assert_eq!(emu.stack_status(&inputs.stack).await, None);
     assert_eq!(
         emu.run(&inputs.path, &["down", "--output", "json"])
             .await
@@ -190,7 +177,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     assert_eq!(
-        stack_status(emu, &inputs.stack).await.as_deref(),
+        emu.stack_status(&inputs.stack).await.as_deref(),
         Some("UPDATE_COMPLETE")
     );
 
@@ -235,7 +222,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
             again.stderr
         );
         assert_eq!(
-            stack_status(emu, &inputs.stack).await,
+            emu.stack_status(&inputs.stack).await,
             None,
             "nothing was created"
         );
@@ -271,7 +258,7 @@ async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu
     // ROLLBACK_COMPLETE, not ROLLBACK_FAILED, and (AWS, ministack) no resource of it is left;
     // fakecloud keeps them until the stack is deleted, which the next up does.
     assert_eq!(
-        stack_status(emu, &clash.stack).await.as_deref(),
+        emu.stack_status(&clash.stack).await.as_deref(),
         Some("ROLLBACK_COMPLETE")
     );
     if !emu.rolls_back_creates {
@@ -351,7 +338,7 @@ async fn ephemeral_up_gc_and_down_from_outputs(emu: &Emu) {
         result(&long).is_some_and(|r| r.starts_with("skipped: expires at")),
         "{gc}"
     );
-    assert_eq!(stack_status(emu, &short).await, None);
+    assert_eq!(emu.stack_status(&short).await, None);
 
     // The teardown step needs only the file `up` wrote.
     let down = common::run_binary(

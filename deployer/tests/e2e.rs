@@ -13,111 +13,12 @@ fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-/// Lists what is left of a stack in the emulator, by every service's own listing.
+/// What is left of a stack in the emulator, by every service's own listing: its resources,
+/// its zips and its log group.
 async fn leftovers(stack: &str) -> Vec<String> {
-    let sdk = common::sdk().await;
-    let mut left = Vec::new();
-    let pools = aws_sdk_cognitoidentityprovider::Client::new(&sdk)
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    for p in pools.user_pools.unwrap_or_default() {
-        if p.name.as_deref() == Some(stack) {
-            left.push(format!("user pool {}", p.id.unwrap_or_default()));
-        }
-    }
-    let tables = aws_sdk_dynamodb::Client::new(&sdk)
-        .list_tables()
-        .send()
-        .await
-        .unwrap();
-    left.extend(
-        tables
-            .table_names
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t.starts_with(stack))
-            .map(|t| format!("table {t}")),
-    );
-    let functions = aws_sdk_lambda::Client::new(&sdk)
-        .list_functions()
-        .send()
-        .await
-        .unwrap();
-    for f in functions.functions.unwrap_or_default() {
-        if f.function_name
-            .as_deref()
-            .is_some_and(|n| n.starts_with(stack))
-        {
-            left.push(format!("function {}", f.function_name.unwrap_or_default()));
-        }
-    }
-    let roles = aws_sdk_iam::Client::new(&sdk)
-        .list_roles()
-        .send()
-        .await
-        .unwrap();
-    left.extend(
-        roles
-            .roles
-            .into_iter()
-            .filter(|r| r.role_name.starts_with(stack))
-            .map(|r| format!("role {}", r.role_name)),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    if let Ok(objects) = s3
-        .list_objects_v2()
-        .bucket("deployer-artifacts-000000000000-us-east-1")
-        .prefix(format!("{stack}/"))
-        .send()
-        .await
-    {
-        left.extend(
-            objects
-                .contents
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|o| o.key)
-                .map(|k| format!("artifact {k}")),
-        );
-    }
-    // Log groups through the AWS CLI from the project venv (no CloudWatch Logs crate needed).
-    let venv = std::env::var("DEPLOYER_VENV")
-        .unwrap_or_else(|_| format!("{}/../.cache/venv", env!("CARGO_MANIFEST_DIR")));
-    let out = std::process::Command::new(format!("{venv}/bin/aws"))
-        .args([
-            "--endpoint-url",
-            &common::endpoint(),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .args([
-            "logs",
-            "describe-log-groups",
-            "--log-group-name-prefix",
-            &format!("/aws/lambda/{stack}"),
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI from the project venv (run scripts/setup.sh)");
-    assert!(
-        out.status.success(),
-        "aws logs describe-log-groups: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let groups: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for g in groups["logGroups"].as_array().unwrap() {
-        left.push(format!("log group {}", g["logGroupName"]));
-    }
+    let emu = common::Emu::ministack();
+    let mut left = emu.leftovers(stack).await;
+    left.extend(emu.artifacts_and_logs(stack).await);
     left
 }
 

@@ -7,17 +7,9 @@ mod common;
 use common::{deployer, deployer_with, Inputs};
 use serde_json::json;
 
+/// The stack's status on the suite's emulator; `None` when it is gone.
 async fn stack_status(name: &str) -> Option<String> {
-    let cfn = aws_sdk_cloudformation::Client::new(&common::sdk().await);
-    let out = cfn.describe_stacks().stack_name(name).send().await.ok()?;
-    let status = out
-        .stacks?
-        .into_iter()
-        .next()?
-        .stack_status?
-        .as_str()
-        .to_owned();
-    (status != "DELETE_COMPLETE").then_some(status)
+    common::Emu::ministack().stack_status(name).await
 }
 
 #[tokio::test]

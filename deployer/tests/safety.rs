@@ -455,19 +455,6 @@ async fn a_table_left_by_an_earlier_kept_stack_is_brought_back_and_a_foreign_one
                 .build()
         }
     };
-    let table_there = |m: &mut Mocks| {
-        m.dynamodb.push(
-            mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
-                aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
-                    .table(
-                        aws_sdk_dynamodb::types::TableDescription::builder()
-                            .table_arn("arn:aws:dynamodb:us-east-1:111122223333:table/app-users")
-                            .build(),
-                    )
-                    .build()
-            }),
-        );
-    };
     // Ours: CloudFormation's tags (documented: resources it creates carry
     // aws:cloudformation:stack-name and logical-id) and the deployer's own stay on a
     // retained resource.

@@ -18,14 +18,6 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_for(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -45,7 +37,7 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
             "{tool} is missing: run scripts/setup.sh (Debian's chromium and chromium-driver)"
         );
     }
-    let port = free_port();
+    let port = common::free_port();
     let inputs = Inputs::new(json!({
         "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}],
         "callbackUrls": [format!("http://localhost:{port}/")]
@@ -78,7 +70,7 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
             .unwrap(),
     );
     wait_for(port, "the viewer").await;
-    let driver_port = free_port();
+    let driver_port = common::free_port();
     let driver = Killed(
         Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={driver_port}"))

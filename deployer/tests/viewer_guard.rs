@@ -2,20 +2,13 @@
 //! DNS-rebinding page that resolved its own name to 127.0.0.1) is refused, logout is a POST
 //! from the viewer's own origin, never a cross-site GET. No AWS is needed until a login.
 
+mod common;
 mod mocks;
 
 use deployer::inputs::StackInputs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A raw request, so the Host and Origin headers are exactly what a browser would send.
 fn request(port: u16, head: &str) -> String {
@@ -37,7 +30,7 @@ fn status(answer: &str) -> u16 {
 
 #[tokio::test]
 async fn only_localhost_is_served_and_logout_is_a_same_origin_post() {
-    let port = free_port();
+    let port = common::free_port();
     let inputs = StackInputs::parse(
         &format!(
             r#"{{"stackName": "app", "userPoolDomainName": "app-login", "callbackUrls": ["http://localhost:{port}/"]}}"#
@@ -48,9 +41,7 @@ async fn only_localhost_is_served_and_logout_is_a_same_origin_post() {
     let refs = mocks::refs();
     // No login happens here, so the clients (for the trigger's log line) are never called.
     let clients = mocks::Mocks::new().clients();
-    tokio::spawn(async move {
-        deployer::viewer::serve(refs, clients, "app-pretoken", &inputs, port).await
-    });
+    tokio::spawn(async move { deployer::viewer::serve(refs, clients, &inputs, port).await });
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;

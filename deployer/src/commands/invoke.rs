@@ -392,9 +392,9 @@ async fn build_event(
 pub async fn invoke(
     clients: &Clients,
     refs: &StackRefs,
-    function: &str,
     options: &InvokeOptions,
 ) -> Result<InvokeReport, Error> {
+    let function = refs.function.as_str();
     let (event, principal) = build_event(clients, refs, options).await?;
     let started = Instant::now();
     let out = clients

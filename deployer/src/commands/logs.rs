@@ -288,7 +288,7 @@ pub async fn follow(
         if let Some(last) = fresh.iter().map(|e| e.timestamp_ms).max() {
             // Keep the ids of the newest millisecond only: the next poll starts there.
             from = last;
-            seen.retain(|_| false);
+            seen.clear();
             seen.extend(
                 fresh
                     .iter()

@@ -289,8 +289,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let inputs = load_inputs(global)?;
             viewer::redirect_uri(&inputs, *port)?;
             let (clients, refs) = open(global, &paths, &inputs).await?;
-            let function = function_of(&clients, &inputs.stack_name).await?;
-            viewer::serve(refs, clients, &function, &inputs, *port).await?;
+            viewer::serve(refs, clients, &inputs, *port).await?;
         }
         Command::Clients(ClientsCommand::Add { name, set, row }) => {
             let inputs = load_inputs(global)?;
@@ -303,9 +302,8 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         }
         Command::Logs(args) => {
             let inputs = load_inputs(global)?;
-            let (clients, _) = open(global, &paths, &inputs).await?;
-            let function = function_of(&clients, &inputs.stack_name).await?;
-            let group = logs::log_group(&function);
+            let (clients, refs) = open(global, &paths, &inputs).await?;
+            let group = logs::log_group(&refs.function);
             let filter = logs::Filter {
                 user: args.user.clone(),
                 client: args.client.clone(),
@@ -344,7 +342,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Invoke(args) => {
             let inputs = load_inputs(global)?;
             let (clients, refs) = open(global, &paths, &inputs).await?;
-            let function = function_of(&clients, &inputs.stack_name).await?;
             let who = match (&args.user, &args.client, &args.event) {
                 (Some(u), _, _) => invoke::Who::User(u.clone()),
                 (_, Some(c), _) => invoke::Who::Client(c.clone()),
@@ -356,7 +353,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 version: args.version.clone(),
                 source: args.source.clone(),
             };
-            let report = invoke::invoke(&clients, &refs, &function, &options).await?;
+            let report = invoke::invoke(&clients, &refs, &options).await?;
             output::print(format, &report);
             if report.error.is_some() {
                 return Ok(exit::VERIFY_FAILED);
@@ -382,18 +379,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         }
     }
     Ok(exit::SUCCESS)
-}
-
-/// The deployed stack's trigger function.
-async fn function_of(clients: &Clients, stack: &str) -> Result<String, Error> {
-    outputs::outputs(clients, stack)
-        .await?
-        .0
-        .get("FunctionName")
-        .cloned()
-        .ok_or_else(|| Error::NotDeployed {
-            stack: stack.into(),
-        })
 }
 
 /// The clients and the deployed stack's references, for the identity commands.

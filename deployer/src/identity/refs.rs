@@ -16,6 +16,8 @@ pub struct StackRefs {
     pub domain: String,
     pub region: String,
     pub event_version: String,
+    /// The trigger function (its log group is `/aws/lambda/<function>`).
+    pub function: String,
     /// The endpoint the SDK talks to when it is not AWS's own (the emulator).
     pub endpoint: Option<String>,
 }
@@ -49,6 +51,7 @@ impl StackRefs {
             region: conn.region.clone(),
             event_version: get("EventVersion")
                 .unwrap_or_else(|| inputs.event_version.as_str().into()),
+            function: get("FunctionName").unwrap_or_default(),
             endpoint: conn.endpoint.clone(),
         })
     }

@@ -101,6 +101,15 @@ pub async fn deployer_with(
     }
 }
 
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A user's verified tokens (`token USER --output json`), the password from the environment.
 pub async fn token(inputs: &Path, user: &str, password: &str) -> Value {
     deployer_with(
@@ -356,6 +365,20 @@ impl Emu {
         .await
     }
 
+    /// The stack's status here; `None` when it is gone (or was never made).
+    pub async fn stack_status(&self, name: &str) -> Option<String> {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.sdk().await);
+        let out = cfn.describe_stacks().stack_name(name).send().await.ok()?;
+        let status = out
+            .stacks?
+            .into_iter()
+            .next()?
+            .stack_status?
+            .as_str()
+            .to_owned();
+        (status != "DELETE_COMPLETE").then_some(status)
+    }
+
     /// What is left of a stack here, by every service's own listing (the stack itself aside).
     pub async fn leftovers(&self, stack: &str) -> Vec<String> {
         let sdk = self.sdk().await;
@@ -408,6 +431,51 @@ impl Emu {
                 .into_iter()
                 .filter(|r| r.role_name.starts_with(&format!("{stack}-")))
                 .map(|r| format!("role {}", r.role_name)),
+        );
+        left.sort();
+        left
+    }
+
+    /// The stack's zips in the artifacts bucket and its function's log group: kept while the
+    /// stack exists (a rolled-back create's too), gone after `down`.
+    pub async fn artifacts_and_logs(&self, stack: &str) -> Vec<String> {
+        let sdk = self.sdk().await;
+        let mut left = Vec::new();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        // No bucket yet is no artifact left.
+        if let Ok(objects) = s3
+            .list_objects_v2()
+            .bucket("deployer-artifacts-000000000000-us-east-1")
+            .prefix(format!("{stack}/"))
+            .send()
+            .await
+        {
+            left.extend(
+                objects
+                    .contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| o.key)
+                    .map(|k| format!("artifact {k}")),
+            );
+        }
+        let groups = aws_sdk_cloudwatchlogs::Client::new(&sdk)
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/lambda/{stack}-"))
+            .send()
+            .await
+            .unwrap();
+        left.extend(
+            groups
+                .log_groups
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|g| g.log_group_name)
+                .map(|g| format!("log group {g}")),
         );
         left.sort();
         left

@@ -443,6 +443,11 @@ pub fn wiring_with(
             .build()
             .unwrap()
     }));
+    table_there(m);
+}
+
+/// DescribeTable finds the stack's table.
+pub fn table_there(m: &mut Mocks) {
     m.dynamodb.push(
         mock!(aws_sdk_dynamodb::Client::describe_table).then_output(|| {
             aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput::builder()
@@ -696,6 +701,7 @@ pub fn refs() -> deployer::identity::refs::StackRefs {
         domain: "app-login".into(),
         region: "us-east-1".into(),
         event_version: "V2_0".into(),
+        function: "app-pretoken".into(),
         endpoint: None,
     }
 }
