@@ -203,3 +203,25 @@ async fn a_failed_detection_is_not_called_in_sync() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn a_stack_the_deployer_did_not_make_is_left_alone() {
+    // Only DescribeStacks: no drift detection, no wiring reads (no rule for them).
+    let mut m = Mocks::new();
+    m.cfn.push(mock!(Cfn::describe_stacks).then_output(|| {
+        described(stack(
+            StackStatus::UpdateComplete,
+            &[("ApiUrl", "https://x")],
+            &[("team", "payments")],
+        ))
+    }));
+    let err = status::status(&m.clients(), STACK, Poll::immediate())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string()
+            .contains("is left alone: the deployer did not make it"),
+        "{err}"
+    );
+}

@@ -279,6 +279,7 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
             stack: stack.into(),
         });
     };
+    crate::identity::refs::refuse_foreign(&found)?;
     let artifact = found
         .parameters
         .get("ArtifactKey")

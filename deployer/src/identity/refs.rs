@@ -22,6 +22,21 @@ pub struct StackRefs {
     pub endpoint: Option<String>,
 }
 
+/// The commands that use a deployed stack (users, tokens, clients, logs, invoke, status, the
+/// viewer) act only on the deployer's own stacks: a foreign one of the same name is left
+/// alone, exit 2, as `up` and `down` leave it.
+pub fn refuse_foreign(found: &crate::stack::Stack) -> Result<(), Error> {
+    if found.is_ours() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        stack: found.name.clone(),
+        status: found.status.as_str().to_owned(),
+        why: "the deployer did not make it (no managed-by=deployer tag and DeployFingerprint)".into(),
+        help: "check stackName and the region in the inputs; `deployer up --adopt` takes a stack over on purpose".into(),
+    })
+}
+
 impl StackRefs {
     pub async fn load(
         conn: &Connection,
@@ -29,6 +44,9 @@ impl StackRefs {
         inputs: &StackInputs,
     ) -> Result<Self, Error> {
         let stack = cfn::describe(clients, &inputs.stack_name).await?;
+        if let Some(found) = &stack {
+            refuse_foreign(found)?;
+        }
         let outputs = stack
             .filter(|s| !s.in_progress())
             .map(|s| s.outputs)
