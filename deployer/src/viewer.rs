@@ -137,7 +137,7 @@ pub async fn serve(
         pending: Mutex::new(Pending::default()),
         port,
         session: Mutex::new(None),
-        http: reqwest::Client::new(),
+        http: crate::aws::web_client(),
     });
     let app = Router::new()
         .route("/", get(home))

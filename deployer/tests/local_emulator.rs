@@ -136,6 +136,7 @@ async fn lifecycle(engine: &str, health: &str) {
             "test", "test", None, None, "test",
         ))
         .endpoint_url(&endpoint)
+        .http_client(deployer::aws::http_client(&deployer::aws::Target::Local))
         .load()
         .await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);

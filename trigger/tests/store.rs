@@ -178,6 +178,7 @@ async fn a_table_that_never_answers_times_out_within_the_budget_retries_included
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
         .endpoint_url(format!("http://{addr}"))
+        .http_client(trigger::store::https_client())
         .timeout_config(timeouts)
         .retry_config(retries)
         .build();

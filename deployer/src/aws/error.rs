@@ -394,6 +394,9 @@ impl AwsError {
             ErrorKind::InvalidCredentials => format!(
                 "AWS does not recognise the access key in use{who}: check AWS_ACCESS_KEY_ID, AWS_PROFILE or --profile"
             ),
+            ErrorKind::NoCredentials if self.message.contains("SSO token") => format!(
+                "the profile{who} signs in with IAM Identity Center and has no current login: run `aws sso login` with that profile, then run again"
+            ),
             ErrorKind::NoCredentials => {
                 "no AWS credentials were found: set AWS_PROFILE or --profile, export credentials, or run against the emulator with --local".into()
             }

@@ -104,7 +104,7 @@ pub async fn connect(
     if let Some(url) = &endpoint {
         loader = loader.endpoint_url(url);
     }
-    let sdk = loader.load().await;
+    let sdk = loader.http_client(http_client(target)).load().await;
     let region = sdk
         .region()
         .map(|r| r.to_string())
@@ -123,6 +123,34 @@ pub async fn connect(
         region,
         profile,
     })
+}
+
+/// The HTTP client of every SDK client and of the credential providers (SSO, STS, IMDS):
+/// HTTPS on rustls with ring and the system's trust store, as the SDK's default client does
+/// with aws-lc. The local emulator (plain HTTP, dummy credentials, so no provider ever calls
+/// out) gets a plain HTTP client, which skips reading the system's certificates for nothing.
+/// Any other endpoint keeps HTTPS: the credential providers still call AWS itself.
+pub fn http_client(target: &Target) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    if *target == Target::Local {
+        aws_smithy_http_client::Builder::new().build_http()
+    } else {
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https()
+    }
+}
+
+/// An HTTP client for what is not an AWS API (the pool's keys, the hosted UI's token
+/// endpoint), on the same rustls and ring as the SDK's.
+pub fn web_client() -> reqwest::Client {
+    // reqwest finds the process's default provider; the first call installs ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client with the default settings")
 }
 
 /// The SDK clients, made once per command. Tests build them from mocked clients.

@@ -124,7 +124,7 @@ pub async fn client_token(
         message,
         help: help.into(),
     };
-    let response = reqwest::Client::new()
+    let response = crate::aws::web_client()
         .post(&url)
         .basic_auth(client_id, Some(secret.expose()))
         .form(&[("grant_type", "client_credentials")])

@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod import;
+pub mod jwt;
 pub mod refs;
 pub mod rows;
 pub mod secret;

@@ -1,6 +1,7 @@
 //! Logins and tokens: AdminInitiateAuth, the pool's JWKS, and verification of each token's
 //! signature, issuer, audience or client, use and expiry.
 
+use super::jwt::{self, Jwks};
 use super::refs::StackRefs;
 use super::secret::Secret;
 use crate::aws::Clients;
@@ -8,7 +9,6 @@ use crate::error::Error;
 use crate::inputs::StackInputs;
 use crate::output;
 use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
-use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -90,18 +90,22 @@ pub async fn login(
 }
 
 /// Fetches the pool's signing keys.
-pub async fn fetch_jwks(refs: &StackRefs) -> Result<JwkSet, Error> {
+pub async fn fetch_jwks(refs: &StackRefs) -> Result<Jwks, Error> {
     let url = refs.jwks_url();
     let fail = |detail: String| Error::Token {
         message: format!("cannot read the pool's signing keys from {url}: {detail}"),
         help: "check the network, or that the stack is deployed".into(),
     };
-    let response = reqwest::get(&url).await.map_err(|e| fail(e.to_string()))?;
+    let response = crate::aws::web_client()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     if !response.status().is_success() {
         return Err(fail(format!("HTTP {}", response.status())));
     }
     response
-        .json::<JwkSet>()
+        .json::<Jwks>()
         .await
         .map_err(|e| fail(e.to_string()))
 }
@@ -116,28 +120,19 @@ pub enum TokenUse {
 /// Checks a token's signature against the pool's keys, its issuer, its audience or client,
 /// its use and its expiry; returns its claims.
 pub fn verify_token(
-    jwks: &JwkSet,
+    jwks: &Jwks,
     token: &str,
     refs: &StackRefs,
     client_id: &str,
     token_use: TokenUse,
 ) -> Result<Map<String, Value>, String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
-    let kid = header.kid.ok_or("the token names no signing key (kid)")?;
-    let jwk = jwks
-        .find(&kid)
-        .ok_or_else(|| format!("the signing key {kid} is not in the pool's JWKS"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key {kid}: {e}"))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[refs.issuer()]);
-    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-    match token_use {
-        TokenUse::Id => validation.set_audience(&[client_id]),
-        TokenUse::Access => validation.validate_aud = false,
-    }
-    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-        .map_err(|e| format!("verification failed: {e}"))?;
-    let claims = data.claims;
+    let issuer = refs.issuer();
+    let expect = jwt::Expect {
+        issuer: &issuer,
+        audience: (token_use == TokenUse::Id).then_some(client_id),
+        now: jwt::now(),
+    };
+    let claims = jwt::verify(jwks, token, &expect)?;
     let want_use = if token_use == TokenUse::Id {
         "id"
     } else {

@@ -179,6 +179,7 @@ pub async fn sdk() -> aws_config::SdkConfig {
             "test", "test", None, None, "test",
         ))
         .endpoint_url(endpoint())
+        .http_client(deployer::aws::http_client(&deployer::aws::Target::Local))
         .load()
         .await
 }
@@ -340,6 +341,7 @@ impl Emu {
                 key, secret, None, None, "test",
             ))
             .endpoint_url(&self.endpoint)
+            .http_client(deployer::aws::http_client(&deployer::aws::Target::Local))
             .load()
             .await
     }

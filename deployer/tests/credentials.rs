@@ -1,0 +1,201 @@
+//! How people and pipelines sign in: a profile with `credential_process`, an IAM Identity
+//! Center (SSO) profile. The deployer must load both the way the AWS CLI does
+//! (https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html,
+//! https://docs.aws.amazon.com/sdkref/latest/guide/feature-sso-credentials.html).
+//! A loopback listener stands in for AWS and records each request's signature; it answers
+//! AccessDenied (not retried) so that every run ends at once.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A fake AWS endpoint: records each request's first line and Authorization header; answers
+/// the SSO portal's GetRoleCredentials with role credentials and everything else AccessDenied.
+struct Endpoint {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn endpoint() -> Endpoint {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut first, mut auth, mut length) = (String::new(), String::new(), 0usize);
+            reader.read_line(&mut first).ok();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("authorization:") {
+                    auth = line.trim_end().to_owned();
+                }
+                if let Some(n) = lower.strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-amz-sso_bearer_token:") {
+                    auth = line.trim_end().to_owned();
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).ok();
+            record
+                .lock()
+                .unwrap()
+                .push((first.trim_end().to_owned(), auth));
+            let response = if first.contains("/federation/credentials") {
+                let body = r#"{"roleCredentials":{"accessKeyId":"ASIAFROMSSO","secretAccessKey":"s","sessionToken":"t","expiration":4102444800000}}"#;
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                let body = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied by the test endpoint</Message></Error><RequestId>r1</RequestId></ErrorResponse>";
+                format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            };
+            stream.write_all(response.as_bytes()).ok();
+        }
+    });
+    Endpoint { url, seen }
+}
+
+/// Runs `deployer outputs` with only the given AWS config file and HOME: no other credentials.
+fn run(home: &Path, profile: &str, endpoint: &str) -> (i32, String) {
+    run_with(home, profile, endpoint, &[])
+}
+
+fn run_with(home: &Path, profile: &str, endpoint: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack-inputs.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--profile",
+            profile,
+            "--region",
+            "us-east-1",
+        ])
+        .arg("-f")
+        .arg(inputs)
+        .arg("outputs")
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+        .env("DEPLOYER_PLAIN", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run deployer");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_credential_process_profile_signs_the_calls() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIDFROMPROCESS\", \"SecretAccessKey\": \"s\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        home.path().join("config"),
+        format!("[profile ci]\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap();
+    let aws = endpoint();
+    let (code, stderr) = run(home.path(), "ci", &aws.url);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("denied"), "{stderr}");
+    let seen = aws.seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty(),
+        "no request reached the endpoint: {stderr}"
+    );
+    for (request, auth) in &seen {
+        assert!(
+            auth.contains("Credential=AKIDFROMPROCESS/"),
+            "{request} signed with {auth:?}"
+        );
+    }
+}
+
+fn sso_config(home: &Path) {
+    std::fs::write(
+        home.join("config"),
+        "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Deployer\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_sso_profile_without_a_login_says_to_log_in() {
+    let home = tempfile::tempdir().unwrap();
+    sso_config(home.path());
+    let aws = endpoint();
+    let (code, stderr) = run(home.path(), "dev", &aws.url);
+    assert_ne!(code, 0, "{stderr}");
+    // The SSO provider looked for the cached login (not "requires the sso feature").
+    assert!(!stderr.contains("cargo feature"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("sso"), "{stderr}");
+    assert!(
+        stderr.contains("has no current login: run `aws sso login`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("profile dev"), "{stderr}");
+}
+
+#[test]
+fn an_sso_profile_with_a_login_signs_the_calls_with_the_role_credentials() {
+    let home = tempfile::tempdir().unwrap();
+    sso_config(home.path());
+    // The token cache `aws sso login` writes: ~/.aws/sso/cache/<sha1 of the session name>.json.
+    let cache = home.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    // SHA-1 of "corp" (`printf corp | sha1sum`).
+    std::fs::write(
+        cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json"),
+        r#"{"accessToken":"sso-token","expiresAt":"2099-01-01T00:00:00Z","region":"us-east-1","startUrl":"https://corp.awsapps.com/start"}"#,
+    )
+    .unwrap();
+    let aws = endpoint();
+    // The SSO portal's endpoint, as the SDKs let any service's be moved
+    // (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+    let (code, stderr) = run_with(
+        home.path(),
+        "dev",
+        &aws.url,
+        &[("AWS_ENDPOINT_URL_SSO", &aws.url)],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    let seen = aws.seen.lock().unwrap().clone();
+    let (portal, rest): (Vec<_>, Vec<_>) = seen
+        .iter()
+        .partition(|(request, _)| request.contains("/federation/credentials"));
+    assert_eq!(portal.len(), 1, "{seen:?}\n{stderr}");
+    assert!(portal[0].0.contains("account_id=111122223333"), "{seen:?}");
+    assert!(portal[0].1.contains("sso-token"), "{seen:?}");
+    assert!(!rest.is_empty(), "{seen:?}\n{stderr}");
+    for (request, auth) in rest {
+        assert!(
+            auth.contains("Credential=ASIAFROMSSO/"),
+            "{request} signed with {auth:?}"
+        );
+    }
+}
