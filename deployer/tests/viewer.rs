@@ -91,6 +91,9 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
             "--window-size=1100,900", format!("--user-data-dir={}", profile.path().display())
         ]}),
     );
+    // This test binary links rustls with both ring (the deployer's) and aws-lc (fantoccini's
+    // default): name the one to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let browser = ClientBuilder::rustls()
         .unwrap()
         .capabilities(caps)
