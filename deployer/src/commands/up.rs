@@ -307,16 +307,41 @@ pub async fn up(
     let table = inputs.table_name();
 
     ctx.progress.step("rendering the template");
-    let template = render::render(inputs)?;
-    let observed = first_look(ctx, &name, &table, options).await?;
+    // What needs no AWS (the template; the trigger's source key and this machine's cache)
+    // is worked out on other threads while the first look waits for AWS's answers.
+    let trigger_started = Instant::now();
+    let local = match &options.trigger {
+        TriggerSource::Build(target) => {
+            let (paths, target) = (paths.clone(), target.clone());
+            Some(tokio::task::spawn_blocking(move || {
+                look_locally(&paths, &target)
+            }))
+        }
+        TriggerSource::Prebuilt(_) => None,
+    };
+    let rendering = tokio::task::spawn_blocking({
+        let inputs = inputs.clone();
+        move || render::render(&inputs)
+    });
+    let looked = first_look(ctx, &name, &table, options).await;
+    // A template or source problem is reported before anything AWS said.
+    let template = rendering.await.expect("rendering the template panicked")?;
+    let local = match local {
+        Some(task) => Some(
+            task.await
+                .expect("reading the trigger's sources panicked")?,
+        ),
+        None => None,
+    };
+    let observed = looked?;
 
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
-    let trigger_started = Instant::now();
-    let artifact = match &options.trigger {
-        TriggerSource::Build(target) => {
-            build_trigger(ctx, paths, target, &bucket, &observed.account).await?
+    let artifact = match (&options.trigger, local) {
+        (TriggerSource::Build(target), Some(local)) => {
+            find_or_build(ctx, paths, target, &bucket, &observed.account, local).await?
         }
-        TriggerSource::Prebuilt(artifact) => artifact.clone(),
+        (TriggerSource::Prebuilt(artifact), _) => artifact.clone(),
+        (TriggerSource::Build(_), None) => unreachable!("looked locally for every build"),
     };
     let trigger_seconds = trigger_started.elapsed().as_secs_f64();
     let key = artifacts::artifact_key(&name, &artifact.sha256);
@@ -507,12 +532,34 @@ pub async fn build_trigger(
     bucket: &str,
     account: &str,
 ) -> Result<Artifact, Error> {
+    let local = look_locally(paths, target)?;
+    find_or_build(ctx, paths, target, bucket, account, local).await
+}
+
+/// The trigger's source key and this machine's cached zip for it, if any. No AWS call.
+fn look_locally(
+    paths: &Paths,
+    target: &BuildTarget,
+) -> Result<(String, Option<Artifact>), BuildError> {
+    let key = build::source_key(&build::workspace(), target, &paths.cache)?;
+    let found = build::cached(paths, target, &key)?;
+    Ok((key, found))
+}
+
+/// The zip for `key`: the local cache's (`found`), else the bucket's shared build, else built.
+async fn find_or_build(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    target: &BuildTarget,
+    bucket: &str,
+    account: &str,
+    (key, found): (String, Option<Artifact>),
+) -> Result<Artifact, Error> {
     if let BuildTarget::Host { reason } = target {
         ctx.progress.note(&format!(
             "warning: building the trigger for this machine's architecture, not Graviton: {reason}"
         ));
     }
-    let key = build::source_key(&build::workspace(), target, &paths.cache)?;
     let note = |artifact: &Artifact, how: &str| {
         ctx.progress.note(&format!(
             "trigger zip {} bytes, sha256 {} ({how})",
@@ -520,7 +567,7 @@ pub async fn build_trigger(
             &artifact.sha256[..12],
         ))
     };
-    if let Some(found) = build::cached(paths, target, &key)? {
+    if let Some(found) = found {
         note(&found, "unchanged, not rebuilt");
         return Ok(found);
     }
