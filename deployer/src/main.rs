@@ -13,14 +13,25 @@ use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DEPLOYER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,deployer=info")),
+    // DEPLOYER_LOG: `level` and `target=level` pairs, e.g. `warn,deployer=debug,aws_config=debug`.
+    let filter: tracing_subscriber::filter::Targets = std::env::var("DEPLOYER_LOG")
+        .ok()
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing::Level::WARN)
+                .with_target("deployer", tracing::Level::INFO)
+        });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time(),
         )
+        .with(filter)
         .init();
     // In CI logs (stderr not a terminal): no colours and no wrapping, so messages stay greppable.
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
