@@ -2,22 +2,32 @@
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use trigger::config::TriggerConfig;
-use trigger::store::{https_client, sdk_timeouts, DynamoStore};
+use trigger::store::{https_client, sdk_config, sdk_timeouts, DynamoStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRIGGER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // TRIGGER_LOG: `level` and `target=level` pairs (default `info`). tracing-subscriber's
+    // Targets, not EnvFilter: no regex engine in the zip or in the cold start.
+    let filter: tracing_subscriber::filter::Targets = std::env::var("TRIGGER_LOG")
+        .ok()
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_target(false)
+                .with_ansi(false),
         )
+        .with(filter)
         .init();
 
     let config = match TriggerConfig::from_env() {
@@ -28,14 +38,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(err.into());
         }
     };
-    let (timeouts, retries) = sdk_timeouts(config.lookup_timeout());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(retries)
-        .http_client(https_client())
-        .load()
-        .await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
+    let sdk = match sdk_config(
+        |name| std::env::var(name).ok(),
+        sdk_timeouts(config.lookup_timeout()),
+        https_client(),
+    ) {
+        Ok(sdk) => sdk,
+        Err(err) => {
+            tracing::error!(error = %err, "the function will not start");
+            return Err(err.into());
+        }
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(sdk), &config);
     tracing::info!(table = %config.table, claims = config.claims.len(), "ready");
 
     let (store, config) = (&store, &config);

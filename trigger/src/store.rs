@@ -144,19 +144,68 @@ impl PrincipalStore for DynamoStore {
 pub fn sdk_timeouts(
     budget: Duration,
 ) -> (
-    aws_config::timeout::TimeoutConfig,
-    aws_config::retry::RetryConfig,
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig,
+    aws_sdk_dynamodb::config::retry::RetryConfig,
 ) {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
         .connect_timeout(budget.min(Duration::from_millis(500)))
         .operation_attempt_timeout(budget / 2)
         .operation_timeout(budget)
         .build();
-    let retries = aws_config::retry::RetryConfig::standard()
+    let retries = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(20))
         .with_max_backoff(budget / 4);
     (timeouts, retries)
+}
+
+/// What is missing from the function's environment for the DynamoDB client.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not set: Lambda sets it for every function (the region and the execution role's credentials)")]
+pub struct MissingEnv(pub &'static str);
+
+/// The DynamoDB client's configuration, straight from what Lambda puts in the environment
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime):
+/// `AWS_REGION` and the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN`, which stay valid for the execution environment's life. This is what
+/// aws-config's default chain would pick, without its loader (profile files, IMDS, STS and
+/// SSO providers) in the zip or in the cold start. `AWS_ENDPOINT_URL_DYNAMODB` or
+/// `AWS_ENDPOINT_URL` move the endpoint as in every SDK (emulators set them), unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true
+/// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+pub fn sdk_config(
+    env: impl Fn(&str) -> Option<String>,
+    (timeouts, retries): (
+        aws_sdk_dynamodb::config::timeout::TimeoutConfig,
+        aws_sdk_dynamodb::config::retry::RetryConfig,
+    ),
+    http: aws_sdk_dynamodb::config::SharedHttpClient,
+) -> Result<aws_sdk_dynamodb::Config, MissingEnv> {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let var = |name: &'static str| env(name).filter(|v| !v.is_empty());
+    let need = |name: &'static str| var(name).ok_or(MissingEnv(name));
+    let credentials = Credentials::new(
+        need("AWS_ACCESS_KEY_ID")?,
+        need("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "LambdaEnvironment",
+    );
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(need("AWS_REGION")?))
+        .credentials_provider(credentials)
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .http_client(http);
+    let ignore =
+        var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !ignore {
+        if let Some(url) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
+            config = config.endpoint_url(url);
+        }
+    }
+    Ok(config.build())
 }
 
 /// The Amazon Trust Services roots AWS endpoints chain to, compiled in.

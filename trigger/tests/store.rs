@@ -205,3 +205,129 @@ fn the_compiled_in_amazon_roots_make_a_working_https_client() {
     let pem = include_str!("../certs/amazon-roots.pem");
     assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 5);
 }
+
+/// A loopback DynamoDB that records each request's head and answers an empty GetItem.
+fn recording_endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut head, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).ok();
+            record.lock().unwrap().push(head);
+            let reply = "{}";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+fn lambda_env(extra: &[(&'static str, String)]) -> impl Fn(&str) -> Option<String> {
+    let mut vars: std::collections::HashMap<&str, String> = [
+        ("AWS_REGION", "eu-west-2".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "ASIALAMBDAROLE".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "secret".to_owned()),
+        ("AWS_SESSION_TOKEN", "session-token".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    vars.extend(extra.iter().cloned());
+    move |name| vars.get(name).cloned()
+}
+
+#[tokio::test]
+async fn the_client_signs_with_the_lambda_role_from_the_environment_and_honours_the_endpoint() {
+    let (url, seen) = recording_endpoint();
+    let env = lambda_env(&[
+        ("AWS_ENDPOINT_URL_DYNAMODB", url.clone()),
+        // The service's own variable wins over the global one.
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9".to_owned()),
+    ]);
+    let cfg = config();
+    let sdk = trigger::store::sdk_config(
+        env,
+        sdk_timeouts(Duration::from_secs(2)),
+        trigger::store::https_client(),
+    )
+    .unwrap();
+    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-2"));
+    let got = DynamoStore::new(Client::from_conf(sdk), &cfg)
+        .get("jane")
+        .await
+        .unwrap();
+    assert!(got.is_none());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let head = seen[0].to_ascii_lowercase();
+    assert!(
+        head.contains("credential=asialambdarole/")
+            && head.contains("/eu-west-2/dynamodb/aws4_request"),
+        "{head}"
+    );
+    assert!(
+        head.contains("x-amz-security-token: session-token"),
+        "{head}"
+    );
+    assert!(
+        head.contains("x-amz-target: dynamodb_20120810.getitem"),
+        "{head}"
+    );
+}
+
+#[test]
+fn a_missing_region_or_role_credential_refuses_to_start_naming_it() {
+    for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        let full = lambda_env(&[]);
+        let env = move |n: &str| if n == name { None } else { full(n) };
+        let err = trigger::store::sdk_config(
+            env,
+            sdk_timeouts(Duration::from_secs(2)),
+            trigger::store::https_client(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("{name} is not set")),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn configured_endpoints_can_be_ignored_as_in_every_sdk() {
+    let (url, seen) = recording_endpoint();
+    let env = lambda_env(&[
+        ("AWS_ENDPOINT_URL", url),
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true".to_owned()),
+    ]);
+    let sdk = trigger::store::sdk_config(
+        env,
+        sdk_timeouts(Duration::from_millis(300)),
+        trigger::store::https_client(),
+    )
+    .unwrap();
+    // Offline here: the call to DynamoDB's own endpoint fails; the loopback hears nothing.
+    let _ = DynamoStore::new(Client::from_conf(sdk), &config())
+        .get("jane")
+        .await;
+    assert!(seen.lock().unwrap().is_empty());
+}
