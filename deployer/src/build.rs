@@ -96,6 +96,18 @@ impl Origin {
     }
 }
 
+impl Artifact {
+    /// The source key to share this zip under in the artifacts bucket: a Graviton build made
+    /// or cached here (one taken from the bucket is there already; host builds are for this
+    /// machine's emulator only).
+    pub fn shareable(&self) -> Option<&str> {
+        match (&self.source_key, &self.target, self.origin) {
+            (Some(key), BuildTarget::Graviton, Origin::Built | Origin::LocalCache) => Some(key),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Artifact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = match &self.target {
@@ -184,6 +196,7 @@ pub async fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, Buil
     if let Some(found) = cached(paths, target, &key)? {
         return Ok(found);
     }
+    toolchain(paths, target)?;
     compile_zip(paths, target, &key).await
 }
 
@@ -254,7 +267,8 @@ pub fn store(
     })
 }
 
-/// Compiles the trigger for `target` and zips it into the cache under `key`.
+/// Compiles the trigger for `target` and zips it into the cache under `key`. The caller has
+/// checked `toolchain` (and turned a miss into the message that fits it).
 pub async fn compile_zip(
     paths: &Paths,
     target: &BuildTarget,
@@ -296,18 +310,23 @@ pub fn toolchain(paths: &Paths, target: &BuildTarget) -> Result<(), BuildError> 
 /// The pinned versions of the cross-build tools (scripts/requirements.txt), for the message
 /// that asks for them.
 pub fn pinned_tools() -> String {
-    let text =
-        std::fs::read_to_string(workspace().join("scripts/requirements.txt")).unwrap_or_default();
-    let pins: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("cargo-zigbuild==") || l.starts_with("ziglang=="))
-        .collect();
+    let pins = tool_pins(&workspace());
     if pins.is_empty() {
         "cargo-zigbuild ziglang".into()
     } else {
         pins.join(" ")
     }
+}
+
+/// The `cargo-zigbuild==` and `ziglang==` lines of scripts/requirements.txt under `root`.
+fn tool_pins(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("scripts/requirements.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cargo-zigbuild==") || l.starts_with("ziglang=="))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Kills the build's whole process group (cargo, rustc, zig) unless it finished.
@@ -340,7 +359,6 @@ async fn compile(root: &Path, paths: &Paths, target: &BuildTarget) -> Result<Pat
         source: std::io::Error::other(e),
     })?;
     let mut command = tokio::process::Command::new(&cargo);
-    toolchain(paths, target)?;
     match target.triple() {
         Some(triple) => {
             command.args(["zigbuild", "--target", triple]);
@@ -562,14 +580,7 @@ pub fn source_key(root: &Path, target: &BuildTarget, cache: &Path) -> Result<Str
     add("profile", PROFILE.as_bytes());
     add("rustc", rustc_version(root, cache).as_bytes());
     if target.triple().is_some() {
-        let requirements =
-            std::fs::read_to_string(root.join("scripts/requirements.txt")).unwrap_or_default();
-        let pins: Vec<&str> = requirements
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.starts_with("cargo-zigbuild==") || l.starts_with("ziglang=="))
-            .collect();
-        add("tools", pins.join(" ").as_bytes());
+        add("tools", tool_pins(root).join(" ").as_bytes());
     }
     Ok(hex::encode(hash.finalize()))
 }

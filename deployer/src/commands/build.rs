@@ -2,7 +2,7 @@
 //! builds, where `up` on any machine finds it by the trigger's source key.
 
 use crate::artifacts;
-use crate::build::{Artifact, BuildTarget, Origin};
+use crate::build::{Artifact, BuildTarget};
 use crate::commands::up;
 use crate::error::Error;
 use crate::local::Paths;
@@ -76,19 +76,21 @@ pub async fn publish(
         .clone()
         .expect("a zip built or found here has its source key");
     let created_bucket = artifacts::ensure_bucket(clients, &bucket, &account).await?;
-    let uploaded = if artifact.origin == Origin::SharedCache {
-        false
-    } else {
-        let bytes = up::zip_bytes(&artifact).await?;
-        artifacts::publish_build(
-            clients,
-            &bucket,
-            &account,
-            &source_key,
-            bytes,
-            &artifact.sha256,
-        )
-        .await?
+    let uploaded = match artifact.shareable() {
+        Some(source_key) => {
+            let bytes = up::zip_bytes(&artifact).await?;
+            artifacts::publish_build(
+                clients,
+                &bucket,
+                &account,
+                source_key,
+                bytes,
+                &artifact.sha256,
+            )
+            .await?
+        }
+        // Taken from the bucket's shared builds: there already.
+        None => false,
     };
     Ok(BuildReport {
         published: Some(Published {

@@ -646,11 +646,7 @@ async fn upload(
     )
     .await?;
     // A Graviton build made or cached here is shared, so other machines need not build it.
-    if let (Some(source_key), BuildTarget::Graviton, false) = (
-        &artifact.source_key,
-        &artifact.target,
-        artifact.origin == Origin::SharedCache,
-    ) {
+    if let Some(source_key) = artifact.shareable() {
         if artifacts::publish_build(
             ctx.clients,
             bucket,
