@@ -59,6 +59,7 @@ if [[ -x $fakecloud ]] && [[ "$("$fakecloud" --version 2>/dev/null)" == "fakeclo
   say "fakecloud $fakecloud_version present"
 else
   say "building fakecloud $fakecloud_version (pinned; about 12 minutes on 2 cores, once)"
+  need_space "$DEPLOYER_CACHE_DIR/tools" 4
   CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --debug fakecloud \
     --version "$fakecloud_version" --root "$fakecloud_root" \
     --target-dir "$DEPLOYER_CACHE_DIR/tools/fakecloud-build"

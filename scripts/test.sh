@@ -10,13 +10,18 @@ cd "$root"
 # `e2e` feature: a plain `cargo test` runs only the fast suite; here everything runs.
 features=(--features deployer/e2e)
 
+# A cold build of the workspace and its test binaries takes about 6 GB; a warm one relinks the
+# test binaries (about 2 GB). Say so up front rather than let the linker die of a full disk.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+if [[ -d $target_dir/debug/deps ]]; then need_space "$target_dir" 3; else need_space "$target_dir" 8; fi
+
 say "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked --quiet "${features[@]}" -- -D warnings
 
 say "build"
 cargo build --workspace --all-targets --locked --quiet "${features[@]}"
-deployer="${CARGO_TARGET_DIR:-$root/target}/debug/deployer"
+deployer="$target_dir/debug/deployer"
 
 say "cross-build the trigger for Graviton (cached when unchanged)"
 "$deployer" build
