@@ -10,10 +10,10 @@ cd "$root"
 # `e2e` feature: a plain `cargo test` runs only the fast suite; here everything runs.
 features=(--features deployer/e2e)
 
-# A cold build of the workspace and its test binaries takes about 6 GB; a warm one relinks the
+# A cold build of the workspace and its test binaries takes about 4 GB; a warm one relinks the
 # test binaries (about 2 GB). Say so up front rather than let the linker die of a full disk.
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-if [[ -d $target_dir/debug/deps ]]; then need_space "$target_dir" 3; else need_space "$target_dir" 8; fi
+if [[ -d $target_dir/debug/deps ]]; then need_space "$target_dir" 3; else need_space "$target_dir" 6; fi
 
 say "format and lint"
 cargo fmt --all --check
