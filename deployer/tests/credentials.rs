@@ -1,7 +1,9 @@
 //! How people and pipelines sign in: a profile with `credential_process`, an IAM Identity
-//! Center (SSO) profile. The deployer must load both the way the AWS CLI does
+//! Center (SSO) profile, a console sign-in (`aws login`). The deployer must load each the way
+//! the AWS CLI does
 //! (https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html,
-//! https://docs.aws.amazon.com/sdkref/latest/guide/feature-sso-credentials.html).
+//! https://docs.aws.amazon.com/sdkref/latest/guide/feature-sso-credentials.html,
+//! https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-sign-in.html).
 //! A loopback listener stands in for AWS and records each request's signature; it answers
 //! AccessDenied (not retried) so that every run ends at once.
 
@@ -198,4 +200,67 @@ fn an_sso_profile_with_a_login_signs_the_calls_with_the_role_credentials() {
             "{request} signed with {auth:?}"
         );
     }
+}
+
+/// A profile made by `aws login` (console credentials): the CLI writes `login_session` into the
+/// profile and caches the session's credentials under ~/.aws/login/cache/<sha256 of the
+/// login_session>.json (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-sign-in.html).
+const LOGIN_SESSION: &str = "arn:aws:iam::111122223333:user/jane";
+
+fn login_config(home: &Path) {
+    std::fs::write(
+        home.join("config"),
+        format!("[profile console]\nlogin_session = {LOGIN_SESSION}\nregion = us-east-1\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_aws_login_profile_signs_the_calls_with_the_session_credentials() {
+    use sha2::Digest;
+    let home = tempfile::tempdir().unwrap();
+    login_config(home.path());
+    let cache = home.path().join(".aws/login/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let name = hex::encode(sha2::Sha256::digest(LOGIN_SESSION.as_bytes()));
+    // Unexpired, so nothing is refreshed and the DPoP key (used only to refresh) is never read.
+    std::fs::write(
+        cache.join(format!("{name}.json")),
+        r#"{"accessToken":{"accessKeyId":"ASIAFROMLOGIN","secretAccessKey":"s","sessionToken":"t","accountId":"111122223333","expiresAt":"2099-01-01T00:00:00Z"},"tokenType":"aws_sigv4","refreshToken":"r","idToken":"i","clientId":"arn:aws:signin:::devtools/same-device","dpopKey":"unused"}"#,
+    )
+    .unwrap();
+    let aws = endpoint();
+    let (code, stderr) = run(home.path(), "console", &aws.url);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("denied"), "{stderr}");
+    let seen = aws.seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty(),
+        "no request reached the endpoint: {stderr}"
+    );
+    for (request, auth) in &seen {
+        assert!(
+            auth.contains("Credential=ASIAFROMLOGIN/"),
+            "{request} signed with {auth:?}"
+        );
+    }
+}
+
+#[test]
+fn an_aws_login_profile_without_a_session_says_to_log_in() {
+    let home = tempfile::tempdir().unwrap();
+    login_config(home.path());
+    let aws = endpoint();
+    let (code, stderr) = run(home.path(), "console", &aws.url);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!stderr.contains("feature"), "{stderr}");
+    assert!(
+        stderr.contains("has no current session: run `aws login`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("profile console"), "{stderr}");
+    assert!(
+        aws.seen.lock().unwrap().is_empty(),
+        "an unsigned call went out"
+    );
 }
