@@ -208,6 +208,45 @@ fn cached_zip(paths: &Paths, key: &str) -> PathBuf {
     cache_dir(paths).join(format!("trigger-{}.zip", &key[..16]))
 }
 
+/// How many trigger zips (2-3 MB each) this machine's cache keeps: the most recently used, so
+/// that going back and forth between a few branches never rebuilds, and months of edits to
+/// the trigger do not fill the disk.
+pub const CACHE_KEEP: usize = 8;
+
+/// Marks a cached zip as just used: the cap removes the ones unused longest first.
+fn touch(zip: &Path) {
+    if let Ok(file) = std::fs::File::open(zip) {
+        file.set_modified(std::time::SystemTime::now()).ok();
+    }
+}
+
+/// Removes all but the `CACHE_KEEP` most recently used zips of `dir` (and their digests);
+/// `keep`, the zip just stored, stays whatever its time. Best effort: a zip that another run
+/// removed first is not an error, and each zip goes before its digest, so a lookup never
+/// finds a digest without its zip.
+fn prune(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut zips: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            if !name.starts_with("trigger-") || !name.ends_with(".zip") || path == keep {
+                return None;
+            }
+            Some((path.metadata().ok()?.modified().ok()?, path))
+        })
+        .collect();
+    zips.sort_by_key(|z| std::cmp::Reverse(z.0));
+    for (_, old) in zips.into_iter().skip(CACHE_KEEP.saturating_sub(1)) {
+        if std::fs::remove_file(&old).is_ok() {
+            tracing::debug!(zip = %old.display(), "removed from the build cache (least recently used)");
+        }
+        std::fs::remove_file(old.with_extension("zip.sha256")).ok();
+    }
+}
+
 /// The zip for `key` in this machine's cache, if there.
 pub fn cached(
     paths: &Paths,
@@ -218,6 +257,7 @@ pub fn cached(
     let Ok(meta) = std::fs::metadata(&zip) else {
         return Ok(None);
     };
+    touch(&zip);
     // The digest is kept beside the zip: hashing 3 MB again would be most of a no-op `up`.
     let sha256 = match std::fs::read_to_string(zip.with_extension("zip.sha256")) {
         Ok(text) if text.trim().len() == 64 => text.trim().to_owned(),
@@ -256,6 +296,7 @@ pub fn store(
     std::fs::write(&digest_file, &sha256)
         .map_err(io(format!("writing {}", digest_file.display())))?;
     std::fs::rename(&partial, &cached).map_err(io(format!("writing {}", cached.display())))?;
+    prune(&dir, &cached);
     Ok(Artifact {
         size: zip.len() as u64,
         sha256,

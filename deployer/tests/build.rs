@@ -204,3 +204,61 @@ version = "1.0.0"
     );
     assert!(build::trigger_lock_entries("version = 4\n").is_none());
 }
+
+/// This machine's build cache keeps the `CACHE_KEEP` zips used most recently: storing one more
+/// removes the one unused longest (with its digest), and a zip found by `cached` counts as used.
+#[test]
+fn the_build_cache_keeps_the_most_recently_used_zips() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let paths = deployer::local::Paths {
+        cache: dir.path().to_path_buf(),
+        venv: dir.path().join("venv"),
+        local: dir.path().join("local"),
+    };
+    let target = BuildTarget::Graviton;
+    let key = |i: usize| format!("{i:02}{}", "a".repeat(62));
+    let cache = dir.path().join("artifacts");
+    // CACHE_KEEP zips, the first the oldest.
+    let start = SystemTime::now() - Duration::from_secs(3600);
+    for i in 0..build::CACHE_KEEP {
+        let stored = build::store(&paths, &target, &key(i), b"zip", build::Origin::Built).unwrap();
+        let file = std::fs::File::open(&stored.path).unwrap();
+        file.set_modified(start + Duration::from_secs(i as u64))
+            .unwrap();
+    }
+    let zips = || {
+        let mut names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(zips().len(), 2 * build::CACHE_KEEP, "{:?}", zips());
+
+    // Using the oldest makes the second oldest the one to go.
+    assert!(build::cached(&paths, &target, &key(0)).unwrap().is_some());
+    build::store(&paths, &target, &key(50), b"zip", build::Origin::Built).unwrap();
+    let names = zips();
+    assert_eq!(names.len(), 2 * build::CACHE_KEEP, "{names:?}");
+    assert!(
+        names.contains(&format!("trigger-{}.zip", &key(0)[..16])),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&format!("trigger-{}.zip", &key(50)[..16])),
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with(&format!("trigger-{}", &key(1)[..16]))),
+        "{names:?}"
+    );
+    assert!(build::cached(&paths, &target, &key(1)).unwrap().is_none());
+    // Every zip left still has its digest.
+    for name in names.iter().filter(|n| n.ends_with(".zip")) {
+        assert!(names.contains(&format!("{name}.sha256")), "{names:?}");
+    }
+}
