@@ -343,6 +343,23 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
     move |source| LocalError::Io { what, source }
 }
 
+/// Holds `<local>/<engine>.lock` exclusively until dropped (released by the kernel too if the
+/// process dies), so that deciding whether an emulator runs and starting one is a single step.
+fn lock(paths: &Paths, engine: Engine) -> Result<std::fs::File, LocalError> {
+    std::fs::create_dir_all(&paths.local)
+        .map_err(io(format!("creating {}", paths.local.display())))?;
+    let path = paths.local.join(format!("{}.lock", engine.as_str()));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    file.lock()
+        .map_err(io(format!("locking {}", path.display())))?;
+    Ok(file)
+}
+
 /// The emulator record, if there is a readable one; an unreadable one is removed.
 fn recorded(file: &Path) -> Option<Emulator> {
     let text = std::fs::read_to_string(file).ok()?;
@@ -385,6 +402,9 @@ pub fn start_engine(
     if engine == Engine::Ministack && iam != Iam::Off {
         return Err(LocalError::IamNeedsFakecloud);
     }
+    // One start (or stop) of this engine at a time: a second command that also found none
+    // waits here and then finds the first one's emulator.
+    let _lock = lock(paths, engine)?;
     let file = engine.record(paths);
     if let Some(running) = status(paths, engine)? {
         let running_iam = running.iam();
@@ -496,6 +516,7 @@ pub fn start_engine(
 
 /// Stops the recorded emulator and everything in its process group; `None` when none ran.
 pub fn stop(paths: &Paths, engine: Engine) -> Result<Option<Emulator>, LocalError> {
+    let _lock = lock(paths, engine)?;
     let file = engine.record(paths);
     let Some(emulator) = recorded(&file) else {
         return Ok(None);

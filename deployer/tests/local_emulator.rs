@@ -233,3 +233,74 @@ fn start_without_fakecloud_fails_with_what_to_do() {
         "{stderr}"
     );
 }
+
+/// Two commands that both find no emulator (two terminals, or `up --local` beside the test
+/// suite) must end up on one: the second waits for the first's start and reuses it, instead of
+/// starting a second emulator whose record overwrites the first's and leaves it running
+/// where `stop` cannot reach it.
+#[test]
+fn two_starts_at_once_share_one_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args(["local", "start", "--output", "json"])
+            .env("DEPLOYER_LOCAL_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outputs: Vec<Value> = [a, b]
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let pids: Vec<i32> = outputs
+        .iter()
+        .map(|o| o["pid"].as_i64().unwrap() as i32)
+        .collect();
+    // Whatever happens below, no emulator outlives the test.
+    let cleanup = pids.clone();
+    let _guard = scopeguard(move || {
+        for pid in &cleanup {
+            nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .ok();
+        }
+    });
+    let mut actions: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["action"].as_str().unwrap())
+        .collect();
+    actions.sort();
+    assert_eq!(pids[0], pids[1], "two emulators started: {outputs:?}");
+    assert_eq!(actions, ["reused", "started"], "{outputs:?}");
+    assert_eq!(
+        deployer(dir.path(), &["local", "stop"])["action"],
+        "stopped"
+    );
+    assert!(deployer::local::group_members(pids[0]).is_empty());
+}
+
+/// Runs `f` when dropped, so a failed assertion still cleans up.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f()
+            }
+        }
+    }
+    Guard(Some(f))
+}
