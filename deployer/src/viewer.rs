@@ -132,7 +132,6 @@ pub async fn serve(
         custom: tokens::custom_claim_names(inputs),
         refs,
         clients,
-
         redirect_uri,
         pending: Mutex::new(Pending::default()),
         port,

@@ -105,6 +105,18 @@ fn run_with(home: &Path, profile: &str, endpoint: &str, env: &[(&str, &str)]) ->
     )
 }
 
+/// At least one call reached the endpoint, and every one was signed with `access_key`.
+fn assert_signed_with(seen: &[(String, String)], access_key: &str, stderr: &str) {
+    assert!(
+        !seen.is_empty(),
+        "no request reached the endpoint: {stderr}"
+    );
+    let credential = format!("Credential={access_key}/");
+    for (request, auth) in seen {
+        assert!(auth.contains(&credential), "{request} signed with {auth:?}");
+    }
+}
+
 #[test]
 fn a_credential_process_profile_signs_the_calls() {
     let home = tempfile::tempdir().unwrap();
@@ -124,17 +136,7 @@ fn a_credential_process_profile_signs_the_calls() {
     let (code, stderr) = run(home.path(), "ci", &aws.url);
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("denied"), "{stderr}");
-    let seen = aws.seen.lock().unwrap().clone();
-    assert!(
-        !seen.is_empty(),
-        "no request reached the endpoint: {stderr}"
-    );
-    for (request, auth) in &seen {
-        assert!(
-            auth.contains("Credential=AKIDFROMPROCESS/"),
-            "{request} signed with {auth:?}"
-        );
-    }
+    assert_signed_with(&aws.seen.lock().unwrap(), "AKIDFROMPROCESS", &stderr);
 }
 
 fn sso_config(home: &Path) {
@@ -193,13 +195,8 @@ fn an_sso_profile_with_a_login_signs_the_calls_with_the_role_credentials() {
     assert_eq!(portal.len(), 1, "{seen:?}\n{stderr}");
     assert!(portal[0].0.contains("account_id=111122223333"), "{seen:?}");
     assert!(portal[0].1.contains("sso-token"), "{seen:?}");
-    assert!(!rest.is_empty(), "{seen:?}\n{stderr}");
-    for (request, auth) in rest {
-        assert!(
-            auth.contains("Credential=ASIAFROMSSO/"),
-            "{request} signed with {auth:?}"
-        );
-    }
+    let rest: Vec<_> = rest.into_iter().cloned().collect();
+    assert_signed_with(&rest, "ASIAFROMSSO", &stderr);
 }
 
 /// A profile made by `aws login` (console credentials): the CLI writes `login_session` into the
@@ -233,17 +230,7 @@ fn an_aws_login_profile_signs_the_calls_with_the_session_credentials() {
     let (code, stderr) = run(home.path(), "console", &aws.url);
     assert_ne!(code, 0, "{stderr}");
     assert!(stderr.contains("denied"), "{stderr}");
-    let seen = aws.seen.lock().unwrap().clone();
-    assert!(
-        !seen.is_empty(),
-        "no request reached the endpoint: {stderr}"
-    );
-    for (request, auth) in &seen {
-        assert!(
-            auth.contains("Credential=ASIAFROMLOGIN/"),
-            "{request} signed with {auth:?}"
-        );
-    }
+    assert_signed_with(&aws.seen.lock().unwrap(), "ASIAFROMLOGIN", &stderr);
 }
 
 #[test]

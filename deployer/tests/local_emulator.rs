@@ -268,16 +268,7 @@ fn two_starts_at_once_share_one_emulator() {
         .map(|o| o["pid"].as_i64().unwrap() as i32)
         .collect();
     // Whatever happens below, no emulator outlives the test.
-    let cleanup = pids.clone();
-    let _guard = scopeguard(move || {
-        for pid in &cleanup {
-            nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(*pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .ok();
-        }
-    });
+    let _guard = KillGroups(pids.clone());
     let mut actions: Vec<&str> = outputs
         .iter()
         .map(|o| o["action"].as_str().unwrap())
@@ -292,15 +283,14 @@ fn two_starts_at_once_share_one_emulator() {
     assert!(deployer::local::group_members(pids[0]).is_empty());
 }
 
-/// Runs `f` when dropped, so a failed assertion still cleans up.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f()
-            }
+/// Kills these process groups when dropped, so a failed assertion still cleans up.
+struct KillGroups(Vec<i32>);
+
+impl Drop for KillGroups {
+    fn drop(&mut self) {
+        use nix::sys::signal::{killpg, Signal};
+        for pid in &self.0 {
+            killpg(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL).ok();
         }
     }
-    Guard(Some(f))
 }

@@ -371,6 +371,12 @@ impl AwsError {
         rest.split_whitespace().next()
     }
 
+    /// aws-config's words for a login_session profile whose cached sign-in is missing (it
+    /// names the file under ~/.aws/login/cache), unreadable or expired beyond refresh.
+    fn no_login_session(&self) -> bool {
+        self.message.contains("Login token") || self.message.contains("login/cache/")
+    }
+
     /// What to do, by kind.
     pub fn advice(&self) -> Option<String> {
         let who = self
@@ -397,15 +403,9 @@ impl AwsError {
             ErrorKind::NoCredentials if self.message.contains("SSO token") => format!(
                 "the profile{who} signs in with IAM Identity Center and has no current login: run `aws sso login` with that profile, then run again"
             ),
-            // aws-config's words for a login_session profile whose cached sign-in is missing
-            // (it names the file under ~/.aws/login/cache), unreadable or expired beyond refresh.
-            ErrorKind::NoCredentials
-                if self.message.contains("Login token") || self.message.contains("login/cache/") =>
-            {
-                format!(
+            ErrorKind::NoCredentials if self.no_login_session() => format!(
                 "the profile{who} signs in with `aws login` (console credentials) and has no current session: run `aws login` with that profile, then run again"
-                )
-            }
+            ),
             ErrorKind::NoCredentials => {
                 "no AWS credentials were found: set AWS_PROFILE or --profile, export credentials, or run against the emulator with --local".into()
             }

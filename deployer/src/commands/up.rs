@@ -295,6 +295,13 @@ async fn first_look(
     Ok(observed)
 }
 
+/// `up`'s trigger while the first look runs: a build target with its local look (under way,
+/// then done), or a zip given ready-made.
+enum Trigger<'a, L> {
+    Build(&'a BuildTarget, L),
+    Prebuilt(&'a Artifact),
+}
+
 /// `up` (and `plan` with `dry_run`).
 pub async fn up(
     ctx: Ctx<'_>,
@@ -310,14 +317,15 @@ pub async fn up(
     // What needs no AWS (the template; the trigger's source key and this machine's cache)
     // is worked out on other threads while the first look waits for AWS's answers.
     let trigger_started = Instant::now();
-    let local = match &options.trigger {
+    let trigger = match &options.trigger {
         TriggerSource::Build(target) => {
-            let (paths, target) = (paths.clone(), target.clone());
-            Some(tokio::task::spawn_blocking(move || {
-                look_locally(&paths, &target)
-            }))
+            let (paths, owned) = (paths.clone(), target.clone());
+            Trigger::Build(
+                target,
+                tokio::task::spawn_blocking(move || look_locally(&paths, &owned)),
+            )
         }
-        TriggerSource::Prebuilt(_) => None,
+        TriggerSource::Prebuilt(artifact) => Trigger::Prebuilt(artifact),
     };
     let rendering = tokio::task::spawn_blocking({
         let inputs = inputs.clone();
@@ -326,22 +334,22 @@ pub async fn up(
     let looked = first_look(ctx, &name, &table, options).await;
     // A template or source problem is reported before anything AWS said.
     let template = rendering.await.expect("rendering the template panicked")?;
-    let local = match local {
-        Some(task) => Some(
+    let trigger = match trigger {
+        Trigger::Build(target, task) => Trigger::Build(
+            target,
             task.await
                 .expect("reading the trigger's sources panicked")?,
         ),
-        None => None,
+        Trigger::Prebuilt(artifact) => Trigger::Prebuilt(artifact),
     };
     let observed = looked?;
 
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
-    let artifact = match (&options.trigger, local) {
-        (TriggerSource::Build(target), Some(local)) => {
+    let artifact = match trigger {
+        Trigger::Build(target, local) => {
             find_or_build(ctx, paths, target, &bucket, &observed.account, local).await?
         }
-        (TriggerSource::Prebuilt(artifact), _) => artifact.clone(),
-        (TriggerSource::Build(_), None) => unreachable!("looked locally for every build"),
+        Trigger::Prebuilt(artifact) => artifact.clone(),
     };
     let trigger_seconds = trigger_started.elapsed().as_secs_f64();
     let key = artifacts::artifact_key(&name, &artifact.sha256);

@@ -4,6 +4,7 @@
 use crate::aws::{cfn, Clients, Connection};
 use crate::error::Error;
 use crate::inputs::StackInputs;
+use crate::stack::{FINGERPRINT_OUTPUT, MANAGED_BY};
 
 /// What the user commands need from the deployed stack.
 #[derive(Debug, Clone)]
@@ -32,7 +33,10 @@ pub fn refuse_foreign(found: &crate::stack::Stack) -> Result<(), Error> {
     Err(Error::Refused {
         stack: found.name.clone(),
         status: found.status.as_str().to_owned(),
-        why: "the deployer did not make it (no managed-by=deployer tag and DeployFingerprint)".into(),
+        why: format!(
+            "the deployer did not make it (no {}={} tag and {} parameter)",
+            MANAGED_BY.0, MANAGED_BY.1, FINGERPRINT_OUTPUT
+        ),
         help: "check stackName and the region in the inputs; `deployer up --adopt` takes a stack over on purpose".into(),
     })
 }
