@@ -144,43 +144,20 @@ pub async fn verify(
     let role_arn = configuration.role.unwrap_or_default();
     let role = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
     let (attached, names) = tokio::join!(
-        async {
-            clients
-                .iam
-                .list_attached_role_policies()
-                .role_name(&role)
-                .send()
-                .await
-                .map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))
-        },
-        async {
-            clients
-                .iam
-                .list_role_policies()
-                .role_name(&role)
-                .send()
-                .await
-                .map_err(|e| clients.err("iam", "ListRolePolicies", e))
-        },
+        clients.iam.attached_role_policies(&role),
+        clients.iam.role_policy_names(&role),
     );
-    let attached: Vec<String> = attached?
-        .attached_policies
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.policy_arn)
-        .collect();
-    let documents = futures::future::try_join_all(names?.policy_names.into_iter().map(|name| {
+    let attached = attached.map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))?;
+    let names = names.map_err(|e| clients.err("iam", "ListRolePolicies", e))?;
+    let documents = futures::future::try_join_all(names.iter().map(|name| {
         let role = &role;
         async move {
             clients
                 .iam
-                .get_role_policy()
-                .role_name(role)
-                .policy_name(&name)
-                .send()
+                .role_policy(role, name)
                 .await
                 .map_err(|e| clients.err("iam", "GetRolePolicy", e))
-                .map(|doc| parse_policy(&doc.policy_document))
+                .map(|doc| parse_policy(&doc))
         }
     }))
     .await?;

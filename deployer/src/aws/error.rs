@@ -127,7 +127,6 @@ modeled! {
     aws_sdk_lambda::operation::get_function::GetFunctionError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::get_policy::GetPolicyError { is_resource_not_found_exception => NotFound }
     aws_sdk_dynamodb::operation::describe_table::DescribeTableError { is_resource_not_found_exception => NotFound }
-    aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::invoke::InvokeError { is_resource_not_found_exception => NotFound }
 }
 
@@ -160,9 +159,6 @@ unmodeled!(
     idp_op::list_users::ListUsersError,
     idp_op::create_resource_server::CreateResourceServerError,
     idp_op::create_user_pool_client::CreateUserPoolClientError,
-    aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesError,
-    aws_sdk_iam::operation::list_role_policies::ListRolePoliciesError,
-    aws_sdk_iam::operation::get_role_policy::GetRolePolicyError,
     aws_sdk_dynamodb::operation::put_item::PutItemError,
     aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
     aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,

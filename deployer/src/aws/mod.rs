@@ -4,6 +4,7 @@
 
 pub mod cfn;
 pub mod error;
+pub mod wire;
 
 pub use error::{AwsError, ErrorKind};
 
@@ -161,9 +162,9 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub lambda: aws_sdk_lambda::Client,
-    pub iam: aws_sdk_iam::Client,
+    pub iam: wire::Iam,
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub logs: wire::Logs,
     pub region: String,
     /// Who calls: the profile, then the caller's ARN once STS has said it.
     pub principal: Arc<OnceLock<String>>,
@@ -176,15 +177,16 @@ impl Clients {
             // Custom endpoints (emulators, proxies) serve buckets by path, not by host name.
             .force_path_style(conn.endpoint.is_some())
             .build();
+        let identities = wire::identity_cache(&conn.sdk);
         Self {
             cfn: aws_sdk_cloudformation::Client::new(&conn.sdk),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sts: aws_sdk_sts::Client::new(&conn.sdk),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(&conn.sdk),
             lambda: aws_sdk_lambda::Client::new(&conn.sdk),
-            iam: aws_sdk_iam::Client::new(&conn.sdk),
+            iam: wire::Iam::new(&conn.sdk, identities.clone()),
             dynamodb: aws_sdk_dynamodb::Client::new(&conn.sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&conn.sdk),
+            logs: wire::Logs::new(&conn.sdk, identities),
             region: conn.region.clone(),
             principal: Arc::default(),
             profile: conn.profile.clone(),
@@ -199,9 +201,9 @@ impl Clients {
         sts: aws_sdk_sts::Client,
         cognito: aws_sdk_cognitoidentityprovider::Client,
         lambda: aws_sdk_lambda::Client,
-        iam: aws_sdk_iam::Client,
+        iam: wire::Iam,
         dynamodb: aws_sdk_dynamodb::Client,
-        logs: aws_sdk_cloudwatchlogs::Client,
+        logs: wire::Logs,
         region: &str,
         profile: Option<&str>,
     ) -> Self {

@@ -205,11 +205,7 @@ pub async fn fetch(clients: &Clients, group: &str, start_ms: i64) -> Result<Vec<
     loop {
         let out = match clients
             .logs
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(start_ms)
-            .set_next_token(token)
-            .send()
+            .filter_log_events(group, start_ms, token.as_deref())
             .await
         {
             Ok(out) => out,
@@ -221,17 +217,12 @@ pub async fn fetch(clients: &Clients, group: &str, start_ms: i64) -> Result<Vec<
                 return Err(err.into());
             }
         };
-        events.extend(
-            out.events
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| RawEvent {
-                    id: e.event_id.unwrap_or_default(),
-                    stream: e.log_stream_name.unwrap_or_default(),
-                    timestamp_ms: e.timestamp.unwrap_or_default(),
-                    message: e.message.unwrap_or_default(),
-                }),
-        );
+        events.extend(out.events.into_iter().map(|e| RawEvent {
+            id: e.event_id,
+            stream: e.log_stream_name,
+            timestamp_ms: e.timestamp,
+            message: e.message,
+        }));
         token = out.next_token.filter(|t| !t.is_empty());
         if token.is_none() {
             break;

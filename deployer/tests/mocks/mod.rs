@@ -8,10 +8,11 @@
 use aws_sdk_cloudformation::types::{
     Change, ChangeSetStatus, Output, ResourceChange, Stack, StackEvent, StackStatus, Tag,
 };
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleBuilder, RuleMode};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
+use deployer::aws::wire::{ApiError, Call};
 use deployer::aws::Clients;
 use deployer::build::{Artifact, BuildTarget};
 use deployer::cancel::Activity;
@@ -88,19 +89,103 @@ impl Mocks {
                 })
             }};
         }
+        // IAM and Logs are called through the SDK's runtime (aws/wire.rs): the same mock
+        // interceptor and HTTP client, on an SdkConfig with the same settings.
+        let wire = wire_config(no_credentials);
+        let identities = deployer::aws::wire::identity_cache(&wire);
         Clients::from_parts(
             client!(aws_sdk_cloudformation, self.cfn),
             client!(aws_sdk_s3, self.s3),
             client!(aws_sdk_sts, self.sts),
             client!(aws_sdk_cognitoidentityprovider, self.cognito),
             client!(aws_sdk_lambda, self.lambda),
-            client!(aws_sdk_iam, self.iam),
+            deployer::aws::wire::Iam::new(&wire, identities.clone())
+                .with_interceptor(interceptor(&self.iam)),
             client!(aws_sdk_dynamodb, self.dynamodb),
-            client!(aws_sdk_cloudwatchlogs, self.logs),
+            deployer::aws::wire::Logs::new(&wire, identities)
+                .with_interceptor(interceptor(&self.logs)),
             "us-east-1",
             Some("ci"),
         )
     }
+}
+
+/// The configuration the wire clients are built from in tests: the mock HTTP client, test
+/// credentials (or none), the deployer's retry settings.
+fn wire_config(no_credentials: bool) -> aws_config::SdkConfig {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let credentials = if no_credentials {
+        SharedCredentialsProvider::new(NoCredentials)
+    } else {
+        SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            "ANOTREAL",
+            "notrealrnrELgWzOk3IfjzDKtFBhDby",
+            None,
+            None,
+            "test",
+        ))
+    };
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .http_client(aws_smithy_mocks::create_mock_http_client())
+        .retry_config(retry())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .build()
+}
+
+/// aws-smithy-mocks' interceptor with `rules`, any order, every call matched.
+fn interceptor(rules: &[Rule]) -> aws_smithy_runtime_api::client::interceptors::SharedInterceptor {
+    let mut i = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        i = i.with_rule(rule);
+    }
+    aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(i)
+}
+
+/// A rule for one IAM or Logs operation sent through aws/wire.rs; its answer is replayed as
+/// the service sends it (`then_http_response`), so the deployer's own parsing reads it.
+pub fn wire(operation: &'static str) -> RuleBuilder<Call, (), ApiError> {
+    RuleBuilder::new().match_requests(move |c: &Call| c.operation == operation)
+}
+
+/// An IAM answer in the Query protocol's envelope, as the API reference's examples show it
+/// (e.g. API_ListRolePolicies.html: `<ListRolePoliciesResponse><ListRolePoliciesResult>...`).
+pub fn iam_answer(operation: &str, result: &str) -> HttpResponse {
+    let body = format!(
+        r#"<{operation}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <{operation}Result>{result}</{operation}Result>
+  <ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata>
+</{operation}Response>"#
+    );
+    let mut response = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+    response.headers_mut().insert("content-type", "text/xml");
+    response
+}
+
+/// A FilterLogEvents page as the API reference's response syntax gives it.
+pub fn log_page(events: &[(&str, &str, i64, &str)], next_token: Option<&str>) -> HttpResponse {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(id, stream, ts, message)| {
+            serde_json::json!({"eventId": id, "logStreamName": stream, "timestamp": ts,
+                "ingestionTime": ts + 40, "message": message})
+        })
+        .collect();
+    let mut body = serde_json::json!({ "events": events, "searchedLogStreams": [] });
+    if let Some(token) = next_token {
+        body["nextToken"] = token.into();
+    }
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(200).unwrap(),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
 }
 
 /// A credentials chain that finds nothing (the SDK's own "no providers in chain" outcome).
@@ -422,26 +507,28 @@ pub fn wiring_with(
             .policy(r#"{"Statement":[{"Sid":"s","Effect":"Allow","Principal":{"Service":"cognito-idp.amazonaws.com"},"Action":"lambda:InvokeFunction","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_Abc123"},"StringEquals":{"AWS:SourceAccount":"111122223333"}}}]}"#)
             .build()
     }));
-    m.iam.push(
-        mock!(aws_sdk_iam::Client::list_attached_role_policies).then_output(|| {
-            aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput::builder().build()
-        }),
-    );
-    m.iam.push(
-        mock!(aws_sdk_iam::Client::list_role_policies).then_output(|| {
-            aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput::builder()
-                .policy_names("read-user-row")
-                .build()
-                .unwrap()
-        }),
-    );
-    m.iam.push(mock!(aws_sdk_iam::Client::get_role_policy).then_output(|| {
-        aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput::builder()
-            .role_name("app-TriggerRole-X")
-            .policy_name("read-user-row")
-            .policy_document(r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:111122223333:table/app-users"},{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/app-pretoken:*"}]}"#)
-            .build()
-            .unwrap()
+    m.iam
+        .push(wire("ListAttachedRolePolicies").then_http_response(|| {
+            iam_answer(
+                "ListAttachedRolePolicies",
+                "<IsTruncated>false</IsTruncated><AttachedPolicies/>",
+            )
+        }));
+    m.iam.push(wire("ListRolePolicies").then_http_response(|| {
+        iam_answer(
+            "ListRolePolicies",
+            "<PolicyNames><member>read-user-row</member></PolicyNames><IsTruncated>false</IsTruncated>",
+        )
+    }));
+    // IAM sends the document URL-encoded (API_GetRolePolicy.html: "The policy document
+    // returned in this structure is URL-encoded compliant with RFC 3986").
+    m.iam.push(wire("GetRolePolicy").then_http_response(|| {
+        let document = r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:111122223333:table/app-users"},{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/app-pretoken:*"}]}"#;
+        let encoded: String = url::form_urlencoded::byte_serialize(document.as_bytes()).collect();
+        iam_answer(
+            "GetRolePolicy",
+            &format!("<RoleName>app-TriggerRole-X</RoleName><PolicyName>read-user-row</PolicyName><PolicyDocument>{}</PolicyDocument>", encoded.replace('+', "%20")),
+        )
     }));
     table_there(m);
 }
