@@ -25,4 +25,5 @@ pub mod progress;
 pub mod render;
 pub mod stack;
 pub mod viewer;
+pub mod web;
 pub mod wiring;

@@ -9,12 +9,12 @@ use crate::error::Error;
 use crate::identity::refs::StackRefs;
 use crate::identity::tokens::{self, TokenUse};
 use crate::inputs::StackInputs;
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
+use crate::web;
 use base64::Engine;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, Method, StatusCode};
+use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -82,8 +82,9 @@ struct Viewer {
     port: u16,
     /// The logged-in session (one local user at a time).
     session: Mutex<Option<Session>>,
-    http: reqwest::Client,
 }
+
+type Response = http::Response<Full<Bytes>>;
 
 struct Session {
     id: Result<Map<String, Value>, String>,
@@ -92,7 +93,7 @@ struct Session {
     log: Result<LoginLine, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Callback {
     code: Option<String>,
     state: Option<String>,
@@ -136,14 +137,7 @@ pub async fn serve(
         pending: Mutex::new(Pending::default()),
         port,
         session: Mutex::new(None),
-        http: crate::aws::web_client(),
     });
-    let app = Router::new()
-        .route("/", get(home))
-        .route("/login", get(login))
-        .route("/logout", axum::routing::post(logout))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| Error::Io {
@@ -151,18 +145,46 @@ pub async fn serve(
             source,
         })?;
     eprintln!("token viewer on http://localhost:{port}/ (Ctrl-C to stop)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
-        .await
-        .map_err(|source| Error::Io {
-            what: "serving the viewer".into(),
-            source,
-        })
+    let handle = move |request: Parts| {
+        let v = state.clone();
+        async move { route(&v, &request).await }
+    };
+    web::serve(listener, handle, async {
+        tokio::signal::ctrl_c().await.ok();
+    })
+    .await
+    .map_err(|source| Error::Io {
+        what: "serving the viewer".into(),
+        source,
+    })
 }
 
-async fn login(State(v): State<Arc<Viewer>>) -> Redirect {
+/// The guard first, then the three routes; a known path with another method is a 405.
+async fn route(v: &Viewer, request: &Parts) -> Response {
+    if let Some(refusal) = guard(v, request) {
+        return refusal;
+    }
+    let text = |status: StatusCode, body: &str| web::response(status, &[], body.to_owned());
+    match (&request.method, request.uri.path()) {
+        (&Method::GET, "/") => {
+            let query = request.uri.query().unwrap_or_default();
+            let callback: Callback = serde_json::to_value(
+                url::form_urlencoded::parse(query.as_bytes()).collect::<HashMap<_, _>>(),
+            )
+            .and_then(serde_json::from_value)
+            .unwrap_or_default();
+            home(v, callback).await
+        }
+        (&Method::GET, "/login") => login(v),
+        (&Method::POST, "/logout") => logout(v),
+        (_, "/" | "/login" | "/logout") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn login(v: &Viewer) -> Response {
     let verifier = random_token(48);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Sha256::digest(verifier.as_bytes()));
@@ -179,49 +201,44 @@ async fn login(State(v): State<Arc<Viewer>>) -> Redirect {
         state,
         challenge
     );
-    Redirect::to(&url)
+    web::redirect(&url)
 }
 
 /// Refuses requests for any other host than the viewer itself, and a logout posted from
 /// another origin.
-async fn guard(
-    State(v): State<Arc<Viewer>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let refusal = {
-        let allowed = allowed_hosts(v.port);
-        let header = |name: header::HeaderName| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        };
-        if !header(header::HOST).is_some_and(|h| allowed.contains(&h)) {
-            Some((
-                StatusCode::MISDIRECTED_REQUEST,
-                format!("this viewer answers only to http://localhost:{}/", v.port),
-            ))
-        } else if request.method() == axum::http::Method::POST
-            && !header(header::ORIGIN)
-                .is_some_and(|o| allowed.iter().any(|h| o == format!("http://{h}")))
-        {
-            Some((
-                StatusCode::FORBIDDEN,
-                "cross-site request refused".to_owned(),
-            ))
-        } else {
-            None
-        }
+fn guard(v: &Viewer, request: &Parts) -> Option<Response> {
+    let allowed = allowed_hosts(v.port);
+    let header = |name: header::HeaderName| {
+        request
+            .headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
     };
-    if let Some(refusal) = refusal {
-        return refusal.into_response();
-    }
-    next.run(request).await
+    let (status, message) = if !header(header::HOST).is_some_and(|h| allowed.contains(&h)) {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this viewer answers only to http://localhost:{}/", v.port),
+        )
+    } else if request.method == Method::POST
+        && !header(header::ORIGIN)
+            .is_some_and(|o| allowed.iter().any(|h| o == format!("http://{h}")))
+    {
+        (
+            StatusCode::FORBIDDEN,
+            "cross-site request refused".to_owned(),
+        )
+    } else {
+        return None;
+    };
+    Some(web::response(
+        status,
+        &[("content-type", "text/plain; charset=utf-8")],
+        message,
+    ))
 }
 
-async fn logout(State(v): State<Arc<Viewer>>) -> Redirect {
+fn logout(v: &Viewer) -> Response {
     *v.session.lock().expect("lock") = None;
     let url = format!(
         "{}/logout?client_id={}&logout_uri={}",
@@ -229,13 +246,13 @@ async fn logout(State(v): State<Arc<Viewer>>) -> Redirect {
         v.refs.client_id,
         crate::render::encode_uri_component(&v.redirect_uri)
     );
-    Redirect::to(&url)
+    web::redirect(&url)
 }
 
-async fn home(State(v): State<Arc<Viewer>>, Query(cb): Query<Callback>) -> Response {
+async fn home(v: &Viewer, cb: Callback) -> Response {
     if let Some(error) = cb.error {
         return page(
-            &v,
+            v,
             Some(&format!(
                 "login failed: {error} {}",
                 cb.error_description.unwrap_or_default()
@@ -246,36 +263,37 @@ async fn home(State(v): State<Arc<Viewer>>, Query(cb): Query<Callback>) -> Respo
         let taken = v.pending.lock().expect("lock").take(&state, Instant::now());
         let Some(verifier) = taken else {
             return page(
-                &v,
+                v,
                 Some("unknown, reused or expired login state: press Login again"),
             );
         };
-        match exchange(&v, &code, &verifier).await {
+        match exchange(v, &code, &verifier).await {
             Ok(session) => *v.session.lock().expect("lock") = Some(session),
-            Err(message) => return page(&v, Some(&message)),
+            Err(message) => return page(v, Some(&message)),
         }
         // Drop the code from the address bar.
-        return Redirect::to("/").into_response();
+        return web::redirect("/");
     }
-    page(&v, None)
+    page(v, None)
 }
 
 async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, String> {
-    let response = v
-        .http
-        .post(format!("{}/oauth2/token", v.refs.auth_base()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", v.refs.client_id.as_str()),
-            ("code", code),
-            ("redirect_uri", v.redirect_uri.as_str()),
-            ("code_verifier", verifier),
-        ])
-        .send()
+    let reply = web::client()
+        .post_form(
+            &format!("{}/oauth2/token", v.refs.auth_base()),
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", v.refs.client_id.as_str()),
+                ("code", code),
+                ("redirect_uri", v.redirect_uri.as_str()),
+                ("code_verifier", verifier),
+            ],
+            None,
+        )
         .await
         .map_err(|e| format!("the token endpoint did not answer: {e}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let status = reply.status;
+    let body = reply.json();
     if !status.is_success() {
         return Err(format!(
             "the code exchange was refused: {} (HTTP {status})",
@@ -450,12 +468,14 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
         pool = escape(&v.refs.pool_id),
         client = escape(&v.refs.client_id),
     );
-    (
+    web::response(
         StatusCode::OK,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(html),
+        &[
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+        ],
+        html,
     )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -142,18 +142,6 @@ pub fn http_client(target: &Target) -> aws_smithy_runtime_api::client::http::Sha
     }
 }
 
-/// An HTTP client for what is not an AWS API (the pool's keys, the hosted UI's token
-/// endpoint), on the same rustls and ring as the SDK's.
-pub fn web_client() -> reqwest::Client {
-    // reqwest finds the process's default provider; the first call installs ring's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client with the default settings")
-}
-
 /// The SDK clients, made once per command. Tests build them from mocked clients.
 #[derive(Clone, Debug)]
 pub struct Clients {

@@ -124,11 +124,12 @@ pub async fn client_token(
         message,
         help: help.into(),
     };
-    let response = crate::aws::web_client()
-        .post(&url)
-        .basic_auth(client_id, Some(secret.expose()))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
+    let reply = crate::web::client()
+        .post_form(
+            &url,
+            &[("grant_type", "client_credentials")],
+            Some((client_id, secret.expose())),
+        )
         .await
         .map_err(|e| {
             fail(
@@ -136,8 +137,8 @@ pub async fn client_token(
                 "check the network and that the pool has a domain",
             )
         })?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let status = reply.status;
+    let body: Value = reply.json();
     if !status.is_success() {
         let error = body
             .get("error")

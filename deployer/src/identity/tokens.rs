@@ -96,18 +96,11 @@ pub async fn fetch_jwks(refs: &StackRefs) -> Result<Jwks, Error> {
         message: format!("cannot read the pool's signing keys from {url}: {detail}"),
         help: "check the network, or that the stack is deployed".into(),
     };
-    let response = crate::aws::web_client()
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(fail(format!("HTTP {}", response.status())));
+    let reply = crate::web::client().get(&url).await.map_err(fail)?;
+    if !reply.status.is_success() {
+        return Err(fail(format!("HTTP {}", reply.status)));
     }
-    response
-        .json::<Jwks>()
-        .await
-        .map_err(|e| fail(e.to_string()))
+    serde_json::from_slice::<Jwks>(&reply.body).map_err(|e| fail(e.to_string()))
 }
 
 /// Which token, and for which client.
