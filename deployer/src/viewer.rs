@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, Method, StatusCode};
 use http_body_util::Full;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -93,12 +92,30 @@ struct Session {
     log: Result<LoginLine, String>,
 }
 
-#[derive(Deserialize, Default)]
+/// What the hosted UI sends back to the redirect URI, from its query string.
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Callback {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+impl Callback {
+    fn parse(query: Option<&str>) -> Self {
+        let mut callback = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let slot = match key.as_ref() {
+                "code" => &mut callback.code,
+                "state" => &mut callback.state,
+                "error" => &mut callback.error,
+                "error_description" => &mut callback.error_description,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        callback
+    }
 }
 
 fn random_token(bytes: usize) -> String {
@@ -166,15 +183,7 @@ async fn route(v: &Viewer, request: &Parts) -> Response {
     }
     let text = |status: StatusCode, body: &str| web::response(status, &[], body.to_owned());
     match (&request.method, request.uri.path()) {
-        (&Method::GET, "/") => {
-            let query = request.uri.query().unwrap_or_default();
-            let callback: Callback = serde_json::to_value(
-                url::form_urlencoded::parse(query.as_bytes()).collect::<HashMap<_, _>>(),
-            )
-            .and_then(serde_json::from_value)
-            .unwrap_or_default();
-            home(v, callback).await
-        }
+        (&Method::GET, "/") => home(v, Callback::parse(request.uri.query())).await,
         (&Method::GET, "/login") => login(v),
         (&Method::POST, "/logout") => logout(v),
         (_, "/" | "/login" | "/logout") => {
@@ -481,6 +490,24 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_callback_is_read_from_the_query_decoded() {
+        assert_eq!(Callback::parse(None), Callback::default());
+        let cb = Callback::parse(Some(
+            "error=invalid_request&error_description=Invalid+code+verifier%21&other=x",
+        ));
+        assert_eq!(cb.error.as_deref(), Some("invalid_request"));
+        assert_eq!(
+            cb.error_description.as_deref(),
+            Some("Invalid code verifier!")
+        );
+        let cb = Callback::parse(Some("code=a%2Fb&state=s1"));
+        assert_eq!(
+            (cb.code.as_deref(), cb.state.as_deref()),
+            (Some("a/b"), Some("s1"))
+        );
+    }
 
     #[test]
     fn pending_logins_are_bounded_single_use_and_expire() {

@@ -235,6 +235,37 @@ async fn role_policy_names_follow_the_marker_until_not_truncated() {
 }
 
 #[tokio::test]
+async fn a_marker_that_does_not_move_ends_the_paging() {
+    let mut m = Mocks::new();
+    let stuck = wire("ListRolePolicies")
+        .sequence()
+        .http_response(|| {
+            iam_answer(
+                "ListRolePolicies",
+                "<PolicyNames><member>one</member></PolicyNames><IsTruncated>true</IsTruncated><Marker>same</Marker>",
+            )
+        })
+        .repeatedly()
+        .build();
+    m.iam.push(stuck.clone());
+    let names = m.clients().iam.role_policy_names("r").await.unwrap();
+    assert_eq!(names, ["one", "one"]);
+    assert_eq!(stuck.num_calls(), 2);
+
+    let mut m = Mocks::new();
+    let stuck = wire("FilterLogEvents")
+        .sequence()
+        .http_response(|| log_page(&[], Some("same")))
+        .repeatedly()
+        .build();
+    m.logs.push(stuck.clone());
+    logs::fetch(&m.clients(), "/aws/lambda/app-pretoken", 0)
+        .await
+        .unwrap();
+    assert_eq!(stuck.num_calls(), 2);
+}
+
+#[tokio::test]
 async fn attached_policies_are_read_by_arn() {
     let mut m = Mocks::new();
     m.iam.push(wire("ListAttachedRolePolicies").then_http_response(|| {

@@ -367,11 +367,6 @@ impl Iam {
         self
     }
 
-    /// Where the calls go.
-    pub fn endpoint(&self) -> Result<&Endpoint, &String> {
-        self.0.endpoint.as_ref()
-    }
-
     /// ListAttachedRolePolicies, every page: the managed policies' ARNs.
     pub async fn attached_role_policies(&self, role: &str) -> CallResult<Vec<String>> {
         self.pages("ListAttachedRolePolicies", role, |body| {
@@ -423,10 +418,14 @@ impl Iam {
             let call = query_call(operation, &params);
             let page = self.0.send(call, parse, query_error).await?;
             values.extend(page.values);
-            marker = page.marker.filter(|_| page.truncated);
-            if marker.is_none() {
+            // A marker that does not move would page forever: the SDK's paginators stop there too.
+            let next = page
+                .marker
+                .filter(|m| page.truncated && Some(m) != marker.as_ref());
+            if next.is_none() {
                 return Ok(values);
             }
+            marker = next;
         }
     }
 }
@@ -567,11 +566,6 @@ impl Logs {
     pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
         self.0.interceptors.push(interceptor);
         self
-    }
-
-    /// Where the calls go.
-    pub fn endpoint(&self) -> Result<&Endpoint, &String> {
-        self.0.endpoint.as_ref()
     }
 
     /// One page of FilterLogEvents for `group` from `start_ms` on.

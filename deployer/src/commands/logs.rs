@@ -223,7 +223,11 @@ pub async fn fetch(clients: &Clients, group: &str, start_ms: i64) -> Result<Vec<
             timestamp_ms: e.timestamp,
             message: e.message,
         }));
-        token = out.next_token.filter(|t| !t.is_empty());
+        // A token that does not move would page forever (the SDK's paginators stop there too).
+        let next = out
+            .next_token
+            .filter(|t| !t.is_empty() && Some(t) != token.as_ref());
+        token = next;
         if token.is_none() {
             break;
         }
