@@ -38,6 +38,16 @@ impl Sent {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// SigV4 with the test credentials, scoped to `region/service`.
+    fn assert_signed_for(&self, scope: &str) {
+        let auth = self.header("authorization").unwrap_or_default();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDWIRETEST/")
+                && auth.contains(&format!("/{scope}/aws4_request")),
+            "{auth}"
+        );
+    }
 }
 
 /// An SdkConfig whose HTTP client records each request and answers it with `answer`.
@@ -114,12 +124,7 @@ async fn iam_reads_are_signed_query_calls_to_the_global_endpoint() {
         Some("application/x-www-form-urlencoded")
     );
     // IAM is global: signed for us-east-1 whatever the region.
-    let auth = sent.header("authorization").unwrap_or_default();
-    assert!(
-        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDWIRETEST/")
-            && auth.contains("/us-east-1/iam/aws4_request"),
-        "{auth}"
-    );
+    sent.assert_signed_for("us-east-1/iam");
     assert_eq!(sent.header("x-amz-security-token"), Some("session-token"));
     assert!(sent.header("x-amz-date").is_some());
     assert!(sent.header("amz-sdk-invocation-id").is_some());
@@ -162,8 +167,7 @@ async fn log_reads_are_signed_json_calls_to_the_regional_endpoint() {
         body,
         serde_json::json!({"logGroupName": "/aws/lambda/app-pretoken", "startTime": 1_795_000_000_000i64})
     );
-    let auth = sent.header("authorization").unwrap_or_default();
-    assert!(auth.contains("/eu-west-2/logs/aws4_request"), "{auth}");
+    sent.assert_signed_for("eu-west-2/logs");
 }
 
 #[tokio::test]

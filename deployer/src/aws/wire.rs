@@ -43,10 +43,11 @@ use aws_types::region::SigningRegion;
 use aws_types::service_config::ServiceConfigKey;
 use aws_types::{SdkConfig, SigningName};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A service the deployer reaches without its generated crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Service {
+pub struct Service {
     /// The SDK's service id (retry partition, traces) and the `services` profile key.
     id: &'static str,
     /// The SigV4 signing name.
@@ -343,6 +344,33 @@ fn serialize(call: Call) -> Result<HttpRequest, BoxError> {
     Ok(request)
 }
 
+/// A client of one service: [`Iam`] or [`Logs`].
+#[derive(Debug, Clone)]
+pub struct Client<S> {
+    api: Api,
+    service: PhantomData<S>,
+}
+
+/// Which service a [`Client`] calls.
+pub trait ServiceApi {
+    const SERVICE: Service;
+}
+
+impl<S: ServiceApi> Client<S> {
+    pub fn new(sdk: &SdkConfig, identity_cache: SharedIdentityCache) -> Self {
+        Self {
+            api: Api::new(S::SERVICE, sdk, identity_cache),
+            service: PhantomData,
+        }
+    }
+
+    /// Adds an interceptor to every call (tests hand in aws-smithy-mocks' here).
+    pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
+        self.api.interceptors.push(interceptor);
+        self
+    }
+}
+
 /// An identity cache for the clients of one command (the generated clients' default).
 pub fn identity_cache(sdk: &SdkConfig) -> SharedIdentityCache {
     sdk.identity_cache()
@@ -353,20 +381,17 @@ pub fn identity_cache(sdk: &SdkConfig) -> SharedIdentityCache {
 // IAM: the Query protocol.
 
 /// The IAM reads of the wiring check.
+pub type Iam = Client<IamApi>;
+
+/// Marks a [`Client`] as IAM's.
 #[derive(Debug, Clone)]
-pub struct Iam(Api);
+pub enum IamApi {}
+
+impl ServiceApi for IamApi {
+    const SERVICE: Service = IAM;
+}
 
 impl Iam {
-    pub fn new(sdk: &SdkConfig, identity_cache: SharedIdentityCache) -> Self {
-        Self(Api::new(IAM, sdk, identity_cache))
-    }
-
-    /// Adds an interceptor to every call (tests hand in aws-smithy-mocks' here).
-    pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
-        self.0.interceptors.push(interceptor);
-        self
-    }
-
     /// ListAttachedRolePolicies, every page: the managed policies' ARNs.
     pub async fn attached_role_policies(&self, role: &str) -> CallResult<Vec<String>> {
         self.pages("ListAttachedRolePolicies", role, |body| {
@@ -386,7 +411,7 @@ impl Iam {
     /// GetRolePolicy: the inline policy's document, as IAM sends it (URL-encoded JSON).
     pub async fn role_policy(&self, role: &str, name: &str) -> CallResult<String> {
         let call = query_call("GetRolePolicy", &[("RoleName", role), ("PolicyName", name)]);
-        self.0
+        self.api
             .send(
                 call,
                 |body| {
@@ -416,7 +441,7 @@ impl Iam {
                 params.push(("Marker", m));
             }
             let call = query_call(operation, &params);
-            let page = self.0.send(call, parse, query_error).await?;
+            let page = self.api.send(call, parse, query_error).await?;
             values.extend(page.values);
             // A marker that does not move would page forever: the SDK's paginators stop there too.
             let next = page
@@ -458,81 +483,84 @@ pub struct XmlPage {
 /// The text of every element named in `wanted`, anywhere in the document, in order, with
 /// `IsTruncated` and `Marker`.
 pub fn xml_values(body: &[u8], wanted: &[&str]) -> Result<XmlPage, String> {
+    let mut page = XmlPage::default();
+    let paging = |name: &str| name == "IsTruncated" || name == "Marker";
+    xml_leaves(
+        body,
+        &|name| wanted.contains(&name) || paging(name),
+        &mut |name, value| match name {
+            "IsTruncated" => page.truncated = value.trim() == "true",
+            "Marker" => page.marker = Some(value),
+            _ => page.values.push(value),
+        },
+    )?;
+    Ok(page)
+}
+
+/// Hands `found` the name and text of every element `leaf` picks, anywhere in the document,
+/// in document order; other elements are descended into.
+fn xml_leaves(
+    body: &[u8],
+    leaf: &dyn Fn(&str) -> bool,
+    found: &mut dyn FnMut(&str, String),
+) -> Result<(), String> {
+    fn walk(
+        scope: &mut aws_smithy_xml::decode::ScopedDecoder<'_, '_>,
+        leaf: &dyn Fn(&str) -> bool,
+        found: &mut dyn FnMut(&str, String),
+    ) -> Result<(), String> {
+        while let Some(mut tag) = scope.next_tag() {
+            let name = tag.start_el().local().to_owned();
+            if leaf(&name) {
+                let value = aws_smithy_xml::decode::try_data(&mut tag)
+                    .map_err(|e| format!("the answer's {name} is not text: {e}"))?;
+                found(&name, value.into_owned());
+            } else {
+                walk(&mut tag, leaf, found)?;
+            }
+        }
+        Ok(())
+    }
     let text = std::str::from_utf8(body).map_err(|e| format!("the answer is not UTF-8: {e}"))?;
     let mut doc = aws_smithy_xml::decode::Document::new(text);
     let mut root = doc
         .root_element()
         .map_err(|e| format!("the answer is not XML: {e}"))?;
-    let mut page = XmlPage::default();
-    walk(&mut root, wanted, &mut page)?;
-    Ok(page)
+    walk(&mut root, leaf, found)
 }
 
-fn walk(
-    scope: &mut aws_smithy_xml::decode::ScopedDecoder<'_, '_>,
-    wanted: &[&str],
-    page: &mut XmlPage,
-) -> Result<(), String> {
-    while let Some(mut tag) = scope.next_tag() {
-        let name = tag.start_el().local().to_owned();
-        let leaf = wanted.contains(&name.as_str()) || name == "IsTruncated" || name == "Marker";
-        if leaf {
-            let value = aws_smithy_xml::decode::try_data(&mut tag)
-                .map_err(|e| format!("the answer's {name} is not text: {e}"))?
-                .into_owned();
-            match name.as_str() {
-                "IsTruncated" => page.truncated = value.trim() == "true",
-                "Marker" => page.marker = Some(value),
-                _ => page.values.push(value),
-            }
-        } else {
-            walk(&mut tag, wanted, page)?;
-        }
-    }
-    Ok(())
-}
-
-/// A Query protocol error: `<ErrorResponse><Error><Code>..</Code><Message>..</Message>`.
+/// A Query protocol error: `<ErrorResponse><Error><Code>..</Code><Message>..</Message>`; an
+/// answer that is not that shape leaves both unset.
 fn query_error(response: &HttpResponse) -> ApiError {
     let (mut code, mut message) = (None, None);
-    if let Ok(text) = std::str::from_utf8(response.body().bytes().unwrap_or_default()) {
-        let mut doc = aws_smithy_xml::decode::Document::new(text);
-        if let Ok(mut root) = doc.root_element() {
-            find_code_message(&mut root, &mut code, &mut message);
-        };
-    }
+    let _ = xml_leaves(
+        response.body().bytes().unwrap_or_default(),
+        &|name| name == "Code" || name == "Message",
+        &mut |name, value| {
+            let slot = if name == "Code" {
+                &mut code
+            } else {
+                &mut message
+            };
+            slot.get_or_insert(value);
+        },
+    );
     ApiError::new(code, message)
-}
-
-fn find_code_message(
-    scope: &mut aws_smithy_xml::decode::ScopedDecoder<'_, '_>,
-    code: &mut Option<String>,
-    message: &mut Option<String>,
-) {
-    while let Some(mut tag) = scope.next_tag() {
-        let name = tag.start_el().local().to_owned();
-        match name.as_str() {
-            "Code" | "Message" => {
-                let value = aws_smithy_xml::decode::try_data(&mut tag)
-                    .map(|v| v.into_owned())
-                    .ok();
-                if name == "Code" {
-                    *code = code.take().or(value);
-                } else {
-                    *message = message.take().or(value);
-                }
-            }
-            _ => find_code_message(&mut tag, code, message),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
 // CloudWatch Logs: AWS JSON 1.1.
 
 /// The log reads of `logs` and the viewer.
+pub type Logs = Client<LogsApi>;
+
+/// Marks a [`Client`] as CloudWatch Logs'.
 #[derive(Debug, Clone)]
-pub struct Logs(Api);
+pub enum LogsApi {}
+
+impl ServiceApi for LogsApi {
+    const SERVICE: Service = LOGS;
+}
 
 /// One log event of a FilterLogEvents page.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -558,16 +586,6 @@ pub struct LogPage {
 }
 
 impl Logs {
-    pub fn new(sdk: &SdkConfig, identity_cache: SharedIdentityCache) -> Self {
-        Self(Api::new(LOGS, sdk, identity_cache))
-    }
-
-    /// Adds an interceptor to every call (tests hand in aws-smithy-mocks' here).
-    pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
-        self.0.interceptors.push(interceptor);
-        self
-    }
-
     /// One page of FilterLogEvents for `group` from `start_ms` on.
     pub async fn filter_log_events(
         &self,
@@ -585,7 +603,7 @@ impl Logs {
             target: Some("Logs_20140328.FilterLogEvents".into()),
             body: body.to_string(),
         };
-        self.0
+        self.api
             .send(
                 call,
                 |body| {
