@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently: a second run only checks and is quick.
 #   - a Python venv with the pinned tools (ministack, cargo-zigbuild, ziglang, cfn-lint, awscli)
+#   - a second venv with cloudsplaining, the privilege-escalation analyzer the tests run
 #   - fakecloud, pinned, built from crates.io into the project cache (the second emulator)
 #   - the aarch64-unknown-linux-musl Rust target (the trigger runs on Graviton)
 #   - Debian's qemu-user-static and the binfmt_misc registration that lets an aarch64 binary
@@ -20,6 +21,21 @@ else
   python3 -m venv "$DEPLOYER_VENV"
   "$DEPLOYER_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
   echo "$want" > "$stamp"
+fi
+
+# cloudsplaining, the privilege-escalation analyzer the tests run over the CI roles' policies,
+# in a venv of its own (its boto3 and awscli's pin want different botocores).
+analyzer_requirements="$root/scripts/requirements-analyzer.txt"
+analyzer="$DEPLOYER_CACHE_DIR/analyzer"
+analyzer_stamp="$analyzer/.requirements.sha256"
+analyzer_want="$( (sha256sum "$analyzer_requirements"; python3 --version) | sha256sum | cut -d' ' -f1)"
+if [[ -f "$analyzer_stamp" && "$(cat "$analyzer_stamp")" == "$analyzer_want" ]]; then
+  say "analyzer venv up to date ($analyzer)"
+else
+  say "installing the pinned privilege-escalation analyzer into $analyzer"
+  python3 -m venv "$analyzer"
+  "$analyzer/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$analyzer_requirements"
+  echo "$analyzer_want" > "$analyzer_stamp"
 fi
 
 target=aarch64-unknown-linux-musl

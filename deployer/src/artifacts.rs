@@ -58,6 +58,17 @@ pub enum ArtifactError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Aws(#[from] AwsError),
+    #[error("the shared build s3://{bucket}/{key} holds other bytes (sha256 {stored} there, {ours} built here)")]
+    #[diagnostic(
+        code(artifacts::build_taken),
+        help("a shared build is written once and never replaced, so this zip was not published. Either this machine's build is not reproducible (compare the toolchain and the pinned tools: `deployer build` prints the source key), or someone wrote that object who should not have: find the writer in CloudTrail before any stack deploys it")
+    )]
+    BuildTaken {
+        bucket: String,
+        key: String,
+        stored: String,
+        ours: String,
+    },
     #[error("the artifacts bucket {bucket} is not owned by account {account}")]
     #[diagnostic(code(artifacts::not_ours))]
     NotOurs {
@@ -131,34 +142,40 @@ fn not_ours(err: AwsError, bucket: &str, account: &str) -> ArtifactError {
     }
 }
 
-/// Makes the bucket if it is not there; `true` when it was created. A bucket of that name
-/// that another account owns stops here.
-pub async fn ensure_bucket(
+/// Whether the bucket is there (and ours). A bucket of that name that another account owns
+/// stops here.
+pub async fn bucket_there(
     clients: &Clients,
     bucket: &str,
     account: &str,
 ) -> Result<bool, ArtifactError> {
-    let s3 = &clients.s3;
-    match s3
+    match clients
+        .s3
         .head_bucket()
         .bucket(bucket)
         .expected_bucket_owner(account)
         .send()
         .await
     {
-        Ok(_) => {
-            // Older buckets expire every object; the rule keeps what stacks still use.
-            put_lifecycle(clients, bucket, account).await?;
-            return Ok(false);
-        }
+        Ok(_) => Ok(true),
         Err(err) => {
             let err = clients.err(SERVICE, "HeadBucket", err);
-            if !err.is(ErrorKind::NotFound) {
-                return Err(not_ours(err, bucket, account));
+            if err.is(ErrorKind::NotFound) {
+                Ok(false)
+            } else {
+                Err(not_ours(err, bucket, account))
             }
         }
     }
-    let mut create = s3.create_bucket().bucket(bucket);
+}
+
+/// Makes the bucket (`deployer bootstrap`); another run of ours making it first is fine.
+pub async fn create_bucket(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+) -> Result<(), ArtifactError> {
+    let mut create = clients.s3.create_bucket().bucket(bucket);
     if clients.region != "us-east-1" {
         create = create.create_bucket_configuration(
             CreateBucketConfiguration::builder()
@@ -168,11 +185,23 @@ pub async fn ensure_bucket(
     }
     if let Err(err) = create.send().await {
         let err = clients.err(SERVICE, "CreateBucket", err);
-        // Another run of ours made it between our HEAD and CREATE: fine.
         if !err.is(ErrorKind::AlreadyExists) {
             return Err(not_ours(err, bucket, account));
         }
     }
+    Ok(())
+}
+
+/// Sets what the bucket must be (`deployer bootstrap`, every run): public access blocked,
+/// encrypted, `policy` (`policy::bucket_policy`), and the lifecycle that expires only what
+/// no stack uses.
+pub async fn configure_bucket(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    policy: &str,
+) -> Result<(), ArtifactError> {
+    let s3 = &clients.s3;
     s3.put_public_access_block()
         .bucket(bucket)
         .expected_bucket_owner(account)
@@ -208,27 +237,15 @@ pub async fn ensure_bucket(
         .send()
         .await
         .map_err(|e| clients.err(SERVICE, "PutBucketEncryption", e))?;
-    let partition = crate::aws::partition(&clients.region);
-    let tls_only = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "TlsOnly",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [format!("arn:{partition}:s3:::{bucket}"), format!("arn:{partition}:s3:::{bucket}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-        }]
-    });
     s3.put_bucket_policy()
         .bucket(bucket)
         .expected_bucket_owner(account)
-        .policy(tls_only.to_string())
+        .policy(policy)
         .send()
         .await
         .map_err(|e| clients.err(SERVICE, "PutBucketPolicy", e))?;
     put_lifecycle(clients, bucket, account).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Superseded artifacts expire; current and previous ones (and untagged old ones) never do.
@@ -371,8 +388,9 @@ pub async fn fetch_build(
     Ok(Some((bytes, sha256)))
 }
 
-/// Puts the zip built from `source_key` where other machines find it, unless it is there
-/// with these bytes already; `true` when uploaded.
+/// Puts the zip built from `source_key` where other machines find it, once: the write is
+/// conditional (`If-None-Match: *`), so the first build of a key stays. `false` when the key
+/// holds these bytes already; an error naming both checksums when it holds others.
 pub async fn publish_build(
     clients: &Clients,
     bucket: &str,
@@ -383,24 +401,56 @@ pub async fn publish_build(
 ) -> Result<bool, ArtifactError> {
     let key = build_key(source_key);
     let want = checksum(sha256_hex);
-    if stored_checksum(clients, bucket, account, &key).await? == Some(want.clone()) {
-        return Ok(false);
+    let taken = |stored: Option<String>| -> Result<bool, ArtifactError> {
+        match stored {
+            Some(stored) if stored == want => Ok(false),
+            stored => Err(ArtifactError::BuildTaken {
+                bucket: bucket.into(),
+                key: key.clone(),
+                stored: stored
+                    .map(|s| hex_of(&s))
+                    .unwrap_or_else(|| "unknown".into()),
+                ours: sha256_hex.into(),
+            }),
+        }
+    };
+    if let Some(stored) = stored_checksum(clients, bucket, account, &key).await? {
+        return taken(Some(stored));
     }
-    clients
+    let put = clients
         .s3
         .put_object()
         .bucket(bucket)
         .key(&key)
         .expected_bucket_owner(account)
+        .if_none_match("*")
         .content_type("application/zip")
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .checksum_sha256(&want)
         .metadata(SHA256_META, sha256_hex)
         .body(ByteStream::from(bytes))
         .send()
-        .await
-        .map_err(|e| not_ours(clients.err(SERVICE, "PutObject", e), bucket, account))?;
-    Ok(true)
+        .await;
+    match put {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let err = clients.err(SERVICE, "PutObject", e);
+            // Another publisher got there between the look and the write.
+            if err.is(ErrorKind::AlreadyExists) || err.is(ErrorKind::Conflict) {
+                taken(stored_checksum(clients, bucket, account, &key).await?)
+            } else {
+                Err(not_ours(err, bucket, account))
+            }
+        }
+    }
+}
+
+/// The hex form of S3's base64 SHA-256 checksum (what people compare with `sha256sum`).
+fn hex_of(checksum_b64: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .decode(checksum_b64)
+        .map(hex::encode)
+        .unwrap_or_else(|_| checksum_b64.to_owned())
 }
 
 /// Uploads the zip unless the key already holds exactly these bytes (by S3's stored SHA-256);

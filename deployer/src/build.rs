@@ -247,27 +247,36 @@ fn prune(dir: &Path, keep: &Path) {
     }
 }
 
-/// The zip for `key` in this machine's cache, if there.
+/// The zip for `key` in this machine's cache, if there. Its bytes are hashed every time
+/// (about 10 ms): the digest recorded beside it is what the zip was when stored, and a zip
+/// that no longer matches it (changed by hand, another program, a bad disk) is removed and
+/// not used.
 pub fn cached(
     paths: &Paths,
     target: &BuildTarget,
     key: &str,
 ) -> Result<Option<Artifact>, BuildError> {
     let zip = cached_zip(paths, key);
-    let Ok(meta) = std::fs::metadata(&zip) else {
+    let Ok(bytes) = std::fs::read(&zip) else {
         return Ok(None);
     };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let digest_file = zip.with_extension("zip.sha256");
+    let recorded = std::fs::read_to_string(&digest_file).unwrap_or_default();
+    if recorded.trim() != sha256 {
+        tracing::warn!(
+            zip = %zip.display(),
+            recorded = recorded.trim(),
+            actual = %sha256,
+            "the cached trigger zip is not the one stored: removed, not used"
+        );
+        std::fs::remove_file(&zip).ok();
+        std::fs::remove_file(&digest_file).ok();
+        return Ok(None);
+    }
     touch(&zip);
-    // The digest is kept beside the zip: hashing 3 MB again would be most of a no-op `up`.
-    let sha256 = match std::fs::read_to_string(zip.with_extension("zip.sha256")) {
-        Ok(text) if text.trim().len() == 64 => text.trim().to_owned(),
-        _ => {
-            let bytes = std::fs::read(&zip).map_err(io(format!("reading {}", zip.display())))?;
-            hex::encode(Sha256::digest(&bytes))
-        }
-    };
     Ok(Some(Artifact {
-        size: meta.len(),
+        size: bytes.len() as u64,
         sha256,
         path: zip,
         target: target.clone(),

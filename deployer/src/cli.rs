@@ -82,6 +82,7 @@ impl Command {
             Self::Gc(_) => "gc",
             Self::Local(_) => "local",
             Self::Policy(_) => "policy",
+            Self::Bootstrap(_) => "bootstrap",
         }
     }
 
@@ -138,9 +139,13 @@ pub enum Command {
     Status,
     /// Delete ephemeral stacks whose expiry has passed (never a stack without the ephemeral tag).
     Gc(GcArgs),
-    /// Print the least-privilege IAM policy a CI role needs to run the deployer for this
-    /// stack (and its ephemeral copies): up, verify, users, down, gc.
+    /// Print the least-privilege IAM policy of one of the three CI roles: the deployer of the
+    /// kept stack, the ephemeral (pull-request) role, or the publisher of shared builds.
     Policy(PolicyArgs),
+    /// Make, once per account, region and project, what the CI roles must not make
+    /// themselves: the artifacts bucket and the permissions boundary of the stacks' roles.
+    /// Run by an admin; idempotent; --dry-run prints the plan.
+    Bootstrap(BootstrapArgs),
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -169,6 +174,10 @@ pub struct UpArgs {
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
+    /// Also share a trigger built here under the bucket's `_builds/` (only the publisher role
+    /// may; without this flag `up` never writes a shared build).
+    #[arg(long)]
+    pub publish: bool,
 }
 
 #[derive(Debug, Args)]
@@ -217,9 +226,10 @@ pub struct InvokeArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Also put the zip in the artifacts bucket's shared builds (made if missing), where every
-    /// `up` of these sources on any machine finds it instead of building: build once in a
-    /// pipeline, deploy many stacks from runners without the cross-build tools.
+    /// Also put the zip in the artifacts bucket's shared builds, where every `up` of these
+    /// sources on any machine finds it instead of building: build once in a pipeline (as the
+    /// publisher role), deploy many stacks from runners without the cross-build tools. A
+    /// shared build is written once: a different zip for a taken key is an error.
     #[arg(long)]
     pub publish: bool,
 }
@@ -256,9 +266,34 @@ pub struct PolicyArgs {
     /// The 12-digit AWS account id the role lives in.
     #[arg(long, value_name = "ACCOUNT_ID")]
     pub account: String,
-    /// Stack names the role may touch start with this; default: the inputs' stackName.
+    /// Which role: `deployer` (the kept stack, from a protected branch), `ephemeral` (the
+    /// copies `--ephemeral` makes, from pull requests), `publisher` (the only writer of
+    /// shared builds).
+    #[arg(long, value_enum)]
+    pub role: PolicyRole,
+    /// The base stack's name; default: the inputs' stackName. Ephemeral copies are
+    /// `<prefix>-<suffix>`.
     #[arg(long)]
     pub prefix: Option<String>,
+}
+
+/// The CI roles `policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyRole {
+    Deployer,
+    Ephemeral,
+    Publisher,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Print what would be made or changed, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The publisher role's ARN: the bucket's policy then refuses shared-build writes by any
+    /// other identity, whatever its own policies grant.
+    #[arg(long, value_name = "ROLE_ARN")]
+    pub publisher_role: Option<String>,
 }
 
 #[derive(Debug, Args)]

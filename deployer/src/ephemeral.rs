@@ -12,6 +12,8 @@ pub const TAG_EXPIRES: &str = "deployer:expires-at";
 pub const TAG_COMMIT: &str = "deployer:commit";
 pub const TAG_PIPELINE: &str = "deployer:pipeline";
 pub const TAG_VERSION: &str = "deployer:version";
+/// The base stack an ephemeral copy was made from (its project).
+pub const TAG_BASE: &str = "deployer:base";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum EphemeralError {
@@ -88,10 +90,12 @@ pub fn apply(
         .name
         .as_ref()
         .map(|t| format!("{}-{suffix}", truncate(t, 255 - suffix.len() - 1)));
+    out.base_table = inputs.table.name.clone();
     out.lifecycle = Lifecycle::Disposable;
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
     let mut tags: BTreeMap<String, String> = BTreeMap::new();
     tags.insert(TAG_EPHEMERAL.into(), "true".into());
+    tags.insert(TAG_BASE.into(), inputs.project().to_owned());
     tags.insert(TAG_EXPIRES.into(), rfc3339(now + ttl));
     tags.insert(TAG_VERSION.into(), env!("CARGO_PKG_VERSION").into());
     if let Some(commit) = get("GITHUB_SHA").or_else(|| get("CI_COMMIT_SHA")) {

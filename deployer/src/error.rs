@@ -131,6 +131,15 @@ pub enum Error {
         help("pass --force to turn deletion protection off and delete it (the table and its data are retained), or set \"lifecycle\": \"disposable\"")
     )]
     Kept { stack: String },
+    #[error("the account is not bootstrapped for {project} in {region}: {} missing", .missing.join(" and "))]
+    #[diagnostic(code(deploy::not_bootstrapped))]
+    NotBootstrapped {
+        project: String,
+        region: String,
+        missing: Vec<String>,
+        #[help]
+        help: String,
+    },
     #[error("interrupted while {while_doing}")]
     #[diagnostic(code(deploy::interrupted))]
     Interrupted {

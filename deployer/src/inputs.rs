@@ -3,7 +3,7 @@
 //! Errors carry the JSON path, the offending value and the rule, so a user can fix the file
 //! without reading code. Syntax errors point at the line and column.
 
-use crate::stack::MANAGED_BY;
+use crate::stack::{MANAGED_BY, STACK_TAG};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,11 @@ pub struct StackInputs {
     #[serde(skip)]
     #[schemars(skip)]
     pub deployer_tags: BTreeMap<String, String>,
+    /// The base stack's table name (`table.name`), which an ephemeral copy suffixes: the
+    /// project's boundary covers both.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_table: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -428,7 +433,27 @@ impl StackInputs {
         let mut tags = self.tags.clone();
         tags.extend(self.deployer_tags.clone());
         tags.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        tags.insert(STACK_TAG.into(), self.stack_name.clone());
         tags
+    }
+
+    /// The project: the base stack's name, which an ephemeral copy records in its tags. The
+    /// CI roles, the boundary and the shared builds are per project.
+    pub fn project(&self) -> &str {
+        self.deployer_tags
+            .get(crate::ephemeral::TAG_BASE)
+            .map(String::as_str)
+            .unwrap_or(&self.stack_name)
+    }
+
+    /// The base stack's table name when the inputs set one (`table.name`, before an
+    /// ephemeral copy suffixes it).
+    pub fn base_table_name(&self) -> Option<&str> {
+        if self.deployer_tags.contains_key(crate::ephemeral::TAG_BASE) {
+            self.base_table.as_deref()
+        } else {
+            self.table.name.as_deref()
+        }
     }
 }
 

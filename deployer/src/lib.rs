@@ -9,6 +9,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod bootstrap;
 pub mod build;
 pub mod cancel;
 pub mod cli;

@@ -1,51 +1,245 @@
-//! The IAM policy a CI role needs to run `up`, `verify`, the user commands, `down`, `gc`,
-//! `status`, `logs` and `invoke` for stacks whose names start with a prefix, and nothing else. Pure: `deployer policy`
-//! prints it, the README shows it, and the fakecloud suite runs the deployer with exactly it.
+//! The IAM policies of the three CI roles, the permissions boundary every role the stack
+//! creates carries, and the artifacts bucket's policy. Pure: `deployer policy` prints the
+//! roles' policies, `deployer bootstrap` writes the boundary and the bucket policy, and the
+//! tests evaluate all of them.
 //!
-//! CloudFormation acts with the caller's permissions (no service role), so the role also
-//! holds what creating the stack's resources takes; every statement is scoped to the
-//! prefix's names (stacks, function, role, table, log group, artifacts) or, for the user pool
-//! whose id is generated, to the deployer's tag. Each statement's Sid names the step that
-//! needs it, so an AccessDenied names a statement to look at.
+//! The trust model (README, "The CI roles"):
+//! - `deployer`: the protected-branch role of the kept stack. It acts on the base stack's
+//!   names only (`<prefix>`, `<prefix>-users`, `<prefix>-pretoken`...).
+//! - `ephemeral`: the pull-request role. It acts on the ephemeral copies' names only
+//!   (`<prefix>-<suffix>`...), which never match a name of the base stack, and only reads the
+//!   shared builds.
+//! - `publisher`: the only role that writes the shared builds (`_builds/`), and only once per
+//!   key (`If-None-Match: *`).
+//!
+//! CloudFormation creates resources with the caller's permissions, so the deploying roles can
+//! create IAM roles; they may do so only with the project's boundary attached
+//! (`iam:PermissionsBoundary`), and never change or remove a boundary. So a role a CI job
+//! makes, or an inline policy it writes, never grants more than the boundary: `GetItem` on the
+//! project's tables and writes to its functions' log groups. Pools, whose ids are generated,
+//! are scoped by the `deployer:stack` tag the template sets on each, not by a tag every pool
+//! shares. Each statement's Sid names the step that needs it.
 
+use crate::stack::STACK_TAG;
 use serde_json::{json, Value};
 
-/// What the policy is for.
+/// Which CI role a policy is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Deploys and tears down the kept (base) stack, from a protected branch.
+    Deployer,
+    /// Deploys, uses and tears down ephemeral copies, from pull requests.
+    Ephemeral,
+    /// Builds the trigger and shares it under `_builds/`; deploys nothing.
+    Publisher,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployer => "deployer",
+            Self::Ephemeral => "ephemeral",
+            Self::Publisher => "publisher",
+        }
+    }
+}
+
+/// What a policy is for.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub partition: String,
     pub account: String,
     pub region: String,
-    /// Stack names start with this (ephemeral copies add `-<suffix>`).
+    /// The base stack's name (the inputs' stackName); ephemeral copies are `<prefix>-<suffix>`.
     pub prefix: String,
+    /// The base stack's table name when the inputs set one (`table.name`); else
+    /// `<prefix>-users`.
+    pub table: Option<String>,
+    pub role: Role,
 }
 
-/// One statement: its Sid (the step that needs it), actions and resources.
+/// The longest prefix whose ephemeral copies are never truncated (`<prefix>-<suffix>`, the
+/// suffix up to 20 characters, within the stack name's 55), so every copy's name starts with
+/// `<prefix>-`.
+pub const MAX_EPHEMERAL_PREFIX: usize = crate::inputs::MAX_STACK_NAME - 21;
+
+/// The names a deploying role acts on, as IAM resource patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub stack: String,
+    pub table: String,
+    /// The function, its role and its log group share this name.
+    pub function: String,
+    /// The stack's artifacts in the bucket (`<stack>/...`).
+    pub artifacts: String,
+    /// The `deployer:stack` tag's value (a pattern for the ephemeral role).
+    pub stack_tag: String,
+}
+
+impl Scope {
+    /// The names of the stacks this role acts on: the base stack's for the deployer, the
+    /// ephemeral copies' for the ephemeral role (none of which matches a base name).
+    pub fn names(&self) -> Names {
+        let p = &self.prefix;
+        match self.role {
+            Role::Ephemeral => Names {
+                stack: format!("{p}-*"),
+                table: match &self.table {
+                    Some(t) => format!("{t}-*"),
+                    None => format!("{p}-*-users"),
+                },
+                function: format!("{p}-*-pretoken"),
+                artifacts: format!("{p}-*/*"),
+                stack_tag: format!("{p}-*"),
+            },
+            Role::Deployer | Role::Publisher => Names {
+                stack: p.clone(),
+                table: self.table.clone().unwrap_or_else(|| format!("{p}-users")),
+                function: format!("{p}-pretoken"),
+                artifacts: format!("{p}/*"),
+                stack_tag: p.clone(),
+            },
+        }
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        let (p, a, r) = (&self.partition, &self.account, &self.region);
+        match service {
+            "s3" => format!("arn:{p}:s3:::{resource}"),
+            "iam" => format!("arn:{p}:iam::{a}:{resource}"),
+            _ => format!("arn:{p}:{service}:{r}:{a}:{resource}"),
+        }
+    }
+
+    fn bucket(&self) -> String {
+        crate::artifacts::bucket_name(&self.account, &self.region)
+    }
+}
+
+/// The managed policy that bounds every role the project's stacks create.
+pub fn boundary_name(prefix: &str, region: &str) -> String {
+    format!("{prefix}-trigger-boundary-{region}")
+}
+
+/// The path the deployer's managed policies live under.
+pub const BOUNDARY_PATH: &str = "/deployer/";
+
+/// The boundary's ARN.
+pub fn boundary_arn(partition: &str, account: &str, prefix: &str, region: &str) -> String {
+    format!(
+        "arn:{partition}:iam::{account}:policy{BOUNDARY_PATH}{}",
+        boundary_name(prefix, region)
+    )
+}
+
+/// The boundary: the most any role of the project's stacks (base and ephemeral) may do, which
+/// is what the trigger needs: read a row of the project's tables, write its own log lines.
+pub fn boundary_document(scope: &Scope) -> Value {
+    let base = Scope {
+        role: Role::Deployer,
+        ..scope.clone()
+    }
+    .names();
+    let copies = Scope {
+        role: Role::Ephemeral,
+        ..scope.clone()
+    }
+    .names();
+    let tables: Vec<String> = [&base.table, &copies.table]
+        .iter()
+        .map(|t| scope.arn("dynamodb", &format!("table/{t}")))
+        .collect();
+    let logs: Vec<String> = [&base.function, &copies.function]
+        .iter()
+        .map(|f| scope.arn("logs", &format!("log-group:/aws/lambda/{f}:*")))
+        .collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadUserRows", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": tables},
+            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": logs}
+        ]
+    })
+}
+
+/// One statement: its Sid (the step that needs it), effect, actions, resources, condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub sid: &'static str,
+    pub allow: bool,
     pub actions: Vec<&'static str>,
     pub resources: Vec<String>,
     pub condition: Option<Value>,
 }
 
-/// The statements, in the order a deploy needs them.
-pub fn statements(s: &Scope) -> Vec<Statement> {
-    let (p, a, r, x) = (&s.partition, &s.account, &s.region, &s.prefix);
-    let bucket = crate::artifacts::bucket_name(a, r);
-    let st = |sid, actions: &[&'static str], resources: Vec<String>| Statement {
+fn allow(sid: &'static str, actions: &[&'static str], resources: Vec<String>) -> Statement {
+    Statement {
         sid,
+        allow: true,
         actions: actions.to_vec(),
         resources,
         condition: None,
+    }
+}
+
+impl Statement {
+    fn when(mut self, condition: Value) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+    fn deny(mut self) -> Self {
+        self.allow = false;
+        self
+    }
+}
+
+/// The statements of the scope's role, in the order a deploy needs them.
+pub fn statements(s: &Scope) -> Vec<Statement> {
+    match s.role {
+        Role::Publisher => publisher(s),
+        Role::Deployer | Role::Ephemeral => deploying(s),
+    }
+}
+
+fn publisher(s: &Scope) -> Vec<Statement> {
+    let bucket = s.bucket();
+    let builds = s.arn(
+        "s3",
+        &format!("{bucket}/{}*", crate::artifacts::BUILDS_PREFIX),
+    );
+    vec![
+        allow("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
+        // HeadBucket, and HeadObject's 404 for a build not there yet (403 without it).
+        allow("FindBucket", &["s3:ListBucket"], vec![s.arn("s3", &bucket)]),
+        allow("ReadSharedBuilds", &["s3:GetObject"], vec![builds.clone()]),
+        // Only a write that cannot replace an object (If-None-Match: *): the first build of a
+        // key stays.
+        allow("PublishSharedBuilds", &["s3:PutObject"], vec![builds])
+            .when(json!({"Null": {"s3:if-none-match": "false"}})),
+    ]
+}
+
+fn deploying(s: &Scope) -> Vec<Statement> {
+    let n = s.names();
+    let bucket = s.bucket();
+    let boundary = boundary_arn(&s.partition, &s.account, &s.prefix, &s.region);
+    let role = s.arn("iam", &format!("role/{}", n.function));
+    let function = s.arn("lambda", &format!("function:{}", n.function));
+    let log_group = s.arn("logs", &format!("log-group:/aws/lambda/{}", n.function));
+    let table = s.arn("dynamodb", &format!("table/{}", n.table));
+    let tag_test = if s.role == Role::Ephemeral {
+        "StringLike"
+    } else {
+        "StringEquals"
     };
+    let pool_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
     vec![
         // AWS answers GetCallerIdentity for every identity whatever its policy; emulators that
         // evaluate policies want it spelled out.
-        st("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
+        allow("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
         // Reading stacks by name, and listing them for gc (DescribeStacks without a name is
         // authorized against "*").
-        st(
+        allow(
             "ReadStacks",
             &[
                 "cloudformation:DescribeStacks",
@@ -54,7 +248,7 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
             ],
             vec!["*".into()],
         ),
-        st(
+        allow(
             "DeployStacks",
             &[
                 "cloudformation:CreateChangeSet",
@@ -69,26 +263,25 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "cloudformation:DetectStackDrift",
                 "cloudformation:DetectStackResourceDrift",
                 "cloudformation:DescribeStackResourceDrifts",
+                // The recovery the deployer advises for a stack stuck in a failed state.
+                "cloudformation:ContinueUpdateRollback",
+                "cloudformation:RollbackStack",
             ],
             vec![
-                format!("arn:{p}:cloudformation:{r}:{a}:stack/{x}*/*"),
-                format!("arn:{p}:cloudformation:{r}:{a}:changeSet/deployer-*/*"),
+                s.arn("cloudformation", &format!("stack/{}/*", n.stack)),
+                s.arn("cloudformation", "changeSet/deployer-*/*"),
             ],
         ),
-        st(
-            "ArtifactsBucket",
-            &[
-                "s3:CreateBucket",
-                "s3:ListBucket",
-                "s3:PutBucketPublicAccessBlock",
-                "s3:PutEncryptionConfiguration",
-                "s3:PutBucketPolicy",
-                "s3:PutLifecycleConfiguration",
-            ],
-            vec![format!("arn:{p}:s3:::{bucket}")],
+        // `deployer bootstrap` made the bucket and the boundary; `up` checks they are there.
+        allow(
+            "Bootstrapped",
+            &["s3:ListBucket"],
+            vec![s.arn("s3", &bucket)],
         ),
-        // CloudFormation's Lambda reads the zip with the caller's permissions.
-        st(
+        allow("ReadBoundary", &["iam:GetPolicy"], vec![boundary.clone()]),
+        // The stack's own zips. CloudFormation's Lambda reads the zip with the caller's
+        // permissions.
+        allow(
             "Artifacts",
             &[
                 "s3:GetObject",
@@ -96,43 +289,90 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "s3:PutObjectTagging",
                 "s3:DeleteObject",
             ],
-            vec![format!("arn:{p}:s3:::{bucket}/{x}*")],
+            vec![s.arn("s3", &format!("{bucket}/{}", n.artifacts))],
         ),
-        // The shared builds: any stack's `up` reads them, and shares what it built.
-        st(
-            "SharedBuilds",
-            &["s3:GetObject", "s3:PutObject"],
-            vec![format!(
-                "arn:{p}:s3:::{bucket}/{}*",
-                crate::artifacts::BUILDS_PREFIX
+        // The shared builds are read, never written (the publisher's alone).
+        allow(
+            "ReadSharedBuilds",
+            &["s3:GetObject"],
+            vec![s.arn(
+                "s3",
+                &format!("{bucket}/{}*", crate::artifacts::BUILDS_PREFIX),
             )],
         ),
-        st(
+        Statement {
+            sid: "NeverWriteSharedBuilds",
+            allow: false,
+            actions: vec!["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging"],
+            resources: vec![s.arn(
+                "s3",
+                &format!("{bucket}/{}*", crate::artifacts::BUILDS_PREFIX),
+            )],
+            condition: None,
+        },
+        allow(
             "TriggerRole",
             &[
-                "iam:CreateRole",
                 "iam:DeleteRole",
                 "iam:GetRole",
                 "iam:UpdateRoleDescription",
-                "iam:PutRolePolicy",
                 "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
                 "iam:GetRolePolicy",
                 "iam:ListRolePolicies",
                 "iam:ListAttachedRolePolicies",
                 "iam:TagRole",
                 "iam:UntagRole",
             ],
-            vec![format!("arn:{p}:iam::{a}:role/{x}*")],
+            vec![role.clone()],
         ),
-        Statement {
-            sid: "PassTriggerRole",
-            actions: vec!["iam:PassRole"],
-            resources: vec![format!("arn:{p}:iam::{a}:role/{x}*")],
-            condition: Some(
-                json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
-            ),
-        },
-        st(
+        // A role, or a policy on it, only with the project's boundary: whatever the policy
+        // says, the role can do no more than the boundary allows.
+        allow(
+            "TriggerRoleBounded",
+            &[
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+            ],
+            vec![role.clone()],
+        )
+        .when(json!({"StringEquals": {"iam:PermissionsBoundary": boundary}})),
+        // The same, whatever another policy of this role grants (IAM User Guide,
+        // "Permissions boundaries for IAM entities": deny changing or removing a boundary).
+        allow(
+            "NoRoleWithoutBoundary",
+            &[
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+            ],
+            vec!["*".into()],
+        )
+        .when(json!({"StringNotEquals": {"iam:PermissionsBoundary": boundary}}))
+        .deny(),
+        allow(
+            "NoBoundaryRemoval",
+            &["iam:DeleteRolePermissionsBoundary"],
+            vec!["*".into()],
+        )
+        .deny(),
+        allow(
+            "NoBoundaryChange",
+            &[
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+            ],
+            vec![boundary],
+        )
+        .deny(),
+        allow("PassTriggerRole", &["iam:PassRole"], vec![role])
+            .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
+        allow(
             "TriggerFunction",
             &[
                 "lambda:CreateFunction",
@@ -147,10 +387,15 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "lambda:TagResource",
                 "lambda:UntagResource",
                 "lambda:ListTags",
+                // What CloudFormation's handlers read back after a create or an update.
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetRuntimeManagementConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetFunctionScalingConfig",
             ],
-            vec![format!("arn:{p}:lambda:{r}:{a}:function:{x}*")],
+            vec![function.clone()],
         ),
-        st(
+        allow(
             "TriggerLogs",
             &[
                 "logs:CreateLogGroup",
@@ -161,24 +406,24 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "logs:UntagResource",
                 "logs:TagLogGroup",
                 "logs:ListTagsForResource",
+                "logs:GetDataProtectionPolicy",
+                "logs:DescribeIndexPolicies",
             ],
-            vec![format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{x}*")],
+            vec![log_group.clone(), format!("{log_group}:*")],
         ),
         // `logs`, `invoke` and the viewer: the trigger's log lines, and calling it.
-        st(
+        allow(
             "OperateTrigger",
             &["logs:FilterLogEvents", "lambda:InvokeFunction"],
-            vec![
-                format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{x}*"),
-                format!("arn:{p}:lambda:{r}:{a}:function:{x}*"),
-            ],
+            vec![format!("{log_group}:*"), log_group, function],
         ),
-        st(
+        allow(
             "ListLogGroups",
-            &["logs:DescribeLogGroups"],
+            // Account-wide reads with no resource to scope (the log group's handlers).
+            &["logs:DescribeLogGroups", "logs:DescribeResourcePolicies"],
             vec!["*".into()],
         ),
-        st(
+        allow(
             "UsersTable",
             &[
                 "dynamodb:CreateTable",
@@ -190,11 +435,16 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "dynamodb:ListTagsOfResource",
                 "dynamodb:DescribeContinuousBackups",
                 "dynamodb:UpdateContinuousBackups",
+                // What CloudFormation's handlers read back.
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:DescribeContributorInsights",
+                "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:GetResourcePolicy",
             ],
-            vec![format!("arn:{p}:dynamodb:{r}:{a}:table/{x}*")],
+            vec![table.clone()],
         ),
         // users add|list|remove|import, clients add, verify: rows in the stack's table.
-        st(
+        allow(
             "UsersTableRows",
             &[
                 "dynamodb:GetItem",
@@ -203,17 +453,19 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",
             ],
-            vec![format!("arn:{p}:dynamodb:{r}:{a}:table/{x}*")],
+            vec![table],
         ),
-        // A pool's id is generated: the deployer's tag scopes it (CloudFormation copies the
-        // stack's tags onto it). Emulators that evaluate policies without conditions see the
-        // ARN scope only.
-        Statement {
-            sid: "UserPools",
-            actions: vec![
+        // A pool's id is generated: the `deployer:stack` tag the template sets on each pool
+        // scopes it to this role's stacks (never a tag every pool shares).
+        allow(
+            "UserPools",
+            &[
                 "cognito-idp:UpdateUserPool",
                 "cognito-idp:DeleteUserPool",
                 "cognito-idp:DescribeUserPool",
+                "cognito-idp:SetUserPoolMfaConfig",
+                "cognito-idp:GetUserPoolMfaConfig",
+                "cognito-idp:AddCustomAttributes",
                 "cognito-idp:CreateUserPoolClient",
                 "cognito-idp:UpdateUserPoolClient",
                 "cognito-idp:DeleteUserPoolClient",
@@ -221,7 +473,6 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "cognito-idp:CreateUserPoolDomain",
                 "cognito-idp:UpdateUserPoolDomain",
                 "cognito-idp:DeleteUserPoolDomain",
-                "cognito-idp:TagResource",
                 "cognito-idp:UntagResource",
                 "cognito-idp:ListTagsForResource",
                 "cognito-idp:AdminCreateUser",
@@ -235,18 +486,28 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
                 "cognito-idp:CreateResourceServer",
                 "cognito-idp:DescribeResourceServer",
             ],
-            resources: vec![format!("arn:{p}:cognito-idp:{r}:{a}:userpool/*")],
-            condition: Some(json!({"StringEquals": {"aws:ResourceTag/managed-by": "deployer"}})),
-        },
-        // Actions with no resource to scope: reading a domain's pool, and the create itself,
-        // which carries the tag in its request.
-        Statement {
-            sid: "CreateUserPools",
-            actions: vec!["cognito-idp:CreateUserPool"],
-            resources: vec!["*".into()],
-            condition: Some(json!({"StringEquals": {"aws:RequestTag/managed-by": "deployer"}})),
-        },
-        st(
+            vec![s.arn("cognito-idp", "userpool/*")],
+        )
+        .when(pool_tag("aws:ResourceTag")),
+        // Tagging keeps the pool this role's: it cannot give a pool another stack's tag.
+        allow(
+            "TagUserPools",
+            &["cognito-idp:TagResource"],
+            vec![s.arn("cognito-idp", "userpool/*")],
+        )
+        .when(json!({
+            tag_test: { format!("aws:ResourceTag/{STACK_TAG}"): n.stack_tag },
+            format!("{tag_test}IfExists"): { format!("aws:RequestTag/{STACK_TAG}"): n.stack_tag },
+        })),
+        // The create has no pool to scope: its request must carry this role's stack tag.
+        allow(
+            "CreateUserPools",
+            &["cognito-idp:CreateUserPool"],
+            vec!["*".into()],
+        )
+        .when(pool_tag("aws:RequestTag")),
+        // Reading a domain's pool has no resource to scope.
+        allow(
             "UserPoolDomains",
             &["cognito-idp:DescribeUserPoolDomain"],
             vec!["*".into()],
@@ -256,12 +517,16 @@ pub fn statements(s: &Scope) -> Vec<Statement> {
 
 /// The policy document.
 pub fn document(scope: &Scope) -> Value {
-    let statements: Vec<Value> = statements(scope)
+    to_document(statements(scope))
+}
+
+fn to_document(statements: Vec<Statement>) -> Value {
+    let statements: Vec<Value> = statements
         .into_iter()
         .map(|s| {
             let mut v = json!({
                 "Sid": s.sid,
-                "Effect": "Allow",
+                "Effect": if s.allow { "Allow" } else { "Deny" },
                 "Action": s.actions,
                 "Resource": s.resources,
             });
@@ -283,53 +548,46 @@ pub fn without(scope: &Scope, sid: &str) -> Value {
     doc
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scope() -> Scope {
-        Scope {
-            partition: "aws".into(),
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            prefix: "app".into(),
-        }
+/// The artifacts bucket's policy: TLS only; a shared build is written once (If-None-Match)
+/// and never deleted or replaced by anyone (it expires by the lifecycle rule); with
+/// `publisher`, nobody else writes shared builds, whatever their own policies grant.
+pub fn bucket_policy(partition: &str, bucket: &str, publisher: Option<&str>) -> Value {
+    let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
+    let builds = format!("{bucket_arn}/{}*", crate::artifacts::BUILDS_PREFIX);
+    let mut statements = vec![
+        json!({
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, format!("{bucket_arn}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }),
+        json!({
+            "Sid": "SharedBuildsWriteOnce",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": builds,
+            "Condition": {"Null": {"s3:if-none-match": "true"}}
+        }),
+        json!({
+            "Sid": "SharedBuildsKept",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging"],
+            "Resource": builds
+        }),
+    ];
+    if let Some(publisher) = publisher {
+        statements.push(json!({
+            "Sid": "SharedBuildsPublisherOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": builds,
+            "Condition": {"StringNotEquals": {"aws:PrincipalArn": publisher}}
+        }));
     }
-
-    #[test]
-    fn nothing_is_granted_on_star_but_reads_that_have_no_resource() {
-        for s in statements(&scope()) {
-            if s.resources.iter().any(|r| r == "*") {
-                assert!(
-                    [
-                        "WhoAmI",
-                        "ReadStacks",
-                        "ListLogGroups",
-                        "UserPoolDomains",
-                        "CreateUserPools"
-                    ]
-                    .contains(&s.sid),
-                    "{} grants on *",
-                    s.sid
-                );
-            }
-            assert!(
-                !s.actions.iter().any(|a| a.ends_with(":*") || *a == "*"),
-                "{} grants a wildcard action",
-                s.sid
-            );
-        }
-        let doc = document(&scope()).to_string();
-        assert!(doc.contains("arn:aws:cloudformation:eu-west-1:111122223333:stack/app*/*"));
-        assert!(doc.contains("arn:aws:s3:::deployer-artifacts-111122223333-eu-west-1/app*"));
-    }
-
-    #[test]
-    fn the_partition_is_the_regions() {
-        let mut s = scope();
-        s.partition = "aws-us-gov".into();
-        assert!(document(&s)
-            .to_string()
-            .contains("arn:aws-us-gov:lambda:eu-west-1:111122223333:function:app*"));
-    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }

@@ -21,6 +21,8 @@ pub struct Expected<'a> {
     pub event_version: &'a str,
     /// The SHA-256 (hex) of the zip the stack should run, when known.
     pub code_sha256: Option<&'a str>,
+    /// The project (base stack name) whose permissions boundary the role must carry.
+    pub project: &'a str,
 }
 
 /// Runs every check against the stack's outputs. The reads go out at once: this runs after
@@ -143,10 +145,12 @@ pub async fn verify(
     // 4. The role grants the table read and its own log writes, nothing else.
     let role_arn = configuration.role.unwrap_or_default();
     let role = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
-    let (attached, names) = tokio::join!(
+    let (attached, names, boundary) = tokio::join!(
         clients.iam.attached_role_policies(&role),
         clients.iam.role_policy_names(&role),
+        clients.iam.role_boundary(&role),
     );
+    let boundary = boundary.map_err(|e| clients.err("iam", "GetRole", e))?;
     let attached = attached.map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))?;
     let names = names.map_err(|e| clients.err("iam", "ListRolePolicies", e))?;
     let documents = futures::future::try_join_all(names.iter().map(|name| {
@@ -171,11 +175,23 @@ pub async fn verify(
         &table_arn,
         &log_group_arn,
     ));
+
+    // 5. The role carries the project's boundary, so no policy put on it can grant more.
+    let want = crate::policy::boundary_arn(partition, &account, expected.project, &region);
+    checks.push(Check {
+        name: "role is bounded",
+        ok: boundary.as_deref() == Some(want.as_str()),
+        detail: match boundary {
+            Some(got) if got == want => got,
+            Some(got) => format!("boundary {got}, expected {want}"),
+            None => format!("no permissions boundary (expected {want})"),
+        },
+    });
     Ok(checks)
 }
 
 /// IAM returns policy documents URL-encoded; emulators may not.
-fn parse_policy(text: &str) -> Value {
+pub(crate) fn parse_policy(text: &str) -> Value {
     let decoded = if text.trim_start().starts_with('{') {
         text.to_owned()
     } else {

@@ -262,3 +262,31 @@ fn the_build_cache_keeps_the_most_recently_used_zips() {
         assert!(names.contains(&format!("{name}.sha256")), "{names:?}");
     }
 }
+
+#[test]
+fn a_cached_zip_that_changed_since_it_was_stored_is_removed_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = deployer::local::Paths {
+        cache: dir.path().to_path_buf(),
+        venv: dir.path().join("venv"),
+        local: dir.path().join("local"),
+    };
+    let target = BuildTarget::Graviton;
+    let key = "a".repeat(64);
+    let stored = build::store(
+        &paths,
+        &target,
+        &key,
+        b"PK the zip built here",
+        build::Origin::Built,
+    )
+    .unwrap();
+    let found = build::cached(&paths, &target, &key)
+        .unwrap()
+        .expect("an intact zip is used");
+    assert_eq!(found.sha256, stored.sha256);
+    // Another program writes other bytes over it; its recorded digest stays.
+    std::fs::write(&stored.path, b"PK planted").unwrap();
+    assert!(build::cached(&paths, &target, &key).unwrap().is_none());
+    assert!(!stored.path.exists(), "the changed zip is removed");
+}

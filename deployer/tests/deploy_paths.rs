@@ -36,6 +36,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     let inputs = Inputs::new(
         json!({"claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]}),
     );
+    emu.bootstrap(&inputs.path).await;
     let created = emu
         .run(&inputs.path, &["up", "--output", "json"])
         .await
@@ -124,6 +125,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
 
 async fn a_kept_stacks_life(emu: &Emu) {
     let inputs = Inputs::new(json!({"lifecycle": "kept"}));
+    emu.bootstrap(&inputs.path).await;
     let created = emu
         .run(&inputs.path, &["up", "--output", "json"])
         .await
@@ -239,9 +241,11 @@ async fn a_kept_stacks_life(emu: &Emu) {
 
 async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu) {
     let holder = Inputs::new(json!({}));
+    emu.bootstrap(&holder.path).await;
     emu.run(&holder.path, &["up"]).await.ok();
     // A kept stack whose (global) domain prefix is taken: the create fails at the domain.
     let clash = Inputs::new(json!({"userPoolDomainName": holder.domain, "lifecycle": "kept"}));
+    emu.bootstrap(&clash.path).await;
     let failed = emu.run(&clash.path, &["up"]).await;
     assert_eq!(failed.code, 3, "{}", failed.stderr);
     assert!(
@@ -299,6 +303,7 @@ async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu
 
 async fn ephemeral_up_gc_and_down_from_outputs(emu: &Emu) {
     let inputs = Inputs::new(json!({}));
+    emu.bootstrap(&inputs.path).await;
     let file = inputs.dir.path().join("outputs.json");
     let out = file.to_str().unwrap();
     let short_args = ["--suffix", "e1", "--ttl", "1s", "up", "--output", "json"];

@@ -768,7 +768,8 @@ async fn access_denied_names_the_missing_permission_and_the_role() {
 async fn plan_shows_the_change_set_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = Mocks::new();
-    // No S3 rule and no ExecuteChangeSet rule: a bucket, an upload or an execution fails the test.
+    // Only HeadBucket (the bootstrap check) for S3 and no ExecuteChangeSet rule: an upload or
+    // an execution fails the test.
     let removed = mock!(Cfn::delete_change_set).then_output(|| {
         aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
             .build()
@@ -793,6 +794,7 @@ async fn plan_shows_the_change_set_and_writes_nothing() {
         review_deleted.clone(),
     ];
     no_table(&mut m);
+    bucket_exists(&mut m);
     let report = Harness::new(&m)
         .up(&artifact(&dir), true, WAIT)
         .await
@@ -801,4 +803,64 @@ async fn plan_shows_the_change_set_and_writes_nothing() {
     assert_eq!(report.changes.len(), 8);
     assert!(!report.artifact.uploaded);
     assert_eq!((removed.num_calls(), review_deleted.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn up_shares_a_build_only_when_asked_and_only_with_a_conditional_write() {
+    for publish in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        // A Graviton zip built here, with its source key: what `up --publish` shares.
+        let artifact = deployer::build::Artifact {
+            source_key: Some("5f".repeat(32)),
+            origin: deployer::build::Origin::Built,
+            ..artifact(&dir)
+        };
+        let fp = fingerprint(&artifact);
+        let mut m = Mocks::new();
+        m.cfn = vec![
+            mock!(Cfn::describe_stacks)
+                .sequence()
+                .http_response(no_such_stack)
+                .output(move || described(ours(StackStatus::CreateComplete, &fp)))
+                .repeatedly()
+                .build(),
+            mock!(Cfn::create_change_set).then_output(create_change_set_ok),
+            mock!(Cfn::describe_change_set)
+                .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
+            mock!(Cfn::describe_stack_events)
+                .sequence()
+                .output(|| events(create_events()))
+                .repeatedly()
+                .build(),
+            mock!(Cfn::execute_change_set).then_output(executed),
+        ];
+        no_table_yet(&mut m);
+        // The shared build's write comes first: it must carry If-None-Match: *.
+        let shared = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| {
+                r.key().is_some_and(|k| k.starts_with("_builds/")) && r.if_none_match() == Some("*")
+            })
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+        let shared_unconditional = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.key().is_some_and(|k| k.starts_with("_builds/")))
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+        m.s3.push(shared.clone());
+        m.s3.push(shared_unconditional.clone());
+        m.s3.push(
+            mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)),
+        );
+        first_upload(&mut m);
+        wiring(&mut m, &artifact);
+        let report = Harness::new(&m)
+            .up_with(&artifact, false, WAIT, |o| o.publish = publish)
+            .await
+            .unwrap();
+        assert_eq!(report.action, UpAction::Created);
+        assert_eq!(
+            shared.num_calls(),
+            usize::from(publish),
+            "publish {publish}"
+        );
+        assert_eq!(shared_unconditional.num_calls(), 0);
+    }
 }

@@ -1,26 +1,44 @@
-//! The README's CI policy, proven on fakecloud with `--iam strict`: an IAM user holding
-//! exactly what `deployer policy` prints runs `up` (with its post-deploy checks), `users add`
-//! and `down`; without any one statement that fakecloud enforces, a named step fails with
-//! AccessDenied and a message naming the permission.
+//! The CI roles of `deployer policy`, proven on fakecloud with `--iam strict`. Three IAM users
+//! hold exactly what `policy --role deployer|ephemeral|publisher` prints:
+//! - the ephemeral role runs `up`, `users add` and `down` of its copy, and is refused (with the
+//!   action named) everything of the base stack: a role without the boundary, a policy on
+//!   the base role, the base table, its current artifact and function, and any write to the
+//!   shared builds;
+//! - the deployer role runs `up` and `down --force` of the kept stack, and cannot make a role
+//!   without the boundary or write a shared build;
+//! - the publisher alone shares a build, once; a forged object at a build's key is refused
+//!   to the deploying roles, and `up` on a runner with an empty cache deploys what the
+//!   publisher put there.
 //!
-//! fakecloud evaluates identity policies for STS, S3, IAM, Lambda and DynamoDB, and neither
-//! for CloudFormation, Cognito and CloudWatch Logs nor for what CloudFormation provisions on
-//! the caller's behalf (its startup log lists the enforced services). The statements only
-//! AWS can prove are listed in AWS_ONLY below, and in the README. Two more differences, both
-//! fakecloud's: it names S3 actions after the operations (s3:HeadBucket where AWS checks
-//! s3:ListBucket), so its names are added beside AWS's; and it serves plain HTTP, which the
-//! artifacts bucket's TLS-only policy rightly denies to any real identity, so the bucket is
-//! made beforehand by the account's admin, as a bootstrap step would.
+//! Then, for each statement fakecloud enforces, the ephemeral role without it fails a named
+//! step with the missing action.
+//!
+//! fakecloud evaluates identity policies for STS, S3, IAM, Lambda and DynamoDB, not for
+//! CloudFormation, Cognito and CloudWatch Logs, nor for what CloudFormation provisions. It
+//! sets no `iam:PermissionsBoundary` key (so CreateRole/PutRolePolicy are refused here with
+//! or without the boundary; tests/ci_roles.rs proves the condition) and does not evaluate
+//! Cognito's tags (ci_roles.rs proves the `deployer:stack` scoping). Its S3 action names
+//! follow the operations (s3:HeadBucket where AWS checks s3:ListBucket): they are added beside
+//! AWS's. It serves plain HTTP, which the bucket's TLS-only statement rightly denies to any
+//! real identity, so the admin puts the bucket policy back without that statement.
 
 mod common;
 
-use common::{Emu, Inputs};
+use common::{Emu, Inputs, Run};
 use serde_json::{json, Value};
 
-/// Statements whose actions fakecloud does not enforce, and why.
-const AWS_ONLY: &[(&str, &str)] = &[
+const ACCOUNT: &str = "000000000000";
+const BUCKET: &str = "deployer-artifacts-000000000000-us-east-1";
+
+/// Statements whose actions fakecloud does not enforce, or that deny (proven by the
+/// refusals below and by ci_roles.rs), and why.
+const NOT_HERE: &[(&str, &str)] = &[
     ("ReadStacks", "CloudFormation is not enforced"),
     ("DeployStacks", "CloudFormation is not enforced"),
+    (
+        "TriggerRoleBounded",
+        "only CloudFormation's provisioning uses it, which is not enforced",
+    ),
     (
         "PassTriggerRole",
         "checked when CloudFormation creates the function, which is not enforced",
@@ -31,35 +49,47 @@ const AWS_ONLY: &[(&str, &str)] = &[
         "only CloudFormation's provisioning uses it",
     ),
     ("UserPools", "Cognito is not enforced"),
+    ("TagUserPools", "Cognito is not enforced"),
     ("CreateUserPools", "Cognito is not enforced"),
     ("UserPoolDomains", "Cognito is not enforced"),
     (
         "OperateTrigger",
         "CloudWatch Logs is not enforced, and fakecloud runs no function without Docker",
     ),
+    (
+        "NeverWriteSharedBuilds",
+        "a deny: the shared-build writes below are refused",
+    ),
+    (
+        "NoRoleWithoutBoundary",
+        "a deny: the CreateRole below is refused",
+    ),
+    ("NoBoundaryRemoval", "a deny: ci_roles.rs"),
+    ("NoBoundaryChange", "a deny: ci_roles.rs"),
 ];
 
-/// Each enforced statement, the command that needs it, and a permission its denial names.
-const ENFORCED: &[(&str, &str, &str)] = &[
-    ("WhoAmI", "up", "sts:GetCallerIdentity"),
-    ("ArtifactsBucket", "up", "s3:ListBucket"),
-    ("Artifacts", "up", "s3:GetObject"),
-    ("SharedBuilds", "up", "s3:GetObject"),
-    ("TriggerRole", "up", "iam:List"),
-    ("TriggerFunction", "up", "lambda:GetFunction"),
-    ("UsersTable", "up", "dynamodb:DescribeTable"),
-    ("UsersTableRows", "users", "dynamodb:PutItem"),
+/// Each enforced statement of the ephemeral role, the command that needs it, and a permission
+/// its denial names. `fresh` runs with an empty build cache (the zip from the shared builds).
+const ENFORCED: &[(&str, &str, &str, bool)] = &[
+    ("WhoAmI", "up", "sts:GetCallerIdentity", false),
+    ("Bootstrapped", "up", "s3:ListBucket", false),
+    ("ReadBoundary", "up", "iam:GetPolicy", false),
+    ("Artifacts", "up", "s3:GetObject", false),
+    ("ReadSharedBuilds", "up", "s3:GetObject", true),
+    ("TriggerRole", "up", "iam:GetRole", false),
+    ("TriggerFunction", "up", "lambda:GetFunction", false),
+    ("UsersTable", "up", "dynamodb:DescribeTable", false),
+    ("UsersTableRows", "users", "dynamodb:PutItem", false),
 ];
 
-/// fakecloud's names for S3 actions, added beside AWS's.
+/// fakecloud's names for S3 actions, added beside AWS's; and without the conditions on
+/// `s3:if-none-match`, a key fakecloud does not set (its S3 answers a taken key with 412 as
+/// AWS does; ci_roles.rs proves the condition).
 fn for_fakecloud(mut policy: Value) -> Value {
     let alias = |a: &str| -> &[&str] {
         match a {
             "s3:ListBucket" => &["s3:HeadBucket", "s3:ListObjectsV2"],
             "s3:GetObject" => &["s3:HeadObject"],
-            "s3:PutBucketPublicAccessBlock" => &["s3:PutPublicAccessBlock"],
-            "s3:PutEncryptionConfiguration" => &["s3:PutBucketEncryption"],
-            "s3:PutLifecycleConfiguration" => &["s3:PutBucketLifecycleConfiguration"],
             _ => &[],
         }
     };
@@ -75,110 +105,403 @@ fn for_fakecloud(mut policy: Value) -> Value {
             all.extend(alias(a).iter().map(|x| (*x).to_owned()));
         }
         s["Action"] = json!(all);
+        if s["Condition"]["Null"].get("s3:if-none-match").is_some() {
+            s.as_object_mut().unwrap().remove("Condition");
+        }
     }
     policy
 }
 
-async fn put_policy(iam: &aws_sdk_iam::Client, user: &str, policy: &Value) {
-    iam.put_user_policy()
-        .user_name(user)
-        .policy_name("deployer")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .unwrap();
+/// An IAM user holding `policy`, and its access key.
+struct User {
+    name: String,
+    key: (String, String),
+}
+
+impl User {
+    async fn new(iam: &aws_sdk_iam::Client, name: String, policy: &Value) -> Self {
+        iam.create_user().user_name(&name).send().await.unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .access_key
+            .unwrap();
+        let user = Self {
+            name,
+            key: (key.access_key_id, key.secret_access_key),
+        };
+        user.allow(iam, policy).await;
+        user
+    }
+    async fn allow(&self, iam: &aws_sdk_iam::Client, policy: &Value) {
+        iam.put_user_policy()
+            .user_name(&self.name)
+            .policy_name("deployer")
+            .policy_document(for_fakecloud(policy.clone()).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    fn key(&self) -> (&str, &str) {
+        (&self.key.0, &self.key.1)
+    }
+    fn arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:user/{}", self.name)
+    }
+    async fn sdk(&self, emu: &Emu) -> aws_config::SdkConfig {
+        emu.sdk_as(&self.key.0, &self.key.1).await
+    }
+}
+
+fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A call refused by IAM, with the action named.
+fn refused<T, E>(
+    what: &str,
+    action: &str,
+    result: Result<T, aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) where
+    T: std::fmt::Debug,
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+{
+    let err = result.expect_err(what);
+    let code = aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err)
+        .unwrap_or_default()
+        .to_owned();
+    let text = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&err));
+    assert!(
+        code.starts_with("AccessDenied") || text.contains("AccessDenied"),
+        "{what}: {text}"
+    );
+    assert!(
+        text.contains(action),
+        "{what}: the denial names {action}: {text}"
+    );
+}
+
+fn policy_of(printed: &Run) -> Value {
+    serde_json::from_str(&printed.stdout).unwrap()
 }
 
 #[tokio::test]
-async fn the_ci_policy_is_enough_and_each_enforced_statement_is_needed() {
+async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     let emu = Emu::fakecloud();
-    let inputs = Inputs::new(json!({"region": "us-east-1"}));
-    let printed = emu
-        .run(&inputs.path, &["policy", "--account", "000000000000"])
-        .await
-        .ok();
-    let policy: Value = serde_json::from_str(&printed.stdout).unwrap();
-    let sids: Vec<String> = policy["Statement"]
+    let base = Inputs::new(json!({"region": "us-east-1", "lifecycle": "kept"}));
+    let stack = base.stack.clone();
+    let copy = format!("{stack}-e1");
+    let role = |r: &'static str| ["policy", "--account", ACCOUNT, "--role", r];
+    let ephemeral_policy = policy_of(&emu.run(&base.path, &role("ephemeral")).await.ok());
+    let deployer_policy = policy_of(&emu.run(&base.path, &role("deployer")).await.ok());
+    let publisher_policy = policy_of(&emu.run(&base.path, &role("publisher")).await.ok());
+
+    // Every statement is proven here or listed: a new one must be classified.
+    let mut sids: Vec<&str> = ephemeral_policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["Sid"].as_str().unwrap().to_owned())
+        .map(|s| s["Sid"].as_str().unwrap())
         .collect();
-    // Every statement is proven here or listed as AWS's alone: a new one must be classified.
-    let mut classified: Vec<String> = AWS_ONLY
+    sids.sort();
+    let mut classified: Vec<&str> = NOT_HERE
         .iter()
         .map(|(s, _)| *s)
-        .chain(ENFORCED.iter().map(|(s, _, _)| *s))
-        .map(str::to_owned)
+        .chain(ENFORCED.iter().map(|(s, ..)| *s))
         .collect();
     classified.sort();
-    let mut all = sids.clone();
-    all.sort();
-    assert_eq!(all, classified);
+    assert_eq!(sids, classified);
 
-    // The admin: the artifacts bucket (plain HTTP here), the user and its key.
+    // The admin: bootstrap, the bucket policy without its TLS-only statement (plain HTTP
+    // here) and its write-once statement (fakecloud sets no `s3:if-none-match` key, so it
+    // would refuse every write), the three users.
+    emu.bootstrap(&base.path).await;
     let admin = emu.sdk().await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&admin)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = "deployer-artifacts-000000000000-us-east-1";
-    s3.create_bucket().bucket(bucket).send().await.ok();
-    s3.delete_bucket_policy().bucket(bucket).send().await.ok();
-    let iam = aws_sdk_iam::Client::new(&admin);
-    let user = format!("ci-{}", inputs.stack);
-    iam.create_user().user_name(&user).send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(&user)
+    let mut bucket_policy = deployer::policy::bucket_policy("aws", BUCKET, None);
+    bucket_policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "TlsOnly" && s["Sid"] != "SharedBuildsWriteOnce");
+    s3(&admin)
+        .put_bucket_policy()
+        .bucket(BUCKET)
+        .policy(bucket_policy.to_string())
         .send()
         .await
-        .unwrap()
-        .access_key
         .unwrap();
-    let key = (key.access_key_id, key.secret_access_key);
-    let key = (key.0.as_str(), key.1.as_str());
-    let full = for_fakecloud(policy.clone());
+    let iam = aws_sdk_iam::Client::new(&admin);
+    let ephemeral = User::new(&iam, format!("eph-{stack}"), &ephemeral_policy).await;
+    let deployer = User::new(&iam, format!("dep-{stack}"), &deployer_policy).await;
+    let publisher = User::new(&iam, format!("pub-{stack}"), &publisher_policy).await;
 
-    // Exactly the policy: up (its checks included), a user and its row, down.
-    put_policy(&iam, &user, &full).await;
-    let up = emu
-        .run_as(&inputs.path, &["up", "--output", "json"], key)
+    // The publisher shares the build, once; a second publish finds it there.
+    let published = emu
+        .run_as(
+            &base.path,
+            &["build", "--publish", "--output", "json"],
+            publisher.key(),
+        )
         .await
-        .ok();
-    assert!(up.json()["checks"]
+        .ok()
+        .json();
+    let build_key = published["published"]["key"].as_str().unwrap().to_owned();
+    let again = emu
+        .run_as(
+            &base.path,
+            &["build", "--publish", "--output", "json"],
+            publisher.key(),
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(again["published"]["uploaded"], false);
+
+    // The deployer role: the kept stack, up twice (the second switches protection on).
+    let up = emu
+        .run_as(&base.path, &["up", "--output", "json"], deployer.key())
+        .await
+        .ok()
+        .json();
+    assert!(
+        up["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{}",
+        up["checks"]
+    );
+    let base_artifact = up["artifact"]["key"].as_str().unwrap().to_owned();
+    emu.run_as(&base.path, &["up"], deployer.key()).await.ok();
+
+    // The ephemeral role: its copy, from a runner whose cache is empty (the zip comes from
+    // the publisher's shared build), and a user.
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_cache = fresh.path().to_str().unwrap();
+    let copy_up = emu
+        .run_with(
+            &base.path,
+            &["--suffix", "e1", "up", "--output", "json"],
+            ephemeral.key(),
+            &[("DEPLOYER_CACHE_DIR", fresh_cache)],
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(copy_up["artifact"]["from"], "shared-cache", "{copy_up}");
+    assert_eq!(copy_up["artifact"]["sha256"], published["sha256"]);
+    assert!(copy_up["checks"]
         .as_array()
         .unwrap()
         .iter()
         .all(|c| c["ok"] == true));
     emu.run_as(
-        &inputs.path,
-        &["users", "add", "jane", "--set", "projects=p-1"],
-        key,
+        &base.path,
+        &[
+            "--suffix",
+            "e1",
+            "users",
+            "add",
+            "jane",
+            "--set",
+            "projects=p-1",
+        ],
+        ephemeral.key(),
     )
     .await
     .ok();
-    emu.run_as(&inputs.path, &["down"], key).await.ok();
 
-    // Without each enforced statement, the step that needs it fails, naming the permission.
-    for (sid, step, permission) in ENFORCED {
-        if *step == "users" {
-            // The stack must exist for `users add`: deployed with the whole policy.
-            put_policy(&iam, &user, &full).await;
-            emu.run_as(&inputs.path, &["up"], key).await.ok();
+    // What the ephemeral role must never do to the base stack, nor either deploying role to
+    // the shared builds.
+    let eph = ephemeral.sdk(&emu).await;
+    let eph_iam = aws_sdk_iam::Client::new(&eph);
+    refused(
+        "a role without the boundary",
+        "iam:CreateRole",
+        eph_iam
+            .create_role()
+            .role_name(format!("{copy}-pretoken2"))
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .send()
+            .await,
+    );
+    refused(
+        "a policy on the base stack's role",
+        "iam:PutRolePolicy",
+        eph_iam
+            .put_role_policy()
+            .role_name(format!("{stack}-pretoken"))
+            .policy_name("admin")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+            .send()
+            .await,
+    );
+    let eph_ddb = aws_sdk_dynamodb::Client::new(&eph);
+    refused(
+        "lifting the base table's protection",
+        "dynamodb:UpdateTable",
+        eph_ddb
+            .update_table()
+            .table_name(format!("{stack}-users"))
+            .deletion_protection_enabled(false)
+            .send()
+            .await,
+    );
+    refused(
+        "deleting the base table",
+        "dynamodb:DeleteTable",
+        eph_ddb
+            .delete_table()
+            .table_name(format!("{stack}-users"))
+            .send()
+            .await,
+    );
+    refused(
+        "a row of the base table",
+        "dynamodb:PutItem",
+        eph_ddb
+            .put_item()
+            .table_name(format!("{stack}-users"))
+            .item(
+                "userName",
+                aws_sdk_dynamodb::types::AttributeValue::S("mallory".into()),
+            )
+            .send()
+            .await,
+    );
+    let eph_lambda = aws_sdk_lambda::Client::new(&eph);
+    refused(
+        "the base function's code",
+        "lambda:UpdateFunctionCode",
+        eph_lambda
+            .update_function_code()
+            .function_name(format!("{stack}-pretoken"))
+            .s3_bucket(BUCKET)
+            .s3_key(format!("{copy}/x.zip"))
+            .send()
+            .await,
+    );
+    refused(
+        "invoking the base function",
+        "lambda:InvokeFunction",
+        eph_lambda
+            .invoke()
+            .function_name(format!("{stack}-pretoken"))
+            .send()
+            .await,
+    );
+    refused(
+        "a function of another name, running the base role",
+        "lambda:CreateFunction",
+        eph_lambda
+            .create_function()
+            .function_name("payments-export")
+            .role(format!("arn:aws:iam::{ACCOUNT}:role/{stack}-pretoken"))
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .handler("bootstrap")
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .s3_bucket(BUCKET)
+                    .s3_key(&base_artifact)
+                    .build(),
+            )
+            .send()
+            .await,
+    );
+    let eph_s3 = s3(&eph);
+    refused(
+        "the base stack's current artifact",
+        "s3:DeleteObject",
+        eph_s3
+            .delete_object()
+            .bucket(BUCKET)
+            .key(&base_artifact)
+            .send()
+            .await,
+    );
+    let forged = b"PK forged".to_vec();
+    let forged_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged));
+    for (who, client) in [
+        ("ephemeral", eph_s3.clone()),
+        ("deployer", s3(&deployer.sdk(&emu).await)),
+    ] {
+        for key in [build_key.clone(), build_key.replace(".zip", "-2.zip")] {
+            refused(
+                &format!("a shared build written by the {who} role"),
+                "s3:PutObject",
+                client
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .if_none_match("*")
+                    .metadata("sha256", &forged_sha)
+                    .body(forged.clone().into())
+                    .send()
+                    .await,
+            );
         }
-        let mut without = policy.clone();
+    }
+    let dep_iam = aws_sdk_iam::Client::new(&deployer.sdk(&emu).await);
+    refused(
+        "the deployer role making a role without the boundary",
+        "iam:CreateRole",
+        dep_iam
+            .create_role()
+            .role_name(format!("{stack}-pretoken"))
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .send()
+            .await,
+    );
+    // The shared build is still the publisher's: a runner with an empty cache deploys it.
+    let copy2 = emu
+        .run_with(
+            &base.path,
+            &["--suffix", "e2", "up", "--output", "json"],
+            ephemeral.key(),
+            &[("DEPLOYER_CACHE_DIR", fresh_cache)],
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(copy2["artifact"]["sha256"], published["sha256"]);
+    emu.run_as(&base.path, &["--suffix", "e2", "down"], ephemeral.key())
+        .await
+        .ok();
+
+    // Without each enforced statement, the ephemeral role's step fails naming the permission.
+    for (sid, step, permission, fresh_run) in ENFORCED {
+        let mut without = ephemeral_policy.clone();
         without["Statement"]
             .as_array_mut()
             .unwrap()
             .retain(|s| s["Sid"] != *sid);
-        put_policy(&iam, &user, &for_fakecloud(without)).await;
+        ephemeral.allow(&iam, &without).await;
         let args: &[&str] = match *step {
-            "up" => &["up"],
-            _ => &["users", "add", "jane", "--set", "projects=p-1"],
+            "up" => &["--suffix", "e3", "up"],
+            _ => &[
+                "--suffix",
+                "e1",
+                "users",
+                "add",
+                "joe",
+                "--set",
+                "projects=p-1",
+            ],
         };
-        let denied = emu.run_as(&inputs.path, args, key).await;
+        let empty = tempfile::tempdir().unwrap();
+        let env: &[(&str, &str)] = if *fresh_run {
+            &[("DEPLOYER_CACHE_DIR", empty.path().to_str().unwrap())]
+        } else {
+            &[]
+        };
+        let denied = emu.run_with(&base.path, args, ephemeral.key(), env).await;
         assert_eq!(denied.code, 1, "without {sid}: {}", denied.stderr);
         assert!(
             denied.stderr.contains(permission),
@@ -186,14 +509,44 @@ async fn the_ci_policy_is_enough_and_each_enforced_statement_is_needed() {
             denied.stderr
         );
         assert!(
-            denied
-                .stderr
-                .contains(&format!("arn:aws:iam::000000000000:user/{user}")),
+            denied.stderr.contains(&ephemeral.arn()),
             "the message names the caller:\n{}",
             denied.stderr
         );
         // Clean up as the admin (a denied up may have created the stack before its checks).
-        emu.run(&inputs.path, &["down"]).await.ok();
+        emu.run(&base.path, &["--suffix", "e3", "down"]).await.ok();
     }
-    assert!(emu.leftovers(&inputs.stack).await.is_empty());
+    ephemeral.allow(&iam, &ephemeral_policy).await;
+
+    // Down: the copy by the ephemeral role, the kept stack by the deployer role (--force).
+    emu.run_as(&base.path, &["--suffix", "e1", "down"], ephemeral.key())
+        .await
+        .ok();
+    emu.run_as(&base.path, &["down", "--force"], deployer.key())
+        .await
+        .ok();
+    for name in [&copy, &format!("{stack}-e2"), &format!("{stack}-e3")] {
+        assert!(
+            emu.leftovers(name).await.is_empty(),
+            "{name}: {:?}",
+            emu.leftovers(name).await
+        );
+    }
+    // The kept stack's table is retained, as documented; the admin removes it.
+    assert_eq!(
+        emu.leftovers(&stack).await,
+        vec![format!("table {stack}-users")]
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&admin);
+    ddb.update_table()
+        .table_name(format!("{stack}-users"))
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .unwrap();
+    ddb.delete_table()
+        .table_name(format!("{stack}-users"))
+        .send()
+        .await
+        .unwrap();
 }

@@ -156,25 +156,42 @@ async fn a_bucket_of_another_account_stops_up_before_any_upload() {
         err.to_string(),
         "the artifacts bucket deployer-artifacts-111122223333-us-east-1 is not owned by account 111122223333"
     );
+}
 
-    // The name is free at HEAD but taken at CREATE: BucketAlreadyExists (409, S3 API
-    // reference, CreateBucket) means another account holds it.
-    let mut m = Mocks::new();
-    m.cfn = vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)];
+#[tokio::test]
+async fn up_without_a_bootstrap_says_what_an_admin_runs_and_changes_nothing() {
+    use miette::Diagnostic;
+    let dir = tempfile::tempdir().unwrap();
+    // No bucket (S3 API reference, HeadBucket: 404 with no body) and no boundary (IAM API
+    // reference, GetPolicy: NoSuchEntity, 404). No CreateBucket, CreatePolicy or change set
+    // rule: making any of them fails the test.
+    let mut m = Mocks {
+        sts: Mocks::new().sts,
+        cfn: vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)],
+        ..Mocks::default()
+    };
     no_table(&mut m);
     m.s3.push(mock!(aws_sdk_s3::Client::head_bucket).then_http_response(|| s3_error(404, None)));
-    m.s3.push(
-        mock!(aws_sdk_s3::Client::create_bucket)
-            .then_http_response(|| s3_error(409, Some("BucketAlreadyExists"))),
-    );
+    m.iam.push(wire("GetPolicy").then_http_response(|| {
+        query_error(
+            404,
+            "NoSuchEntity",
+            "Policy arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-us-east-1 was not found.",
+        )
+    }));
     let err = Harness::new(&m)
         .up(&artifact(&dir), false, WAIT)
         .await
         .unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert_eq!(
+        err.to_string(),
+        "the account is not bootstrapped for app in us-east-1: the artifacts bucket deployer-artifacts-111122223333-us-east-1 and the permissions boundary arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-us-east-1 missing"
+    );
+    let help = err.help().map(|h| h.to_string()).unwrap_or_default();
     assert!(
-        err.to_string()
-            .contains("is not owned by account 111122223333"),
-        "{err}"
+        help.contains("deployer bootstrap --region us-east-1") && help.contains("111122223333"),
+        "{help}"
     );
 }
 

@@ -124,6 +124,8 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
         mock!(aws_sdk_s3::Client::put_object)
             .match_requests(move |r| {
                 owner_checked(r.expected_bucket_owner())
+                    // Written once: S3 refuses the write if the key holds an object.
+                    && r.if_none_match() == Some("*")
                     && r.key() == Some(&k2)
                     && r.checksum_sha256() == Some(&artifacts::checksum(&h))
                     && r.metadata().and_then(|m| m.get("sha256")) == Some(&h)
@@ -152,4 +154,78 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
         .await
         .unwrap();
     assert!(!uploaded);
+}
+
+/// HeadObject's answer for an object whose stored SHA-256 is `checksum` (S3 API reference,
+/// HeadObject with `x-amz-checksum-mode: ENABLED`).
+fn head_with(checksum: String) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    aws_sdk_s3::operation::head_object::HeadObjectOutput::builder()
+        .checksum_sha256(checksum)
+        .build()
+}
+
+#[tokio::test]
+async fn a_taken_key_with_other_bytes_is_an_error_naming_both_checksums_and_nothing_is_written() {
+    let ours = b"PK built here".to_vec();
+    let hex = sha256_hex(&ours);
+    let theirs = sha256_hex(b"PK someone else's zip");
+    let mut m = Mocks::new();
+    let stored = artifacts::checksum(&theirs);
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
+            .then_output(move || head_with(stored.clone())),
+    );
+    // No PutObject rule: a write fails the test.
+    let err = artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, ours, &hex)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArtifactError::BuildTaken { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("the shared build s3://{BUCKET}/_builds/trigger-{SOURCE_KEY}.zip holds other bytes (sha256 {theirs} there, {hex} built here)")
+    );
+}
+
+#[tokio::test]
+async fn a_publisher_that_loses_the_race_for_a_key_reads_what_won() {
+    // S3 user guide, "How to prevent object overwrites with conditional writes": a PutObject
+    // with If-None-Match: * on a key that exists answers 412 Precondition Failed.
+    let precondition_failed = || {
+        let body = "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>";
+        let mut response = aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(412).unwrap(),
+            SdkBody::from(body),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/xml");
+        response
+    };
+    let zip = b"PK built here".to_vec();
+    let hex = sha256_hex(&zip);
+    for (winner, ok) in [(hex.clone(), true), (sha256_hex(b"PK other"), false)] {
+        let mut m = Mocks::new();
+        let stored = artifacts::checksum(&winner);
+        m.s3.push(
+            mock!(aws_sdk_s3::Client::head_object)
+                .sequence()
+                .http_response(|| s3_error(404, None))
+                .output(move || head_with(stored.clone()))
+                .build(),
+        );
+        let put = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*"))
+            .then_http_response(precondition_failed);
+        m.s3.push(put.clone());
+        let result =
+            artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, zip.clone(), &hex)
+                .await;
+        assert_eq!(put.num_calls(), 1);
+        match result {
+            Ok(uploaded) => assert!(ok && !uploaded, "the same bytes won: nothing uploaded"),
+            Err(ArtifactError::BuildTaken { stored, .. }) => assert!(!ok && stored == winner),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
 }

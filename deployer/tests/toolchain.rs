@@ -89,3 +89,27 @@ fn cfn_lint_reports_nothing_on_the_golden_templates() {
         );
     }
 }
+
+/// The handler permissions the fast suite checks the CI roles against
+/// (tests/fixtures/handler-permissions.json) are those of the provider schemas cfn-lint ships.
+#[test]
+fn the_handler_permissions_fixture_is_cfn_lints() {
+    let venv = std::env::var("DEPLOYER_VENV")
+        .unwrap_or_else(|_| format!("{}/../.cache/venv", env!("CARGO_MANIFEST_DIR")));
+    let python = format!("{venv}/bin/python3");
+    assert!(
+        std::path::Path::new(&python).is_file(),
+        "the project venv is missing at {venv}: run scripts/setup.sh"
+    );
+    let out = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/handler-permissions.py"))
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

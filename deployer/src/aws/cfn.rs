@@ -133,7 +133,7 @@ pub async fn create_change_set(
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
                 .collect(),
         ))
-        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
         .description("deployer");
     call = match &req.template {
         Some(body) => call.template_body(body),

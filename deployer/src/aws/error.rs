@@ -226,10 +226,18 @@ pub fn kind_of(code: &str, message: &str) -> ErrorKind {
         | "NotFound"
         | "ChangeSetNotFound"
         | "ChangeSetNotFoundException"
-        | "UserNotFoundException" => ErrorKind::NotFound,
-        "AlreadyExistsException" | "BucketAlreadyOwnedByYou" | "UsernameExistsException" => {
-            ErrorKind::AlreadyExists
-        }
+        | "UserNotFoundException"
+        | "NoSuchEntity" => ErrorKind::NotFound,
+        // S3 answers a write with If-None-Match: * to a taken key with 412 PreconditionFailed
+        // (S3 user guide, "Conditional writes"); IAM a taken policy name with
+        // EntityAlreadyExists.
+        "AlreadyExistsException"
+        | "BucketAlreadyOwnedByYou"
+        | "UsernameExistsException"
+        | "EntityAlreadyExists"
+        | "PreconditionFailed" => ErrorKind::AlreadyExists,
+        // Two conditional writes of one key at once (S3 user guide, "Conditional writes").
+        "ConditionalRequestConflict" => ErrorKind::Conflict,
         "InvalidChangeSetStatus" | "InvalidChangeSetStatusException" => ErrorKind::Conflict,
         // CloudFormation gives these three outcomes no code of their own (API reference:
         // "If the stack doesn't exist, a ValidationError is returned"):

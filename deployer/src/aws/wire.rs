@@ -426,6 +426,128 @@ impl Iam {
             .await
     }
 
+    /// One Query call whose answer's `wanted` elements are read, in document order.
+    async fn query(
+        &self,
+        operation: &'static str,
+        params: &[(&str, &str)],
+        parse: fn(&[u8]) -> Result<XmlPage, String>,
+    ) -> CallResult<Vec<String>> {
+        let page = self
+            .api
+            .send(query_call(operation, params), parse, query_error)
+            .await?;
+        Ok(page.values)
+    }
+
+    /// GetPolicy: the managed policy's default version id.
+    pub async fn policy_default_version(&self, arn: &str) -> CallResult<String> {
+        let values = self
+            .query("GetPolicy", &[("PolicyArn", arn)], |body| {
+                xml_values(body, &["DefaultVersionId"])
+            })
+            .await?;
+        Ok(values.into_iter().next().unwrap_or_default())
+    }
+
+    /// GetPolicyVersion: the version's document, as IAM sends it (URL-encoded JSON).
+    pub async fn policy_document(&self, arn: &str, version: &str) -> CallResult<String> {
+        let values = self
+            .query(
+                "GetPolicyVersion",
+                &[("PolicyArn", arn), ("VersionId", version)],
+                |body| xml_values(body, &["Document"]),
+            )
+            .await?;
+        Ok(values.into_iter().next().unwrap_or_default())
+    }
+
+    /// CreatePolicy: a managed policy at `path`.
+    pub async fn create_policy(
+        &self,
+        name: &str,
+        path: &str,
+        document: &str,
+        description: &str,
+    ) -> CallResult<()> {
+        self.query(
+            "CreatePolicy",
+            &[
+                ("PolicyName", name),
+                ("Path", path),
+                ("PolicyDocument", document),
+                ("Description", description),
+            ],
+            |body| xml_values(body, &["Arn"]),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// ListPolicyVersions (IAM keeps at most five): each version's id and whether it is the
+    /// default, oldest last as IAM lists them.
+    pub async fn policy_versions(&self, arn: &str) -> CallResult<Vec<(String, bool)>> {
+        let values = self
+            .query("ListPolicyVersions", &[("PolicyArn", arn)], |body| {
+                xml_values(body, &["VersionId", "IsDefaultVersion"])
+            })
+            .await?;
+        Ok(values
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [id, default] => Some((id.clone(), default.trim() == "true")),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// DeletePolicyVersion.
+    pub async fn delete_policy_version(&self, arn: &str, version: &str) -> CallResult<()> {
+        self.query(
+            "DeletePolicyVersion",
+            &[("PolicyArn", arn), ("VersionId", version)],
+            |body| xml_values(body, &[]),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// CreatePolicyVersion, made the default.
+    pub async fn create_policy_version(&self, arn: &str, document: &str) -> CallResult<()> {
+        self.query(
+            "CreatePolicyVersion",
+            &[
+                ("PolicyArn", arn),
+                ("PolicyDocument", document),
+                ("SetAsDefault", "true"),
+            ],
+            |body| xml_values(body, &["VersionId"]),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// PutRolePermissionsBoundary.
+    pub async fn put_role_boundary(&self, role: &str, boundary: &str) -> CallResult<()> {
+        self.query(
+            "PutRolePermissionsBoundary",
+            &[("RoleName", role), ("PermissionsBoundary", boundary)],
+            |body| xml_values(body, &[]),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// GetRole: the role's permissions boundary ARN, if it has one.
+    pub async fn role_boundary(&self, role: &str) -> CallResult<Option<String>> {
+        let values = self
+            .query("GetRole", &[("RoleName", role)], |body| {
+                xml_values(body, &["PermissionsBoundaryArn"])
+            })
+            .await?;
+        Ok(values.into_iter().next())
+    }
+
     /// A list operation's values, read by `parse`, following `Marker` while `IsTruncated`.
     async fn pages(
         &self,

@@ -18,7 +18,6 @@ pub struct Published {
     pub key: String,
     /// False when the bucket held these bytes already.
     pub uploaded: bool,
-    pub created_bucket: bool,
 }
 
 /// `build`'s report.
@@ -54,12 +53,13 @@ impl fmt::Display for BuildReport {
 
 /// `build --publish`: the zip for these sources from this machine's cache, else from the
 /// bucket's shared builds (then there is nothing to compile or upload), else built here;
-/// then shared through the artifacts bucket (made if missing, as `up` makes it). Only a
-/// miss everywhere needs the cross-build tools.
+/// then shared through the artifacts bucket (`deployer bootstrap` made it), written once.
+/// Only a miss everywhere needs the cross-build tools.
 pub async fn publish(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
+    project: &str,
 ) -> Result<BuildReport, Error> {
     if *target != BuildTarget::Graviton {
         return Err(Error::Usage {
@@ -75,7 +75,14 @@ pub async fn publish(
         .source_key
         .clone()
         .expect("a zip built or found here has its source key");
-    let created_bucket = artifacts::ensure_bucket(clients, &bucket, &account).await?;
+    if !artifacts::bucket_there(clients, &bucket, &account).await? {
+        return Err(Error::NotBootstrapped {
+            project: project.into(),
+            region: clients.region.clone(),
+            missing: vec![format!("the artifacts bucket {bucket}")],
+            help: format!("an admin of account {account} runs `deployer bootstrap --region {}` once (--dry-run prints its plan)", clients.region),
+        });
+    }
     let uploaded = match artifact.shareable() {
         Some(source_key) => {
             let bytes = up::zip_bytes(&artifact).await?;
@@ -97,7 +104,6 @@ pub async fn publish(
             key: artifacts::build_key(&source_key),
             bucket,
             uploaded,
-            created_bucket,
         }),
         artifact,
     })

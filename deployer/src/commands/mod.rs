@@ -2,6 +2,7 @@
 //! command line into those calls, prints the report, and maps the typed outcome to the exit
 //! code; `main` does nothing else.
 
+pub mod bootstrap;
 pub mod build;
 pub mod down;
 pub mod gc;
@@ -9,6 +10,7 @@ pub mod invoke;
 pub mod local;
 pub mod logs;
 pub mod outputs;
+pub mod policy;
 pub mod status;
 pub mod up;
 
@@ -96,32 +98,23 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Local(command) => output::print(format, &local::local(command, &paths)?),
         Command::Schema => print!("{}", inputs::schema()),
         Command::Policy(args) => {
-            let inputs = load_inputs(global)?;
-            let region = global
-                .region
-                .clone()
-                .or(inputs.region.clone())
-                .ok_or_else(|| Error::Usage {
-                    message: "no region for the policy".into(),
-                    help: "set \"region\" in stack-inputs.json or pass --region".into(),
-                })?;
-            if args.account.len() != 12 || !args.account.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::Usage {
-                    message: format!("--account {:?} is not an AWS account id", args.account),
-                    help: "pass the 12-digit account id (`aws sts get-caller-identity`)".into(),
-                });
-            }
-            let scope = crate::policy::Scope {
-                partition: aws::partition(&region).into(),
-                account: args.account.clone(),
-                region,
-                prefix: args.prefix.clone().unwrap_or(inputs.stack_name.clone()),
-            };
+            // The base inputs: a policy is for the project, never for one ephemeral copy.
+            let inputs = StackInputs::load(&global.inputs)?;
+            let document = policy::policy(&inputs, global.region.clone(), args)?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&crate::policy::document(&scope))
-                    .expect("policy serializes")
+                serde_json::to_string_pretty(&document).expect("policy serializes")
             );
+        }
+        Command::Bootstrap(args) => {
+            let inputs = load_inputs(global)?;
+            let conn = connect(global, &paths, inputs.region.clone()).await?;
+            let options = crate::bootstrap::Options {
+                dry_run: args.dry_run,
+                publisher: args.publisher_role.clone(),
+            };
+            let report = bootstrap::run(&Clients::new(&conn), &inputs, &options).await?;
+            output::print(format, &report);
         }
         Command::Render => print!("{}", render::render(&load_inputs(global)?)?),
         Command::Build(args) => {
@@ -130,7 +123,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 let inputs = load_inputs(global)?;
                 let conn = connect(global, &paths, inputs.region.clone()).await?;
                 let clients = Clients::new(&conn);
-                build::publish(ctx(&clients), &paths, &target).await?
+                build::publish(ctx(&clients), &paths, &target, inputs.project()).await?
             } else {
                 activity.set("", crate::cancel::Doing::Building);
                 let artifact = crate::build::build(&paths, &target).await?;
@@ -155,6 +148,9 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 adopt: args.adopt,
                 allow_replace: args.allow_replace,
                 confirm: up::Confirm::detect(),
+                publish: args.publish,
+                bootstrap_itself: conn.target == Target::Local,
+                emulator: conn.target != Target::Aws,
             };
             let report = up::up(ctx(&clients), &paths, &inputs, &options).await?;
             if !args.dry_run {
@@ -178,6 +174,9 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 adopt: args.adopt,
                 allow_replace: false,
                 confirm: up::Confirm::Never,
+                publish: false,
+                bootstrap_itself: conn.target == Target::Local,
+                emulator: conn.target != Target::Aws,
             };
             output::print(
                 format,

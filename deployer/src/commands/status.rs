@@ -308,6 +308,7 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
             wiring::Expected {
                 event_version: &event_version,
                 code_sha256: artifact_sha256(&artifact),
+                project: found.project(),
             },
         )
         .await?

@@ -2,6 +2,7 @@
 //! into its own module; the decisions are `stack::plan`'s.
 
 use crate::artifacts;
+use crate::bootstrap;
 use crate::build::{self, Artifact, BuildError, BuildTarget, Origin};
 use crate::cancel::Doing;
 use crate::error::Error;
@@ -36,6 +37,14 @@ pub struct UpOptions {
     pub allow_replace: bool,
     /// Who may say yes to a destructive change when --allow-replace is not given.
     pub confirm: Confirm,
+    /// Share a trigger built here under the bucket's `_builds/` (the publisher role's job).
+    pub publish: bool,
+    /// Make the bucket and the boundary when they are missing (the local emulator), instead
+    /// of stopping with what an admin must run.
+    pub bootstrap_itself: bool,
+    /// The endpoint is an emulator, not AWS: make up for what its CloudFormation is known to
+    /// skip (ministack leaves a role's PermissionsBoundary unset), and say so. Never on AWS.
+    pub emulator: bool,
 }
 
 /// Who may confirm a destructive change at the moment it is shown.
@@ -343,6 +352,13 @@ pub async fn up(
         Trigger::Prebuilt(artifact) => Trigger::Prebuilt(artifact),
     };
     let observed = looked?;
+    // The bucket and the boundary are checked before anything is built or fetched, and
+    // otherwise before anything is changed; a no-op `up` needs neither.
+    let checked = AtomicBool::new(false);
+    if matches!(&trigger, Trigger::Build(_, (_, None))) {
+        bootstrapped(ctx, inputs, &observed.account, options).await?;
+        checked.store(true, Ordering::Relaxed);
+    }
 
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let artifact = match trigger {
@@ -373,8 +389,8 @@ pub async fn up(
         execute::retry_lost_races(ctx, &name, options.wait_timeout, |_| {
             let first = first.take();
             let account = account.clone();
-            let (desired, table, artifact, uploaded, apply) =
-                (&desired, &table, &artifact, &uploaded, &apply);
+            let (desired, table, artifact, uploaded, apply, checked) =
+                (&desired, &table, &artifact, &uploaded, &apply, &checked);
             async move {
                 let observed = match first {
                     Some(o) => o,
@@ -382,7 +398,20 @@ pub async fn up(
                 };
                 let (observed, plan) =
                     decide_settled(ctx, desired, table, observed, options).await?;
-                let applied = act(ctx, &plan, &observed.account, artifact, uploaded, apply).await?;
+                if !matches!(plan.action, Action::NoOp | Action::Refuse(_))
+                    && !checked.swap(true, Ordering::Relaxed)
+                {
+                    bootstrapped(ctx, inputs, &observed.account, options).await?;
+                }
+                let applied = act(
+                    ctx,
+                    &plan,
+                    &observed.account,
+                    (artifact, options.publish),
+                    uploaded,
+                    apply,
+                )
+                .await?;
                 Ok((applied, observed, plan))
             }
         })
@@ -416,9 +445,35 @@ pub async fn up(
         }
         Some(Applied::Updated(changes)) => (UpAction::Updated, changes),
     };
-    finish(ctx, inputs, &mut report, observed).await?;
+    finish(ctx, inputs, &mut report, observed, options.emulator).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The bucket and the boundary `deployer bootstrap` makes are there, or made here for the
+/// local emulator, or `up` stops before anything is built or changed.
+async fn bootstrapped(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    account: &str,
+    options: &UpOptions,
+) -> Result<(), Error> {
+    let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
+    let missing = bootstrap::missing(ctx.clients, &target).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !options.bootstrap_itself {
+        return Err(bootstrap::not_bootstrapped(&target, missing));
+    }
+    if options.dry_run {
+        // A plan writes nothing; the local `up` that follows bootstraps.
+        return Ok(());
+    }
+    ctx.progress
+        .step("bootstrapping the local emulator (artifacts bucket, permissions boundary)");
+    bootstrap::bootstrap(ctx.clients, &target, &bootstrap::Options::default()).await?;
+    Ok(())
 }
 
 /// One attempt's action, once the plan is made: nothing, a refusal, or upload and apply.
@@ -426,7 +481,7 @@ async fn act(
     ctx: Ctx<'_>,
     plan: &Plan,
     observed_account: &str,
-    artifact: &Artifact,
+    (artifact, publish): (&Artifact, bool),
     uploaded: &AtomicBool,
     apply: &Apply<'_>,
 ) -> Result<Option<Applied>, Halt> {
@@ -441,12 +496,42 @@ async fn act(
                 ));
             }
             if let (Some((bucket, key)), false) = (&plan.upload, apply.dry_run) {
-                let done = upload(ctx, artifact, observed_account, bucket, key).await?;
+                let done = upload(ctx, artifact, observed_account, bucket, key, publish).await?;
                 uploaded.store(done, Ordering::Relaxed);
             }
             Ok(Some(execute::apply(ctx, plan, apply).await?))
         }
     }
+}
+
+/// ministack's CloudFormation creates a role without the `PermissionsBoundary` the template
+/// gives it (fakecloud and AWS apply it): on an emulator only, the deployer puts it on the
+/// role itself and says so, so the wiring check still reads the role as it is.
+async fn bound_on_emulator(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    account: &str,
+    outputs: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let role = inputs.function_name();
+    if outputs.get("FunctionName") != Some(&role) {
+        return Ok(());
+    }
+    let iam = &ctx.clients.iam;
+    let found = iam
+        .role_boundary(&role)
+        .await
+        .map_err(|e| ctx.clients.err("iam", "GetRole", e))?;
+    if found.is_none() {
+        let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
+        ctx.progress.note(&format!(
+            "the emulator's CloudFormation left role {role} without its permissions boundary (a known gap; AWS applies it): setting it directly"
+        ));
+        iam.put_role_boundary(&role, &target.boundary_arn())
+            .await
+            .map_err(|e| ctx.clients.err("iam", "PutRolePermissionsBoundary", e))?;
+    }
+    Ok(())
 }
 
 /// The outputs, and after a create or update the wiring checks; a failed check is exit 4.
@@ -455,12 +540,14 @@ async fn finish(
     inputs: &StackInputs,
     report: &mut UpReport,
     observed: Observed,
+    emulator: bool,
 ) -> Result<(), Error> {
     let name = report.stack.clone();
     let sha = report.artifact.sha256.clone();
     let expected = wiring::Expected {
         event_version: inputs.event_version.as_str(),
         code_sha256: Some(&sha),
+        project: inputs.project(),
     };
     match report.action {
         UpAction::Planned => {
@@ -494,6 +581,9 @@ async fn finish(
                 .await?
                 .map(|s| s.outputs)
                 .unwrap_or_default();
+            if emulator {
+                bound_on_emulator(ctx, inputs, &observed.account, &outputs).await?;
+            }
             report.checks = wiring::verify(ctx.clients, &outputs, expected).await?;
             report.outputs = outputs;
             // The new zip is what runs now; the one before stays for a rollback.
@@ -620,13 +710,15 @@ async fn find_or_build(
     Ok(built)
 }
 
-/// Makes the bucket if needed and uploads the zip unless the key holds it; `true` when uploaded.
+/// Uploads the zip unless the key holds it; `true` when uploaded. With `publish`, a Graviton
+/// build made or cached here is also shared under `_builds/` (written once).
 async fn upload(
     ctx: Ctx<'_>,
     artifact: &Artifact,
     account: &str,
     bucket: &str,
     key: &str,
+    publish: bool,
 ) -> Result<bool, Error> {
     ctx.progress
         .step(&format!("uploading the trigger to s3://{bucket}/{key}"));
@@ -637,12 +729,6 @@ async fn upload(
             key: key.into(),
         },
     );
-    if artifacts::ensure_bucket(ctx.clients, bucket, account).await? {
-        ctx.progress.note(&format!(
-            "created the artifacts bucket {bucket} (encrypted, private, TLS only, objects expire after {} days)",
-            artifacts::EXPIRE_DAYS
-        ));
-    }
     let bytes = zip_bytes(artifact).await?;
     let uploaded = artifacts::upload(
         ctx.clients,
@@ -653,8 +739,7 @@ async fn upload(
         &artifact.sha256,
     )
     .await?;
-    // A Graviton build made or cached here is shared, so other machines need not build it.
-    if let Some(source_key) = artifact.shareable() {
+    if let (true, Some(source_key)) = (publish, artifact.shareable()) {
         if artifacts::publish_build(
             ctx.clients,
             bucket,

@@ -14,6 +14,9 @@ use std::time::SystemTime;
 
 /// The tag that marks a stack as the deployer's.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "deployer");
+/// The tag naming the stack a resource belongs to: the CI roles' pool statements match it
+/// (a pool's id is generated, so its ARN cannot say whose it is).
+pub const STACK_TAG: &str = "deployer:stack";
 /// The output holding the fingerprint of the last deploy.
 pub const FINGERPRINT_OUTPUT: &str = "DeployFingerprint";
 /// The template parameters that switch deletion protection (kept stacks, once created).
@@ -49,6 +52,15 @@ impl Stack {
         self.tags.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
             && (self.outputs.contains_key(FINGERPRINT_OUTPUT)
                 || self.parameters.contains_key(FINGERPRINT_OUTPUT))
+    }
+
+    /// The project it belongs to: the base stack an ephemeral copy names in its tags, else
+    /// its own name.
+    pub fn project(&self) -> &str {
+        self.tags
+            .get(crate::ephemeral::TAG_BASE)
+            .map(String::as_str)
+            .unwrap_or(&self.name)
     }
 
     /// Whether the pool has deletion protection, as the stack's parameter says.

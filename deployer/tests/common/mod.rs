@@ -351,20 +351,34 @@ impl Emu {
         self.run_as(inputs, args, ("test", "test")).await
     }
 
+    /// `deployer bootstrap` for these inputs' project, as the emulator's admin: what an
+    /// account's admin runs once before the CI roles deploy (only `--local` does it itself).
+    pub async fn bootstrap(&self, inputs: &Path) {
+        self.run(inputs, &["bootstrap"]).await.ok();
+    }
+
     /// The same, as another identity (an IAM user's access key).
     pub async fn run_as(&self, inputs: &Path, args: &[&str], key: (&str, &str)) -> Run {
+        self.run_with(inputs, args, key, &[]).await
+    }
+
+    /// The same, with more environment variables.
+    pub async fn run_with(
+        &self,
+        inputs: &Path,
+        args: &[&str],
+        key: (&str, &str),
+        env: &[(&str, &str)],
+    ) -> Run {
         let mut full = vec!["--endpoint-url", self.endpoint.as_str()];
         full.extend_from_slice(args);
-        run_binary(
-            inputs,
-            &full,
-            &[
-                ("AWS_ACCESS_KEY_ID", key.0),
-                ("AWS_SECRET_ACCESS_KEY", key.1),
-                ("AWS_REGION", "us-east-1"),
-            ],
-        )
-        .await
+        let mut all = vec![
+            ("AWS_ACCESS_KEY_ID", key.0),
+            ("AWS_SECRET_ACCESS_KEY", key.1),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        all.extend_from_slice(env);
+        run_binary(inputs, &full, &all).await
     }
 
     /// The stack's status here; `None` when it is gone (or was never made).

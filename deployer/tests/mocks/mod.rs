@@ -27,6 +27,9 @@ use std::time::Duration;
 pub const ACCOUNT: &str = "111122223333";
 pub const ROLE_ARN: &str = "arn:aws:sts::111122223333:assumed-role/ci-deployer/run-42";
 pub const STACK: &str = "app";
+/// The permissions boundary `deployer bootstrap` makes for the `app` project in us-east-1.
+pub const BOUNDARY_ARN: &str =
+    "arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-us-east-1";
 pub const STACK_ID: &str =
     "arn:aws:cloudformation:us-east-1:111122223333:stack/app/6d9b1e20-aaaa-11ef-9e1a-0affd0f1a2b3";
 
@@ -60,6 +63,19 @@ impl Mocks {
                     .arn(ROLE_ARN)
                     .build()
             }),
+        );
+        // `deployer bootstrap` made the project's boundary (IAM API reference, GetPolicy).
+        m.iam.push(
+            wire("GetPolicy")
+                .sequence()
+                .http_response(|| {
+                    iam_answer(
+                        "GetPolicy",
+                        &format!("<Policy><Arn>{BOUNDARY_ARN}</Arn><DefaultVersionId>v1</DefaultVersionId></Policy>"),
+                    )
+                })
+                .repeatedly()
+                .build(),
         );
         m
     }
@@ -496,7 +512,7 @@ pub fn wiring_with(
                         .function_name("app-pretoken")
                         .code_size(2_700_000)
                         .code_sha256(code_sha256.clone())
-                        .role("arn:aws:iam::111122223333:role/app-TriggerRole-X")
+                        .role("arn:aws:iam::111122223333:role/app-pretoken")
                         .build(),
                 )
                 .build()
@@ -527,7 +543,14 @@ pub fn wiring_with(
         let encoded: String = url::form_urlencoded::byte_serialize(document.as_bytes()).collect();
         iam_answer(
             "GetRolePolicy",
-            &format!("<RoleName>app-TriggerRole-X</RoleName><PolicyName>read-user-row</PolicyName><PolicyDocument>{}</PolicyDocument>", encoded.replace('+', "%20")),
+            &format!("<RoleName>app-pretoken</RoleName><PolicyName>read-user-row</PolicyName><PolicyDocument>{}</PolicyDocument>", encoded.replace('+', "%20")),
+        )
+    }));
+    // The role carries the project's boundary (IAM API reference, GetRole: Role.PermissionsBoundary).
+    m.iam.push(wire("GetRole").then_http_response(|| {
+        iam_answer(
+            "GetRole",
+            &format!("<Role><RoleName>app-pretoken</RoleName><PermissionsBoundary><PermissionsBoundaryType>Policy</PermissionsBoundaryType><PermissionsBoundaryArn>{BOUNDARY_ARN}</PermissionsBoundaryArn></PermissionsBoundary></Role>"),
         )
     }));
     table_there(m);
@@ -553,43 +576,11 @@ pub fn owner_checked(owner: Option<&str>) -> bool {
     owner == Some(ACCOUNT)
 }
 
-/// The S3 calls of a first upload: the bucket is made (encrypted, private, TLS only,
-/// expiring only what is superseded), then the object is put with its checksum, then the
-/// stack's artifacts are tagged by use. Every rule checks the expected bucket owner.
+/// The S3 calls of a first upload: the bucket (made by `deployer bootstrap`) is there, the
+/// object is put with its checksum, then the stack's artifacts are tagged by use. Every rule
+/// checks the expected bucket owner.
 pub fn first_upload(m: &mut Mocks) {
-    m.s3.push(
-        mock!(aws_sdk_s3::Client::head_bucket)
-            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
-            .then_http_response(|| s3_error(404, None)),
-    );
-    m.s3.push(mock!(aws_sdk_s3::Client::create_bucket).then_output(|| {
-        aws_sdk_s3::operation::create_bucket::CreateBucketOutput::builder().build()
-    }));
-    m.s3.push(
-        mock!(aws_sdk_s3::Client::put_public_access_block)
-            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
-            .then_output(|| {
-                aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput::builder(
-                )
-                .build()
-            }),
-    );
-    m.s3.push(
-        mock!(aws_sdk_s3::Client::put_bucket_encryption)
-            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
-            .then_output(|| {
-                aws_sdk_s3::operation::put_bucket_encryption::PutBucketEncryptionOutput::builder()
-                    .build()
-            }),
-    );
-    m.s3.push(
-        mock!(aws_sdk_s3::Client::put_bucket_policy)
-            .match_requests(|r| owner_checked(r.expected_bucket_owner()))
-            .then_output(|| {
-                aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput::builder().build()
-            }),
-    );
-    lifecycle(m);
+    bucket_exists(m);
     new_object(m);
     tagging(m);
 }
@@ -666,7 +657,6 @@ pub fn bucket_exists(m: &mut Mocks) {
                 aws_sdk_s3::operation::head_bucket::HeadBucketOutput::builder().build()
             }),
     );
-    lifecycle(m);
 }
 
 /// No table of the stack's table name exists (DynamoDB API reference, DescribeTable:
@@ -771,6 +761,9 @@ impl Harness {
             adopt: false,
             allow_replace: false,
             confirm: up::Confirm::Never,
+            publish: false,
+            bootstrap_itself: false,
+            emulator: false,
         };
         change(&mut options);
         up::up(self.ctx(), &paths, inputs, &options).await

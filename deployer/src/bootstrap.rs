@@ -1,0 +1,301 @@
+//! `deployer bootstrap`: what the CI roles must not make themselves, made once per account,
+//! region and project by an admin: the artifacts bucket (private, encrypted, TLS only, shared
+//! builds written once and never replaced or deleted, the lifecycle that keeps what stacks
+//! use) and the managed policy that bounds every role the project's stacks create.
+//! Idempotent: a second run changes nothing, and `--dry-run` prints the plan only.
+//!
+//! `up` checks both are there before anything is built or changed, and says what to run when
+//! they are not; against the local emulator it bootstraps itself.
+
+use crate::artifacts;
+use crate::aws::{Clients, ErrorKind};
+use crate::error::Error;
+use crate::policy::{self, Role, Scope};
+use serde::Serialize;
+use std::fmt;
+
+/// What is bootstrapped: the account, region and project (the base stack's name).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub account: String,
+    pub region: String,
+    pub project: String,
+    /// The base stack's table name when the inputs set one.
+    pub table: Option<String>,
+}
+
+impl Target {
+    fn scope(&self) -> Scope {
+        Scope {
+            partition: crate::aws::partition(&self.region).into(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            prefix: self.project.clone(),
+            table: self.table.clone(),
+            role: Role::Deployer,
+        }
+    }
+
+    pub fn bucket(&self) -> String {
+        artifacts::bucket_name(&self.account, &self.region)
+    }
+
+    pub fn boundary_arn(&self) -> String {
+        policy::boundary_arn(
+            crate::aws::partition(&self.region),
+            &self.account,
+            &self.project,
+            &self.region,
+        )
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+}
+
+/// One thing bootstrap makes, and what it does (or would do) to it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub what: String,
+    pub name: String,
+    pub action: Action,
+    pub detail: String,
+}
+
+/// `bootstrap`'s report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub account: String,
+    pub region: String,
+    pub project: String,
+    pub dry_run: bool,
+    pub steps: Vec<Step>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "bootstrap of {} in account {}, {}{}:",
+            self.project,
+            self.account,
+            self.region,
+            if self.dry_run { " (plan only)" } else { "" }
+        )?;
+        for s in &self.steps {
+            let action = match (s.action, self.dry_run) {
+                (Action::Create, true) => "would create",
+                (Action::Update, true) => "would update",
+                (Action::Create, false) => "created",
+                (Action::Update, false) => "updated",
+                (Action::Unchanged, _) => "unchanged",
+            };
+            writeln!(f, "  {action:<13} {} {}", s.what, s.name)?;
+            writeln!(f, "                {}", s.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of `bootstrap`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// The publisher role's ARN: the bucket then refuses shared-build writes by anyone else.
+    pub publisher: Option<String>,
+}
+
+/// The boundary as IAM holds it now: missing, the same, or another document.
+enum Boundary {
+    Missing,
+    Same,
+    Differs,
+}
+
+async fn boundary_state(
+    clients: &Clients,
+    arn: &str,
+    want: &serde_json::Value,
+) -> Result<Boundary, Error> {
+    let version = match clients.iam.policy_default_version(arn).await {
+        Ok(v) => v,
+        Err(e) => {
+            let err = clients.err("iam", "GetPolicy", e);
+            if err.is(ErrorKind::NotFound) {
+                return Ok(Boundary::Missing);
+            }
+            return Err(err.into());
+        }
+    };
+    let text = clients
+        .iam
+        .policy_document(arn, &version)
+        .await
+        .map_err(|e| clients.err("iam", "GetPolicyVersion", e))?;
+    if crate::wiring::parse_policy(&text) == *want {
+        Ok(Boundary::Same)
+    } else {
+        Ok(Boundary::Differs)
+    }
+}
+
+/// A new default version of the boundary, making room first (IAM keeps five versions: the
+/// oldest that is not the default goes).
+async fn update_boundary(clients: &Clients, arn: &str, document: &str) -> Result<(), Error> {
+    let versions = clients
+        .iam
+        .policy_versions(arn)
+        .await
+        .map_err(|e| clients.err("iam", "ListPolicyVersions", e))?;
+    if versions.len() >= 5 {
+        if let Some((oldest, _)) = versions.iter().rev().find(|(_, default)| !default) {
+            clients
+                .iam
+                .delete_policy_version(arn, oldest)
+                .await
+                .map_err(|e| clients.err("iam", "DeletePolicyVersion", e))?;
+        }
+    }
+    clients
+        .iam
+        .create_policy_version(arn, document)
+        .await
+        .map_err(|e| clients.err("iam", "CreatePolicyVersion", e))?;
+    Ok(())
+}
+
+/// What of the bootstrap is missing for `up` (names of the missing parts; empty when done).
+/// Reads only: HeadBucket and GetPolicy, which every deploying role may call.
+pub async fn missing(clients: &Clients, target: &Target) -> Result<Vec<String>, Error> {
+    let bucket = target.bucket();
+    let arn = target.boundary_arn();
+    let (there, boundary) = tokio::join!(
+        artifacts::bucket_there(clients, &bucket, &target.account),
+        clients.iam.policy_default_version(&arn),
+    );
+    let mut missing = Vec::new();
+    if !there? {
+        missing.push(format!("the artifacts bucket {bucket}"));
+    }
+    if let Err(e) = boundary {
+        let err = clients.err("iam", "GetPolicy", e);
+        if !err.is(ErrorKind::NotFound) {
+            return Err(err.into());
+        }
+        missing.push(format!("the permissions boundary {arn}"));
+    }
+    Ok(missing)
+}
+
+/// The error `up` stops with when `missing` found something.
+pub fn not_bootstrapped(target: &Target, missing: Vec<String>) -> Error {
+    Error::NotBootstrapped {
+        project: target.project.clone(),
+        region: target.region.clone(),
+        missing,
+        help: format!(
+            "an admin of account {} runs `deployer bootstrap --region {}` once with these inputs (it prints its plan with --dry-run); the CI roles cannot make these themselves, by design",
+            target.account, target.region
+        ),
+    }
+}
+
+/// Makes or updates the bucket and the boundary (or, with `dry_run`, says what it would do).
+pub async fn bootstrap(
+    clients: &Clients,
+    target: &Target,
+    options: &Options,
+) -> Result<Report, Error> {
+    let scope = target.scope();
+    let bucket = target.bucket();
+    let partition = crate::aws::partition(&target.region);
+    let arn = target.boundary_arn();
+    let want = policy::boundary_document(&scope);
+    let bucket_policy =
+        policy::bucket_policy(partition, &bucket, options.publisher.as_deref()).to_string();
+    let (there, boundary) = tokio::join!(
+        artifacts::bucket_there(clients, &bucket, &target.account),
+        boundary_state(clients, &arn, &want),
+    );
+    let (there, boundary) = (there?, boundary?);
+    let steps = vec![
+        Step {
+            what: "artifacts bucket".into(),
+            name: format!("s3://{bucket}"),
+            action: if there { Action::Update } else { Action::Create },
+            detail: format!(
+                "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}",
+                match &options.publisher {
+                    Some(p) => format!(", and only by {p}"),
+                    None => String::new(),
+                },
+                artifacts::EXPIRE_DAYS,
+                artifacts::BUILDS_EXPIRE_DAYS
+            ),
+        },
+        Step {
+            what: "permissions boundary".into(),
+            name: arn.clone(),
+            action: match boundary {
+                Boundary::Missing => Action::Create,
+                Boundary::Same => Action::Unchanged,
+                Boundary::Differs => Action::Update,
+            },
+            detail: "the most a role of the project's stacks may do: dynamodb:GetItem on its tables, log writes to its functions' log groups".into(),
+        },
+    ];
+    let report = Report {
+        account: target.account.clone(),
+        region: target.region.clone(),
+        project: target.project.clone(),
+        dry_run: options.dry_run,
+        steps,
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
+    if !there {
+        artifacts::create_bucket(clients, &bucket, &target.account).await?;
+    }
+    artifacts::configure_bucket(clients, &bucket, &target.account, &bucket_policy).await?;
+    let document = want.to_string();
+    let boundary = match boundary {
+        Boundary::Missing => {
+            let created = clients
+                .iam
+                .create_policy(
+                    &policy::boundary_name(&target.project, &target.region),
+                    policy::BOUNDARY_PATH,
+                    &document,
+                    &format!(
+                        "Bounds the roles of the deployer's stacks {} in {}",
+                        target.project, target.region
+                    ),
+                )
+                .await
+                .map_err(|e| clients.err("iam", "CreatePolicy", e));
+            match created {
+                Ok(()) => Boundary::Same,
+                // Another bootstrap (or a parallel local `up`) made it first: look again.
+                Err(err) if err.is(ErrorKind::AlreadyExists) => {
+                    boundary_state(clients, &arn, &want).await?
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        other => other,
+    };
+    if let Boundary::Differs = boundary {
+        update_boundary(clients, &arn, &document).await?;
+    }
+    Ok(report)
+}

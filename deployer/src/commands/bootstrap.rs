@@ -1,0 +1,40 @@
+//! `bootstrap`: the session for `crate::bootstrap` (inputs, connection, account) and its report.
+
+use crate::aws::Clients;
+use crate::bootstrap::{self, Options, Report, Target};
+use crate::error::Error;
+use crate::inputs::StackInputs;
+
+/// The bootstrap target of these inputs in the connected account: the project is the base
+/// stack's name, so an ephemeral run's inputs name the same project.
+pub fn target(inputs: &StackInputs, account: &str, region: &str) -> Target {
+    Target {
+        account: account.into(),
+        region: region.into(),
+        project: inputs.project().into(),
+        table: inputs.base_table_name().map(str::to_owned),
+    }
+}
+
+/// `deployer bootstrap`.
+pub async fn run(
+    clients: &Clients,
+    inputs: &StackInputs,
+    options: &Options,
+) -> Result<Report, Error> {
+    if let Some(arn) = &options.publisher {
+        let ok = arn.starts_with("arn:")
+            && arn
+                .split(':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("role/"));
+        if !ok {
+            return Err(Error::Usage {
+                message: format!("--publisher-role {arn:?} is not a role ARN"),
+                help: "pass the publisher role's ARN, arn:aws:iam::<account>:role/<name>".into(),
+            });
+        }
+    }
+    let account = clients.account_id().await?;
+    bootstrap::bootstrap(clients, &target(inputs, &account, &clients.region), options).await
+}

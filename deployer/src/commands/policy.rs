@@ -1,0 +1,87 @@
+//! `policy`: the IAM policy of one of the three CI roles (see `crate::policy`), checked
+//! arguments in, the document out.
+
+use crate::cli::{PolicyArgs, PolicyRole};
+use crate::error::Error;
+use crate::inputs::{valid_region, valid_stack_name, StackInputs};
+use crate::policy::{self, Role, Scope, MAX_EPHEMERAL_PREFIX};
+use serde_json::Value;
+
+impl From<PolicyRole> for Role {
+    fn from(r: PolicyRole) -> Self {
+        match r {
+            PolicyRole::Deployer => Self::Deployer,
+            PolicyRole::Ephemeral => Self::Ephemeral,
+            PolicyRole::Publisher => Self::Publisher,
+        }
+    }
+}
+
+fn usage(message: String, help: &str) -> Error {
+    Error::Usage {
+        message,
+        help: help.into(),
+    }
+}
+
+/// The scope the arguments name, every value checked before it goes into a policy: a prefix
+/// that is not a stack name (`""` would give `role/*`) is refused, and so is an ephemeral
+/// prefix whose copies' names would be cut short.
+pub fn scope(
+    inputs: &StackInputs,
+    region: Option<String>,
+    args: &PolicyArgs,
+) -> Result<Scope, Error> {
+    let region = region.or(inputs.region.clone()).ok_or_else(|| {
+        usage(
+            "no region for the policy".into(),
+            "set \"region\" in stack-inputs.json or pass --region",
+        )
+    })?;
+    if !valid_region(&region) {
+        return Err(usage(
+            format!("--region {region:?} is not an AWS region name"),
+            "pass a region such as us-east-1",
+        ));
+    }
+    if args.account.len() != 12 || !args.account.chars().all(|c| c.is_ascii_digit()) {
+        return Err(usage(
+            format!("--account {:?} is not an AWS account id", args.account),
+            "pass the 12-digit account id (`aws sts get-caller-identity`)",
+        ));
+    }
+    let prefix = args.prefix.clone().unwrap_or(inputs.stack_name.clone());
+    if !valid_stack_name(&prefix) {
+        return Err(usage(
+            format!("--prefix {prefix:?} is not a stack name"),
+            "pass the base stack's name: 1 to 55 letters, digits and hyphens, starting with a letter (every statement is scoped by it)",
+        ));
+    }
+    let role = Role::from(args.role);
+    if role == Role::Ephemeral && prefix.len() > MAX_EPHEMERAL_PREFIX {
+        return Err(usage(
+            format!(
+                "--prefix {prefix:?} is {} characters: an ephemeral copy's name would be cut short and no longer start with it",
+                prefix.len()
+            ),
+            &format!("ephemeral copies need a base stack name of at most {MAX_EPHEMERAL_PREFIX} characters (stackName, or --prefix)"),
+        ));
+    }
+    Ok(Scope {
+        partition: crate::aws::partition(&region).into(),
+        account: args.account.clone(),
+        region,
+        prefix,
+        table: inputs.table.name.clone(),
+        role,
+    })
+}
+
+/// The role's policy document.
+pub fn policy(
+    inputs: &StackInputs,
+    region: Option<String>,
+    args: &PolicyArgs,
+) -> Result<Value, Error> {
+    Ok(policy::document(&scope(inputs, region, args)?))
+}

@@ -1,0 +1,577 @@
+//! The three CI roles' policies, evaluated (tests/iam_eval: IAM's evaluation logic for one
+//! identity policy) on the requests a CI job could make: each role runs its own stacks and
+//! nothing of the others, every escalation a privilege-escalation analyzer lists for them
+//! (cloudsplaining, README "The CI roles") is refused, and no statement can lose its
+//! condition unnoticed. fakecloud enforces some of this for real (iam_policy.rs); the
+//! conditions it does not evaluate (`iam:PermissionsBoundary`, Cognito's tags) are proven here.
+
+mod iam_eval;
+
+use deployer::cli::{PolicyArgs, PolicyRole};
+use deployer::policy::{self, Role, Scope};
+use iam_eval::{evaluate, Decision, Request};
+use serde_json::Value;
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "eu-west-1";
+const BOUNDARY: &str = "arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-eu-west-1";
+const BUCKET: &str = "deployer-artifacts-111122223333-eu-west-1";
+
+fn scope(role: Role) -> Scope {
+    Scope {
+        partition: "aws".into(),
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        prefix: "app".into(),
+        table: None,
+        role,
+    }
+}
+
+fn doc(role: Role) -> Value {
+    policy::document(&scope(role))
+}
+
+/// The concrete ARNs of one stack's resources, and the keys a request about it carries.
+struct Stack {
+    name: String,
+}
+
+impl Stack {
+    fn new(name: &str) -> Self {
+        Self { name: name.into() }
+    }
+    fn arn(&self, kind: &str) -> String {
+        let s = &self.name;
+        match kind {
+            "stack" => format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{s}/0d2f-11ef"),
+            "table" => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{s}-users"),
+            "function" => format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{s}-pretoken"),
+            "role" => format!("arn:aws:iam::{ACCOUNT}:role/{s}-pretoken"),
+            "log" => {
+                format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{s}-pretoken:*")
+            }
+            "artifact" => format!("arn:aws:s3:::{BUCKET}/{s}/trigger-5f0c.zip"),
+            "pool" => format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_AbC123"),
+            other => panic!("no {other}"),
+        }
+    }
+    /// A request about this stack's `kind` resource, with every key a legitimate deploy of it
+    /// sends: its pool tag, the boundary, Lambda as the role's service, a conditional write.
+    fn req(&self, action: &str, kind: &str) -> Request {
+        Request::new(action, &self.arn(kind))
+            .with("aws:ResourceTag/deployer:stack", &self.name)
+            .with("aws:RequestTag/deployer:stack", &self.name)
+            .with("iam:PermissionsBoundary", BOUNDARY)
+            .with("iam:PassedToService", "lambda.amazonaws.com")
+    }
+}
+
+/// What running a stack takes: deploy, tear down, use (users, logins, logs, invoke).
+const WORK: &[(&str, &str)] = &[
+    ("cloudformation:CreateChangeSet", "stack"),
+    ("cloudformation:ExecuteChangeSet", "stack"),
+    ("cloudformation:DeleteStack", "stack"),
+    ("cloudformation:ContinueUpdateRollback", "stack"),
+    ("dynamodb:CreateTable", "table"),
+    ("dynamodb:UpdateTable", "table"),
+    ("dynamodb:DeleteTable", "table"),
+    ("dynamodb:PutItem", "table"),
+    ("lambda:CreateFunction", "function"),
+    ("lambda:UpdateFunctionCode", "function"),
+    ("lambda:InvokeFunction", "function"),
+    ("lambda:AddPermission", "function"),
+    ("lambda:DeleteFunction", "function"),
+    ("iam:CreateRole", "role"),
+    ("iam:PutRolePolicy", "role"),
+    ("iam:DeleteRole", "role"),
+    ("iam:PassRole", "role"),
+    ("logs:CreateLogGroup", "log"),
+    ("logs:DeleteLogGroup", "log"),
+    ("logs:FilterLogEvents", "log"),
+    ("s3:PutObject", "artifact"),
+    ("s3:DeleteObject", "artifact"),
+    ("cognito-idp:CreateUserPool", "pool"),
+    ("cognito-idp:UpdateUserPool", "pool"),
+    ("cognito-idp:DeleteUserPool", "pool"),
+    ("cognito-idp:AdminCreateUser", "pool"),
+    ("cognito-idp:AdminSetUserPassword", "pool"),
+    ("cognito-idp:AdminInitiateAuth", "pool"),
+];
+
+#[test]
+fn each_deploying_role_runs_its_own_stacks_and_nothing_of_the_other() {
+    let base = Stack::new("app");
+    let copies = [Stack::new("app-gh42-1a2b3c"), Stack::new("app-e1")];
+    let others = [
+        Stack::new("billing"),
+        Stack::new("apple"),
+        Stack::new("app2-x"),
+    ];
+    let (deployer, ephemeral) = (doc(Role::Deployer), doc(Role::Ephemeral));
+    for (action, kind) in WORK {
+        let on = |p: &Value, s: &Stack| evaluate(p, &s.req(action, kind));
+        assert!(
+            on(&deployer, &base).allowed(),
+            "deployer: {action} on the base stack: {:?}",
+            on(&deployer, &base)
+        );
+        assert!(
+            !on(&ephemeral, &base).allowed(),
+            "ephemeral: {action} on the base stack is refused"
+        );
+        for copy in &copies {
+            assert!(
+                on(&ephemeral, copy).allowed(),
+                "ephemeral: {action} on {}: {:?}",
+                copy.name,
+                on(&ephemeral, copy)
+            );
+            assert!(
+                !on(&deployer, copy).allowed(),
+                "deployer: {action} on the copy {}",
+                copy.name
+            );
+        }
+        for other in &others {
+            assert!(
+                !on(&deployer, other).allowed() && !on(&ephemeral, other).allowed(),
+                "{action} on {}",
+                other.name
+            );
+        }
+    }
+}
+
+#[test]
+fn no_write_statement_of_the_ephemeral_role_matches_a_name_of_the_base_stack() {
+    let base = Stack::new("app");
+    // Statements that only read, or read what every stack shares (the shared builds).
+    const READS: &[&str] = &[
+        "WhoAmI",
+        "ReadStacks",
+        "ListLogGroups",
+        "UserPoolDomains",
+        "ReadSharedBuilds",
+        "Bootstrapped",
+        "ReadBoundary",
+    ];
+    let ephemeral = doc(Role::Ephemeral);
+    let kinds = [
+        "stack", "table", "function", "role", "log", "artifact", "pool",
+    ];
+    let mut looked = 0;
+    for statement in ephemeral["Statement"].as_array().unwrap() {
+        let sid = statement["Sid"].as_str().unwrap();
+        if statement["Effect"] != "Allow" || READS.contains(&sid) {
+            continue;
+        }
+        let one = serde_json::json!({"Statement": [statement]});
+        for action in statement["Action"].as_array().unwrap() {
+            for kind in kinds {
+                let req = base.req(action.as_str().unwrap(), kind);
+                looked += 1;
+                assert_eq!(
+                    evaluate(&one, &req),
+                    Decision::Implicit,
+                    "{sid} lets the ephemeral role {action} the base stack's {kind}"
+                );
+            }
+        }
+    }
+    assert!(looked > 300, "{looked}");
+}
+
+/// A statement with an Allow effect and its condition, alone.
+fn single(statement: &Value, keep_condition: bool) -> Value {
+    let mut s = statement.clone();
+    if !keep_condition {
+        s.as_object_mut().unwrap().remove("Condition");
+    }
+    serde_json::json!({"Statement": [s]})
+}
+
+#[test]
+fn every_condition_is_there_and_is_what_refuses() {
+    let expected: &[(Role, &[&str])] = &[
+        (
+            Role::Deployer,
+            &[
+                "TriggerRoleBounded",
+                "NoRoleWithoutBoundary",
+                "PassTriggerRole",
+                "UserPools",
+                "TagUserPools",
+                "CreateUserPools",
+            ],
+        ),
+        (
+            Role::Ephemeral,
+            &[
+                "TriggerRoleBounded",
+                "NoRoleWithoutBoundary",
+                "PassTriggerRole",
+                "UserPools",
+                "TagUserPools",
+                "CreateUserPools",
+            ],
+        ),
+        (Role::Publisher, &["PublishSharedBuilds"]),
+    ];
+    for (role, sids) in expected {
+        let policy = doc(*role);
+        let statements = policy["Statement"].as_array().unwrap();
+        let conditional: Vec<&str> = statements
+            .iter()
+            .filter(|s| s.get("Condition").is_some())
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &conditional, sids,
+            "{role:?}: the statements that carry a condition"
+        );
+        for s in statements
+            .iter()
+            .filter(|s| s["Effect"] == "Allow" && s.get("Condition").is_some())
+        {
+            // A request its action and resource match, without the keys the condition asks
+            // for: refused because of the condition alone.
+            let action = s["Action"][0].as_str().unwrap();
+            let resource = s["Resource"][0].as_str().unwrap().replace('*', "x");
+            let probe = Request::new(action, &resource);
+            assert_eq!(
+                evaluate(&single(s, true), &probe),
+                Decision::Implicit,
+                "{}",
+                s["Sid"]
+            );
+            assert!(
+                evaluate(&single(s, false), &probe).allowed(),
+                "{}",
+                s["Sid"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_escalations_an_analyzer_lists_are_refused() {
+    let admin_doc = r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    for role in [Role::Deployer, Role::Ephemeral] {
+        let p = doc(role);
+        let own = if role == Role::Deployer {
+            Stack::new("app")
+        } else {
+            Stack::new("app-e1")
+        };
+        let refused = |req: Request, why: &str| {
+            let d = evaluate(&p, &req);
+            assert!(!d.allowed(), "{role:?}: {why}: {d:?}");
+        };
+        // CreateRole / PutRolePolicy / AttachRolePolicy without the boundary (a role of its
+        // own names, with an admin policy): refused by the condition and the explicit deny.
+        for action in [
+            "iam:CreateRole",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+        ] {
+            let role_arn = own.arn("role");
+            refused(
+                Request::new(action, &role_arn).with("iam:PolicyDocument", admin_doc),
+                &format!("{action} without a boundary"),
+            );
+            refused(
+                Request::new(action, &role_arn).with(
+                    "iam:PermissionsBoundary",
+                    "arn:aws:iam::aws:policy/AdministratorAccess",
+                ),
+                &format!("{action} with another boundary"),
+            );
+            refused(
+                own.req(action, "role")
+                    .with("iam:PermissionsBoundary", BOUNDARY)
+                    .clone_to(&format!("arn:aws:iam::{ACCOUNT}:role/admin")),
+                &format!("{action} on a role of another name"),
+            );
+        }
+        refused(
+            Request::new("iam:DeleteRolePermissionsBoundary", &own.arn("role")),
+            "removing the boundary",
+        );
+        for action in [
+            "iam:CreatePolicyVersion",
+            "iam:SetDefaultPolicyVersion",
+            "iam:DeletePolicy",
+        ] {
+            refused(
+                Request::new(action, BOUNDARY),
+                &format!("{action} on the boundary"),
+            );
+        }
+        // PassExistingRoleToNewLambdaThenInvoke: only the stack's own (bounded) role, only to Lambda.
+        refused(
+            Request::new(
+                "iam:PassRole",
+                &format!("arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"),
+            )
+            .with("iam:PassedToService", "lambda.amazonaws.com"),
+            "passing an admin role",
+        );
+        refused(
+            own.req("iam:PassRole", "role")
+                .with("iam:PassedToService", "cloudformation.amazonaws.com"),
+            "passing the role to CloudFormation",
+        );
+        refused(
+            own.req("iam:PassRole", "role")
+                .with("iam:PassedToService", "ec2.amazonaws.com"),
+            "passing the role to EC2",
+        );
+        refused(
+            Request::new(
+                "lambda:CreateFunction",
+                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:anything"),
+            ),
+            "a function of another name",
+        );
+        refused(
+            Request::new(
+                "lambda:InvokeFunction",
+                &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments"),
+            ),
+            "invoking another function",
+        );
+        // Shared builds are read, never written.
+        refused(
+            Request::new(
+                "s3:PutObject",
+                &format!("arn:aws:s3:::{BUCKET}/_builds/trigger-k.zip"),
+            )
+            .with("s3:if-none-match", "*"),
+            "writing a shared build",
+        );
+        refused(
+            Request::new(
+                "s3:DeleteObject",
+                &format!("arn:aws:s3:::{BUCKET}/_builds/trigger-k.zip"),
+            ),
+            "deleting a shared build",
+        );
+        refused(
+            Request::new("s3:PutBucketPolicy", &format!("arn:aws:s3:::{BUCKET}")),
+            "rewriting the bucket policy",
+        );
+    }
+    // What a role with the boundary can do at most, whatever policy it is given.
+    let boundary = policy::boundary_document(&scope(Role::Deployer));
+    for (action, resource) in [
+        ("iam:CreateRole", "*"),
+        ("s3:GetObject", "arn:aws:s3:::any/key"),
+        (
+            "dynamodb:PutItem",
+            "arn:aws:dynamodb:eu-west-1:111122223333:table/app-users",
+        ),
+        (
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:eu-west-1:111122223333:table/billing-users",
+        ),
+        ("lambda:InvokeFunction", "*"),
+    ] {
+        assert_eq!(
+            evaluate(&boundary, &Request::new(action, resource)),
+            Decision::Implicit,
+            "the boundary allows {action} on {resource}"
+        );
+    }
+    for table in ["app-users", "app-gh42-1a2b3c-users"] {
+        let arn = format!("arn:aws:dynamodb:eu-west-1:111122223333:table/{table}");
+        assert!(
+            evaluate(&boundary, &Request::new("dynamodb:GetItem", &arn)).allowed(),
+            "{table}"
+        );
+    }
+}
+
+trait CloneTo {
+    fn clone_to(&self, resource: &str) -> Request;
+}
+impl CloneTo for Request {
+    fn clone_to(&self, resource: &str) -> Request {
+        let mut r = self.clone();
+        r.resource = resource.into();
+        r
+    }
+}
+
+#[test]
+fn only_the_publisher_writes_shared_builds_and_only_once_per_key() {
+    let key = format!("arn:aws:s3:::{BUCKET}/_builds/trigger-5f0c.zip");
+    let publisher = doc(Role::Publisher);
+    let put = Request::new("s3:PutObject", &key);
+    assert!(
+        !evaluate(&publisher, &put).allowed(),
+        "an overwriting write"
+    );
+    assert!(evaluate(&publisher, &put.clone().with("s3:if-none-match", "*")).allowed());
+    assert!(evaluate(&publisher, &Request::new("s3:GetObject", &key)).allowed());
+    for (action, resource) in [
+        ("s3:PutObject", Stack::new("app").arn("artifact")),
+        ("s3:DeleteObject", key.clone()),
+        (
+            "cloudformation:ExecuteChangeSet",
+            Stack::new("app").arn("stack"),
+        ),
+        ("iam:CreateRole", Stack::new("app").arn("role")),
+        (
+            "lambda:UpdateFunctionCode",
+            Stack::new("app").arn("function"),
+        ),
+    ] {
+        assert!(
+            !evaluate(
+                &publisher,
+                &Request::new(action, &resource).with("s3:if-none-match", "*")
+            )
+            .allowed(),
+            "publisher: {action}"
+        );
+    }
+    // The bucket refuses overwrites and deletes of shared builds from anyone, and with a
+    // publisher named, writes by anyone else (bucket policies are evaluated the same way).
+    let publisher_arn = "arn:aws:iam::111122223333:role/ci-publisher";
+    let bucket = policy::bucket_policy("aws", BUCKET, Some(publisher_arn));
+    let tls = |r: Request| r.with("aws:SecureTransport", "true");
+    let denied = |r: Request| matches!(evaluate(&bucket, &tls(r)), Decision::Deny(_));
+    assert!(denied(
+        Request::new("s3:PutObject", &key).with("aws:PrincipalArn", publisher_arn)
+    ));
+    assert!(!denied(
+        Request::new("s3:PutObject", &key)
+            .with("aws:PrincipalArn", publisher_arn)
+            .with("s3:if-none-match", "*")
+    ));
+    assert!(denied(
+        Request::new("s3:PutObject", &key)
+            .with(
+                "aws:PrincipalArn",
+                "arn:aws:iam::111122223333:role/ci-ephemeral"
+            )
+            .with("s3:if-none-match", "*")
+    ));
+    assert!(denied(
+        Request::new("s3:DeleteObject", &key).with("aws:PrincipalArn", publisher_arn)
+    ));
+    assert!(matches!(
+        evaluate(
+            &bucket,
+            &Request::new("s3:GetObject", &key).with("aws:SecureTransport", "false")
+        ),
+        Decision::Deny(_)
+    ));
+}
+
+#[test]
+fn nothing_is_allowed_on_star_but_reads_that_have_no_resource() {
+    for role in [Role::Deployer, Role::Ephemeral, Role::Publisher] {
+        for s in policy::statements(&scope(role)) {
+            if s.allow && s.resources.iter().any(|r| r == "*") {
+                assert!(
+                    [
+                        "WhoAmI",
+                        "ReadStacks",
+                        "ListLogGroups",
+                        "UserPoolDomains",
+                        "CreateUserPools"
+                    ]
+                    .contains(&s.sid),
+                    "{role:?}: {} allows on *",
+                    s.sid
+                );
+            }
+            assert!(
+                !s.actions.iter().any(|a| a.ends_with(":*") || *a == "*"),
+                "{} has a wildcard action",
+                s.sid
+            );
+        }
+    }
+}
+
+fn args(role: PolicyRole, prefix: Option<&str>) -> PolicyArgs {
+    PolicyArgs {
+        account: ACCOUNT.into(),
+        role,
+        prefix: prefix.map(str::to_owned),
+    }
+}
+
+#[test]
+fn the_prefix_is_checked_with_the_stack_name_rule() {
+    let inputs = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
+        "inputs",
+    )
+    .unwrap();
+    let region = Some(REGION.to_owned());
+    let scope = deployer::commands::policy::scope;
+    for bad in ["", "*", "9app", "app/x", "a b"] {
+        let err = scope(
+            &inputs,
+            region.clone(),
+            &args(PolicyRole::Deployer, Some(bad)),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            err.to_string(),
+            format!("--prefix {bad:?} is not a stack name")
+        );
+    }
+    let long = "a".repeat(35);
+    assert!(scope(
+        &inputs,
+        region.clone(),
+        &args(PolicyRole::Deployer, Some(&long))
+    )
+    .is_ok());
+    let err = scope(
+        &inputs,
+        region.clone(),
+        &args(PolicyRole::Ephemeral, Some(&long)),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("would be cut short"), "{err}");
+    let err = scope(
+        &inputs,
+        region,
+        &PolicyArgs {
+            account: "12345".into(),
+            ..args(PolicyRole::Publisher, None)
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    // A custom table name is scoped as the inputs give it, and its copies' suffixed names.
+    let custom = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "d", "table": {"name": "people"}}"#,
+        "inputs",
+    )
+    .unwrap();
+    let s = scope(
+        &custom,
+        Some(REGION.into()),
+        &args(PolicyRole::Ephemeral, None),
+    )
+    .unwrap();
+    assert_eq!(s.names().table, "people-*");
+    let p = policy::document(&s);
+    let t = |name: &str| {
+        Request::new(
+            "dynamodb:DeleteTable",
+            &format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"),
+        )
+    };
+    assert!(!evaluate(&p, &t("people")).allowed());
+    assert!(evaluate(&p, &t("people-e1")).allowed());
+}

@@ -1,0 +1,171 @@
+//! A small evaluator of IAM identity policies, as the IAM User Guide's "Policy evaluation
+//! logic" describes it for one policy: an explicit Deny wins, else an Allow, else the
+//! implicit deny. Actions and resources match with `*` and `?` (actions case-insensitively),
+//! condition keys case-insensitively. Operators: String(Not)Equals, String(Not)Like,
+//! ArnLike, Bool, Null, each with `IfExists` ("Condition operators"): a key missing from the
+//! request fails a positive operator, passes a negated one and any `...IfExists`.
+//!
+//! The tests use it to prove what the printed policies allow and refuse, including the
+//! conditions fakecloud does not evaluate (it sets no `iam:PermissionsBoundary` key).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One request: the action, the resource's ARN and the request's condition keys.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub action: String,
+    pub resource: String,
+    pub context: BTreeMap<String, String>,
+}
+
+impl Request {
+    pub fn new(action: &str, resource: &str) -> Self {
+        Self {
+            action: action.into(),
+            resource: resource.into(),
+            context: BTreeMap::new(),
+        }
+    }
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.context.insert(key.to_ascii_lowercase(), value.into());
+        self
+    }
+}
+
+/// What the policy says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(String),
+    Deny(String),
+    Implicit,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        matches!(self, Self::Allow(_))
+    }
+}
+
+/// `*` and `?` wildcards, as IAM matches actions and resources.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some((b'?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, String>) -> bool {
+    let Some(Value::Object(ops)) = condition else {
+        return true;
+    };
+    ops.iter().all(|(op, keys)| {
+        let (base, if_exists) = match op.strip_suffix("IfExists") {
+            Some(b) => (b, true),
+            None => (op.as_str(), false),
+        };
+        let Value::Object(keys) = keys else {
+            return false;
+        };
+        keys.iter().all(|(key, wanted)| {
+            let wanted = list(Some(wanted));
+            let found = context.get(&key.to_ascii_lowercase());
+            if base == "Null" {
+                let absent = found.is_none();
+                return wanted.iter().any(|w| (w == "true") == absent);
+            }
+            let Some(found) = found else {
+                return if_exists || base.contains("Not");
+            };
+            match base {
+                "StringEquals" | "Bool" => wanted.iter().any(|w| w == found),
+                "StringNotEquals" => wanted.iter().all(|w| w != found),
+                "StringLike" | "ArnLike" => wanted.iter().any(|w| glob(w, found)),
+                "StringNotLike" => wanted.iter().all(|w| !glob(w, found)),
+                other => panic!("operator {other} is not modelled here"),
+            }
+        })
+    })
+}
+
+fn matches(statement: &Value, req: &Request) -> bool {
+    let action = req.action.to_ascii_lowercase();
+    list(statement.get("Action"))
+        .iter()
+        .any(|a| glob(&a.to_ascii_lowercase(), &action))
+        && list(statement.get("Resource"))
+            .iter()
+            .any(|r| glob(r, &req.resource))
+        && condition_holds(statement.get("Condition"), &req.context)
+}
+
+/// The decision of one identity policy on one request.
+pub fn evaluate(policy: &Value, req: &Request) -> Decision {
+    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    let sid = |s: &Value| s["Sid"].as_str().unwrap_or("?").to_owned();
+    if let Some(s) = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny" && matches(s, req))
+    {
+        return Decision::Deny(sid(s));
+    }
+    match statements
+        .iter()
+        .find(|s| s["Effect"] == "Allow" && matches(s, req))
+    {
+        Some(s) => Decision::Allow(sid(s)),
+        None => Decision::Implicit,
+    }
+}
+
+#[test]
+fn the_evaluator_follows_iams_rules() {
+    let policy = serde_json::json!({"Statement": [
+        {"Sid": "A", "Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/p-*"},
+        {"Sid": "C", "Effect": "Allow", "Action": "iam:CreateRole", "Resource": "*",
+         "Condition": {"StringEquals": {"iam:PermissionsBoundary": "B"}}},
+        {"Sid": "D", "Effect": "Deny", "Action": "iam:CreateRole", "Resource": "*",
+         "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": "B"}}},
+    ]});
+    assert!(evaluate(
+        &policy,
+        &Request::new("s3:GetObject", "arn:aws:s3:::b/p-x/k")
+    )
+    .allowed());
+    assert_eq!(
+        evaluate(&policy, &Request::new("s3:GetObject", "arn:aws:s3:::b/q")),
+        Decision::Implicit
+    );
+    let create = Request::new("iam:CreateRole", "arn:aws:iam::1:role/r");
+    assert_eq!(evaluate(&policy, &create), Decision::Deny("D".into()));
+    assert_eq!(
+        evaluate(
+            &policy,
+            &create.clone().with("iam:PermissionsBoundary", "X")
+        ),
+        Decision::Deny("D".into())
+    );
+    assert_eq!(
+        evaluate(&policy, &create.with("iam:PermissionsBoundary", "B")),
+        Decision::Allow("C".into())
+    );
+    assert!(glob("a*b?d", "axxbcd") && !glob("a*b?d", "axxbd"));
+}
