@@ -69,6 +69,12 @@ pub enum ArtifactError {
         stored: String,
         ours: String,
     },
+    #[error("the stack's function requires signed code (trigger.codeSigningConfigArn), and s3://{bucket}/{key} holds no signed build of these sources")]
+    #[diagnostic(
+        code(artifacts::no_signed_build),
+        help("the publisher signs the build for these sources with AWS Signer and shares it: `deployer build --publish`, then `aws signer start-signing-job` on that zip, then `deployer build --publish --signed SIGNED.zip` (README, \"Code signing\"); Lambda refuses unsigned code, so nothing was deployed")
+    )]
+    NoSignedBuild { bucket: String, key: String },
     #[error("the artifacts bucket {bucket} is not owned by account {account}")]
     #[diagnostic(code(artifacts::not_ours))]
     NotOurs {
@@ -104,6 +110,12 @@ const SHA256_META: &str = "sha256";
 /// A shared build's key.
 pub fn build_key(source_key: &str) -> String {
     format!("{BUILDS_PREFIX}trigger-{source_key}.zip")
+}
+
+/// The key of a shared build signed by the publisher (AWS Signer), for stacks whose function
+/// has a code signing configuration.
+pub fn signed_build_key(source_key: &str) -> String {
+    format!("{BUILDS_PREFIX}trigger-{source_key}.signed.zip")
 }
 
 /// S3's form of a SHA-256 checksum (base64 of the digest) from its hex form.
@@ -339,7 +351,27 @@ pub async fn fetch_build(
     account: &str,
     source_key: &str,
 ) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    let key = build_key(source_key);
+    fetch_shared(clients, bucket, account, &build_key(source_key)).await
+}
+
+/// The publisher's signed build for `source_key` (for a stack with code signing), checked as
+/// `fetch_build` checks a build.
+pub async fn fetch_signed_build(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    source_key: &str,
+) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
+    fetch_shared(clients, bucket, account, &signed_build_key(source_key)).await
+}
+
+async fn fetch_shared(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    key: &str,
+) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
+    let key = key.to_owned();
     let out = match clients
         .s3
         .get_object()
@@ -399,7 +431,26 @@ pub async fn publish_build(
     bytes: Vec<u8>,
     sha256_hex: &str,
 ) -> Result<bool, ArtifactError> {
-    let key = build_key(source_key);
+    publish_object(
+        clients,
+        bucket,
+        account,
+        build_key(source_key),
+        bytes,
+        sha256_hex,
+    )
+    .await
+}
+
+/// Puts a zip at a shared-build key, once (see `publish_build`).
+pub async fn publish_object(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+    key: String,
+    bytes: Vec<u8>,
+    sha256_hex: &str,
+) -> Result<bool, ArtifactError> {
     let want = checksum(sha256_hex);
     let taken = |stored: Option<String>| -> Result<bool, ArtifactError> {
         match stored {

@@ -33,6 +33,7 @@ impl Target {
             prefix: self.project.clone(),
             table: self.table.clone(),
             role: Role::Deployer,
+            code_signing: None,
         }
     }
 
@@ -112,6 +113,8 @@ pub struct Options {
     pub dry_run: bool,
     /// The publisher role's ARN: the bucket then refuses shared-build writes by anyone else.
     pub publisher: Option<String>,
+    /// An AWS Signer profile version: make the project's code signing configuration.
+    pub signing_profile: Option<String>,
 }
 
 /// The boundary as IAM holds it now: missing, the same, or another document.
@@ -171,6 +174,107 @@ async fn update_boundary(clients: &Clients, arn: &str, document: &str) -> Result
         .await
         .map_err(|e| clients.err("iam", "CreatePolicyVersion", e))?;
     Ok(())
+}
+
+/// The description that marks the project's code signing configuration (Lambda gives it a
+/// generated id).
+fn code_signing_description(target: &Target) -> String {
+    format!(
+        "deployer: code signing of {} in {}",
+        target.project, target.region
+    )
+}
+
+/// The project's code signing configuration, if there, and what bootstrap does to it.
+async fn code_signing_state(
+    clients: &Clients,
+    target: &Target,
+    profile: &str,
+) -> Result<(Option<String>, Action), Error> {
+    let description = code_signing_description(target);
+    let mut marker = None;
+    loop {
+        let page = clients
+            .lambda
+            .list_code_signing_configs()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| clients.err("lambda", "ListCodeSigningConfigs", e))?;
+        for config in page.code_signing_configs() {
+            if config.description() == Some(description.as_str()) {
+                let same = config
+                    .allowed_publishers()
+                    .map(|p| p.signing_profile_version_arns() == [profile.to_owned()])
+                    .unwrap_or(false)
+                    && config
+                        .code_signing_policies()
+                        .and_then(|p| p.untrusted_artifact_on_deployment())
+                        == Some(&aws_sdk_lambda::types::CodeSigningPolicy::Enforce);
+                let action = if same {
+                    Action::Unchanged
+                } else {
+                    Action::Update
+                };
+                return Ok((Some(config.code_signing_config_arn().to_owned()), action));
+            }
+        }
+        match page.next_marker() {
+            Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
+            _ => return Ok((None, Action::Create)),
+        }
+    }
+}
+
+/// Creates or updates the configuration; its ARN.
+async fn put_code_signing(
+    clients: &Clients,
+    target: &Target,
+    profile: &str,
+    found: Option<String>,
+    action: Action,
+) -> Result<String, Error> {
+    use aws_sdk_lambda::types::{AllowedPublishers, CodeSigningPolicies, CodeSigningPolicy};
+    let publishers = AllowedPublishers::builder()
+        .signing_profile_version_arns(profile)
+        .build()
+        .map_err(|e| Error::Usage {
+            message: format!("--signing-profile {profile:?}: {e}"),
+            help: "pass an AWS Signer profile version ARN".into(),
+        })?;
+    let policies = CodeSigningPolicies::builder()
+        .untrusted_artifact_on_deployment(CodeSigningPolicy::Enforce)
+        .build();
+    match (found, action) {
+        (Some(arn), Action::Unchanged) => Ok(arn),
+        (Some(arn), _) => {
+            clients
+                .lambda
+                .update_code_signing_config()
+                .code_signing_config_arn(&arn)
+                .allowed_publishers(publishers)
+                .code_signing_policies(policies)
+                .send()
+                .await
+                .map_err(|e| clients.err("lambda", "UpdateCodeSigningConfig", e))?;
+            Ok(arn)
+        }
+        (None, _) => {
+            let made = clients
+                .lambda
+                .create_code_signing_config()
+                .description(code_signing_description(target))
+                .allowed_publishers(publishers)
+                .code_signing_policies(policies)
+                .send()
+                .await
+                .map_err(|e| clients.err("lambda", "CreateCodeSigningConfig", e))?;
+            Ok(made
+                .code_signing_config()
+                .map(|c| c.code_signing_config_arn().to_owned())
+                .unwrap_or_default())
+        }
+    }
 }
 
 /// What of the bootstrap is missing for `up` (names of the missing parts; empty when done).
@@ -253,15 +357,33 @@ pub async fn bootstrap(
             detail: "the most a role of the project's stacks may do: dynamodb:GetItem on its tables, log writes to its functions' log groups".into(),
         },
     ];
-    let report = Report {
+    let mut report = Report {
         account: target.account.clone(),
         region: target.region.clone(),
         project: target.project.clone(),
         dry_run: options.dry_run,
         steps,
     };
+    let signing = match &options.signing_profile {
+        Some(profile) => Some((profile, code_signing_state(clients, target, profile).await?)),
+        None => None,
+    };
+    if let Some((profile, (found, action))) = &signing {
+        report.steps.push(Step {
+            what: "code signing configuration".into(),
+            name: found.clone().unwrap_or_else(|| "(new)".into()),
+            action: *action,
+            detail: format!("Lambda refuses a zip that {profile} did not sign (Enforce); set its ARN as trigger.codeSigningConfigArn"),
+        });
+    }
     if options.dry_run {
         return Ok(report);
+    }
+    if let Some((profile, (found, action))) = signing {
+        let arn = put_code_signing(clients, target, profile, found, action).await?;
+        if let Some(step) = report.steps.last_mut() {
+            step.name = arn;
+        }
     }
     if !there {
         artifacts::create_bucket(clients, &bucket, &target.account).await?;

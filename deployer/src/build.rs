@@ -317,6 +317,31 @@ pub fn store(
     })
 }
 
+/// Puts the publisher's signed zip for `key` into this machine's cache (beside the unsigned
+/// one, which the stack's code signing would refuse). Written aside and renamed, as `store`.
+pub fn store_signed(
+    paths: &Paths,
+    target: &BuildTarget,
+    key: &str,
+    zip: &[u8],
+) -> Result<Artifact, BuildError> {
+    let dir = cache_dir(paths);
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let signed = dir.join(format!("trigger-{}.signed.zip", &key[..16]));
+    let partial = signed.with_extension(format!("zip.{}.partial", std::process::id()));
+    std::fs::write(&partial, zip).map_err(io(format!("writing {}", partial.display())))?;
+    std::fs::rename(&partial, &signed).map_err(io(format!("writing {}", signed.display())))?;
+    Ok(Artifact {
+        size: zip.len() as u64,
+        sha256: hex::encode(Sha256::digest(zip)),
+        path: signed,
+        target: target.clone(),
+        rebuilt: false,
+        source_key: Some(key.to_owned()),
+        origin: Origin::SharedCache,
+    })
+}
+
 /// Compiles the trigger for `target` and zips it into the cache under `key`. The caller has
 /// checked `toolchain` (and turned a miss into the message that fits it).
 pub async fn compile_zip(

@@ -232,6 +232,10 @@ pub struct BuildArgs {
     /// shared build is written once: a different zip for a taken key is an error.
     #[arg(long)]
     pub publish: bool,
+    /// With --publish: also share this zip, the build for these sources signed by AWS Signer,
+    /// for stacks whose function requires signed code (trigger.codeSigningConfigArn).
+    #[arg(long, value_name = "SIGNED_ZIP", requires = "publish")]
+    pub signed: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +298,11 @@ pub struct BootstrapArgs {
     /// other identity, whatever its own policies grant.
     #[arg(long, value_name = "ROLE_ARN")]
     pub publisher_role: Option<String>,
+    /// An AWS Signer profile version ARN: also make (or update) the project's Lambda code
+    /// signing configuration, which refuses zips the profile did not sign, and print its ARN
+    /// for trigger.codeSigningConfigArn.
+    #[arg(long, value_name = "PROFILE_VERSION_ARN")]
+    pub signing_profile: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,11 @@ pub struct TriggerInputs {
     /// largest are left out until the rest fit. 64 to 6144, default 4096.
     #[serde(default = "default_max_claims_bytes")]
     pub max_claims_bytes: usize,
+    /// A Lambda code signing configuration (`deployer bootstrap --signing-profile` makes one
+    /// and prints its ARN): Lambda then refuses any zip its signing profiles did not sign, and
+    /// `up` deploys the publisher's signed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_signing_config_arn: Option<String>,
 }
 
 impl Default for TriggerInputs {
@@ -140,6 +145,7 @@ impl Default for TriggerInputs {
             lookup_timeout_ms: default_lookup_timeout(),
             max_claim_bytes: default_max_claim_bytes(),
             max_claims_bytes: default_max_claims_bytes(),
+            code_signing_config_arn: None,
         }
     }
 }

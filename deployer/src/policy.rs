@@ -56,6 +56,9 @@ pub struct Scope {
     /// `<prefix>-users`.
     pub table: Option<String>,
     pub role: Role,
+    /// The code signing configuration the inputs name (`trigger.codeSigningConfigArn`): the
+    /// roles may then create the function only with it, and never detach it.
+    pub code_signing: Option<String>,
 }
 
 /// The longest prefix whose ephemeral copies are never truncated (`<prefix>-<suffix>`, the
@@ -233,7 +236,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         "StringEquals"
     };
     let pool_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
-    vec![
+    let mut statements = vec![
         // AWS answers GetCallerIdentity for every identity whatever its policy; emulators that
         // evaluate policies want it spelled out.
         allow("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
@@ -372,10 +375,10 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         .deny(),
         allow("PassTriggerRole", &["iam:PassRole"], vec![role])
             .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
+        create_function(s, &function),
         allow(
             "TriggerFunction",
             &[
-                "lambda:CreateFunction",
                 "lambda:GetFunction",
                 "lambda:GetFunctionConfiguration",
                 "lambda:UpdateFunctionCode",
@@ -395,6 +398,9 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             ],
             vec![function.clone()],
         ),
+    ];
+    statements.extend(code_signing(s, &function));
+    statements.extend(vec![
         allow(
             "TriggerLogs",
             &[
@@ -512,6 +518,49 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             &["cognito-idp:DescribeUserPoolDomain"],
             vec!["*".into()],
         ),
+    ]);
+    statements
+}
+
+/// Creating the stack's function; with code signing, only with the project's configuration
+/// (Lambda then refuses a zip its profiles did not sign: Lambda developer guide,
+/// "Configuring IAM policies for Lambda code signing configurations").
+fn create_function(s: &Scope, function: &str) -> Statement {
+    let statement = allow(
+        "CreateTriggerFunction",
+        &["lambda:CreateFunction"],
+        vec![function.to_owned()],
+    );
+    match &s.code_signing {
+        Some(csc) => statement.when(json!({"StringEquals": {"lambda:CodeSigningConfigArn": csc}})),
+        None => statement,
+    }
+}
+
+/// With code signing: the configuration may be read and attached (only that one), never
+/// detached.
+fn code_signing(s: &Scope, function: &str) -> Vec<Statement> {
+    let Some(csc) = &s.code_signing else {
+        return Vec::new();
+    };
+    vec![
+        allow(
+            "ReadCodeSigning",
+            &["lambda:GetCodeSigningConfig"],
+            vec![csc.clone()],
+        ),
+        allow(
+            "AttachCodeSigning",
+            &["lambda:PutFunctionCodeSigningConfig"],
+            vec![function.to_owned()],
+        )
+        .when(json!({"StringEquals": {"lambda:CodeSigningConfigArn": csc}})),
+        allow(
+            "NeverDetachCodeSigning",
+            &["lambda:DeleteFunctionCodeSigningConfig"],
+            vec!["*".into()],
+        )
+        .deny(),
     ]
 }
 

@@ -25,6 +25,7 @@ fn scope(role: Role) -> Scope {
         prefix: "app".into(),
         table: None,
         role,
+        code_signing: None,
     }
 }
 
@@ -574,4 +575,55 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     };
     assert!(!evaluate(&p, &t("people")).allowed());
     assert!(evaluate(&p, &t("people-e1")).allowed());
+}
+
+#[test]
+fn with_code_signing_no_role_can_deploy_or_detach_unsigned_code() {
+    let csc = "arn:aws:lambda:eu-west-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6";
+    let other = "arn:aws:lambda:eu-west-1:111122223333:code-signing-config:csc-1111111111111111a";
+    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app-e1")] {
+        let p = policy::document(&Scope {
+            code_signing: Some(csc.into()),
+            ..scope(role)
+        });
+        let own = Stack::new(stack);
+        let create = own.req("lambda:CreateFunction", "function");
+        // Lambda developer guide, "Configuring IAM policies for Lambda code signing
+        // configurations": CreateFunction is blocked when the CodeSigningConfigArn parameter is
+        // missing or does not match the condition.
+        assert!(
+            !evaluate(&p, &create).allowed(),
+            "{role:?}: a function without the configuration"
+        );
+        assert!(!evaluate(
+            &p,
+            &create.clone().with("lambda:CodeSigningConfigArn", other)
+        )
+        .allowed());
+        assert!(evaluate(&p, &create.with("lambda:CodeSigningConfigArn", csc)).allowed());
+        let attach = own.req("lambda:PutFunctionCodeSigningConfig", "function");
+        assert!(!evaluate(
+            &p,
+            &attach.clone().with("lambda:CodeSigningConfigArn", other)
+        )
+        .allowed());
+        assert!(evaluate(&p, &attach.with("lambda:CodeSigningConfigArn", csc)).allowed());
+        assert_eq!(
+            evaluate(
+                &p,
+                &own.req("lambda:DeleteFunctionCodeSigningConfig", "function")
+            ),
+            Decision::Deny("NeverDetachCodeSigning".into()),
+        );
+        assert!(evaluate(&p, &Request::new("lambda:GetCodeSigningConfig", csc)).allowed());
+        for action in [
+            "lambda:UpdateCodeSigningConfig",
+            "lambda:DeleteCodeSigningConfig",
+        ] {
+            assert!(
+                !evaluate(&p, &Request::new(action, csc)).allowed(),
+                "{role:?}: {action}"
+            );
+        }
+    }
 }

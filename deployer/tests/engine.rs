@@ -10,9 +10,10 @@ use aws_sdk_cloudformation::Client as Cfn;
 use aws_smithy_mocks::mock;
 use deployer::aws::ErrorKind;
 use deployer::commands::down::{self, DownOptions, DownTarget};
-use deployer::commands::up::UpAction;
+use deployer::commands::up::{self, UpAction, UpOptions};
 use deployer::error::Error;
 use mocks::*;
+use sha2::Digest;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -863,4 +864,108 @@ async fn up_shares_a_build_only_when_asked_and_only_with_a_conditional_write() {
         );
         assert_eq!(shared_unconditional.num_calls(), 0);
     }
+}
+
+/// A stack whose function requires signed code deploys the publisher's signed build from the
+/// bucket, never a zip of this machine, and stops before any change when there is none.
+#[tokio::test]
+async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
+    let signed_zip: &'static [u8] = b"PK signed by the publisher's profile";
+    let signed_sha = hex::encode(sha2::Sha256::digest(signed_zip));
+    let mut inputs = inputs();
+    inputs.trigger.code_signing_config_arn = Some(
+        "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6".into(),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let paths = deployer::local::Paths {
+        cache: cache.path().to_path_buf(),
+        venv: cache.path().join("venv"),
+        local: cache.path().join("local"),
+    };
+    let options = UpOptions {
+        dry_run: false,
+        wait_timeout: WAIT,
+        trigger: up::TriggerSource::Build(deployer::build::BuildTarget::Graviton),
+        adopt: false,
+        allow_replace: false,
+        confirm: up::Confirm::Never,
+        publish: false,
+        bootstrap_itself: false,
+        emulator: false,
+    };
+
+    // No signed build: refused before any change (no change set rule: one fails the test).
+    let mut m = Mocks::new();
+    m.cfn = vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)];
+    no_table(&mut m);
+    bucket_exists(&mut m);
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|r| r.key().is_some_and(|k| k.ends_with(".signed.zip")))
+            .then_http_response(|| s3_error(404, Some("NoSuchKey"))),
+    );
+    let h = Harness::new(&m);
+    let err = up::up(h.ctx(), &paths, &inputs, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("requires signed code"), "{err}");
+
+    // The signed build is there: it is what is uploaded and deployed.
+    let mut m = Mocks::new();
+    let uploaded_sha = artifacts_checksum(&signed_sha);
+    m.cfn = vec![
+        mock!(Cfn::describe_stacks)
+            .sequence()
+            .http_response(no_such_stack)
+            .output(|| described(ours(StackStatus::CreateComplete, "x")))
+            .repeatedly()
+            .build(),
+        mock!(Cfn::create_change_set).then_output(create_change_set_ok),
+        mock!(Cfn::describe_change_set)
+            .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
+        mock!(Cfn::describe_stack_events)
+            .sequence()
+            .output(|| events(create_events()))
+            .repeatedly()
+            .build(),
+        mock!(Cfn::execute_change_set).then_output(executed),
+    ];
+    no_table_yet(&mut m);
+    let recorded = signed_sha.clone();
+    m.s3.push(
+        mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|r| r.key().is_some_and(|k| k.ends_with(".signed.zip")))
+            .then_http_response(move || {
+                let mut response = aws_smithy_runtime_api::http::Response::new(
+                    aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                    aws_smithy_types::body::SdkBody::from(signed_zip),
+                );
+                response
+                    .headers_mut()
+                    .insert("x-amz-meta-sha256", recorded.clone());
+                response
+            }),
+    );
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(move |r| r.checksum_sha256() == Some(uploaded_sha.as_str()))
+        .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+    m.s3.push(put.clone());
+    m.s3.push(mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)));
+    bucket_exists(&mut m);
+    tagging(&mut m);
+    let signed_artifact = deployer::build::Artifact {
+        sha256: signed_sha.clone(),
+        ..artifact(&tempfile::tempdir().unwrap())
+    };
+    wiring(&mut m, &signed_artifact);
+    let h = Harness::new(&m);
+    let report = up::up(h.ctx(), &paths, &inputs, &options).await.unwrap();
+    assert_eq!(report.artifact.sha256, signed_sha);
+    assert_eq!(put.num_calls(), 1, "the signed zip is uploaded");
+    assert!(report.checks.iter().all(|c| c.ok), "{:?}", report.checks);
+}
+
+fn artifacts_checksum(sha: &str) -> String {
+    deployer::artifacts::checksum(sha)
 }

@@ -254,6 +254,7 @@ fn every_handler_permission_is_granted_or_excluded_with_its_reason() {
             prefix: "app".into(),
             table: None,
             role,
+            code_signing: None,
         });
         let mut missing = Vec::new();
         for (kind, handlers) in types {
@@ -329,6 +330,7 @@ fn the_recovery_the_deployer_advises_names_only_calls_the_roles_may_make() {
             prefix: "app".into(),
             table: None,
             role,
+            code_signing: None,
         });
         for action in [
             "cloudformation:ContinueUpdateRollback",

@@ -550,3 +550,100 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         .await
         .unwrap();
 }
+
+/// `bootstrap` is idempotent and prints its plan: a second run changes nothing, and the code
+/// signing configuration it makes is found again by its description (fakecloud; ministack's
+/// Lambda answers CreateCodeSigningConfig without the ARN).
+#[tokio::test]
+async fn bootstrap_makes_the_boundary_and_code_signing_once() {
+    let emu = Emu::fakecloud();
+    let inputs = Inputs::new(json!({"region": "us-east-1"}));
+    let profile = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/claims/a1b2c3d4e5";
+    let run = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "bootstrap",
+            "--signing-profile",
+            profile,
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let (emu, path) = (emu.clone(), inputs.path.clone());
+        async move { emu.run(&path, &args).await.ok().json() }
+    };
+    let steps = |report: &Value| -> Vec<(String, String)> {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["what"].as_str().unwrap().to_owned(),
+                    s["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let plan = run(&["--dry-run"]).await;
+    assert_eq!(plan["dryRun"], true);
+    let first = run(&[]).await;
+    assert_eq!(
+        steps(&first)[1..],
+        steps(&plan)[1..],
+        "the plan is what is done"
+    );
+    assert_eq!(steps(&first)[1].1, "create");
+    let csc = first["steps"][2]["name"].as_str().unwrap().to_owned();
+    assert!(csc.contains(":code-signing-config:csc-"), "{csc}");
+    let again = run(&[]).await;
+    assert_eq!(
+        steps(&again)[1..],
+        [
+            ("permissions boundary".to_owned(), "unchanged".to_owned()),
+            (
+                "code signing configuration".to_owned(),
+                "unchanged".to_owned()
+            )
+        ]
+    );
+    assert_eq!(again["steps"][2]["name"], csc.as_str());
+    // The boundary IAM holds is the one `policy` describes.
+    let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
+    let arn = deployer::policy::boundary_arn("aws", ACCOUNT, &inputs.stack, "us-east-1");
+    let version = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .default_version_id
+        .unwrap();
+    let document = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap()
+        .policy_version
+        .unwrap()
+        .document
+        .unwrap();
+    let document: Value = serde_json::from_str(&urlencoding_decode(&document)).unwrap();
+    assert_eq!(
+        document["Statement"][0]["Action"],
+        json!(["dynamodb:GetItem"])
+    );
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    if s.trim_start().starts_with('{') {
+        return s.to_owned();
+    }
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}

@@ -22,7 +22,8 @@ const V1_KEPT: &str = r#"{"stackName": "kept", "userPoolDomainName": "kept-login
 const V3_PATTERN: &str = r#"{"stackName": "m2m", "userPoolDomainName": "m2m-login", "eventVersion": "V3_0", "featurePlan": "PLUS",
     "claims": [{"attribute": "tier", "tokens": "access"}, {"attribute": "tenant_id", "claim": "tenant", "tokens": "both"}],
     "groups": {"attribute": "groups", "mode": "replace"}, "scopesAttribute": "scopes",
-    "callbackUrls": ["https://app.example.com/callback"], "tags": {"team": "identity"}, "lifecycle": "disposable"}"#;
+    "callbackUrls": ["https://app.example.com/callback"], "tags": {"team": "identity"}, "lifecycle": "disposable",
+    "trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"}}"#;
 
 #[test]
 fn golden_templates() {
@@ -155,4 +156,34 @@ fn the_rendered_text_must_be_one_plain_yaml_document() {
     ] {
         assert!(render::parse(text).is_err(), "{why} was accepted");
     }
+}
+
+#[test]
+fn every_role_is_bounded_and_code_signing_is_wired_only_when_asked() {
+    for text in [V1_KEPT, V3_PATTERN] {
+        let d = doc(text);
+        let role = &d["Resources"]["TriggerRole"]["Properties"];
+        let stack = d["Resources"]["UserPool"]["Properties"]["UserPoolName"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(role["RoleName"], Value::String(format!("{stack}-pretoken")));
+        assert_eq!(
+            role["PermissionsBoundary"]["Fn::Sub"],
+            Value::String(format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/deployer/{stack}-trigger-boundary-${{AWS::Region}}"))
+        );
+        assert_eq!(
+            d["Resources"]["UserPool"]["Properties"]["UserPoolTags"]["deployer:stack"],
+            Value::String(stack)
+        );
+    }
+    let signed =
+        &doc(V3_PATTERN)["Resources"]["TriggerFunction"]["Properties"]["CodeSigningConfigArn"];
+    assert_eq!(
+        signed,
+        "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"
+    );
+    assert!(doc(V1_KEPT)["Resources"]["TriggerFunction"]["Properties"]
+        .get("CodeSigningConfigArn")
+        .is_none());
 }

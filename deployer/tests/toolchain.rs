@@ -102,7 +102,10 @@ fn the_handler_permissions_fixture_is_cfn_lints() {
         "the project venv is missing at {venv}: run scripts/setup.sh"
     );
     let out = std::process::Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/handler-permissions.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/handler-permissions.py"
+        ))
         .arg("--check")
         .output()
         .unwrap();

@@ -164,6 +164,9 @@ unmodeled!(
     aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
     aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError,
     aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceError,
+    aws_sdk_lambda::operation::list_code_signing_configs::ListCodeSigningConfigsError,
+    aws_sdk_lambda::operation::create_code_signing_config::CreateCodeSigningConfigError,
+    aws_sdk_lambda::operation::update_code_signing_config::UpdateCodeSigningConfigError,
 );
 
 /// Error codes the SDK's own retry classifier treats as throttling; seen here only once the

@@ -35,6 +35,17 @@ pub async fn run(
             });
         }
     }
+    if let Some(arn) = &options.signing_profile {
+        let ok = arn.starts_with("arn:")
+            && arn.split(':').nth(2) == Some("signer")
+            && arn.contains("/signing-profiles/");
+        if !ok {
+            return Err(Error::Usage {
+                message: format!("--signing-profile {arn:?} is not an AWS Signer profile version ARN"),
+                help: "pass arn:aws:signer:<region>:<account>:/signing-profiles/<name>/<version> (`aws signer get-signing-profile --profile-name NAME` prints profileVersionArn)".into(),
+            });
+        }
+    }
     let account = clients.account_id().await?;
     bootstrap::bootstrap(clients, &target(inputs, &account, &clients.region), options).await
 }

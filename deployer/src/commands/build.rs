@@ -18,6 +18,9 @@ pub struct Published {
     pub key: String,
     /// False when the bucket held these bytes already.
     pub uploaded: bool,
+    /// Where the signed zip went (`--signed`), and whether it was uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<(String, bool)>,
 }
 
 /// `build`'s report.
@@ -46,6 +49,19 @@ impl fmt::Display for BuildReport {
                     ),
                 )],
             )?;
+            if let Some((key, uploaded)) = &p.signed {
+                crate::output::rows(
+                    f,
+                    &[(
+                        "signed",
+                        format!(
+                            "s3://{}/{key}{}",
+                            p.bucket,
+                            if *uploaded { "" } else { " (already there)" }
+                        ),
+                    )],
+                )?;
+            }
         }
         Ok(())
     }
@@ -60,6 +76,7 @@ pub async fn publish(
     paths: &Paths,
     target: &BuildTarget,
     project: &str,
+    signed: Option<&std::path::Path>,
 ) -> Result<BuildReport, Error> {
     if *target != BuildTarget::Graviton {
         return Err(Error::Usage {
@@ -99,12 +116,43 @@ pub async fn publish(
         // Taken from the bucket's shared builds: there already.
         None => false,
     };
+    let signed = match signed {
+        Some(file) => Some(publish_signed(clients, &bucket, &account, &source_key, file).await?),
+        None => None,
+    };
     Ok(BuildReport {
         published: Some(Published {
             key: artifacts::build_key(&source_key),
             bucket,
             uploaded,
+            signed,
         }),
         artifact,
     })
+}
+
+/// Shares the publisher's signed zip for `source_key` (written once, like the build).
+async fn publish_signed(
+    clients: &crate::aws::Clients,
+    bucket: &str,
+    account: &str,
+    source_key: &str,
+    file: &std::path::Path,
+) -> Result<(String, bool), Error> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(file).map_err(|source| Error::Io {
+        what: format!("reading {}", file.display()),
+        source,
+    })?;
+    if !bytes.starts_with(b"PK") {
+        return Err(Error::Usage {
+            message: format!("--signed {} is not a zip", file.display()),
+            help: "pass the zip AWS Signer wrote for this build (aws signer start-signing-job ... then aws s3 cp of its signed object)".into(),
+        });
+    }
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let key = artifacts::signed_build_key(source_key);
+    let uploaded =
+        artifacts::publish_object(clients, bucket, account, key.clone(), bytes, &sha256).await?;
+    Ok((key, uploaded))
 }

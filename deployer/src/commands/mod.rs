@@ -112,6 +112,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let options = crate::bootstrap::Options {
                 dry_run: args.dry_run,
                 publisher: args.publisher_role.clone(),
+                signing_profile: args.signing_profile.clone(),
             };
             let report = bootstrap::run(&Clients::new(&conn), &inputs, &options).await?;
             output::print(format, &report);
@@ -123,7 +124,8 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 let inputs = load_inputs(global)?;
                 let conn = connect(global, &paths, inputs.region.clone()).await?;
                 let clients = Clients::new(&conn);
-                build::publish(ctx(&clients), &paths, &target, inputs.project()).await?
+                let signed = args.signed.as_deref();
+                build::publish(ctx(&clients), &paths, &target, inputs.project(), signed).await?
             } else {
                 activity.set("", crate::cancel::Doing::Building);
                 let artifact = crate::build::build(&paths, &target).await?;

@@ -74,6 +74,7 @@ pub fn scope(
         prefix,
         table: inputs.table.name.clone(),
         role,
+        code_signing: inputs.trigger.code_signing_config_arn.clone(),
     })
 }
 

@@ -355,13 +355,17 @@ pub async fn up(
     // The bucket and the boundary are checked before anything is built or fetched, and
     // otherwise before anything is changed; a no-op `up` needs neither.
     let checked = AtomicBool::new(false);
-    if matches!(&trigger, Trigger::Build(_, (_, None))) {
+    let signed = inputs.trigger.code_signing_config_arn.is_some();
+    if signed || matches!(&trigger, Trigger::Build(_, (_, None))) {
         bootstrapped(ctx, inputs, &observed.account, options).await?;
         checked.store(true, Ordering::Relaxed);
     }
 
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let artifact = match trigger {
+        Trigger::Build(target, (key, _)) if signed => {
+            find_signed(ctx, paths, target, &bucket, &observed.account, &key).await?
+        }
         Trigger::Build(target, local) => {
             find_or_build(ctx, paths, target, &bucket, &observed.account, local).await?
         }
@@ -708,6 +712,38 @@ async fn find_or_build(
     ctx.activity.clear("");
     note(&built, "built");
     Ok(built)
+}
+
+/// For a function with code signing: the publisher's signed build of these sources, from the
+/// artifacts bucket (Lambda refuses anything else). Never built here: only the publisher's
+/// signing profile can sign.
+async fn find_signed(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    target: &BuildTarget,
+    bucket: &str,
+    account: &str,
+    key: &str,
+) -> Result<Artifact, Error> {
+    ctx.progress
+        .step("looking for the publisher's signed build in the artifacts bucket");
+    match artifacts::fetch_signed_build(ctx.clients, bucket, account, key).await? {
+        Some((bytes, _)) => {
+            let found = build::store_signed(paths, target, key, &bytes)?;
+            ctx.progress.note(&format!(
+                "trigger zip {} bytes, sha256 {} (signed, from s3://{bucket}/{})",
+                found.size,
+                &found.sha256[..12],
+                artifacts::signed_build_key(key)
+            ));
+            Ok(found)
+        }
+        None => Err(artifacts::ArtifactError::NoSignedBuild {
+            bucket: bucket.into(),
+            key: artifacts::signed_build_key(key),
+        }
+        .into()),
+    }
 }
 
 /// Uploads the zip unless the key holds it; `true` when uploaded. With `publish`, a Graviton

@@ -103,6 +103,8 @@ const FEATURE_PLANS: &str =
 const TRIGGERS: &str =
     "https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-working-with-lambda-triggers.html";
 const LAMBDA_CREATE: &str = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html";
+const CODE_SIGNING: &str =
+    "https://docs.aws.amazon.com/lambda/latest/api/API_CodeSigningConfig.html";
 const LAMBDA_ENV: &str = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html";
 const LOG_RETENTION: &str =
     "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html";
@@ -406,6 +408,26 @@ pub static RULES: &[Rule] = &[
         keeps: || vec![json!({"eventVersion": "V1_0", "featurePlan": "LITE"}), json!({"eventVersion": "V3_0", "featurePlan": "PLUS"})],
     },
     Rule {
+        id: "code-signing-config",
+        says: "a Lambda code signing configuration's ARN, arn:<partition>:lambda:<region>:<account>:code-signing-config:csc-<17 hex digits>, in the stack's region",
+        doc: CODE_SIGNING,
+        check: |i, f| {
+            if let Some(arn) = &i.trigger.code_signing_config_arn {
+                f.check(code_signing_config_arn(arn, i.region.as_deref()), "trigger.codeSigningConfigArn", arn);
+            }
+        },
+        breaks: || vec![
+            json!({"trigger": {"codeSigningConfigArn": "csc-0d4518bd353a0a7c6"}}),
+            json!({"trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c"}}),
+            json!({"region": "eu-west-1", "trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"}}),
+            json!({"trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:1111:code-signing-config:csc-0d4518bd353a0a7c6"}}),
+        ],
+        keeps: || vec![
+            json!({"trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"}}),
+            json!({"region": "eu-west-1", "trigger": {"codeSigningConfigArn": "arn:aws:lambda:eu-west-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"}}),
+        ],
+    },
+    Rule {
         id: "trigger-timeout",
         says: "between 1 and 5: Cognito waits 5 s for a trigger, then fails the login",
         doc: TRIGGERS,
@@ -643,6 +665,25 @@ pub fn valid_stack_name(name: &str) -> bool {
     name.len() <= MAX_STACK_NAME
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// A code signing configuration's ARN (Lambda API reference, CodeSigningConfig), in `region`
+/// when the inputs name one.
+fn code_signing_config_arn(arn: &str, region: Option<&str>) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "lambda", r, account, "code-signing-config", id] => {
+            !partition.is_empty()
+                && valid_region(r)
+                && region.is_none_or(|want| want == *r)
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && id
+                    .strip_prefix("csc-")
+                    .is_some_and(|h| h.len() == 17 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        _ => false,
+    }
 }
 
 /// The shape of an AWS region name: lower-case words and a number, `us-east-1`.
