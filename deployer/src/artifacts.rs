@@ -107,15 +107,21 @@ pub const BUILDS_EXPIRE_DAYS: i32 = 90;
 /// The object metadata that records a shared build's SHA-256 (hex).
 const SHA256_META: &str = "sha256";
 
+/// A project's shared builds: its publisher alone writes there (the bucket is the account's,
+/// shared by projects; a build is shared within a project).
+pub fn builds_prefix(project: &str) -> String {
+    format!("{BUILDS_PREFIX}{project}/")
+}
+
 /// A shared build's key.
-pub fn build_key(source_key: &str) -> String {
-    format!("{BUILDS_PREFIX}trigger-{source_key}.zip")
+pub fn build_key(project: &str, source_key: &str) -> String {
+    format!("{}trigger-{source_key}.zip", builds_prefix(project))
 }
 
 /// The key of a shared build signed by the publisher (AWS Signer), for stacks whose function
 /// has a code signing configuration.
-pub fn signed_build_key(source_key: &str) -> String {
-    format!("{BUILDS_PREFIX}trigger-{source_key}.signed.zip")
+pub fn signed_build_key(project: &str, source_key: &str) -> String {
+    format!("{}trigger-{source_key}.signed.zip", builds_prefix(project))
 }
 
 /// S3's form of a SHA-256 checksum (base64 of the digest) from its hex form.
@@ -174,6 +180,33 @@ pub async fn bucket_there(
             let err = clients.err(SERVICE, "HeadBucket", err);
             if err.is(ErrorKind::NotFound) {
                 Ok(false)
+            } else {
+                Err(not_ours(err, bucket, account))
+            }
+        }
+    }
+}
+
+/// The bucket's policy, if it has one (`deployer bootstrap` merges its statements into it).
+pub async fn bucket_policy(
+    clients: &Clients,
+    bucket: &str,
+    account: &str,
+) -> Result<Option<serde_json::Value>, ArtifactError> {
+    match clients
+        .s3
+        .get_bucket_policy()
+        .bucket(bucket)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.policy.and_then(|text| serde_json::from_str(&text).ok())),
+        Err(err) => {
+            let err = clients.err(SERVICE, "GetBucketPolicy", err);
+            // S3 API reference, GetBucketPolicy: NoSuchBucketPolicy (404) when there is none.
+            if err.is(ErrorKind::NotFound) || err.code == "NoSuchBucketPolicy" {
+                Ok(None)
             } else {
                 Err(not_ours(err, bucket, account))
             }
@@ -349,9 +382,9 @@ pub async fn fetch_build(
     clients: &Clients,
     bucket: &str,
     account: &str,
-    source_key: &str,
+    (project, source_key): (&str, &str),
 ) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    fetch_shared(clients, bucket, account, &build_key(source_key)).await
+    fetch_shared(clients, bucket, account, &build_key(project, source_key)).await
 }
 
 /// The publisher's signed build for `source_key` (for a stack with code signing), checked as
@@ -360,9 +393,15 @@ pub async fn fetch_signed_build(
     clients: &Clients,
     bucket: &str,
     account: &str,
-    source_key: &str,
+    (project, source_key): (&str, &str),
 ) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    fetch_shared(clients, bucket, account, &signed_build_key(source_key)).await
+    fetch_shared(
+        clients,
+        bucket,
+        account,
+        &signed_build_key(project, source_key),
+    )
+    .await
 }
 
 async fn fetch_shared(
@@ -427,19 +466,12 @@ pub async fn publish_build(
     clients: &Clients,
     bucket: &str,
     account: &str,
-    source_key: &str,
+    (project, source_key): (&str, &str),
     bytes: Vec<u8>,
     sha256_hex: &str,
 ) -> Result<bool, ArtifactError> {
-    publish_object(
-        clients,
-        bucket,
-        account,
-        build_key(source_key),
-        bytes,
-        sha256_hex,
-    )
-    .await
+    let key = build_key(project, source_key);
+    publish_object(clients, bucket, account, key, bytes, sha256_hex).await
 }
 
 /// Puts a zip at a shared-build key, once (see `publish_build`).

@@ -10,7 +10,7 @@
 use crate::artifacts;
 use crate::aws::{Clients, ErrorKind};
 use crate::error::Error;
-use crate::policy::{self, Role, Scope};
+use crate::policy::{self, Kind, Role, Scope};
 use serde::Serialize;
 use std::fmt;
 
@@ -22,6 +22,8 @@ pub struct Target {
     pub project: String,
     /// The base stack's table name when the inputs set one.
     pub table: Option<String>,
+    /// Whether the stack at hand is the base stack or a copy (which boundary `up` needs).
+    pub kind: Kind,
 }
 
 impl Target {
@@ -41,12 +43,13 @@ impl Target {
         artifacts::bucket_name(&self.account, &self.region)
     }
 
-    pub fn boundary_arn(&self) -> String {
+    pub fn boundary_arn(&self, kind: Kind) -> String {
         policy::boundary_arn(
             crate::aws::partition(&self.region),
             &self.account,
             &self.project,
             &self.region,
+            kind,
         )
     }
 }
@@ -281,7 +284,7 @@ async fn put_code_signing(
 /// Reads only: HeadBucket and GetPolicy, which every deploying role may call.
 pub async fn missing(clients: &Clients, target: &Target) -> Result<Vec<String>, Error> {
     let bucket = target.bucket();
-    let arn = target.boundary_arn();
+    let arn = target.boundary_arn(target.kind);
     let (there, boundary) = tokio::join!(
         artifacts::bucket_there(clients, &bucket, &target.account),
         clients.iam.policy_default_version(&arn),
@@ -313,7 +316,8 @@ pub fn not_bootstrapped(target: &Target, missing: Vec<String>) -> Error {
     }
 }
 
-/// Makes or updates the bucket and the boundary (or, with `dry_run`, says what it would do).
+/// Makes or updates the bucket and the two boundaries (or, with `dry_run`, says what it
+/// would do).
 pub async fn bootstrap(
     clients: &Clients,
     target: &Target,
@@ -321,42 +325,70 @@ pub async fn bootstrap(
 ) -> Result<Report, Error> {
     let scope = target.scope();
     let bucket = target.bucket();
-    let partition = crate::aws::partition(&target.region);
-    let arn = target.boundary_arn();
-    let want = policy::boundary_document(&scope);
-    let bucket_policy =
-        policy::bucket_policy(partition, &bucket, options.publisher.as_deref()).to_string();
-    let (there, boundary) = tokio::join!(
+    let kinds = [Kind::Base, Kind::Copies];
+    let wanted: Vec<(Kind, String, serde_json::Value)> = kinds
+        .iter()
+        .map(|k| {
+            (
+                *k,
+                target.boundary_arn(*k),
+                policy::boundary_document(&scope, *k),
+            )
+        })
+        .collect();
+    let (there, existing, states) = tokio::join!(
         artifacts::bucket_there(clients, &bucket, &target.account),
-        boundary_state(clients, &arn, &want),
+        artifacts::bucket_policy(clients, &bucket, &target.account),
+        futures::future::try_join_all(
+            wanted
+                .iter()
+                .map(|(_, arn, want)| boundary_state(clients, arn, want))
+        ),
     );
-    let (there, boundary) = (there?, boundary?);
-    let steps = vec![
-        Step {
-            what: "artifacts bucket".into(),
-            name: format!("s3://{bucket}"),
-            action: if there { Action::Update } else { Action::Create },
-            detail: format!(
-                "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}",
-                match &options.publisher {
-                    Some(p) => format!(", and only by {p}"),
-                    None => String::new(),
-                },
-                artifacts::EXPIRE_DAYS,
-                artifacts::BUILDS_EXPIRE_DAYS
-            ),
+    let (there, states) = (there?, states?);
+    let existing = if there { existing? } else { None };
+    let bucket_policy = policy::bucket_policy(
+        crate::aws::partition(&target.region),
+        &bucket,
+        &target.project,
+        options.publisher.as_deref(),
+        existing.as_ref(),
+    );
+    let mut steps = vec![Step {
+        what: "artifacts bucket".into(),
+        name: format!("s3://{bucket}"),
+        action: if !there {
+            Action::Create
+        } else if existing.as_ref() == Some(&bucket_policy) {
+            Action::Unchanged
+        } else {
+            Action::Update
         },
-        Step {
-            what: "permissions boundary".into(),
+        detail: format!(
+            "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}; other projects' statements kept",
+            match &options.publisher {
+                Some(p) => format!(", and under _builds/{}/ only by {p}", target.project),
+                None => String::new(),
+            },
+            artifacts::EXPIRE_DAYS,
+            artifacts::BUILDS_EXPIRE_DAYS
+        ),
+    }];
+    for ((kind, arn, _), state) in wanted.iter().zip(&states) {
+        steps.push(Step {
+            what: match kind {
+                Kind::Base => "permissions boundary (base stack)".into(),
+                Kind::Copies => "permissions boundary (ephemeral copies)".into(),
+            },
             name: arn.clone(),
-            action: match boundary {
+            action: match state {
                 Boundary::Missing => Action::Create,
                 Boundary::Same => Action::Unchanged,
                 Boundary::Differs => Action::Update,
             },
-            detail: "the most a role of the project's stacks may do: dynamodb:GetItem on its tables, log writes to its functions' log groups".into(),
-        },
-    ];
+            detail: "the most a role of these stacks may do: dynamodb:GetItem on their table and log writes to their function's log group, from inside that function only".into(),
+        });
+    }
     let mut report = Report {
         account: target.account.clone(),
         region: target.region.clone(),
@@ -379,23 +411,44 @@ pub async fn bootstrap(
     if options.dry_run {
         return Ok(report);
     }
+    if !there {
+        artifacts::create_bucket(clients, &bucket, &target.account).await?;
+    }
+    artifacts::configure_bucket(
+        clients,
+        &bucket,
+        &target.account,
+        &bucket_policy.to_string(),
+    )
+    .await?;
+    for ((kind, arn, want), state) in wanted.iter().zip(states) {
+        put_boundary(clients, target, *kind, arn, want, state).await?;
+    }
     if let Some((profile, (found, action))) = signing {
         let arn = put_code_signing(clients, target, profile, found, action).await?;
         if let Some(step) = report.steps.last_mut() {
             step.name = arn;
         }
     }
-    if !there {
-        artifacts::create_bucket(clients, &bucket, &target.account).await?;
-    }
-    artifacts::configure_bucket(clients, &bucket, &target.account, &bucket_policy).await?;
+    Ok(report)
+}
+
+/// Makes the boundary, or a new version of it when it differs.
+async fn put_boundary(
+    clients: &Clients,
+    target: &Target,
+    kind: Kind,
+    arn: &str,
+    want: &serde_json::Value,
+    state: Boundary,
+) -> Result<(), Error> {
     let document = want.to_string();
-    let boundary = match boundary {
+    let state = match state {
         Boundary::Missing => {
             let created = clients
                 .iam
                 .create_policy(
-                    &policy::boundary_name(&target.project, &target.region),
+                    &policy::boundary_name(&target.project, &target.region, kind),
                     policy::BOUNDARY_PATH,
                     &document,
                     &format!(
@@ -409,15 +462,15 @@ pub async fn bootstrap(
                 Ok(()) => Boundary::Same,
                 // Another bootstrap (or a parallel local `up`) made it first: look again.
                 Err(err) if err.is(ErrorKind::AlreadyExists) => {
-                    boundary_state(clients, &arn, &want).await?
+                    boundary_state(clients, arn, want).await?
                 }
                 Err(err) => return Err(err.into()),
             }
         }
         other => other,
     };
-    if let Boundary::Differs = boundary {
-        update_boundary(clients, &arn, &document).await?;
+    if let Boundary::Differs = state {
+        update_boundary(clients, arn, &document).await?;
     }
-    Ok(report)
+    Ok(())
 }

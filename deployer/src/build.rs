@@ -97,12 +97,13 @@ impl Origin {
 }
 
 impl Artifact {
-    /// The source key to share this zip under in the artifacts bucket: a Graviton build made
-    /// or cached here (one taken from the bucket is there already; host builds are for this
-    /// machine's emulator only).
+    /// The source key to share this zip under in the artifacts bucket: a Graviton build this
+    /// run compiled. Not one from this machine's cache, whose files anything running as this
+    /// user could have written; not one taken from the bucket (there already); never a host
+    /// build (for this machine's emulator only).
     pub fn shareable(&self) -> Option<&str> {
         match (&self.source_key, &self.target, self.origin) {
-            (Some(key), BuildTarget::Graviton, Origin::Built | Origin::LocalCache) => Some(key),
+            (Some(key), BuildTarget::Graviton, Origin::Built) => Some(key),
             _ => None,
         }
     }

@@ -15,6 +15,21 @@ pub const TAG_VERSION: &str = "deployer:version";
 /// The base stack an ephemeral copy was made from (its project).
 pub const TAG_BASE: &str = "deployer:base";
 
+/// The project of a stack of this name and these deployer tags: the base stack a copy names
+/// in `TAG_BASE`, else the stack itself.
+pub fn project_of<'a>(name: &'a str, tags: &'a BTreeMap<String, String>) -> &'a str {
+    tags.get(TAG_BASE).map(String::as_str).unwrap_or(name)
+}
+
+/// Whether a stack of these tags is a base stack or an ephemeral copy.
+pub fn kind_of(tags: &BTreeMap<String, String>) -> crate::policy::Kind {
+    if tags.contains_key(TAG_BASE) {
+        crate::policy::Kind::Copies
+    } else {
+        crate::policy::Kind::Base
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum EphemeralError {
     #[error("ephemeral mode needs a suffix that identifies the CI run")]
@@ -79,17 +94,18 @@ pub fn apply(
     env: &HashMap<String, String>,
 ) -> StackInputs {
     let mut out = inputs.clone();
-    let keep = MAX_STACK_NAME - suffix.len() - 1;
-    out.stack_name = format!("{}-{suffix}", truncate(&inputs.stack_name, keep));
+    // `<base>--<suffix>`: no base stack name holds `--`, so the CI roles tell a project's
+    // copies from its base stack and from every other project by it.
+    let sep = crate::policy::COPY_SEPARATOR;
+    let keep = MAX_STACK_NAME - suffix.len() - sep.len();
+    out.stack_name = format!("{}{sep}{suffix}", truncate(&inputs.stack_name, keep));
     out.user_pool_domain_name = format!(
         "{}-{suffix}",
         truncate(&inputs.user_pool_domain_name, 63 - suffix.len() - 1)
     );
-    out.table.name = inputs
-        .table
-        .name
-        .as_ref()
-        .map(|t| format!("{}-{suffix}", truncate(t, 255 - suffix.len() - 1)));
+    // A copy's table is `<copy>-users` whatever the base's `table.name`, so a copy's names all
+    // start with the copy's stack name (and the CI roles scope them by it).
+    out.table.name = None;
     out.base_table = inputs.table.name.clone();
     out.lifecycle = Lifecycle::Disposable;
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
@@ -267,12 +283,12 @@ mod tests {
         ]);
         let out = apply(&inputs, "gh5-1", Duration::from_secs(7200), now, &e);
         assert!(
-            out.stack_name.ends_with("-gh5-1") && out.stack_name.len() <= MAX_STACK_NAME,
+            out.stack_name.ends_with("--gh5-1") && out.stack_name.len() <= MAX_STACK_NAME,
             "{}",
             out.stack_name
         );
         assert_eq!(out.user_pool_domain_name, "demo-login-gh5-1");
-        assert_eq!(out.table_name(), "UserInfoTable-gh5-1");
+        assert_eq!(out.table_name(), format!("{}-users", out.stack_name));
         assert_eq!(out.lifecycle, Lifecycle::Disposable);
         assert_eq!(out.deployer_tags[TAG_EPHEMERAL], "true");
         assert_eq!(out.deployer_tags[TAG_EXPIRES], "2026-11-22T22:36:08Z");

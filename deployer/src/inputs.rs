@@ -446,10 +446,12 @@ impl StackInputs {
     /// The project: the base stack's name, which an ephemeral copy records in its tags. The
     /// CI roles, the boundary and the shared builds are per project.
     pub fn project(&self) -> &str {
-        self.deployer_tags
-            .get(crate::ephemeral::TAG_BASE)
-            .map(String::as_str)
-            .unwrap_or(&self.stack_name)
+        crate::ephemeral::project_of(&self.stack_name, &self.deployer_tags)
+    }
+
+    /// Whether these inputs are the base stack or an ephemeral copy of it.
+    pub fn stack_kind(&self) -> crate::policy::Kind {
+        crate::ephemeral::kind_of(&self.deployer_tags)
     }
 
     /// The base stack's table name when the inputs set one (`table.name`, before an

@@ -61,10 +61,24 @@ pub struct Scope {
     pub code_signing: Option<String>,
 }
 
-/// The longest prefix whose ephemeral copies are never truncated (`<prefix>-<suffix>`, the
+/// The longest prefix whose ephemeral copies are never truncated (`<prefix>--<suffix>`, the
 /// suffix up to 20 characters, within the stack name's 55), so every copy's name starts with
-/// `<prefix>-`.
-pub const MAX_EPHEMERAL_PREFIX: usize = crate::inputs::MAX_STACK_NAME - 21;
+/// `<prefix>--`.
+pub const MAX_EPHEMERAL_PREFIX: usize = crate::inputs::MAX_STACK_NAME - 22;
+
+/// What joins a base stack's name and an ephemeral suffix. No base stack name holds it (an
+/// inputs rule), so `<prefix>--*` matches the copies of one project and nothing else: not the
+/// base stack, and not another project whose name starts with `<prefix>-`.
+pub const COPY_SEPARATOR: &str = "--";
+
+/// Which stacks of a project a boundary bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The base (kept) stack.
+    Base,
+    /// The ephemeral copies.
+    Copies,
+}
 
 /// The names a deploying role acts on, as IAM resource patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +99,13 @@ impl Scope {
     pub fn names(&self) -> Names {
         let p = &self.prefix;
         match self.role {
+            // A copy's table is always `<copy>-users`, whatever the base's `table.name`.
             Role::Ephemeral => Names {
-                stack: format!("{p}-*"),
-                table: match &self.table {
-                    Some(t) => format!("{t}-*"),
-                    None => format!("{p}-*-users"),
-                },
-                function: format!("{p}-*-pretoken"),
-                artifacts: format!("{p}-*/*"),
-                stack_tag: format!("{p}-*"),
+                stack: format!("{p}{COPY_SEPARATOR}*"),
+                table: format!("{p}{COPY_SEPARATOR}*-users"),
+                function: format!("{p}{COPY_SEPARATOR}*-pretoken"),
+                artifacts: format!("{p}{COPY_SEPARATOR}*/*"),
+                stack_tag: format!("{p}{COPY_SEPARATOR}*"),
             },
             Role::Deployer | Role::Publisher => Names {
                 stack: p.clone(),
@@ -119,48 +131,68 @@ impl Scope {
     }
 }
 
-/// The managed policy that bounds every role the project's stacks create.
-pub fn boundary_name(prefix: &str, region: &str) -> String {
-    format!("{prefix}-trigger-boundary-{region}")
+/// The managed policy that bounds the roles of the project's base stack, or of its copies.
+pub fn boundary_name(prefix: &str, region: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Base => format!("{prefix}-trigger-boundary-{region}"),
+        Kind::Copies => format!("{prefix}-copies-boundary-{region}"),
+    }
 }
 
 /// The path the deployer's managed policies live under.
 pub const BOUNDARY_PATH: &str = "/deployer/";
 
 /// The boundary's ARN.
-pub fn boundary_arn(partition: &str, account: &str, prefix: &str, region: &str) -> String {
+pub fn boundary_arn(
+    partition: &str,
+    account: &str,
+    prefix: &str,
+    region: &str,
+    kind: Kind,
+) -> String {
     format!(
         "arn:{partition}:iam::{account}:policy{BOUNDARY_PATH}{}",
-        boundary_name(prefix, region)
+        boundary_name(prefix, region, kind)
     )
 }
 
-/// The boundary: the most any role of the project's stacks (base and ephemeral) may do, which
-/// is what the trigger needs: read a row of the project's tables, write its own log lines.
-pub fn boundary_document(scope: &Scope) -> Value {
-    let base = Scope {
-        role: Role::Deployer,
+impl Role {
+    /// The stacks this role deploys, and so the boundary its roles carry.
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::Ephemeral => Kind::Copies,
+            Self::Deployer | Self::Publisher => Kind::Base,
+        }
+    }
+}
+
+/// A boundary: the most a role of the base stack (or of a copy) may do, which is what the
+/// trigger needs: read a row of that stack's table, write its own log lines. Only from inside
+/// that stack's function (`lambda:SourceFunctionArn`, which Lambda sets on the calls its code
+/// makes and on its log writes): the role's credentials used anywhere else get nothing, so a
+/// role a CI job made with this boundary and a trust policy of its own choosing is no key to
+/// the rows.
+pub fn boundary_document(scope: &Scope, kind: Kind) -> Value {
+    let names = Scope {
+        role: if kind == Kind::Base {
+            Role::Deployer
+        } else {
+            Role::Ephemeral
+        },
         ..scope.clone()
     }
     .names();
-    let copies = Scope {
-        role: Role::Ephemeral,
-        ..scope.clone()
-    }
-    .names();
-    let tables: Vec<String> = [&base.table, &copies.table]
-        .iter()
-        .map(|t| scope.arn("dynamodb", &format!("table/{t}")))
-        .collect();
-    let logs: Vec<String> = [&base.function, &copies.function]
-        .iter()
-        .map(|f| scope.arn("logs", &format!("log-group:/aws/lambda/{f}:*")))
-        .collect();
+    let function = scope.arn("lambda", &format!("function:{}", names.function));
+    let from_the_function = json!({"ArnLike": {"lambda:SourceFunctionArn": [function.clone(), format!("{function}:*")]}});
     json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ReadUserRows", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": tables},
-            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": logs}
+            {"Sid": "ReadUserRows", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
+             "Resource": [scope.arn("dynamodb", &format!("table/{}", names.table))],
+             "Condition": from_the_function},
+            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": [scope.arn("logs", &format!("log-group:/aws/lambda/{}:*", names.function))],
+             "Condition": from_the_function}
         ]
     })
 }
@@ -208,7 +240,7 @@ fn publisher(s: &Scope) -> Vec<Statement> {
     let bucket = s.bucket();
     let builds = s.arn(
         "s3",
-        &format!("{bucket}/{}*", crate::artifacts::BUILDS_PREFIX),
+        &format!("{bucket}/{}*", crate::artifacts::builds_prefix(&s.prefix)),
     );
     vec![
         allow("WhoAmI", &["sts:GetCallerIdentity"], vec!["*".into()]),
@@ -225,7 +257,17 @@ fn publisher(s: &Scope) -> Vec<Statement> {
 fn deploying(s: &Scope) -> Vec<Statement> {
     let n = s.names();
     let bucket = s.bucket();
-    let boundary = boundary_arn(&s.partition, &s.account, &s.prefix, &s.region);
+    let boundary = boundary_arn(
+        &s.partition,
+        &s.account,
+        &s.prefix,
+        &s.region,
+        s.role.kind(),
+    );
+    let boundaries: Vec<String> = [Kind::Base, Kind::Copies]
+        .iter()
+        .map(|k| boundary_arn(&s.partition, &s.account, &s.prefix, &s.region, *k))
+        .collect();
     let role = s.arn("iam", &format!("role/{}", n.function));
     let function = s.arn("lambda", &format!("function:{}", n.function));
     let log_group = s.arn("logs", &format!("log-group:/aws/lambda/{}", n.function));
@@ -251,10 +293,21 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             ],
             vec!["*".into()],
         ),
+        // A change set only of the template's resource types, named in the request: no
+        // third-party or private type (which would run with its own execution role), no
+        // transform or nested stack.
+        allow(
+            "CreateChangeSets",
+            &["cloudformation:CreateChangeSet"],
+            vec![s.arn("cloudformation", &format!("stack/{}/*", n.stack))],
+        )
+        .when(json!({
+            "Null": {"cloudformation:ResourceTypes": "false"},
+            "ForAllValues:StringEquals": {"cloudformation:ResourceTypes": crate::render::resource_types()},
+        })),
         allow(
             "DeployStacks",
             &[
-                "cloudformation:CreateChangeSet",
                 "cloudformation:DescribeChangeSet",
                 "cloudformation:ExecuteChangeSet",
                 "cloudformation:DeleteChangeSet",
@@ -300,7 +353,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             &["s3:GetObject"],
             vec![s.arn(
                 "s3",
-                &format!("{bucket}/{}*", crate::artifacts::BUILDS_PREFIX),
+                &format!("{bucket}/{}*", crate::artifacts::builds_prefix(&s.prefix)),
             )],
         ),
         Statement {
@@ -370,7 +423,21 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "iam:DeletePolicyVersion",
                 "iam:SetDefaultPolicyVersion",
             ],
-            vec![boundary],
+            boundaries,
+        )
+        .deny(),
+        // Role names are unique whatever their path: a role with a path could take a name the
+        // stacks need (`role/<prefix>--x/<prefix>-pretoken` matches the copies' pattern).
+        allow(
+            "NoRolePaths",
+            &[
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PassRole",
+            ],
+            vec![s.arn("iam", "role/*/*")],
         )
         .deny(),
         allow("PassTriggerRole", &["iam:PassRole"], vec![role])
@@ -466,7 +533,6 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         allow(
             "UserPools",
             &[
-                "cognito-idp:UpdateUserPool",
                 "cognito-idp:DeleteUserPool",
                 "cognito-idp:DescribeUserPool",
                 "cognito-idp:SetUserPoolMfaConfig",
@@ -495,10 +561,11 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             vec![s.arn("cognito-idp", "userpool/*")],
         )
         .when(pool_tag("aws:ResourceTag")),
-        // Tagging keeps the pool this role's: it cannot give a pool another stack's tag.
+        // Tagging keeps the pool this role's: it cannot give a pool another stack's tag (nor
+        // can UpdateUserPool, whose UserPoolTags are request tags).
         allow(
             "TagUserPools",
-            &["cognito-idp:TagResource"],
+            &["cognito-idp:TagResource", "cognito-idp:UpdateUserPool"],
             vec![s.arn("cognito-idp", "userpool/*")],
         )
         .when(json!({
@@ -597,12 +664,46 @@ pub fn without(scope: &Scope, sid: &str) -> Value {
     doc
 }
 
+/// The statements `bucket_policy` writes for every project.
+const SHARED_SIDS: &[&str] = &["TlsOnly", "SharedBuildsWriteOnce", "SharedBuildsKept"];
+
+/// The Sid of a project's publisher statement (Sids are alphanumeric; the project's name is
+/// in the statement's resource).
+fn publisher_sid(project: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "SharedBuildsPublisherOnly{}",
+        &hex::encode(Sha256::digest(project.as_bytes()))[..12]
+    )
+}
+
 /// The artifacts bucket's policy: TLS only; a shared build is written once (If-None-Match)
 /// and never deleted or replaced by anyone (it expires by the lifecycle rule); with
-/// `publisher`, nobody else writes shared builds, whatever their own policies grant.
-pub fn bucket_policy(partition: &str, bucket: &str, publisher: Option<&str>) -> Value {
+/// `publisher`, nobody else writes this project's shared builds, whatever their own policies
+/// grant. `existing` is the policy the bucket has: the statements of other projects (and a
+/// publisher statement of this one, when no new publisher is given) are kept.
+pub fn bucket_policy(
+    partition: &str,
+    bucket: &str,
+    project: &str,
+    publisher: Option<&str>,
+    existing: Option<&Value>,
+) -> Value {
     let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
     let builds = format!("{bucket_arn}/{}*", crate::artifacts::BUILDS_PREFIX);
+    let own = publisher_sid(project);
+    let kept: Vec<Value> = existing
+        .and_then(|p| p["Statement"].as_array())
+        .map(|list| {
+            list.iter()
+                .filter(|s| {
+                    let sid = s["Sid"].as_str().unwrap_or_default();
+                    !SHARED_SIDS.contains(&sid) && (publisher.is_none() || sid != own)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let mut statements = vec![
         json!({
             "Sid": "TlsOnly",
@@ -628,13 +729,14 @@ pub fn bucket_policy(partition: &str, bucket: &str, publisher: Option<&str>) -> 
             "Resource": builds
         }),
     ];
+    statements.extend(kept);
     if let Some(publisher) = publisher {
         statements.push(json!({
-            "Sid": "SharedBuildsPublisherOnly",
+            "Sid": own,
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:PutObject",
-            "Resource": builds,
+            "Resource": format!("{bucket_arn}/{}*", crate::artifacts::builds_prefix(project)),
             "Condition": {"StringNotEquals": {"aws:PrincipalArn": publisher}}
         }));
     }

@@ -19,6 +19,15 @@ pub const REQUIRED_RESOURCES: &[(&str, &str)] = &[
     ("UserPoolClient", "AWS::Cognito::UserPoolClient"),
     ("UserPoolDomain", "AWS::Cognito::UserPoolDomain"),
 ];
+/// The resource types the template uses, once each, sorted: a change set names them
+/// (`ResourceTypes`), and the CI roles allow change sets of these alone.
+pub fn resource_types() -> Vec<&'static str> {
+    let mut types: Vec<&str> = REQUIRED_RESOURCES.iter().map(|(_, t)| *t).collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
 pub const REQUIRED_OUTPUTS: &[&str] = &[
     "UserPoolId",
     "UserPoolArn",
@@ -117,7 +126,11 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
         partition_key: &inputs.table.partition_key,
         log_group_name: format!("/aws/lambda/{function_name}"),
         role_description: format!("Pre-token-generation trigger of {}", inputs.stack_name),
-        boundary_name: crate::policy::boundary_name(inputs.project(), "${AWS::Region}"),
+        boundary_name: crate::policy::boundary_name(
+            inputs.project(),
+            "${AWS::Region}",
+            inputs.stack_kind(),
+        ),
         code_signing_config_arn: inputs.trigger.code_signing_config_arn.as_deref(),
         client_name: format!("{}-web", inputs.stack_name),
         function_name,

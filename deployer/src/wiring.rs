@@ -23,6 +23,8 @@ pub struct Expected<'a> {
     pub code_sha256: Option<&'a str>,
     /// The project (base stack name) whose permissions boundary the role must carry.
     pub project: &'a str,
+    /// The base stack's boundary, or the copies'.
+    pub kind: crate::policy::Kind,
 }
 
 /// Runs every check against the stack's outputs. The reads go out at once: this runs after
@@ -177,7 +179,13 @@ pub async fn verify(
     ));
 
     // 5. The role carries the project's boundary, so no policy put on it can grant more.
-    let want = crate::policy::boundary_arn(partition, &account, expected.project, &region);
+    let want = crate::policy::boundary_arn(
+        partition,
+        &account,
+        expected.project,
+        &region,
+        expected.kind,
+    );
     checks.push(Check {
         name: "role is bounded",
         ok: boundary.as_deref() == Some(want.as_str()),

@@ -15,6 +15,8 @@ use serde_json::Value;
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-1";
 const BOUNDARY: &str = "arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-eu-west-1";
+const COPIES_BOUNDARY: &str =
+    "arn:aws:iam::111122223333:policy/deployer/app-copies-boundary-eu-west-1";
 const BUCKET: &str = "deployer-artifacts-111122223333-eu-west-1";
 
 fn scope(role: Role) -> Scope {
@@ -63,8 +65,20 @@ impl Stack {
         Request::new(action, &self.arn(kind))
             .with("aws:ResourceTag/deployer:stack", &self.name)
             .with("aws:RequestTag/deployer:stack", &self.name)
-            .with("iam:PermissionsBoundary", BOUNDARY)
+            .with("iam:PermissionsBoundary", self.boundary())
             .with("iam:PassedToService", "lambda.amazonaws.com")
+            .with_all(
+                "cloudformation:ResourceTypes",
+                &deployer::render::resource_types(),
+            )
+    }
+    /// The boundary this stack's roles carry: the copies' for a copy (`<base>--<suffix>`).
+    fn boundary(&self) -> &'static str {
+        if self.name.contains("--") {
+            COPIES_BOUNDARY
+        } else {
+            BOUNDARY
+        }
     }
 }
 
@@ -103,11 +117,15 @@ const WORK: &[(&str, &str)] = &[
 #[test]
 fn each_deploying_role_runs_its_own_stacks_and_nothing_of_the_other() {
     let base = Stack::new("app");
-    let copies = [Stack::new("app-gh42-1a2b3c"), Stack::new("app-e1")];
+    let copies = [Stack::new("app--gh42-1a2b3c"), Stack::new("app--e1")];
+    // Other projects, among them ones whose names start with `app-`, and their copies.
     let others = [
         Stack::new("billing"),
         Stack::new("apple"),
         Stack::new("app2-x"),
+        Stack::new("app-admin"),
+        Stack::new("app-e1"),
+        Stack::new("app-admin--e1"),
     ];
     let (deployer, ephemeral) = (doc(Role::Deployer), doc(Role::Ephemeral));
     for (action, kind) in WORK {
@@ -198,6 +216,7 @@ fn every_condition_is_there_and_is_what_refuses() {
         (
             Role::Deployer,
             &[
+                "CreateChangeSets",
                 "TriggerRoleBounded",
                 "NoRoleWithoutBoundary",
                 "PassTriggerRole",
@@ -209,6 +228,7 @@ fn every_condition_is_there_and_is_what_refuses() {
         (
             Role::Ephemeral,
             &[
+                "CreateChangeSets",
                 "TriggerRoleBounded",
                 "NoRoleWithoutBoundary",
                 "PassTriggerRole",
@@ -263,7 +283,7 @@ fn the_escalations_an_analyzer_lists_are_refused() {
         let own = if role == Role::Deployer {
             Stack::new("app")
         } else {
-            Stack::new("app-e1")
+            Stack::new("app--e1")
         };
         let refused = |req: Request, why: &str| {
             let d = evaluate(&p, &req);
@@ -291,8 +311,24 @@ fn the_escalations_an_analyzer_lists_are_refused() {
             );
             refused(
                 own.req(action, "role")
-                    .with("iam:PermissionsBoundary", BOUNDARY)
                     .clone_to(&format!("arn:aws:iam::{ACCOUNT}:role/admin")),
+                &format!("{action} on a role of another name"),
+            );
+            // A role with a path could take the name the stack's role needs.
+            refused(
+                own.req(action, "role")
+                    .clone_to(&format!("arn:aws:iam::{ACCOUNT}:role/app--x/app-pretoken")),
+                &format!("{action} on a role with a path"),
+            );
+            // The other kind's boundary: a copy's role may not carry the base stack's.
+            let other = if own.boundary() == BOUNDARY {
+                COPIES_BOUNDARY
+            } else {
+                BOUNDARY
+            };
+            refused(
+                own.req(action, "role")
+                    .with("iam:PermissionsBoundary", other),
                 &format!("{action} on a role of another name"),
             );
         }
@@ -305,10 +341,12 @@ fn the_escalations_an_analyzer_lists_are_refused() {
             "iam:SetDefaultPolicyVersion",
             "iam:DeletePolicy",
         ] {
-            refused(
-                Request::new(action, BOUNDARY),
-                &format!("{action} on the boundary"),
-            );
+            for boundary in [BOUNDARY, COPIES_BOUNDARY] {
+                refused(
+                    Request::new(action, boundary),
+                    &format!("{action} on a boundary"),
+                );
+            }
         }
         // PassExistingRoleToNewLambdaThenInvoke: only the stack's own (bounded) role, only to Lambda.
         refused(
@@ -364,33 +402,96 @@ fn the_escalations_an_analyzer_lists_are_refused() {
             "rewriting the bucket policy",
         );
     }
-    // What a role with the boundary can do at most, whatever policy it is given.
-    let boundary = policy::boundary_document(&scope(Role::Deployer));
-    for (action, resource) in [
-        ("iam:CreateRole", "*"),
-        ("s3:GetObject", "arn:aws:s3:::any/key"),
-        (
-            "dynamodb:PutItem",
-            "arn:aws:dynamodb:eu-west-1:111122223333:table/app-users",
-        ),
-        (
-            "dynamodb:GetItem",
-            "arn:aws:dynamodb:eu-west-1:111122223333:table/billing-users",
-        ),
-        ("lambda:InvokeFunction", "*"),
-    ] {
-        assert_eq!(
-            evaluate(&boundary, &Request::new(action, resource)),
-            Decision::Implicit,
-            "the boundary allows {action} on {resource}"
+    // A change set of the template's types alone, named in the request.
+    for role in [Role::Deployer, Role::Ephemeral] {
+        let own = if role == Role::Deployer {
+            Stack::new("app")
+        } else {
+            Stack::new("app--e1")
+        };
+        let p = doc(role);
+        let create = own.req("cloudformation:CreateChangeSet", "stack");
+        assert!(evaluate(&p, &create).allowed());
+        let mut unnamed = create.clone();
+        unnamed.context.remove("cloudformation:resourcetypes");
+        assert!(
+            !evaluate(&p, &unnamed).allowed(),
+            "{role:?}: a change set that names no types"
+        );
+        let third_party = create.with_all(
+            "cloudformation:ResourceTypes",
+            &["AWS::Lambda::Function", "Acme::Deploy::Anything"],
+        );
+        assert!(
+            !evaluate(&p, &third_party).allowed(),
+            "{role:?}: a third-party type"
+        );
+        // UpdateUserPool's UserPoolTags are request tags: no pool moves into another's scope.
+        let update = own.req("cognito-idp:UpdateUserPool", "pool");
+        assert!(evaluate(&p, &update).allowed());
+        let into = if role == Role::Deployer {
+            "app--e1"
+        } else {
+            "app"
+        };
+        let moved = update.with("aws:RequestTag/deployer:stack", into);
+        assert!(
+            !evaluate(&p, &moved).allowed(),
+            "{role:?}: retagging a pool into another stack"
         );
     }
-    for table in ["app-users", "app-gh42-1a2b3c-users"] {
-        let arn = format!("arn:aws:dynamodb:eu-west-1:111122223333:table/{table}");
+    // What a role with a boundary can do at most, whatever policy it is given: read its own
+    // stack's rows and write its logs, from inside its own function only.
+    let arn = |kind: &str, name: &str| match kind {
+        "table" => format!("arn:aws:dynamodb:eu-west-1:111122223333:table/{name}-users"),
+        _ => format!("arn:aws:lambda:eu-west-1:111122223333:function:{name}-pretoken"),
+    };
+    for (kind, own, other) in [
+        (policy::Kind::Base, "app", "app--e1"),
+        (policy::Kind::Copies, "app--e1", "app"),
+    ] {
+        let boundary = policy::boundary_document(&scope(Role::Deployer), kind);
+        let read = |table: &str, from: Option<&str>| {
+            let r = Request::new("dynamodb:GetItem", &arn("table", table));
+            let r = match from {
+                Some(f) => r.with("lambda:SourceFunctionArn", &arn("function", f)),
+                None => r,
+            };
+            evaluate(&boundary, &r).allowed()
+        };
         assert!(
-            evaluate(&boundary, &Request::new("dynamodb:GetItem", &arn)).allowed(),
-            "{table}"
+            read(own, Some(own)),
+            "{kind:?}: its function reads its table"
         );
+        assert!(
+            !read(own, None),
+            "{kind:?}: the role's credentials outside the function"
+        );
+        assert!(
+            !read(own, Some(other)),
+            "{kind:?}: another stack's function"
+        );
+        assert!(
+            !read(other, Some(other)),
+            "{kind:?}: the other kind's table"
+        );
+        for (action, resource) in [
+            ("iam:CreateRole", "*"),
+            ("s3:GetObject", "arn:aws:s3:::any/key"),
+            (
+                "dynamodb:PutItem",
+                "arn:aws:dynamodb:eu-west-1:111122223333:table/app-users",
+            ),
+            ("lambda:InvokeFunction", "*"),
+        ] {
+            let r = Request::new(action, resource)
+                .with("lambda:SourceFunctionArn", &arn("function", own));
+            assert_eq!(
+                evaluate(&boundary, &r),
+                Decision::Implicit,
+                "{kind:?} allows {action}"
+            );
+        }
     }
 }
 
@@ -407,7 +508,7 @@ impl CloneTo for Request {
 
 #[test]
 fn only_the_publisher_writes_shared_builds_and_only_once_per_key() {
-    let key = format!("arn:aws:s3:::{BUCKET}/_builds/trigger-5f0c.zip");
+    let key = format!("arn:aws:s3:::{BUCKET}/_builds/app/trigger-5f0c.zip");
     let publisher = doc(Role::Publisher);
     let put = Request::new("s3:PutObject", &key);
     assert!(
@@ -441,7 +542,7 @@ fn only_the_publisher_writes_shared_builds_and_only_once_per_key() {
     // The bucket refuses overwrites and deletes of shared builds from anyone, and with a
     // publisher named, writes by anyone else (bucket policies are evaluated the same way).
     let publisher_arn = "arn:aws:iam::111122223333:role/ci-publisher";
-    let bucket = policy::bucket_policy("aws", BUCKET, Some(publisher_arn));
+    let bucket = policy::bucket_policy("aws", BUCKET, "app", Some(publisher_arn), None);
     let tls = |r: Request| r.with("aws:SecureTransport", "true");
     let denied = |r: Request| matches!(evaluate(&bucket, &tls(r)), Decision::Deny(_));
     assert!(denied(
@@ -565,7 +666,9 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
         &args(PolicyRole::Ephemeral, None),
     )
     .unwrap();
-    assert_eq!(s.names().table, "people-*");
+    // A copy's table is `<copy>-users` whatever `table.name` says: no pattern leaves the
+    // project's names (`people-*` would match any table of that prefix).
+    assert_eq!(s.names().table, "app--*-users");
     let p = policy::document(&s);
     let t = |name: &str| {
         Request::new(
@@ -574,14 +677,30 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
         )
     };
     assert!(!evaluate(&p, &t("people")).allowed());
-    assert!(evaluate(&p, &t("people-e1")).allowed());
+    assert!(!evaluate(&p, &t("people-e1")).allowed());
+    assert!(evaluate(&p, &t("app--e1-users")).allowed());
+    let base = scope(
+        &custom,
+        Some(REGION.into()),
+        &args(PolicyRole::Deployer, None),
+    )
+    .unwrap();
+    assert_eq!(base.names().table, "people");
+    // `--` belongs to copies: no base stack name holds it.
+    let err = scope(
+        &inputs,
+        Some(REGION.into()),
+        &args(PolicyRole::Deployer, Some("app--x")),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "--prefix \"app--x\" is not a stack name");
 }
 
 #[test]
 fn with_code_signing_no_role_can_deploy_or_detach_unsigned_code() {
     let csc = "arn:aws:lambda:eu-west-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6";
     let other = "arn:aws:lambda:eu-west-1:111122223333:code-signing-config:csc-1111111111111111a";
-    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app-e1")] {
+    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
         let p = policy::document(&Scope {
             code_signing: Some(csc.into()),
             ..scope(role)
@@ -626,4 +745,35 @@ fn with_code_signing_no_role_can_deploy_or_detach_unsigned_code() {
             );
         }
     }
+}
+
+#[test]
+fn bootstrap_keeps_other_projects_bucket_statements() {
+    let key = |project: &str| format!("arn:aws:s3:::{BUCKET}/_builds/{project}/trigger-5f.zip");
+    let put = |project: &str, who: &str| {
+        Request::new("s3:PutObject", &key(project))
+            .with("aws:PrincipalArn", who)
+            .with("aws:SecureTransport", "true")
+            .with("s3:if-none-match", "*")
+    };
+    let denied = |p: &Value, r: Request| matches!(evaluate(p, &r), Decision::Deny(_));
+    let (a_pub, b_pub) = (
+        "arn:aws:iam::111122223333:role/a-publisher",
+        "arn:aws:iam::111122223333:role/b-publisher",
+    );
+    let a = policy::bucket_policy("aws", BUCKET, "a", Some(a_pub), None);
+    // Project b's bootstrap, with and without its own publisher: a's statement stays.
+    for b_publisher in [Some(b_pub), None] {
+        let b = policy::bucket_policy("aws", BUCKET, "b", b_publisher, Some(&a));
+        assert!(
+            denied(&b, put("a", b_pub)),
+            "b's publisher cannot write a's builds"
+        );
+        assert!(!denied(&b, put("a", a_pub)));
+        assert_eq!(denied(&b, put("b", a_pub)), b_publisher.is_some());
+    }
+    // Running a's bootstrap again without --publisher-role keeps its publisher; the shared
+    // statements are written once, not repeated.
+    let again = policy::bucket_policy("aws", BUCKET, "a", None, Some(&a));
+    assert_eq!(again, a);
 }

@@ -818,23 +818,7 @@ async fn up_shares_a_build_only_when_asked_and_only_with_a_conditional_write() {
         };
         let fp = fingerprint(&artifact);
         let mut m = Mocks::new();
-        m.cfn = vec![
-            mock!(Cfn::describe_stacks)
-                .sequence()
-                .http_response(no_such_stack)
-                .output(move || described(ours(StackStatus::CreateComplete, &fp)))
-                .repeatedly()
-                .build(),
-            mock!(Cfn::create_change_set).then_output(create_change_set_ok),
-            mock!(Cfn::describe_change_set)
-                .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
-            mock!(Cfn::describe_stack_events)
-                .sequence()
-                .output(|| events(create_events()))
-                .repeatedly()
-                .build(),
-            mock!(Cfn::execute_change_set).then_output(executed),
-        ];
+        m.cfn = a_first_create(fp);
         no_table_yet(&mut m);
         // The shared build's write comes first: it must carry If-None-Match: *.
         let shared = mock!(aws_sdk_s3::Client::put_object)
@@ -914,23 +898,7 @@ async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
     // The signed build is there: it is what is uploaded and deployed.
     let mut m = Mocks::new();
     let uploaded_sha = artifacts_checksum(&signed_sha);
-    m.cfn = vec![
-        mock!(Cfn::describe_stacks)
-            .sequence()
-            .http_response(no_such_stack)
-            .output(|| described(ours(StackStatus::CreateComplete, "x")))
-            .repeatedly()
-            .build(),
-        mock!(Cfn::create_change_set).then_output(create_change_set_ok),
-        mock!(Cfn::describe_change_set)
-            .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
-        mock!(Cfn::describe_stack_events)
-            .sequence()
-            .output(|| events(create_events()))
-            .repeatedly()
-            .build(),
-        mock!(Cfn::execute_change_set).then_output(executed),
-    ];
+    m.cfn = a_first_create("x".into());
     no_table_yet(&mut m);
     let recorded = signed_sha.clone();
     m.s3.push(
@@ -968,4 +936,25 @@ async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
 
 fn artifacts_checksum(sha: &str) -> String {
     deployer::artifacts::checksum(sha)
+}
+
+/// CloudFormation's answers to a first create that succeeds, the stack then showing `fp`.
+fn a_first_create(fp: String) -> Vec<aws_smithy_mocks::Rule> {
+    vec![
+        mock!(Cfn::describe_stacks)
+            .sequence()
+            .http_response(no_such_stack)
+            .output(move || described(ours(StackStatus::CreateComplete, &fp)))
+            .repeatedly()
+            .build(),
+        mock!(Cfn::create_change_set).then_output(create_change_set_ok),
+        mock!(Cfn::describe_change_set)
+            .then_output(|| change_set(ChangeSetStatus::CreateComplete, None, &eight_adds())),
+        mock!(Cfn::describe_stack_events)
+            .sequence()
+            .output(|| events(create_events()))
+            .repeatedly()
+            .build(),
+        mock!(Cfn::execute_change_set).then_output(executed),
+    ]
 }

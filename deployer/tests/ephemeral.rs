@@ -60,7 +60,7 @@ async fn five_ephemeral_stacks_up_verify_and_down_in_parallel_from_separate_proc
         stacks.push(run.await.unwrap());
     }
     stacks.sort();
-    let expected: Vec<String> = (0..5).map(|i| format!("{}-p{i}", base.stack)).collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("{}--p{i}", base.stack)).collect();
     assert_eq!(
         stacks, expected,
         "each run its own stack, named by its suffix"
@@ -97,7 +97,7 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
         .collect();
     let suffix = deployer::ephemeral::suffix(None, &env_map).unwrap();
     assert!(suffix.starts_with("gh4242-"), "{suffix}");
-    assert_eq!(stack, format!("{}-{suffix}", inputs.stack));
+    assert_eq!(stack, format!("{}--{suffix}", inputs.stack));
     assert_eq!(
         up["outputs"]["UserPoolDomain"],
         format!("{}-{suffix}", inputs.domain)
@@ -301,7 +301,7 @@ async fn down_after_a_failed_up_removes_what_is_left() {
         deployer(&clash.path, &["--suffix", "f1", "up"]).await.code,
         3
     );
-    let stack = format!("{}-f1", clash.stack);
+    let stack = format!("{}--f1", clash.stack);
     assert_eq!(
         stack_status(&stack).await.as_deref(),
         Some("ROLLBACK_COMPLETE")

@@ -45,7 +45,7 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
     let source_key = built["sourceKey"].as_str().unwrap().to_owned();
     assert_eq!(
         built["published"]["key"],
-        format!("_builds/trigger-{source_key}.zip")
+        format!("_builds/{}/trigger-{source_key}.zip", inputs.stack)
     );
     let again = deployer(&inputs.path, &["build", "--publish", "--output", "json"])
         .await

@@ -232,9 +232,18 @@ fn request(kind: &str, permission: &str, s: &str) -> Request {
         .with("aws:RequestTag/deployer:stack", s)
         .with(
             "iam:PermissionsBoundary",
-            &policy::boundary_arn("aws", ACCOUNT, "app", REGION),
+            &policy::boundary_arn("aws", ACCOUNT, "app", REGION, kind_of(s)),
         )
         .with("iam:PassedToService", "lambda.amazonaws.com")
+}
+
+/// The boundary a stack's roles carry: the copies' for `app--*`, else the base stack's.
+fn kind_of(stack: &str) -> policy::Kind {
+    if stack.contains(policy::COPY_SEPARATOR) {
+        policy::Kind::Copies
+    } else {
+        policy::Kind::Base
+    }
 }
 
 fn fixture() -> Value {
@@ -246,7 +255,7 @@ fn every_handler_permission_is_granted_or_excluded_with_its_reason() {
     let fixture = fixture();
     let types = fixture["types"].as_object().unwrap();
     let mut unused: BTreeSet<&str> = EXCLUDED.iter().map(|(p, _)| *p).collect();
-    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app-e1")] {
+    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
         let p = policy::document(&Scope {
             partition: "aws".into(),
             account: ACCOUNT.into(),
@@ -321,7 +330,7 @@ fn the_recovery_the_deployer_advises_names_only_calls_the_roles_may_make() {
         let stack = if role == Role::Deployer {
             "app"
         } else {
-            "app-e1"
+            "app--e1"
         };
         let p = policy::document(&Scope {
             partition: "aws".into(),

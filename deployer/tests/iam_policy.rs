@@ -28,6 +28,7 @@ use common::{Emu, Inputs, Run};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "000000000000";
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const BUCKET: &str = "deployer-artifacts-000000000000-us-east-1";
 
 /// Statements whose actions fakecloud does not enforce, or that deny (proven by the
@@ -35,6 +36,12 @@ const BUCKET: &str = "deployer-artifacts-000000000000-us-east-1";
 const NOT_HERE: &[(&str, &str)] = &[
     ("ReadStacks", "CloudFormation is not enforced"),
     ("DeployStacks", "CloudFormation is not enforced"),
+    ("CreateChangeSets", "CloudFormation is not enforced"),
+    (
+        "CreateTriggerFunction",
+        "only CloudFormation's provisioning uses it, which is not enforced",
+    ),
+    ("NoRolePaths", "a deny: ci_roles.rs"),
     (
         "TriggerRoleBounded",
         "only CloudFormation's provisioning uses it, which is not enforced",
@@ -188,6 +195,19 @@ fn refused<T, E>(
     );
 }
 
+/// `up` of the copy with `suffix`, as `user`, on a runner whose build cache is `cache`.
+async fn up_copy(emu: &Emu, base: &Inputs, user: &User, suffix: &str, cache: &str) -> Value {
+    emu.run_with(
+        &base.path,
+        &["--suffix", suffix, "up", "--output", "json"],
+        user.key(),
+        &[("DEPLOYER_CACHE_DIR", cache)],
+    )
+    .await
+    .ok()
+    .json()
+}
+
 fn policy_of(printed: &Run) -> Value {
     serde_json::from_str(&printed.stdout).unwrap()
 }
@@ -197,7 +217,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     let emu = Emu::fakecloud();
     let base = Inputs::new(json!({"region": "us-east-1", "lifecycle": "kept"}));
     let stack = base.stack.clone();
-    let copy = format!("{stack}-e1");
+    let copy = format!("{stack}--e1");
     let role = |r: &'static str| ["policy", "--account", ACCOUNT, "--role", r];
     let ephemeral_policy = policy_of(&emu.run(&base.path, &role("ephemeral")).await.ok());
     let deployer_policy = policy_of(&emu.run(&base.path, &role("deployer")).await.ok());
@@ -224,7 +244,15 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     // would refuse every write), the three users.
     emu.bootstrap(&base.path).await;
     let admin = emu.sdk().await;
-    let mut bucket_policy = deployer::policy::bucket_policy("aws", BUCKET, None);
+    let current = s3(&admin)
+        .get_bucket_policy()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    let mut bucket_policy: Value = serde_json::from_str(&current).unwrap();
     bucket_policy["Statement"]
         .as_array_mut()
         .unwrap()
@@ -242,25 +270,16 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     let publisher = User::new(&iam, format!("pub-{stack}"), &publisher_policy).await;
 
     // The publisher shares the build, once; a second publish finds it there.
-    let published = emu
-        .run_as(
+    let publish = || {
+        emu.run_as(
             &base.path,
             &["build", "--publish", "--output", "json"],
             publisher.key(),
         )
-        .await
-        .ok()
-        .json();
+    };
+    let published = publish().await.ok().json();
     let build_key = published["published"]["key"].as_str().unwrap().to_owned();
-    let again = emu
-        .run_as(
-            &base.path,
-            &["build", "--publish", "--output", "json"],
-            publisher.key(),
-        )
-        .await
-        .ok()
-        .json();
+    let again = publish().await.ok().json();
     assert_eq!(again["published"]["uploaded"], false);
 
     // The deployer role: the kept stack, up twice (the second switches protection on).
@@ -285,16 +304,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     // the publisher's shared build), and a user.
     let fresh = tempfile::tempdir().unwrap();
     let fresh_cache = fresh.path().to_str().unwrap();
-    let copy_up = emu
-        .run_with(
-            &base.path,
-            &["--suffix", "e1", "up", "--output", "json"],
-            ephemeral.key(),
-            &[("DEPLOYER_CACHE_DIR", fresh_cache)],
-        )
-        .await
-        .ok()
-        .json();
+    let copy_up = up_copy(&emu, &base, &ephemeral, "e1", fresh_cache).await;
     assert_eq!(copy_up["artifact"]["from"], "shared-cache", "{copy_up}");
     assert_eq!(copy_up["artifact"]["sha256"], published["sha256"]);
     assert!(copy_up["checks"]
@@ -328,7 +338,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         eph_iam
             .create_role()
             .role_name(format!("{copy}-pretoken2"))
-            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .assume_role_policy_document(LAMBDA_TRUST)
             .send()
             .await,
     );
@@ -455,21 +465,12 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         dep_iam
             .create_role()
             .role_name(format!("{stack}-pretoken"))
-            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .assume_role_policy_document(LAMBDA_TRUST)
             .send()
             .await,
     );
     // The shared build is still the publisher's: a runner with an empty cache deploys it.
-    let copy2 = emu
-        .run_with(
-            &base.path,
-            &["--suffix", "e2", "up", "--output", "json"],
-            ephemeral.key(),
-            &[("DEPLOYER_CACHE_DIR", fresh_cache)],
-        )
-        .await
-        .ok()
-        .json();
+    let copy2 = up_copy(&emu, &base, &ephemeral, "e2", fresh_cache).await;
     assert_eq!(copy2["artifact"]["sha256"], published["sha256"]);
     emu.run_as(&base.path, &["--suffix", "e2", "down"], ephemeral.key())
         .await
@@ -525,7 +526,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     emu.run_as(&base.path, &["down", "--force"], deployer.key())
         .await
         .ok();
-    for name in [&copy, &format!("{stack}-e2"), &format!("{stack}-e3")] {
+    for name in [&copy, &format!("{stack}--e2"), &format!("{stack}--e3")] {
         assert!(
             emu.leftovers(name).await.is_empty(),
             "{name}: {:?}",
@@ -557,7 +558,9 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
 #[tokio::test]
 async fn bootstrap_makes_the_boundary_and_code_signing_once() {
     let emu = Emu::fakecloud();
-    let inputs = Inputs::new(json!({"region": "us-east-1"}));
+    // Another region, so another bucket: the test above strips this one's TLS-only statement,
+    // which a bootstrap here would put back while it runs.
+    let inputs = Inputs::new(json!({"region": "eu-west-1"}));
     let profile = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/claims/a1b2c3d4e5";
     let run = |extra: &'static [&'static str]| {
         let mut args = vec![
@@ -593,23 +596,37 @@ async fn bootstrap_makes_the_boundary_and_code_signing_once() {
         "the plan is what is done"
     );
     assert_eq!(steps(&first)[1].1, "create");
-    let csc = first["steps"][2]["name"].as_str().unwrap().to_owned();
+    assert_eq!(steps(&first)[2].1, "create");
+    let csc = first["steps"][3]["name"].as_str().unwrap().to_owned();
     assert!(csc.contains(":code-signing-config:csc-"), "{csc}");
     let again = run(&[]).await;
     assert_eq!(
         steps(&again)[1..],
         [
-            ("permissions boundary".to_owned(), "unchanged".to_owned()),
+            (
+                "permissions boundary (base stack)".to_owned(),
+                "unchanged".to_owned()
+            ),
+            (
+                "permissions boundary (ephemeral copies)".to_owned(),
+                "unchanged".to_owned()
+            ),
             (
                 "code signing configuration".to_owned(),
                 "unchanged".to_owned()
-            )
+            ),
         ]
     );
-    assert_eq!(again["steps"][2]["name"], csc.as_str());
+    assert_eq!(again["steps"][3]["name"], csc.as_str());
     // The boundary IAM holds is the one `policy` describes.
     let iam = aws_sdk_iam::Client::new(&emu.sdk().await);
-    let arn = deployer::policy::boundary_arn("aws", ACCOUNT, &inputs.stack, "us-east-1");
+    let arn = deployer::policy::boundary_arn(
+        "aws",
+        ACCOUNT,
+        &inputs.stack,
+        "eu-west-1",
+        deployer::policy::Kind::Base,
+    );
     let version = iam
         .get_policy()
         .policy_arn(&arn)

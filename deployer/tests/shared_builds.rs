@@ -17,6 +17,7 @@ use mocks::{owner_checked, s3_error, Mocks, ACCOUNT};
 use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "deployer-artifacts-111122223333-us-east-1";
+const PROJECT: &str = "app";
 const SOURCE_KEY: &str = "5f0c0ffee5f0c0ffee5f0c0ffee5f0c0ffee5f0c0ffee5f0c0ffee5f0c0ffee5f0";
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -40,7 +41,7 @@ fn get(m: &mut Mocks, answer: impl Fn() -> HttpResponse + Send + Sync + 'static)
         mock!(aws_sdk_s3::Client::get_object)
             .match_requests(|r| {
                 owner_checked(r.expected_bucket_owner())
-                    && r.key() == Some(&format!("_builds/trigger-{SOURCE_KEY}.zip")[..])
+                    && r.key() == Some(&format!("_builds/{PROJECT}/trigger-{SOURCE_KEY}.zip")[..])
                     && r.checksum_mode().is_some()
             })
             .then_http_response(answer),
@@ -48,7 +49,7 @@ fn get(m: &mut Mocks, answer: impl Fn() -> HttpResponse + Send + Sync + 'static)
 }
 
 async fn fetch(m: &Mocks) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    artifacts::fetch_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY).await
+    artifacts::fetch_build(&m.clients(), BUCKET, ACCOUNT, (PROJECT, SOURCE_KEY)).await
 }
 
 #[tokio::test]
@@ -110,7 +111,7 @@ async fn a_shared_build_in_a_bucket_of_another_account_is_never_read() {
 async fn a_build_is_shared_once_with_its_sha256_recorded() {
     let zip = b"PK built here".to_vec();
     let hex = sha256_hex(&zip);
-    let key = format!("_builds/trigger-{SOURCE_KEY}.zip");
+    let key = format!("_builds/{PROJECT}/trigger-{SOURCE_KEY}.zip");
     let mut m = Mocks::new();
     let (k1, k2, h) = (key.clone(), key.clone(), hex.clone());
     m.s3.push(
@@ -132,10 +133,16 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
             })
             .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build()),
     );
-    let uploaded =
-        artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, zip.clone(), &hex)
-            .await
-            .unwrap();
+    let uploaded = artifacts::publish_build(
+        &m.clients(),
+        BUCKET,
+        ACCOUNT,
+        (PROJECT, SOURCE_KEY),
+        zip.clone(),
+        &hex,
+    )
+    .await
+    .unwrap();
     assert!(uploaded);
 
     // There already, same bytes: nothing is put (no PutObject rule: a put fails the test).
@@ -150,9 +157,16 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
                     .build()
             }),
     );
-    let uploaded = artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, zip, &hex)
-        .await
-        .unwrap();
+    let uploaded = artifacts::publish_build(
+        &m.clients(),
+        BUCKET,
+        ACCOUNT,
+        (PROJECT, SOURCE_KEY),
+        zip,
+        &hex,
+    )
+    .await
+    .unwrap();
     assert!(!uploaded);
 }
 
@@ -177,13 +191,20 @@ async fn a_taken_key_with_other_bytes_is_an_error_naming_both_checksums_and_noth
             .then_output(move || head_with(stored.clone())),
     );
     // No PutObject rule: a write fails the test.
-    let err = artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, ours, &hex)
-        .await
-        .unwrap_err();
+    let err = artifacts::publish_build(
+        &m.clients(),
+        BUCKET,
+        ACCOUNT,
+        (PROJECT, SOURCE_KEY),
+        ours,
+        &hex,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ArtifactError::BuildTaken { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("the shared build s3://{BUCKET}/_builds/trigger-{SOURCE_KEY}.zip holds other bytes (sha256 {theirs} there, {hex} built here)")
+        format!("the shared build s3://{BUCKET}/_builds/{PROJECT}/trigger-{SOURCE_KEY}.zip holds other bytes (sha256 {theirs} there, {hex} built here)")
     );
 }
 
@@ -218,9 +239,15 @@ async fn a_publisher_that_loses_the_race_for_a_key_reads_what_won() {
             .match_requests(|r| r.if_none_match() == Some("*"))
             .then_http_response(precondition_failed);
         m.s3.push(put.clone());
-        let result =
-            artifacts::publish_build(&m.clients(), BUCKET, ACCOUNT, SOURCE_KEY, zip.clone(), &hex)
-                .await;
+        let result = artifacts::publish_build(
+            &m.clients(),
+            BUCKET,
+            ACCOUNT,
+            (PROJECT, SOURCE_KEY),
+            zip.clone(),
+            &hex,
+        )
+        .await;
         assert_eq!(put.num_calls(), 1);
         match result {
             Ok(uploaded) => assert!(ok && !uploaded, "the same bytes won: nothing uploaded"),

@@ -134,6 +134,14 @@ pub async fn create_change_set(
                 .collect(),
         ))
         .capabilities(Capability::CapabilityNamedIam)
+        // The template's resource types, named: the CI roles allow change sets of these alone
+        // (`cloudformation:ResourceTypes`), and CloudFormation refuses a template with others.
+        .set_resource_types(Some(
+            crate::render::resource_types()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ))
         .description("deployer");
     call = match &req.template {
         Some(body) => call.template_body(body),

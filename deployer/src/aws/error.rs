@@ -151,6 +151,7 @@ unmodeled!(
     s3_op::put_public_access_block::PutPublicAccessBlockError,
     s3_op::put_bucket_encryption::PutBucketEncryptionError,
     s3_op::put_bucket_policy::PutBucketPolicyError,
+    s3_op::get_bucket_policy::GetBucketPolicyError,
     s3_op::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationError,
     idp_op::update_user_pool::UpdateUserPoolError,
     idp_op::admin_update_user_attributes::AdminUpdateUserAttributesError,

@@ -13,6 +13,7 @@ pub fn target(inputs: &StackInputs, account: &str, region: &str) -> Target {
         region: region.into(),
         project: inputs.project().into(),
         table: inputs.base_table_name().map(str::to_owned),
+        kind: inputs.stack_kind(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! builds, where `up` on any machine finds it by the trigger's source key.
 
 use crate::artifacts;
-use crate::build::{Artifact, BuildTarget};
+use crate::build::{self, Artifact, BuildTarget, Origin};
 use crate::commands::up;
 use crate::error::Error;
 use crate::local::Paths;
@@ -67,16 +67,17 @@ impl fmt::Display for BuildReport {
     }
 }
 
-/// `build --publish`: the zip for these sources from this machine's cache, else from the
-/// bucket's shared builds (then there is nothing to compile or upload), else built here;
-/// then shared through the artifacts bucket (`deployer bootstrap` made it), written once.
-/// Only a miss everywhere needs the cross-build tools.
+/// `build --publish`: the build for these sources is shared in the project's `_builds/`,
+/// once. When the bucket holds it already nothing is compiled or written; otherwise it is
+/// compiled now, never taken from this machine's cache (whose files anything running as this
+/// user could have written), and written with `If-None-Match: *`. `deployer bootstrap` made
+/// the bucket.
 pub async fn publish(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
-    project: &str,
-    signed: Option<&std::path::Path>,
+    project: &crate::bootstrap::Target,
+    (signed, bootstrap_itself): (Option<&std::path::Path>, bool),
 ) -> Result<BuildReport, Error> {
     if *target != BuildTarget::Graviton {
         return Err(Error::Usage {
@@ -86,12 +87,16 @@ pub async fn publish(
     }
     let clients = ctx.clients;
     let account = clients.account_id().await?;
+    let target_of = crate::bootstrap::Target {
+        account: account.clone(),
+        ..project.clone()
+    };
+    let project = project.project.as_str();
     let bucket = artifacts::bucket_name(&account, &clients.region);
-    let artifact = up::build_trigger(ctx, paths, target, &bucket, &account).await?;
-    let source_key = artifact
-        .source_key
-        .clone()
-        .expect("a zip built or found here has its source key");
+    if bootstrap_itself && !artifacts::bucket_there(clients, &bucket, &account).await? {
+        let options = crate::bootstrap::Options::default();
+        crate::bootstrap::bootstrap(clients, &target_of, &options).await?;
+    }
     if !artifacts::bucket_there(clients, &bucket, &account).await? {
         return Err(Error::NotBootstrapped {
             project: project.into(),
@@ -100,29 +105,36 @@ pub async fn publish(
             help: format!("an admin of account {account} runs `deployer bootstrap --region {}` once (--dry-run prints its plan)", clients.region),
         });
     }
-    let uploaded = match artifact.shareable() {
-        Some(source_key) => {
-            let bytes = up::zip_bytes(&artifact).await?;
-            artifacts::publish_build(
-                clients,
-                &bucket,
-                &account,
-                source_key,
-                bytes,
-                &artifact.sha256,
-            )
-            .await?
+    let source_key = build::source_key(&build::workspace(), target, &paths.cache)?;
+    let shared = (project, source_key.as_str());
+    let (artifact, uploaded) = match artifacts::fetch_build(clients, &bucket, &account, shared)
+        .await?
+    {
+        Some((bytes, _)) => {
+            let found = build::store(paths, target, &source_key, &bytes, Origin::SharedCache)?;
+            (found, false)
         }
-        // Taken from the bucket's shared builds: there already.
-        None => false,
+        None => {
+            build::toolchain(paths, target)?;
+            ctx.activity.set("", crate::cancel::Doing::Building);
+            let spinner = ctx.progress.spinner("cargo build (trigger)");
+            let built = build::compile_zip(paths, target, &source_key).await?;
+            drop(spinner);
+            ctx.activity.clear("");
+            let bytes = up::zip_bytes(&built).await?;
+            let uploaded =
+                artifacts::publish_build(clients, &bucket, &account, shared, bytes, &built.sha256)
+                    .await?;
+            (built, uploaded)
+        }
     };
     let signed = match signed {
-        Some(file) => Some(publish_signed(clients, &bucket, &account, &source_key, file).await?),
+        Some(file) => Some(publish_signed(clients, &bucket, &account, shared, file).await?),
         None => None,
     };
     Ok(BuildReport {
         published: Some(Published {
-            key: artifacts::build_key(&source_key),
+            key: artifacts::build_key(project, &source_key),
             bucket,
             uploaded,
             signed,
@@ -136,7 +148,7 @@ async fn publish_signed(
     clients: &crate::aws::Clients,
     bucket: &str,
     account: &str,
-    source_key: &str,
+    (project, source_key): (&str, &str),
     file: &std::path::Path,
 ) -> Result<(String, bool), Error> {
     use sha2::{Digest, Sha256};
@@ -151,7 +163,7 @@ async fn publish_signed(
         });
     }
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let key = artifacts::signed_build_key(source_key);
+    let key = artifacts::signed_build_key(project, source_key);
     let uploaded =
         artifacts::publish_object(clients, bucket, account, key.clone(), bytes, &sha256).await?;
     Ok((key, uploaded))

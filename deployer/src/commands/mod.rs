@@ -124,8 +124,10 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 let inputs = load_inputs(global)?;
                 let conn = connect(global, &paths, inputs.region.clone()).await?;
                 let clients = Clients::new(&conn);
-                let signed = args.signed.as_deref();
-                build::publish(ctx(&clients), &paths, &target, inputs.project(), signed).await?
+                // The account is filled in once connected.
+                let project = bootstrap::target(&inputs, "", &clients.region);
+                let local = (args.signed.as_deref(), conn.target == Target::Local);
+                build::publish(ctx(&clients), &paths, &target, &project, local).await?
             } else {
                 activity.set("", crate::cancel::Doing::Building);
                 let artifact = crate::build::build(&paths, &target).await?;

@@ -51,10 +51,10 @@ pub fn scope(
         ));
     }
     let prefix = args.prefix.clone().unwrap_or(inputs.stack_name.clone());
-    if !valid_stack_name(&prefix) {
+    if !valid_stack_name(&prefix) || prefix.contains(crate::policy::COPY_SEPARATOR) {
         return Err(usage(
             format!("--prefix {prefix:?} is not a stack name"),
-            "pass the base stack's name: 1 to 55 letters, digits and hyphens, starting with a letter (every statement is scoped by it)",
+            "pass the base stack's name: 1 to 55 letters, digits and hyphens, starting with a letter, without `--` (every statement is scoped by it)",
         ));
     }
     let role = Role::from(args.role);

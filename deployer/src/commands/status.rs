@@ -309,6 +309,7 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
                 event_version: &event_version,
                 code_sha256: artifact_sha256(&artifact),
                 project: found.project(),
+                kind: found.kind(),
             },
         )
         .await?

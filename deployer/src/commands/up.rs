@@ -364,10 +364,12 @@ pub async fn up(
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let artifact = match trigger {
         Trigger::Build(target, (key, _)) if signed => {
-            find_signed(ctx, paths, target, &bucket, &observed.account, &key).await?
+            let place = (bucket.as_str(), observed.account.as_str(), inputs.project());
+            find_signed(ctx, paths, target, place, &key).await?
         }
         Trigger::Build(target, local) => {
-            find_or_build(ctx, paths, target, &bucket, &observed.account, local).await?
+            let place = (bucket.as_str(), observed.account.as_str(), inputs.project());
+            find_or_build(ctx, paths, target, place, local).await?
         }
         Trigger::Prebuilt(artifact) => artifact.clone(),
     };
@@ -411,7 +413,7 @@ pub async fn up(
                     ctx,
                     &plan,
                     &observed.account,
-                    (artifact, options.publish),
+                    (artifact, options.publish.then_some(inputs.project())),
                     uploaded,
                     apply,
                 )
@@ -485,7 +487,7 @@ async fn act(
     ctx: Ctx<'_>,
     plan: &Plan,
     observed_account: &str,
-    (artifact, publish): (&Artifact, bool),
+    (artifact, publish): (&Artifact, Option<&str>),
     uploaded: &AtomicBool,
     apply: &Apply<'_>,
 ) -> Result<Option<Applied>, Halt> {
@@ -531,7 +533,7 @@ async fn bound_on_emulator(
         ctx.progress.note(&format!(
             "the emulator's CloudFormation left role {role} without its permissions boundary (a known gap; AWS applies it): setting it directly"
         ));
-        iam.put_role_boundary(&role, &target.boundary_arn())
+        iam.put_role_boundary(&role, &target.boundary_arn(target.kind))
             .await
             .map_err(|e| ctx.clients.err("iam", "PutRolePermissionsBoundary", e))?;
     }
@@ -552,6 +554,7 @@ async fn finish(
         event_version: inputs.event_version.as_str(),
         code_sha256: Some(&sha),
         project: inputs.project(),
+        kind: inputs.stack_kind(),
     };
     match report.action {
         UpAction::Planned => {
@@ -562,6 +565,10 @@ async fn finish(
                 "nothing changed since the last deploy; checking nothing was changed outside the stack",
             );
             report.outputs = observed.stack.map(|s| s.outputs).unwrap_or_default();
+            // Another run may have just created it (and not yet made up for the emulator).
+            if emulator {
+                bound_on_emulator(ctx, inputs, &observed.account, &report.outputs).await?;
+            }
             report.checks = wiring::verify(ctx.clients, &report.outputs, expected).await?;
             let drifted: Vec<String> = report
                 .checks
@@ -623,21 +630,6 @@ async fn finish(
     Ok(())
 }
 
-/// The trigger's zip for `target`: from this machine's cache, else (for Graviton) from the
-/// shared builds in the artifacts bucket, else built here, with a spinner and the Ctrl-C
-/// record. Only a build needs the cross-build tools; without them the error says what to
-/// install. Reads only: `plan` may call it.
-pub async fn build_trigger(
-    ctx: Ctx<'_>,
-    paths: &Paths,
-    target: &BuildTarget,
-    bucket: &str,
-    account: &str,
-) -> Result<Artifact, Error> {
-    let local = look_locally(paths, target)?;
-    find_or_build(ctx, paths, target, bucket, account, local).await
-}
-
 /// The trigger's source key and this machine's cached zip for it, if any. No AWS call.
 fn look_locally(
     paths: &Paths,
@@ -653,8 +645,7 @@ async fn find_or_build(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
-    bucket: &str,
-    account: &str,
+    (bucket, account, project): (&str, &str, &str),
     (key, found): (String, Option<Artifact>),
 ) -> Result<Artifact, Error> {
     if let BuildTarget::Host { reason } = target {
@@ -673,12 +664,13 @@ async fn find_or_build(
         note(&found, "unchanged, not rebuilt");
         return Ok(found);
     }
-    let shared = artifacts::build_key(&key);
+    let shared = artifacts::build_key(project, &key);
     // Host builds are for this machine's emulator only: never shared.
     if *target == BuildTarget::Graviton {
         ctx.progress
             .step("looking for the trigger's build in the artifacts bucket");
-        if let Some((bytes, _)) = artifacts::fetch_build(ctx.clients, bucket, account, &key).await?
+        if let Some((bytes, _)) =
+            artifacts::fetch_build(ctx.clients, bucket, account, (project, &key)).await?
         {
             let found = build::store(paths, target, &key, &bytes, Origin::SharedCache)?;
             note(
@@ -721,40 +713,40 @@ async fn find_signed(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
-    bucket: &str,
-    account: &str,
+    (bucket, account, project): (&str, &str, &str),
     key: &str,
 ) -> Result<Artifact, Error> {
     ctx.progress
         .step("looking for the publisher's signed build in the artifacts bucket");
-    match artifacts::fetch_signed_build(ctx.clients, bucket, account, key).await? {
+    match artifacts::fetch_signed_build(ctx.clients, bucket, account, (project, key)).await? {
         Some((bytes, _)) => {
             let found = build::store_signed(paths, target, key, &bytes)?;
             ctx.progress.note(&format!(
                 "trigger zip {} bytes, sha256 {} (signed, from s3://{bucket}/{})",
                 found.size,
                 &found.sha256[..12],
-                artifacts::signed_build_key(key)
+                artifacts::signed_build_key(project, key)
             ));
             Ok(found)
         }
         None => Err(artifacts::ArtifactError::NoSignedBuild {
             bucket: bucket.into(),
-            key: artifacts::signed_build_key(key),
+            key: artifacts::signed_build_key(project, key),
         }
         .into()),
     }
 }
 
-/// Uploads the zip unless the key holds it; `true` when uploaded. With `publish`, a Graviton
-/// build made or cached here is also shared under `_builds/` (written once).
+/// Uploads the zip unless the key holds it; `true` when uploaded. With `publish` (the
+/// project), a Graviton build compiled by this run is also shared under the project's
+/// `_builds/` (written once).
 async fn upload(
     ctx: Ctx<'_>,
     artifact: &Artifact,
     account: &str,
     bucket: &str,
     key: &str,
-    publish: bool,
+    publish: Option<&str>,
 ) -> Result<bool, Error> {
     ctx.progress
         .step(&format!("uploading the trigger to s3://{bucket}/{key}"));
@@ -775,12 +767,13 @@ async fn upload(
         &artifact.sha256,
     )
     .await?;
-    if let (true, Some(source_key)) = (publish, artifact.shareable()) {
+    if let (Some(project), Some(source_key)) = (publish, artifact.shareable()) {
+        let shared = (project, source_key);
         if artifacts::publish_build(
             ctx.clients,
             bucket,
             account,
-            source_key,
+            shared,
             bytes,
             &artifact.sha256,
         )
@@ -788,7 +781,7 @@ async fn upload(
         {
             ctx.progress.note(&format!(
                 "shared the build at s3://{bucket}/{}",
-                artifacts::build_key(source_key)
+                artifacts::build_key(project, source_key)
             ));
         }
     }

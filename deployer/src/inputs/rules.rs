@@ -130,6 +130,14 @@ pub static RULES: &[Rule] = &[
         keeps: || vec![json!({"stackName": "a".repeat(MAX_STACK_NAME)}), json!({"stackName": "D-1"})],
     },
     Rule {
+        id: "stack-name-separator",
+        says: "no `--` in stackName: ephemeral copies are named <stackName>--<suffix>, and the CI roles tell a project's copies from its base stack and from other projects by it",
+        doc: CFN_CREATE_STACK,
+        check: |i, f| f.check(!i.project().contains(crate::policy::COPY_SEPARATOR), "stackName", &i.project()),
+        breaks: || vec![json!({"stackName": "app--pr"}), json!({"stackName": "a--"})],
+        keeps: || vec![json!({"stackName": "app-pr-1"})],
+    },
+    Rule {
         id: "domain-prefix",
         says: "a Cognito domain prefix: 1 to 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen",
         doc: COGNITO_DOMAIN,

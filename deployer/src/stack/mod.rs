@@ -57,10 +57,12 @@ impl Stack {
     /// The project it belongs to: the base stack an ephemeral copy names in its tags, else
     /// its own name.
     pub fn project(&self) -> &str {
-        self.tags
-            .get(crate::ephemeral::TAG_BASE)
-            .map(String::as_str)
-            .unwrap_or(&self.name)
+        crate::ephemeral::project_of(&self.name, &self.tags)
+    }
+
+    /// Whether it is a base stack or an ephemeral copy (its tags say).
+    pub fn kind(&self) -> crate::policy::Kind {
+        crate::ephemeral::kind_of(&self.tags)
     }
 
     /// Whether the pool has deletion protection, as the stack's parameter says.

@@ -3,7 +3,9 @@
 //! implicit deny. Actions and resources match with `*` and `?` (actions case-insensitively),
 //! condition keys case-insensitively. Operators: String(Not)Equals, String(Not)Like,
 //! ArnLike, Bool, Null, each with `IfExists` ("Condition operators"): a key missing from the
-//! request fails a positive operator, passes a negated one and any `...IfExists`.
+//! request fails a positive operator, passes a negated one and any `...IfExists`; and
+//! `ForAllValues:` for multivalued keys ("Multivalued context keys"): every value of the key
+//! must match, and a missing key matches.
 //!
 //! The tests use it to prove what the printed policies allow and refuse, including the
 //! conditions fakecloud does not evaluate (it sets no `iam:PermissionsBoundary` key).
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 pub struct Request {
     pub action: String,
     pub resource: String,
-    pub context: BTreeMap<String, String>,
+    pub context: BTreeMap<String, Vec<String>>,
 }
 
 impl Request {
@@ -30,7 +32,16 @@ impl Request {
         }
     }
     pub fn with(mut self, key: &str, value: &str) -> Self {
-        self.context.insert(key.to_ascii_lowercase(), value.into());
+        self.context
+            .insert(key.to_ascii_lowercase(), vec![value.into()]);
+        self
+    }
+    /// A multivalued key.
+    pub fn with_all(mut self, key: &str, values: &[&str]) -> Self {
+        self.context.insert(
+            key.to_ascii_lowercase(),
+            values.iter().map(|v| (*v).to_owned()).collect(),
+        );
         self
     }
 }
@@ -73,14 +84,18 @@ fn list(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, String>) -> bool {
+fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, Vec<String>>) -> bool {
     let Some(Value::Object(ops)) = condition else {
         return true;
     };
     ops.iter().all(|(op, keys)| {
+        let (op, for_all) = match op.strip_prefix("ForAllValues:") {
+            Some(rest) => (rest, true),
+            None => (op.as_str(), false),
+        };
         let (base, if_exists) = match op.strip_suffix("IfExists") {
             Some(b) => (b, true),
-            None => (op.as_str(), false),
+            None => (op, false),
         };
         let Value::Object(keys) = keys else {
             return false;
@@ -93,14 +108,19 @@ fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, String>
                 return wanted.iter().any(|w| (w == "true") == absent);
             }
             let Some(found) = found else {
-                return if_exists || base.contains("Not");
+                return for_all || if_exists || base.contains("Not");
             };
-            match base {
+            let one = |found: &String| match base {
                 "StringEquals" | "Bool" => wanted.iter().any(|w| w == found),
                 "StringNotEquals" => wanted.iter().all(|w| w != found),
                 "StringLike" | "ArnLike" => wanted.iter().any(|w| glob(w, found)),
                 "StringNotLike" => wanted.iter().all(|w| !glob(w, found)),
                 other => panic!("operator {other} is not modelled here"),
+            };
+            if for_all {
+                found.iter().all(one)
+            } else {
+                found.iter().any(one)
             }
         })
     })
