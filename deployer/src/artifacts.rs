@@ -75,6 +75,12 @@ pub enum ArtifactError {
         help("the publisher signs the build for these sources with AWS Signer and shares it: `deployer build --publish`, then `aws signer start-signing-job` on that zip, then `deployer build --publish --signed SIGNED.zip` (README, \"Code signing\"); Lambda refuses unsigned code, so nothing was deployed")
     )]
     NoSignedBuild { bucket: String, key: String },
+    #[error("the artifacts bucket {bucket} has a policy that is not JSON: {why}")]
+    #[diagnostic(
+        code(artifacts::unreadable_policy),
+        help("bootstrap merges its statements into the bucket's policy and keeps the others; fix the policy by hand (`aws s3api get-bucket-policy`) and run bootstrap again")
+    )]
+    UnreadablePolicy { bucket: String, why: String },
     #[error("the artifacts bucket {bucket} is not owned by account {account}")]
     #[diagnostic(code(artifacts::not_ours))]
     NotOurs {
@@ -201,7 +207,18 @@ pub async fn bucket_policy(
         .send()
         .await
     {
-        Ok(out) => Ok(out.policy.and_then(|text| serde_json::from_str(&text).ok())),
+        // A policy that cannot be read would lose other projects' statements when rewritten.
+        Ok(out) => {
+            match out.policy {
+                None => Ok(None),
+                Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                    ArtifactError::UnreadablePolicy {
+                        bucket: bucket.into(),
+                        why: e.to_string(),
+                    }
+                }),
+            }
+        }
         Err(err) => {
             let err = clients.err(SERVICE, "GetBucketPolicy", err);
             // S3 API reference, GetBucketPolicy: NoSuchBucketPolicy (404) when there is none.

@@ -43,6 +43,29 @@ pub enum EphemeralError {
     #[error("--suffix {0:?} is not usable: use 1 to 20 lower-case letters, digits and hyphens")]
     #[diagnostic(code(ephemeral::bad_suffix))]
     BadSuffix(String),
+    #[error("the ephemeral copy of {base} would be named {copy}: stackName is too long to keep whole with the suffix")]
+    #[diagnostic(
+        code(ephemeral::name_cut),
+        help("a copy is <stackName>--<suffix> within 55 characters, and the CI roles know copies by that whole prefix: shorten stackName (33 characters leave room for any suffix) or pass a shorter --suffix")
+    )]
+    NameCut { base: String, copy: String },
+}
+
+/// A copy whose name does not start with `<base>--` in full (a long base cut short) would fall
+/// outside the ephemeral role's names, or inside another project's: refused.
+pub fn check_whole(copy: &StackInputs) -> Result<(), EphemeralError> {
+    let base = copy.project();
+    if copy
+        .stack_name
+        .starts_with(&format!("{base}{}", crate::policy::COPY_SEPARATOR))
+    {
+        Ok(())
+    } else {
+        Err(EphemeralError::NameCut {
+            base: base.into(),
+            copy: copy.stack_name.clone(),
+        })
+    }
 }
 
 /// The suffix for this run: `--suffix`, else GitHub Actions' run id and attempt, else GitLab's job id.
@@ -287,6 +310,19 @@ mod tests {
             "{}",
             out.stack_name
         );
+        // That long a name cannot stay whole: the copy is refused before any call.
+        assert!(matches!(
+            check_whole(&out),
+            Err(EphemeralError::NameCut { .. })
+        ));
+        let short = StackInputs::parse(
+            r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
+            "t.json",
+        )
+        .unwrap();
+        let copy = apply(&short, "gh5-1", Duration::from_secs(60), now, &e);
+        assert_eq!(copy.stack_name, "app--gh5-1");
+        assert!(check_whole(&copy).is_ok());
         assert_eq!(out.user_pool_domain_name, "demo-login-gh5-1");
         assert_eq!(out.table_name(), format!("{}-users", out.stack_name));
         assert_eq!(out.lifecycle, Lifecycle::Disposable);

@@ -323,10 +323,9 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "cloudformation:ContinueUpdateRollback",
                 "cloudformation:RollbackStack",
             ],
-            vec![
-                s.arn("cloudformation", &format!("stack/{}/*", n.stack)),
-                s.arn("cloudformation", "changeSet/deployer-*/*"),
-            ],
+            // Change set actions are authorized against their stack (Service Authorization
+            // Reference, AWS CloudFormation): a change set ARN would name no stack.
+            vec![s.arn("cloudformation", &format!("stack/{}/*", n.stack))],
         ),
         // `deployer bootstrap` made the bucket and the boundary; `up` checks they are there.
         allow(
@@ -436,6 +435,12 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "iam:AttachRolePolicy",
                 "iam:PutRolePermissionsBoundary",
                 "iam:PassRole",
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateRoleDescription",
             ],
             vec![s.arn("iam", "role/*/*")],
         )
@@ -667,13 +672,12 @@ pub fn without(scope: &Scope, sid: &str) -> Value {
 /// The statements `bucket_policy` writes for every project.
 const SHARED_SIDS: &[&str] = &["TlsOnly", "SharedBuildsWriteOnce", "SharedBuildsKept"];
 
-/// The Sid of a project's publisher statement (Sids are alphanumeric; the project's name is
-/// in the statement's resource).
+/// The Sid of a project's publisher statement: alphanumeric, as Sids are, and the whole
+/// name (hex), so no other project's name gives the same one.
 fn publisher_sid(project: &str) -> String {
-    use sha2::{Digest, Sha256};
     format!(
         "SharedBuildsPublisherOnly{}",
-        &hex::encode(Sha256::digest(project.as_bytes()))[..12]
+        hex::encode(project.as_bytes())
     )
 }
 
@@ -692,18 +696,19 @@ pub fn bucket_policy(
     let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
     let builds = format!("{bucket_arn}/{}*", crate::artifacts::BUILDS_PREFIX);
     let own = publisher_sid(project);
+    // IAM allows one statement as an object where a list is expected.
+    let existing: Vec<Value> = match existing.map(|p| &p["Statement"]) {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
     let kept: Vec<Value> = existing
-        .and_then(|p| p["Statement"].as_array())
-        .map(|list| {
-            list.iter()
-                .filter(|s| {
-                    let sid = s["Sid"].as_str().unwrap_or_default();
-                    !SHARED_SIDS.contains(&sid) && (publisher.is_none() || sid != own)
-                })
-                .cloned()
-                .collect()
+        .into_iter()
+        .filter(|s| {
+            let sid = s["Sid"].as_str().unwrap_or_default();
+            !SHARED_SIDS.contains(&sid) && (publisher.is_none() || sid != own)
         })
-        .unwrap_or_default();
+        .collect();
     let mut statements = vec![
         json!({
             "Sid": "TlsOnly",

@@ -336,6 +336,13 @@ fn the_escalations_an_analyzer_lists_are_refused() {
             Request::new("iam:DeleteRolePermissionsBoundary", &own.arn("role")),
             "removing the boundary",
         );
+        for action in ["iam:DeleteRole", "iam:DetachRolePolicy", "iam:TagRole"] {
+            refused(
+                own.req(action, "role")
+                    .clone_to(&format!("arn:aws:iam::{ACCOUNT}:role/app--x/app-pretoken")),
+                &format!("{action} on a role with a path"),
+            );
+        }
         for action in [
             "iam:CreatePolicyVersion",
             "iam:SetDefaultPolicyVersion",
@@ -594,6 +601,12 @@ fn nothing_is_allowed_on_star_but_reads_that_have_no_resource() {
             assert!(
                 !s.actions.iter().any(|a| a.ends_with(":*") || *a == "*"),
                 "{} has a wildcard action",
+                s.sid
+            );
+            // A change set's ARN names no stack: change set actions are scoped by their stack.
+            assert!(
+                !s.resources.iter().any(|r| r.contains(":changeSet/")),
+                "{} is scoped to change sets of any stack",
                 s.sid
             );
         }

@@ -47,6 +47,7 @@ pub fn load_inputs(global: &Global) -> Result<StackInputs, Error> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let suffix = ephemeral::suffix(global.suffix.as_deref(), &env)?;
     let copy = ephemeral::apply(&inputs, &suffix, global.ttl, SystemTime::now(), &env);
+    ephemeral::check_whole(&copy)?;
     // The suffixed names and the deployer's tags are what AWS will see: check them too.
     let violations = copy.violations();
     if !violations.is_empty() {

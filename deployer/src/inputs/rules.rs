@@ -131,11 +131,23 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "stack-name-separator",
-        says: "no `--` in stackName: ephemeral copies are named <stackName>--<suffix>, and the CI roles tell a project's copies from its base stack and from other projects by it",
+        says: "no `--` in stackName or table.name, and no `-` at the end of stackName: ephemeral copies are named <stackName>--<suffix>, and the CI roles tell a project's copies from its base stack and from other projects by it",
         doc: CFN_CREATE_STACK,
-        check: |i, f| f.check(!i.project().contains(crate::policy::COPY_SEPARATOR), "stackName", &i.project()),
-        breaks: || vec![json!({"stackName": "app--pr"}), json!({"stackName": "a--"})],
-        keeps: || vec![json!({"stackName": "app-pr-1"})],
+        check: |i, f| {
+            let sep = crate::policy::COPY_SEPARATOR;
+            let project = i.project();
+            f.check(!project.contains(sep) && !project.ends_with('-'), "stackName", &project);
+            if let Some(table) = i.base_table_name() {
+                f.check(!table.contains(sep), "table.name", &table);
+            }
+        },
+        breaks: || vec![
+            json!({"stackName": "app--pr"}),
+            json!({"stackName": "a--"}),
+            json!({"stackName": "app-"}),
+            json!({"table": {"name": "app--prod-users"}}),
+        ],
+        keeps: || vec![json!({"stackName": "app-pr-1"}), json!({"table": {"name": "people-v2"}})],
     },
     Rule {
         id: "domain-prefix",
