@@ -128,7 +128,7 @@ pub enum Error {
     #[error("stack {stack} is kept (its user pool has deletion protection)")]
     #[diagnostic(
         code(deploy::kept),
-        help("pass --force to turn deletion protection off and delete it (the table and its data are retained), or set \"lifecycle\": \"disposable\"")
+        help("it was deployed as kept: pass --force to turn deletion protection off and delete it (the table and its data are retained). The inputs file does not decide this: the deployed stack does")
     )]
     Kept { stack: String },
     #[error("the account is not bootstrapped for {project} in {region}: {} missing", .missing.join(" and "))]

@@ -3,7 +3,7 @@
 //! Errors carry the JSON path, the offending value and the rule, so a user can fix the file
 //! without reading code. Syntax errors point at the line and column.
 
-use crate::stack::{MANAGED_BY, STACK_TAG};
+use crate::stack::{LIFECYCLE_TAG, MANAGED_BY, STACK_TAG};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -440,6 +440,11 @@ impl StackInputs {
         tags.extend(self.deployer_tags.clone());
         tags.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
         tags.insert(STACK_TAG.into(), self.stack_name.clone());
+        let lifecycle = match self.lifecycle {
+            Lifecycle::Kept => "kept",
+            Lifecycle::Disposable => "disposable",
+        };
+        tags.insert(LIFECYCLE_TAG.into(), lifecycle.into());
         tags
     }
 

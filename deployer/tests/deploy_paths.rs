@@ -178,6 +178,21 @@ async fn a_kept_stacks_life(emu: &Emu) {
     let refused = emu.run(&inputs.path, &["down"]).await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    // An inputs file of the same stack name that says `disposable` (the shipped one does)
+    // changes nothing: the deployed stack says it is kept.
+    let disposable = Inputs::new(json!({"stackName": inputs.stack, "lifecycle": "disposable"}));
+    let refused = emu.run(&disposable.path, &["down"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("deployed as kept"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        protection().await,
+        Some(aws_sdk_cognitoidentityprovider::types::DeletionProtectionType::Active),
+        "the pool keeps its protection"
+    );
     assert_eq!(
         emu.stack_status(&inputs.stack).await.as_deref(),
         Some("UPDATE_COMPLETE")

@@ -422,7 +422,6 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
     let h = Harness::new(&m);
     let target = DownTarget {
         stack: STACK.into(),
-        disposable: Some(true),
     };
     let options = DownOptions {
         force: false,

@@ -75,7 +75,6 @@ async fn a_stack_the_deployer_did_not_make_is_refused_by_up_and_down() {
 
     let target = DownTarget {
         stack: STACK.into(),
-        disposable: Some(true),
     };
     let options = DownOptions {
         force: true,
@@ -575,7 +574,6 @@ async fn down_force_lifts_protection_through_the_stack_and_keeps_the_table() {
     let h = Harness::new(&kept_down_mocks().0);
     let target = DownTarget {
         stack: STACK.into(),
-        disposable: Some(false),
     };
     let plain = DownOptions {
         force: false,
@@ -702,7 +700,6 @@ async fn a_stack_that_cannot_be_updated_has_its_pool_released_with_the_flag_alon
     let h = Harness::new(&m);
     let target = DownTarget {
         stack: STACK.into(),
-        disposable: Some(false),
     };
     let options = DownOptions {
         force: true,

@@ -56,12 +56,11 @@ impl fmt::Display for DownReport {
     }
 }
 
-/// Which stack `down` deletes, and whether it may turn deletion protection off.
+/// Which stack `down` deletes. Whether it may turn deletion protection off is the deployed
+/// stack's to say (`Stack::disposable`), never an inputs file's.
 #[derive(Debug, Clone)]
 pub struct DownTarget {
     pub stack: String,
-    /// `None`: disposable when the stack carries the ephemeral tag.
-    pub disposable: Option<bool>,
 }
 
 /// Options of `down`.
@@ -105,12 +104,7 @@ pub async fn down(
                 help: "`down` deletes only stacks the deployer made; delete this one with the tool that made it".into(),
             });
         }
-        let ephemeral = stack
-            .tags
-            .get(crate::ephemeral::TAG_EPHEMERAL)
-            .map(String::as_str)
-            == Some("true");
-        let disposable = target.disposable.unwrap_or(ephemeral);
+        let disposable = stack.disposable();
         let resources = cfn::resources(ctx.clients, &stack.id).await?;
         release(
             ctx,

@@ -167,7 +167,6 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
         .map(|(stack, reason)| async move {
             let target = DownTarget {
                 stack: stack.clone(),
-                disposable: Some(true),
             };
             let options = DownOptions {
                 force: false,

@@ -20,7 +20,7 @@ use crate::cancel::Activity;
 use crate::cli::{Cli, ClientsCommand, Command, Global, UsersCommand};
 use crate::error::{exit, Error};
 use crate::identity::{self, refs::StackRefs};
-use crate::inputs::{self, Lifecycle, StackInputs};
+use crate::inputs::{self, StackInputs};
 use crate::local::Paths;
 use crate::output;
 use crate::progress::{Poll, Progress};
@@ -200,20 +200,13 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let (target, region) = match &args.from_outputs {
                 Some(file) => {
                     let (stack, region) = outputs::read_outputs_file(file)?;
-                    (
-                        down::DownTarget {
-                            stack,
-                            disposable: None,
-                        },
-                        region,
-                    )
+                    (down::DownTarget { stack }, region)
                 }
                 None => {
                     let inputs = load_inputs(global)?;
                     (
                         down::DownTarget {
                             stack: inputs.stack_name.clone(),
-                            disposable: Some(inputs.lifecycle == Lifecycle::Disposable),
                         },
                         inputs.region.clone(),
                     )

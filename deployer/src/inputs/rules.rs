@@ -660,9 +660,9 @@ pub static RULES: &[Rule] = &[
                 );
             }
         },
-        // The deployer adds two: managed-by and deployer:stack.
-        breaks: || vec![json!({"tags": (0..49).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
-        keeps: || vec![json!({"tags": (0..48).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
+        // The deployer adds three: managed-by, deployer:stack and deployer:lifecycle.
+        breaks: || vec![json!({"tags": (0..48).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
+        keeps: || vec![json!({"tags": (0..47).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
     },
 ];
 

@@ -17,6 +17,9 @@ pub const MANAGED_BY: (&str, &str) = ("managed-by", "deployer");
 /// The tag naming the stack a resource belongs to: the CI roles' pool statements match it
 /// (a pool's id is generated, so its ARN cannot say whose it is).
 pub const STACK_TAG: &str = "deployer:stack";
+/// The tag recording the lifecycle a stack was deployed with (`kept` or `disposable`): `down`
+/// decides from it, never from the inputs file at hand.
+pub const LIFECYCLE_TAG: &str = "deployer:lifecycle";
 /// The output holding the fingerprint of the last deploy.
 pub const FINGERPRINT_OUTPUT: &str = "DeployFingerprint";
 /// The template parameters that switch deletion protection (kept stacks, once created).
@@ -63,6 +66,21 @@ impl Stack {
     /// Whether it is a base stack or an ephemeral copy (its tags say).
     pub fn kind(&self) -> crate::policy::Kind {
         crate::ephemeral::kind_of(&self.tags)
+    }
+
+    /// Whether the deployed stack is disposable (its deletion protection may be lifted without
+    /// --force): an ephemeral copy, or a stack deployed as disposable. A stack deployed before
+    /// the lifecycle tag counts as kept while its pool is protected. Decided from the deployed
+    /// stack alone: an inputs file that says `disposable` never makes a kept stack so.
+    pub fn disposable(&self) -> bool {
+        let tag = |k: &str| self.tags.get(k).map(String::as_str);
+        if tag(crate::ephemeral::TAG_EPHEMERAL) == Some("true") {
+            return true;
+        }
+        match tag(LIFECYCLE_TAG) {
+            Some(lifecycle) => lifecycle == "disposable",
+            None => !self.pool_protected(),
+        }
     }
 
     /// Whether the pool has deletion protection, as the stack's parameter says.
@@ -199,4 +217,38 @@ pub struct Finished {
     /// The stack's status reason at the end.
     pub reason: Option<String>,
     pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(tags: &[(&str, &str)], pool: &str) -> Stack {
+        Stack {
+            name: "app".into(),
+            id: "arn:aws:cloudformation:us-east-1:1:stack/app/x".into(),
+            status: StackStatus::UpdateComplete,
+            reason: None,
+            outputs: BTreeMap::new(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            parameters: BTreeMap::from([(POOL_PROTECTION.to_owned(), pool.to_owned())]),
+            created: None,
+            updated: None,
+        }
+    }
+
+    #[test]
+    fn whether_a_stack_is_disposable_is_the_deployed_stacks_to_say() {
+        assert!(!stack(&[(LIFECYCLE_TAG, "kept")], "ACTIVE").disposable());
+        // Kept, whatever its protection is at the moment (a failed protect, an old deploy).
+        assert!(!stack(&[(LIFECYCLE_TAG, "kept")], "INACTIVE").disposable());
+        assert!(stack(&[(LIFECYCLE_TAG, "disposable")], "INACTIVE").disposable());
+        assert!(stack(&[(crate::ephemeral::TAG_EPHEMERAL, "true")], "INACTIVE").disposable());
+        // Deployed before the lifecycle tag: kept while the pool is protected.
+        assert!(!stack(&[], "ACTIVE").disposable());
+        assert!(stack(&[], "INACTIVE").disposable());
+    }
 }
