@@ -438,6 +438,10 @@ pub struct GcArgs {
     /// How many stacks to delete at once.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    /// Consider every project's ephemeral stacks in the region, not only the copies of the
+    /// inputs' stack.
+    #[arg(long)]
+    pub all_projects: bool,
 }
 
 #[derive(Debug, Subcommand)]

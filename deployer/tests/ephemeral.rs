@@ -234,10 +234,29 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
             })
             .collect()
     };
-    let dry = deployer(&plain.path, &["gc", "--dry-run", "--output", "json"])
+    // gc collects its project's copies only: from plain's inputs, none of these.
+    let scoped = deployer(&plain.path, &["gc", "--dry-run", "--output", "json"])
         .await
         .ok()
         .json();
+    assert_eq!(
+        ours(&scoped),
+        Vec::new(),
+        "another project's copies are not considered"
+    );
+    let own = deployer(&expired.path, &["gc", "--dry-run", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(ours(&own), vec![(e.clone(), "would-delete".to_owned())]);
+    // Every project's, when asked.
+    let dry = deployer(
+        &plain.path,
+        &["gc", "--all-projects", "--dry-run", "--output", "json"],
+    )
+    .await
+    .ok()
+    .json();
     let live_skipped = |r: &Vec<(String, String)>| {
         r.iter()
             .any(|(s, why)| *s == l && why.starts_with("skipped: expires at"))
@@ -258,7 +277,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         "a dry run deletes nothing"
     );
 
-    let real = deployer(&plain.path, &["gc", "--output", "json"])
+    let real = deployer(&plain.path, &["gc", "--all-projects", "--output", "json"])
         .await
         .ok()
         .json();
@@ -281,7 +300,14 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
     // --older-than takes live ephemeral stacks too, still never the plain one.
     let old = deployer(
         &plain.path,
-        &["gc", "--older-than", "1s", "--output", "json"],
+        &[
+            "gc",
+            "--all-projects",
+            "--older-than",
+            "1s",
+            "--output",
+            "json",
+        ],
     )
     .await
     .ok()

@@ -800,6 +800,7 @@ async fn gc_deletes_only_its_own_expired_unprotected_stacks_and_says_why_it_skip
         older_than: None,
         dry_run: false,
         parallel: 2,
+        project: None,
     };
     let report = gc::gc(h.ctx(), SystemTime::now(), &options).await.unwrap();
     let results: Vec<(String, GcResult)> = report

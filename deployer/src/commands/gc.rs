@@ -88,6 +88,8 @@ pub struct GcOptions {
     pub older_than: Option<Duration>,
     pub dry_run: bool,
     pub parallel: usize,
+    /// Only the copies of this project (the base stack's name); `None`: every project's.
+    pub project: Option<String>,
 }
 
 /// What `gc` does with one stack.
@@ -104,10 +106,20 @@ pub fn triage(
     stacks: &[Stack],
     now: SystemTime,
     older_than: Option<Duration>,
+    project: Option<&str>,
 ) -> Vec<(String, Verdict)> {
     stacks
         .iter()
         .filter(|s| s.tags.get(TAG_EPHEMERAL).map(String::as_str) == Some("true"))
+        // A project's copies are `<project>--<suffix>` and name it in their tags: another
+        // project's are not even considered.
+        .filter(|s| {
+            project.is_none_or(|p| {
+                s.tags.get(crate::ephemeral::TAG_BASE).map(String::as_str) == Some(p)
+                    && s.name
+                        .starts_with(&format!("{p}{}", crate::policy::COPY_SEPARATOR))
+            })
+        })
         .map(|s| {
             let expires = s.tags.get(TAG_EXPIRES).and_then(|t| parse_rfc3339(t));
             let age = s.created.map(|c| now.duration_since(c).unwrap_or_default());
@@ -137,7 +149,7 @@ pub fn triage(
 pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<GcReport, Error> {
     use futures::StreamExt;
     let stacks = cfn::list_all(ctx.clients).await?;
-    let verdicts = triage(&stacks, now, options.older_than);
+    let verdicts = triage(&stacks, now, options.older_than, options.project.as_deref());
     let considered = verdicts.len();
     let mut entries = Vec::new();
     let mut due = Vec::new();
@@ -205,4 +217,55 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
         considered,
         entries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ephemeral::TAG_BASE;
+    use crate::stack::{StackStatus, FINGERPRINT_OUTPUT, MANAGED_BY};
+    use std::collections::BTreeMap;
+
+    fn copy(name: &str, base: Option<&str>) -> Stack {
+        let mut tags = BTreeMap::from([
+            (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
+            (TAG_EPHEMERAL.to_owned(), "true".to_owned()),
+            (TAG_EXPIRES.to_owned(), "2020-01-01T00:00:00Z".to_owned()),
+        ]);
+        if let Some(base) = base {
+            tags.insert(TAG_BASE.to_owned(), base.to_owned());
+        }
+        Stack {
+            name: name.into(),
+            id: format!("arn:aws:cloudformation:us-east-1:1:stack/{name}/x"),
+            status: StackStatus::CreateComplete,
+            reason: None,
+            outputs: BTreeMap::from([(FINGERPRINT_OUTPUT.to_owned(), "f".to_owned())]),
+            tags,
+            parameters: BTreeMap::new(),
+            created: None,
+            updated: None,
+        }
+    }
+
+    #[test]
+    fn gc_considers_only_the_projects_copies_unless_asked_for_all() {
+        let stacks = [
+            copy("app--pr1", Some("app")),
+            copy("app-admin--pr1", Some("app-admin")),
+            // A tag that names the project on a name that is not its copy's: not considered.
+            copy("billing--x", Some("app")),
+            // Deployed before copies named their project: only --all-projects takes it.
+            copy("app-pr0", None),
+        ];
+        let names =
+            |v: Vec<(String, Verdict)>| -> Vec<String> { v.into_iter().map(|(n, _)| n).collect() };
+        let now = SystemTime::now();
+        assert_eq!(names(triage(&stacks, now, None, Some("app"))), ["app--pr1"]);
+        assert_eq!(
+            names(triage(&stacks, now, None, Some("app-admin"))),
+            ["app-admin--pr1"]
+        );
+        assert_eq!(triage(&stacks, now, None, None).len(), 4);
+    }
 }

@@ -223,16 +223,27 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             output::print(format, &down::down(ctx(&clients), &target, &options).await?);
         }
         Command::Gc(args) => {
-            // The region may come from the inputs file; gc works without one.
-            let region = StackInputs::load(&global.inputs)
-                .ok()
-                .and_then(|i| i.region);
+            // The project (and region) come from the inputs file; with --all-projects gc
+            // works without one.
+            let inputs = StackInputs::load(&global.inputs);
+            let project = match (&inputs, args.all_projects) {
+                (_, true) => None,
+                (Ok(i), false) => Some(i.stack_name.clone()),
+                (Err(_), false) => {
+                    return Err(Error::Usage {
+                        message: format!("gc needs the project: {} cannot be read", global.inputs.display()),
+                        help: "run gc with the project's inputs file (-f), whose stackName names the copies to collect, or pass --all-projects to collect every project's expired copies in the region".into(),
+                    })
+                }
+            };
+            let region = inputs.ok().and_then(|i| i.region);
             let conn = connect(global, &paths, region).await?;
             let clients = Clients::new(&conn);
             let options = gc::GcOptions {
                 older_than: args.older_than,
                 dry_run: args.dry_run,
                 parallel: args.parallel,
+                project,
             };
             let report = gc::gc(ctx(&clients), SystemTime::now(), &options).await?;
             output::print(format, &report);
