@@ -153,7 +153,13 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
             .expect("trigger config serializes"),
         callback_urls: &inputs.callback_urls,
         logout_urls: inputs.logout_urls(),
-        first_callback_encoded: encode_uri_component(&inputs.callback_urls[0]),
+        first_callback_encoded: encode_uri_component(
+            inputs
+                .callback_urls
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        ),
         id_token_minutes: inputs.tokens.id_token_minutes,
         access_token_minutes: inputs.tokens.access_token_minutes,
         refresh_token_days: inputs.tokens.refresh_token_days,

@@ -105,6 +105,11 @@ const TRIGGERS: &str =
 const LAMBDA_CREATE: &str = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html";
 const CODE_SIGNING: &str =
     "https://docs.aws.amazon.com/lambda/latest/api/API_CodeSigningConfig.html";
+const CREATE_CHANGE_SET: &str =
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html";
+
+/// CreateChangeSet's limit on `TemplateBody`, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 51_200;
 const LAMBDA_ENV: &str = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html";
 const LOG_RETENTION: &str =
     "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html";
@@ -547,6 +552,37 @@ pub static RULES: &[Rule] = &[
         },
         breaks: || vec![json!({"claims": (0..40).map(|n| json!({"attribute": format!("{n:02}{}", "a".repeat(60)), "claim": format!("{n:02}{}", "c".repeat(30))})).collect::<Vec<_>>()})],
         keeps: || vec![json!({"claims": (0..20).map(|n| json!({"attribute": format!("{n:02}{}", "a".repeat(60)), "claim": format!("{n:02}{}", "c".repeat(30))})).collect::<Vec<_>>()})],
+    },
+    Rule {
+        id: "template-size",
+        says: "the rendered template must fit CreateChangeSet's TemplateBody (51,200 bytes); trim the field named",
+        doc: CREATE_CHANGE_SET,
+        check: |i, f| {
+            let Ok(text) = crate::render::render(i) else {
+                return;
+            };
+            if text.len() > MAX_TEMPLATE_BYTES {
+                // The fields that grow the template: name the largest.
+                let size = |v: Value| v.to_string().len();
+                let sizes = [
+                    ("callbackUrls", size(json!(i.callback_urls))),
+                    ("logoutUrls", size(json!(i.logout_urls()))),
+                    ("claims", size(json!(i.claims))),
+                    ("tags", size(json!(i.tags))),
+                ];
+                let (field, bytes) = sizes.iter().max_by_key(|(_, n)| *n).copied().unwrap_or(("claims", 0));
+                f.because(
+                    field,
+                    &format!("{bytes} bytes of JSON"),
+                    format!(
+                        "the rendered template is {} bytes, over CreateChangeSet's {MAX_TEMPLATE_BYTES}; {field} takes the most of it: trim it",
+                        text.len()
+                    ),
+                );
+            }
+        },
+        breaks: || vec![json!({"callbackUrls": (0..40).map(|n| format!("https://app.example/{n}/{}", "a".repeat(1000))).collect::<Vec<_>>()})],
+        keeps: || vec![json!({"callbackUrls": (0..10).map(|n| format!("https://app.example/{n}/{}", "a".repeat(1000))).collect::<Vec<_>>()})],
     },
     Rule {
         id: "redirect-urls",
