@@ -408,6 +408,10 @@ pub struct UserAddArgs {
     /// Send Cognito's invitation message instead of setting a password.
     #[arg(long)]
     pub invite: bool,
+    /// Write the row as given, dropping the attributes it does not name (without it, --set
+    /// and --row change only the attributes they name).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

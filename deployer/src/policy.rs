@@ -527,6 +527,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             &[
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",

@@ -60,10 +60,6 @@ const EXCLUDED: &[(&str, &str)] = &[
         "dynamodb:Query",
         "listed for table import and replicas, which the template never sets",
     ),
-    (
-        "dynamodb:UpdateItem",
-        "listed for table import and replicas, which the template never sets",
-    ),
     ("dynamodb:UpdateTimeToLive", "no TimeToLiveSpecification"),
     (
         "dynamodb:UpdateContributorInsights",

@@ -86,7 +86,7 @@ const ENFORCED: &[(&str, &str, &str, bool)] = &[
     ("TriggerRole", "up", "iam:GetRole", false),
     ("TriggerFunction", "up", "lambda:GetFunction", false),
     ("UsersTable", "up", "dynamodb:DescribeTable", false),
-    ("UsersTableRows", "users", "dynamodb:PutItem", false),
+    ("UsersTableRows", "users", "dynamodb:UpdateItem", false),
 ];
 
 /// fakecloud's names for S3 actions, added beside AWS's; and without the conditions on

@@ -65,26 +65,124 @@ fn record(line: usize, user: &str, password: Option<&str>, row: &[(&str, &str)])
     }
 }
 
+/// UpdateItem changing exactly `role` and `sub` in jane's row, only if the row is absent, has
+/// no `sub`, or is this user's (DynamoDB API reference, UpdateItem: ConditionExpression,
+/// ExpressionAttributeNames/Values).
+fn merges_role(r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput) -> bool {
+    let names = r.expression_attribute_names().unwrap();
+    let values = r.expression_attribute_values().unwrap();
+    let set: std::collections::BTreeMap<&str, &AttributeValue> = r
+        .update_expression()
+        .unwrap()
+        .trim_start_matches("SET ")
+        .split(", ")
+        .map(|a| {
+            let (n, v) = a.split_once(" = ").unwrap();
+            (names[n].as_str(), &values[v])
+        })
+        .collect();
+    r.key().unwrap().get("userName") == Some(&AttributeValue::S("jane".into()))
+        && set.len() == 2
+        && set["role"] == &AttributeValue::S("lead".into())
+        && set["sub"] == &AttributeValue::S(SUB.into())
+        && r.condition_expression()
+            == Some("attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub")
+        && values[":sub"] == AttributeValue::S(SUB.into())
+}
+
+fn puts_role_and_sub(r: &aws_sdk_dynamodb::operation::put_item::PutItemInput) -> bool {
+    let item = r.item().unwrap();
+    item.get("userName") == Some(&AttributeValue::S("jane".into()))
+        && item.get("sub") == Some(&AttributeValue::S(SUB.into()))
+        && item.get("role") == Some(&AttributeValue::S("lead".into()))
+        && item.len() == 3
+}
+
 #[tokio::test]
-async fn users_add_writes_the_row_under_the_pools_name_bound_to_the_sub() {
+async fn users_add_merges_into_the_row_under_the_pools_name_bound_to_the_sub() {
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "jane");
+    let merge = mock!(Ddb::update_item)
+        .match_requests(merges_role)
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build()
+        });
+    m.dynamodb.push(merge.clone());
+    // No PutItem rule: replacing the row fails the test.
+    let row = HashMap::from([("role".to_owned(), AttributeValue::S("lead".into()))]);
+    let report = users::add(
+        &m.clients(),
+        &refs(),
+        "Jane",
+        None,
+        None,
+        row,
+        (false, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.user, "jane");
+    assert_eq!(report.action, "updated");
+    assert_eq!(merge.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites() {
+    // The row holds another sub (a user deleted and made again under this name): the
+    // condition fails (DynamoDB API reference, UpdateItem: ConditionalCheckFailedException,
+    // 400), and the row is written whole, so none of the old user's claims stay.
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "jane");
+    m.dynamodb.push(
+        mock!(Ddb::update_item)
+            .match_requests(merges_role)
+            .then_http_response(|| {
+                json_error(
+                    400,
+                    "ConditionalCheckFailedException",
+                    "The conditional request failed",
+                )
+            }),
+    );
+    let put = mock!(Ddb::put_item)
+        .match_requests(puts_role_and_sub)
+        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    m.dynamodb.push(put.clone());
+    let row = HashMap::from([("role".to_owned(), AttributeValue::S("lead".into()))]);
+    users::add(
+        &m.clients(),
+        &refs(),
+        "jane",
+        None,
+        None,
+        row.clone(),
+        (false, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.num_calls(), 1);
+
+    // --replace: the row as given, nothing merged (no UpdateItem rule).
     let mut m = Mocks::new();
     exists(&mut m);
     get_user(&mut m, "jane");
     let put = mock!(Ddb::put_item)
-        .match_requests(|r| {
-            let item = r.item().unwrap();
-            item.get("userName") == Some(&AttributeValue::S("jane".into()))
-                && item.get("sub") == Some(&AttributeValue::S(SUB.into()))
-                && item.get("role") == Some(&AttributeValue::S("lead".into()))
-        })
+        .match_requests(puts_role_and_sub)
         .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
     m.dynamodb.push(put.clone());
-    let row = HashMap::from([("role".to_owned(), AttributeValue::S("lead".into()))]);
-    let report = users::add(&m.clients(), &refs(), "Jane", None, None, row, false)
-        .await
-        .unwrap();
-    assert_eq!(report.user, "jane");
-    assert_eq!(report.action, "updated");
+    users::add(
+        &m.clients(),
+        &refs(),
+        "jane",
+        None,
+        None,
+        row,
+        (false, true),
+    )
+    .await
+    .unwrap();
     assert_eq!(put.num_calls(), 1);
 }
 

@@ -80,6 +80,8 @@ async fn users_tokens_and_verify() {
     assert_eq!(updated["action"], "updated");
     let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-9"]));
+    // --set changes the attributes it names and keeps the others (UpdateItem).
+    assert_eq!(token["accessToken"]["level"], 3);
 
     // --raw prints Cognito's tokens for piping; they decode to the same claims.
     let raw = deployer_with(
@@ -125,7 +127,10 @@ async fn users_tokens_and_verify() {
         .collect();
     assert_eq!(
         users,
-        vec![("jane", &json!({"projects": "p-9"})), ("raj", &json!({}))]
+        vec![
+            ("jane", &json!({"projects": "p-9", "level": 3})),
+            ("raj", &json!({}))
+        ]
     );
 
     // Bad logins: clear message, non-zero exit, no secret echoed.

@@ -161,6 +161,7 @@ unmodeled!(
     idp_op::create_resource_server::CreateResourceServerError,
     idp_op::create_user_pool_client::CreateUserPoolClientError,
     aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
     aws_sdk_dynamodb::operation::delete_item::DeleteItemError,
     aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
     aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError,

@@ -421,7 +421,7 @@ async fn users(
                 args.email.as_deref(),
                 password,
                 row,
-                args.invite,
+                (args.invite, args.replace),
             )
             .await?;
             output::print(format, &report);

@@ -31,6 +31,58 @@ pub async fn put_row(
     Ok(())
 }
 
+/// Changes the attributes `row` names in a principal's row and keeps the others (UpdateItem).
+/// A row another user left behind (its `sub` is not `sub`: a user deleted and made again
+/// under the same name) is replaced instead, so none of its claims reach the new user. A row
+/// without `sub` (written by other tools) is the principal's, as the trigger reads it.
+pub async fn merge_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    key: &str,
+    row: &HashMap<String, AttributeValue>,
+    sub: &str,
+) -> Result<(), AwsError> {
+    let mut names = HashMap::from([
+        ("#pk".to_owned(), refs.partition_key.clone()),
+        ("#sub".to_owned(), ROW_SUB.to_owned()),
+    ]);
+    let mut values = HashMap::from([(":sub".to_owned(), AttributeValue::S(sub.to_owned()))]);
+    let mut sets = Vec::new();
+    let mut attrs: Vec<(&String, &AttributeValue)> = row.iter().collect();
+    attrs.sort_by_key(|(k, _)| k.as_str());
+    for (n, (attr, value)) in attrs.into_iter().enumerate() {
+        names.insert(format!("#a{n}"), attr.clone());
+        values.insert(format!(":v{n}"), value.clone());
+        sets.push(format!("#a{n} = :v{n}"));
+    }
+    let updated = clients
+        .dynamodb
+        .update_item()
+        .table_name(&refs.table)
+        .key(&refs.partition_key, AttributeValue::S(key.to_owned()))
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .condition_expression(
+            "attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub",
+        )
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "UpdateItem", e));
+    match updated {
+        Ok(_) => Ok(()),
+        // DynamoDB API reference, UpdateItem: ConditionalCheckFailedException (400).
+        Err(err) if err.code == "ConditionalCheckFailedException" => {
+            tracing::warn!(
+                key,
+                "the row belonged to another user of this name: replaced, not merged"
+            );
+            put_row(clients, refs, key, row).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Turns `key=value` pairs and a JSON object into a row. JSON keeps types (numbers, booleans,
 /// string arrays as string sets, other arrays as lists); `key=value` values are strings.
 pub fn row_from(

@@ -132,7 +132,7 @@ pub async fn smoke(
             None,
             Some(password.clone()),
             expect.row.clone(),
-            false,
+            (false, true),
         )
         .await?;
         let tokens = login(clients, refs, &user, &password).await?;

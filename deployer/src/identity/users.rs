@@ -48,7 +48,7 @@ pub async fn add(
     email: Option<&str>,
     password: Option<Secret>,
     row: HashMap<String, AttributeValue>,
-    invite: bool,
+    (invite, replace): (bool, bool),
 ) -> Result<AddReport, Error> {
     let created = upsert_pool_user(clients, refs, user, email, invite).await?;
     let exists = !created;
@@ -71,8 +71,12 @@ pub async fn add(
     }
     let shown = row_json(&row);
     let mut row = row;
-    row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub));
-    put_row(clients, refs, &identity.name, &row).await?;
+    row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
+    if replace {
+        put_row(clients, refs, &identity.name, &row).await?;
+    } else {
+        super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
+    }
     Ok(AddReport {
         user: identity.name,
         action: if exists { "updated" } else { "created" },
