@@ -412,6 +412,10 @@ pub struct UserAddArgs {
     /// and --row change only the attributes they name).
     #[arg(long)]
     pub replace: bool,
+    /// Write a generated password to this new file (mode 0600) instead of showing it; needed
+    /// when stdout is not a terminal (CI logs it) and --output is not json.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -461,6 +465,10 @@ pub enum ClientsCommand {
         /// The row as a JSON object, keeping types.
         #[arg(long, value_name = "JSON")]
         row: Option<String>,
+        /// Write the client secret to this new file (mode 0600) instead of showing it; needed
+        /// when stdout is not a terminal (CI logs it) and --output is not json.
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
     },
 }
 

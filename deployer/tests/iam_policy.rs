@@ -312,6 +312,8 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         .unwrap()
         .iter()
         .all(|c| c["ok"] == true));
+    // A new user's generated password goes to a file, never to the job's log.
+    let jane_password = fresh.path().join("jane.password");
     emu.run_as(
         &base.path,
         &[
@@ -322,6 +324,8 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
             "jane",
             "--set",
             "projects=p-1",
+            "--secret-file",
+            jane_password.to_str().unwrap(),
         ],
         ephemeral.key(),
     )
@@ -484,6 +488,8 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
             .unwrap()
             .retain(|s| s["Sid"] != *sid);
         ephemeral.allow(&iam, &without).await;
+        let empty = tempfile::tempdir().unwrap();
+        let joe_password = empty.path().join("joe.password");
         let args: &[&str] = match *step {
             "up" => &["--suffix", "e3", "up"],
             _ => &[
@@ -494,9 +500,10 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
                 "joe",
                 "--set",
                 "projects=p-1",
+                "--secret-file",
+                joe_password.to_str().unwrap(),
             ],
         };
-        let empty = tempfile::tempdir().unwrap();
         let env: &[(&str, &str)] = if *fresh_run {
             &[("DEPLOYER_CACHE_DIR", empty.path().to_str().unwrap())]
         } else {

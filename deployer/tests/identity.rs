@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_mocks::mock;
 use deployer::identity::import::{self, Record};
 use deployer::identity::secret::Secret;
+use deployer::identity::secret::SecretSink;
 use deployer::identity::users;
 use deployer::progress::Progress;
 use mocks::*;
@@ -119,6 +120,7 @@ async fn users_add_merges_into_the_row_under_the_pools_name_bound_to_the_sub() {
         None,
         row,
         (false, false),
+        &SecretSink::Nowhere,
     )
     .await
     .unwrap();
@@ -159,6 +161,7 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
         None,
         row.clone(),
         (false, false),
+        &SecretSink::Nowhere,
     )
     .await
     .unwrap();
@@ -180,6 +183,7 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
         None,
         row,
         (false, true),
+        &SecretSink::Nowhere,
     )
     .await
     .unwrap();

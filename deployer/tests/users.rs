@@ -98,6 +98,58 @@ async fn users_tokens_and_verify() {
         json!(["p-9"])
     );
 
+    // A generated password never goes where CI logs it: with stdout not a terminal and no
+    // JSON asked for, a new user is refused before it is made; --secret-file takes it (0600).
+    let refused = deployer(&inputs.path, &["users", "add", "kim"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--secret-file"),
+        "{}",
+        refused.stderr
+    );
+    let listed = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user"] == "kim"),
+        "nothing was made: {listed}"
+    );
+    let file = inputs.dir.path().join("kim.password");
+    let added = deployer(
+        &inputs.path,
+        &[
+            "users",
+            "add",
+            "kim",
+            "--secret-file",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await
+    .ok();
+    assert!(!added.stdout.contains("shown once"), "{}", added.stdout);
+    let kim_password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    deployer_with(
+        &inputs.path,
+        &["token", "kim"],
+        &[("DEPLOYER_PASSWORD", &kim_password)],
+        None,
+    )
+    .await
+    .ok();
+
     // A generated password is printed once.
     let generated = deployer(&inputs.path, &["users", "add", "raj", "--output", "json"])
         .await
@@ -129,6 +181,7 @@ async fn users_tokens_and_verify() {
         users,
         vec![
             ("jane", &json!({"projects": "p-9", "level": 3})),
+            ("kim", &json!({})),
             ("raj", &json!({}))
         ]
     );

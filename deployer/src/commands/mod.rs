@@ -299,13 +299,25 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let (clients, refs) = open(global, &paths, &inputs).await?;
             viewer::serve(refs, clients, &inputs, *port).await?;
         }
-        Command::Clients(ClientsCommand::Add { name, set, row }) => {
+        Command::Clients(ClientsCommand::Add {
+            name,
+            set,
+            row,
+            secret_file,
+        }) => {
             let inputs = load_inputs(global)?;
             let (clients, refs) = open(global, &paths, &inputs).await?;
             let row = identity::rows::row_from(set, row.as_deref())?;
             output::print(
                 format,
-                &identity::clients::add_client(&clients, &refs, name, row).await?,
+                &identity::clients::add_client(
+                    &clients,
+                    &refs,
+                    name,
+                    row,
+                    &secret_sink(secret_file.clone(), format),
+                )
+                .await?,
             );
         }
         Command::Logs(args) => {
@@ -389,6 +401,19 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
     Ok(exit::SUCCESS)
 }
 
+/// Where a secret this command makes may go (a terminal, --secret-file, or JSON asked for).
+fn secret_sink(
+    file: Option<std::path::PathBuf>,
+    format: crate::cli::OutputFormat,
+) -> identity::secret::SecretSink {
+    use std::io::IsTerminal;
+    identity::secret::SecretSink::choose(
+        file,
+        format == crate::cli::OutputFormat::Json,
+        std::io::stdout().is_terminal(),
+    )
+}
+
 /// The clients and the deployed stack's references, for the identity commands.
 async fn open(
     global: &Global,
@@ -422,6 +447,7 @@ async fn users(
                 password,
                 row,
                 (args.invite, args.replace),
+                &secret_sink(args.secret_file.clone(), format),
             )
             .await?;
             output::print(format, &report);

@@ -27,7 +27,11 @@ pub fn resource_server(refs: &StackRefs) -> (String, String) {
 pub struct ClientReport {
     pub name: String,
     pub client_id: String,
-    pub client_secret: String,
+    /// Shown on a terminal or with --output json; else written to --secret-file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
     pub scope: String,
     pub token_endpoint: String,
     pub row: std::collections::BTreeMap<String, Value>,
@@ -40,7 +44,11 @@ impl fmt::Display for ClientReport {
             &[
                 ("client", self.name.clone()),
                 ("client id", self.client_id.clone()),
-                ("client secret (shown once)", self.client_secret.clone()),
+                match (&self.client_secret, &self.secret_file) {
+                    (Some(secret), _) => ("client secret (shown once)", secret.clone()),
+                    (None, Some(file)) => ("client secret", format!("written to {file}")),
+                    (None, None) => ("client secret", "not shown".into()),
+                },
                 ("scope", self.scope.clone()),
                 ("token endpoint", self.token_endpoint.clone()),
                 ("row", serde_json::to_string(&self.row).unwrap_or_default()),
@@ -56,7 +64,9 @@ pub async fn add_client(
     refs: &StackRefs,
     name: &str,
     row: HashMap<String, AttributeValue>,
+    sink: &super::secret::SecretSink,
 ) -> Result<ClientReport, Error> {
+    sink.ready("client secret")?;
     let cognito = &clients.cognito;
     let (identifier, scope) = resource_server(refs);
     let existing = cognito
@@ -101,7 +111,8 @@ pub async fn add_client(
     Ok(ClientReport {
         name: name.into(),
         client_id,
-        client_secret: client.client_secret.unwrap_or_default(),
+        client_secret: sink.deliver(client.client_secret.unwrap_or_default())?,
+        secret_file: sink.file(),
         scope,
         token_endpoint: format!("{}/oauth2/token", refs.auth_base()),
         row: row

@@ -71,3 +71,102 @@ pub fn generate_password() -> Secret {
         .collect();
     Secret(password)
 }
+
+/// Where a secret the deployer makes (a generated password, a client secret) goes: never
+/// where CI logs it unless asked. A terminal shows it; `--secret-file` writes it (0600, a new
+/// file); `--output json` was asked for; otherwise it has nowhere to go and the command stops
+/// before it makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSink {
+    Terminal,
+    Json,
+    File(std::path::PathBuf),
+    Nowhere,
+}
+
+impl SecretSink {
+    pub fn choose(file: Option<std::path::PathBuf>, json: bool, stdout_terminal: bool) -> Self {
+        match (file, json, stdout_terminal) {
+            (Some(path), _, _) => Self::File(path),
+            (None, true, _) => Self::Json,
+            (None, false, true) => Self::Terminal,
+            (None, false, false) => Self::Nowhere,
+        }
+    }
+
+    /// Refuses, before any call, a secret that would have nowhere to go or a file that exists.
+    pub fn ready(&self, what: &str) -> Result<(), Error> {
+        match self {
+            Self::Nowhere => Err(Error::Usage {
+                message: format!("the {what} would be printed where CI logs it: stdout is not a terminal"),
+                help: "pass --secret-file FILE (written with mode 0600, never over an existing file), or --output json to take it from the JSON on purpose".into(),
+            }),
+            Self::File(path) if path.exists() => Err(Error::Usage {
+                message: format!("--secret-file {} exists", path.display()),
+                help: "name a new file: a secret is never written over another".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Hands the secret over: `Some(secret)` to show it (terminal or JSON), `None` once it is in
+    /// the file.
+    pub fn deliver(&self, secret: String) -> Result<Option<String>, Error> {
+        match self {
+            Self::File(path) => {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|source| Error::Io {
+                        what: format!("creating {}", path.display()),
+                        source,
+                    })?;
+                writeln!(file, "{secret}").map_err(|source| Error::Io {
+                    what: format!("writing {}", path.display()),
+                    source,
+                })?;
+                Ok(None)
+            }
+            Self::Nowhere => Ok(None),
+            Self::Terminal | Self::Json => Ok(Some(secret)),
+        }
+    }
+
+    /// The file the secret went to, for the report.
+    pub fn file(&self) -> Option<String> {
+        match self {
+            Self::File(path) => Some(path.display().to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod sink_tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_goes_to_a_terminal_a_new_0600_file_or_json_and_nowhere_else() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(SecretSink::choose(None, false, true), SecretSink::Terminal);
+        assert_eq!(SecretSink::choose(None, true, false), SecretSink::Json);
+        assert_eq!(SecretSink::choose(None, false, false), SecretSink::Nowhere);
+        assert!(SecretSink::Nowhere.ready("client secret").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let sink = SecretSink::choose(Some(path.clone()), true, true);
+        sink.ready("password").unwrap();
+        assert_eq!(sink.deliver("s3cret".into()).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Never over an existing file.
+        assert!(sink.ready("password").is_err());
+        assert!(sink.deliver("other".into()).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret\n");
+    }
+}

@@ -133,6 +133,7 @@ pub async fn smoke(
             Some(password.clone()),
             expect.row.clone(),
             (false, true),
+            &super::secret::SecretSink::Json,
         )
         .await?;
         let tokens = login(clients, refs, &user, &password).await?;

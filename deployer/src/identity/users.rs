@@ -22,9 +22,12 @@ pub struct AddReport {
     /// created, or updated (the user existed).
     pub action: &'static str,
     pub row: BTreeMap<String, Value>,
-    /// Set only when the password was generated; shown once.
+    /// Set only when the password was generated and shown (a terminal, or --output json).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_password: Option<String>,
+    /// Where the generated password was written instead (--secret-file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
 }
 
 impl fmt::Display for AddReport {
@@ -35,6 +38,9 @@ impl fmt::Display for AddReport {
         }
         if let Some(p) = &self.generated_password {
             writeln!(f, "generated password (shown once): {p}")?;
+        }
+        if let Some(file) = &self.secret_file {
+            writeln!(f, "generated password written to {file}")?;
         }
         Ok(())
     }
@@ -49,7 +55,13 @@ pub async fn add(
     password: Option<Secret>,
     row: HashMap<String, AttributeValue>,
     (invite, replace): (bool, bool),
+    sink: &super::secret::SecretSink,
 ) -> Result<AddReport, Error> {
+    // A new user given no password gets a generated one: it must have somewhere to go before
+    // the user is made.
+    if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {
+        sink.ready("generated password")?;
+    }
     let created = upsert_pool_user(clients, refs, user, email, invite).await?;
     let exists = !created;
     // A password is generated only for a new user given none (and no invitation).
@@ -67,6 +79,7 @@ pub async fn add(
             action: "updated",
             row: BTreeMap::new(),
             generated_password: None,
+            secret_file: None,
         });
     }
     let shown = row_json(&row);
@@ -81,7 +94,11 @@ pub async fn add(
         user: identity.name,
         action: if exists { "updated" } else { "created" },
         row: shown,
-        generated_password: generated.map(Secret::into_inner),
+        secret_file: generated.as_ref().and_then(|_| sink.file()),
+        generated_password: match generated {
+            Some(secret) => sink.deliver(secret.into_inner())?,
+            None => None,
+        },
     })
 }
 
