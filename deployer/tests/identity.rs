@@ -119,8 +119,7 @@ async fn users_add_merges_into_the_row_under_the_pools_name_bound_to_the_sub() {
         None,
         None,
         row,
-        (false, false),
-        &SecretSink::Nowhere,
+        (false, false, &SecretSink::Nowhere),
     )
     .await
     .unwrap();
@@ -160,8 +159,7 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
         None,
         None,
         row.clone(),
-        (false, false),
-        &SecretSink::Nowhere,
+        (false, false, &SecretSink::Nowhere),
     )
     .await
     .unwrap();
@@ -182,8 +180,7 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
         None,
         None,
         row,
-        (false, true),
-        &SecretSink::Nowhere,
+        (false, true, &SecretSink::Nowhere),
     )
     .await
     .unwrap();

@@ -446,8 +446,11 @@ async fn users(
                 args.email.as_deref(),
                 password,
                 row,
-                (args.invite, args.replace),
-                &secret_sink(args.secret_file.clone(), format),
+                (
+                    args.invite,
+                    args.replace,
+                    &secret_sink(args.secret_file.clone(), format),
+                ),
             )
             .await?;
             output::print(format, &report);

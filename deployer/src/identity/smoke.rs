@@ -132,8 +132,7 @@ pub async fn smoke(
             None,
             Some(password.clone()),
             expect.row.clone(),
-            (false, true),
-            &super::secret::SecretSink::Json,
+            (false, true, &super::secret::SecretSink::Json),
         )
         .await?;
         let tokens = login(clients, refs, &user, &password).await?;

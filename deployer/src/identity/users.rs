@@ -54,8 +54,7 @@ pub async fn add(
     email: Option<&str>,
     password: Option<Secret>,
     row: HashMap<String, AttributeValue>,
-    (invite, replace): (bool, bool),
-    sink: &super::secret::SecretSink,
+    (invite, replace, sink): (bool, bool, &super::secret::SecretSink),
 ) -> Result<AddReport, Error> {
     // A new user given no password gets a generated one: it must have somewhere to go before
     // the user is made.
