@@ -90,7 +90,7 @@ pub enum Error {
         #[help]
         help: String,
     },
-    #[error("the change set would destroy and replace {}: nothing was executed", .resources.join(", "))]
+    #[error("the change set would destroy {}: nothing was executed", .resources.join("; "))]
     #[diagnostic(code(deploy::destructive))]
     Destructive {
         stack: String,

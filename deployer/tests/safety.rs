@@ -889,7 +889,14 @@ async fn after_a_deploy_the_new_and_the_previous_zip_are_kept_and_older_ones_exp
             }),
     );
     wiring(&mut m, &artifact);
-    Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
+    let kept = deployer::inputs::StackInputs {
+        lifecycle: deployer::inputs::Lifecycle::Kept,
+        ..inputs()
+    };
+    Harness::new(&m)
+        .up_inputs(&kept, &artifact, false, WAIT, |_| {})
+        .await
+        .unwrap();
     let mut marks = marks.lock().unwrap().clone();
     marks.sort();
     let mut want = vec![
@@ -929,4 +936,89 @@ async fn a_no_op_up_notices_a_trigger_changed_outside_the_stack() {
             .any(|f| f.contains("trigger wired") && f.contains("V1_0")),
         "{failed:?}"
     );
+}
+
+/// A kept stack's inputs turned disposable: the change set lowers the table's protection.
+fn downgrade_mocks() -> (Mocks, aws_smithy_mocks::Rule) {
+    let mut m = Mocks::new();
+    let execute = mock!(Cfn::execute_change_set).then_output(executed);
+    m.cfn = vec![
+        mock!(Cfn::describe_stacks)
+            .then_output(|| described(kept_stack(StackStatus::UpdateComplete))),
+        mock!(Cfn::create_change_set).then_output(created),
+        mock!(Cfn::describe_change_set).then_output(|| {
+            change_set(
+                ChangeSetStatus::CreateComplete,
+                None,
+                &[("Modify", "UsersTable", "AWS::DynamoDB::Table")],
+            )
+        }),
+        mock!(Cfn::delete_change_set).then_output(|| {
+            aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
+                .build()
+        }),
+        execute.clone(),
+    ];
+    bucket_exists(&mut m);
+    new_object(&mut m);
+    (m, execute)
+}
+
+#[tokio::test]
+async fn a_kept_stack_made_disposable_is_refused_without_a_yes_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, execute) = downgrade_mocks();
+    // The deployed stack is kept (its pool protected); the inputs at hand say disposable.
+    let err = Harness::new(&m)
+        .up(&artifact(&dir), false, WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.contains("the lifecycle of app from kept to disposable")
+            && text.contains("nothing was executed"),
+        "{text}"
+    );
+    assert_eq!(execute.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn adopting_a_stack_refuses_to_remove_what_the_deployer_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Mocks::new();
+    let execute = mock!(Cfn::execute_change_set).then_output(executed);
+    m.cfn = vec![
+        mock!(Cfn::describe_stacks).then_output(|| described(foreign(StackStatus::UpdateComplete))),
+        mock!(Cfn::create_change_set).then_output(created),
+        mock!(Cfn::describe_change_set).then_output(|| {
+            change_set(
+                ChangeSetStatus::CreateComplete,
+                None,
+                &[
+                    ("Remove", "ReportsBucket", "AWS::S3::Bucket"),
+                    ("Add", "TriggerFunction", "AWS::Lambda::Function"),
+                ],
+            )
+        }),
+        mock!(Cfn::delete_change_set).then_output(|| {
+            aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
+                .build()
+        }),
+        execute.clone(),
+    ];
+    no_table(&mut m);
+    bucket_exists(&mut m);
+    new_object(&mut m);
+    let err = Harness::new(&m)
+        .up_with(&artifact(&dir), false, WAIT, |o| o.adopt = true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("ReportsBucket (AWS::S3::Bucket, not made by the deployer)"),
+        "{err}"
+    );
+    assert_eq!(execute.num_calls(), 0);
 }

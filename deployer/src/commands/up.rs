@@ -14,7 +14,7 @@ use crate::render;
 use crate::stack::execute::{self, Applied, Apply, Ctx, Halt};
 use crate::stack::observe::{self, observe, reobserve};
 use crate::stack::plan::{self, Action, Observed, Plan, Refusal, RefusalKind, TableClaim};
-use crate::stack::{Change, Desired, StackStatus};
+use crate::stack::{Change, Desired, Stack, StackStatus};
 use crate::wiring::{self, Check};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,22 +81,67 @@ pub fn destructive(changes: &[Change]) -> Vec<String> {
         .collect()
 }
 
-/// Lets a change set through, or refuses it: destroying the pool or the table needs
-/// --allow-replace or a person's yes.
+/// What else makes an `up` destructive, decided from the deployed stack and the inputs
+/// (pure): a kept stack made disposable (its table loses deletion protection and
+/// point-in-time recovery, and goes with the stack), or a stack that was not ephemeral given
+/// the ephemeral tags (gc and a pipeline's closing `down` would delete it).
+pub fn downgrades(deployed: Option<&Stack>, inputs: &StackInputs) -> Vec<String> {
+    let Some(stack) = deployed.filter(|s| s.is_ours()) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let ephemeral = |tags: &BTreeMap<String, String>| {
+        tags.get(crate::ephemeral::TAG_EPHEMERAL)
+            .map(String::as_str)
+            == Some("true")
+    };
+    if !stack.disposable() && inputs.lifecycle == Lifecycle::Disposable {
+        found.push(format!(
+            "the lifecycle of {} from kept to disposable (its table loses deletion protection and point-in-time recovery, and is deleted with the stack)",
+            stack.name
+        ));
+    }
+    if ephemeral(&inputs.deployer_tags) && !ephemeral(&stack.tags) {
+        found.push(format!(
+            "the ephemeral tags on {}, which was not ephemeral (gc and a pipeline's down would delete it)",
+            stack.name
+        ));
+    }
+    found
+}
+
+/// Lets a change set through, or refuses it: destroying the pool or the table, a downgrade
+/// (`downgrades`), and when adopting a stack the deployer did not make, removing any of its
+/// resources (they are not the deployer's to remove), need --allow-replace or a person's yes.
 pub fn approve(
     stack: &str,
     changes: &[Change],
+    (downgrades, adopting): (&[String], bool),
     allow_replace: bool,
     confirm: Confirm,
 ) -> Result<(), Error> {
-    let doomed = destructive(changes);
+    let mut doomed = destructive(changes);
+    if adopting {
+        doomed.extend(
+            changes
+                .iter()
+                .filter(|c| c.destroys() && !PRECIOUS.contains(&c.resource_type.as_str()))
+                .map(|c| {
+                    format!(
+                        "{} ({}, not made by the deployer)",
+                        c.logical_id, c.resource_type
+                    )
+                }),
+        );
+    }
+    doomed.extend(downgrades.iter().cloned());
     if doomed.is_empty() || allow_replace {
         return Ok(());
     }
     if confirm == Confirm::Terminal {
         eprint!(
-            "the change set destroys and replaces {} (their users and rows are lost). Type yes to go on: ",
-            doomed.join(", ")
+            "the change set destroys {} (users, rows or data are lost). Type yes to go on: ",
+            doomed.join("; ")
         );
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).ok();
@@ -107,7 +152,7 @@ pub fn approve(
     Err(Error::Destructive {
         stack: stack.into(),
         resources: doomed,
-        help: "the change set was removed and nothing was executed. To accept losing them run `deployer up --allow-replace` (or answer yes at a terminal); CloudFormation replaces a resource of a fixed name, like the table, only when the name changes too (table.name). Or change the inputs back (e.g. table.partitionKey)".into(),
+        help: "the change set was removed and nothing was executed. To accept the loss run `deployer up --allow-replace` (or answer yes at a terminal). Or change the inputs back (e.g. table.partitionKey, or lifecycle to kept); CloudFormation replaces a resource of a fixed name, like the table, only when the name changes too (table.name)".into(),
     })
 }
 
@@ -383,10 +428,22 @@ pub async fn up(
     let desired = plan::desired(&name, template, parameters, stack_tags(inputs), kept);
 
     let account = observed.account.clone();
+    // Decided from the stack as deployed (first look), never from the inputs alone.
+    let deployed = observed.stack.as_ref();
+    let lost = downgrades(deployed, inputs);
+    let adopting = options.adopt && deployed.is_some_and(|s| !s.is_ours());
     let mut first = Some(observed);
     let uploaded = AtomicBool::new(false);
-    let approve =
-        |changes: &[Change]| approve(&name, changes, options.allow_replace, options.confirm);
+    let approve = |changes: &[Change]| {
+        let extra = (lost.as_slice(), adopting);
+        approve(
+            &name,
+            changes,
+            extra,
+            options.allow_replace,
+            options.confirm,
+        )
+    };
     let apply = Apply {
         dry_run: options.dry_run,
         approve: &approve,
@@ -797,4 +854,57 @@ pub async fn zip_bytes(artifact: &Artifact) -> Result<Vec<u8>, Error> {
             what: format!("reading {}", artifact.path.display()),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ephemeral::TAG_EPHEMERAL;
+    use crate::stack::{FINGERPRINT_OUTPUT, LIFECYCLE_TAG, MANAGED_BY};
+
+    fn deployed(tags: &[(&str, &str)]) -> Stack {
+        let mut all: BTreeMap<String, String> = tags
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        all.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        Stack {
+            name: "app".into(),
+            id: "arn:aws:cloudformation:us-east-1:1:stack/app/x".into(),
+            status: StackStatus::UpdateComplete,
+            reason: None,
+            outputs: BTreeMap::from([(FINGERPRINT_OUTPUT.to_owned(), "f".to_owned())]),
+            tags: all,
+            parameters: BTreeMap::new(),
+            created: None,
+            updated: None,
+        }
+    }
+
+    fn inputs(lifecycle: &str) -> StackInputs {
+        StackInputs::parse(
+            &format!(
+                r#"{{"stackName": "app", "userPoolDomainName": "d", "lifecycle": "{lifecycle}"}}"#
+            ),
+            "t.json",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_downgrade_is_read_from_the_deployed_stack_against_the_inputs() {
+        let kept = deployed(&[(LIFECYCLE_TAG, "kept")]);
+        assert_eq!(downgrades(Some(&kept), &inputs("disposable")).len(), 1);
+        assert!(downgrades(Some(&kept), &inputs("kept")).is_empty());
+        let disposable = deployed(&[(LIFECYCLE_TAG, "disposable")]);
+        assert!(downgrades(Some(&disposable), &inputs("disposable")).is_empty());
+        assert!(downgrades(None, &inputs("disposable")).is_empty());
+        // Ephemeral tags on a stack that was not ephemeral.
+        let mut copy = inputs("disposable");
+        copy.deployer_tags
+            .insert(TAG_EPHEMERAL.into(), "true".into());
+        assert!(downgrades(Some(&disposable), &copy)[0].contains("ephemeral tags"));
+        let already = deployed(&[(TAG_EPHEMERAL, "true")]);
+        assert!(downgrades(Some(&already), &copy).is_empty());
+    }
 }
