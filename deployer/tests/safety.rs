@@ -658,28 +658,94 @@ fn kept_down_mocks() -> (Mocks, aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) 
 }
 
 #[tokio::test]
-async fn a_stack_that_cannot_be_updated_has_its_pool_released_with_the_flag_alone() {
+async fn a_stack_that_cannot_be_updated_has_its_pool_released_keeping_its_whole_configuration() {
+    use aws_sdk_cognitoidentityprovider::types::{
+        AdminCreateUserConfigType, DeletionProtectionType, LambdaConfigType, PasswordPolicyType,
+        PreTokenGenerationVersionConfigType, UserPoolPolicyType, UserPoolType,
+        VerifiedAttributeType,
+    };
     let mut m = Mocks::new();
+    // A protected pool as DescribeUserPool gives it, the deprecated UnusedAccountValidityDays
+    // included (Cognito API reference, AdminCreateUserConfigType).
+    let pool = || {
+        UserPoolType::builder()
+            .id("us-east-1_Abc123")
+            .name("app")
+            .deletion_protection(DeletionProtectionType::Active)
+            .policies(
+                UserPoolPolicyType::builder()
+                    .password_policy(
+                        PasswordPolicyType::builder()
+                            .minimum_length(12)
+                            .temporary_password_validity_days(7)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .lambda_config(
+                LambdaConfigType::builder()
+                    .pre_token_generation_config(
+                        PreTokenGenerationVersionConfigType::builder()
+                            .lambda_arn(
+                                "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken",
+                            )
+                            .lambda_version("V2_0".into())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .unused_account_validity_days(7)
+                    .build(),
+            )
+            .auto_verified_attributes(VerifiedAttributeType::Email)
+            .user_pool_tags("deployer:stack", "app")
+            .build()
+    };
     m.cognito.push(
-        mock!(aws_sdk_cognitoidentityprovider::Client::describe_user_pool)
-            .then_output(protected_pool),
+        mock!(aws_sdk_cognitoidentityprovider::Client::describe_user_pool).then_output(
+            move || {
+                aws_sdk_cognitoidentityprovider::operation::describe_user_pool::DescribeUserPoolOutput::builder()
+                    .user_pool(pool())
+                    .build()
+            },
+        ),
     );
-    // Only the pool id and the flag: nothing read back from DescribeUserPool is sent (its
-    // model carries the deprecated UnusedAccountValidityDays, which UpdateUserPool rejects
-    // beside a password policy).
-    let flag_only = mock!(aws_sdk_cognitoidentityprovider::Client::update_user_pool)
+    // UpdateUserPool resets what it is not given (Cognito API reference, UpdateUserPool):
+    // the trigger, the admin-only sign-up and the password policy are all sent back, the
+    // protection alone changed, and never UnusedAccountValidityDays.
+    let keeps_all = mock!(aws_sdk_cognitoidentityprovider::Client::update_user_pool)
         .match_requests(|r| {
+            let admin = r.admin_create_user_config();
             r.user_pool_id() == Some("us-east-1_Abc123")
-                && r.deletion_protection()
-                    == Some(&aws_sdk_cognitoidentityprovider::types::DeletionProtectionType::Inactive)
-                && r.policies().is_none()
-                && r.lambda_config().is_none()
-                && r.admin_create_user_config().is_none()
+                && r.deletion_protection() == Some(&DeletionProtectionType::Inactive)
+                && r.policies()
+                    .and_then(|p| p.password_policy())
+                    .and_then(|p| p.minimum_length())
+                    == Some(12)
+                && r.lambda_config()
+                    .and_then(|l| l.pre_token_generation_config())
+                    .map(|c| c.lambda_arn())
+                    == Some("arn:aws:lambda:us-east-1:111122223333:function:app-pretoken")
+                && admin.map(|a| a.allow_admin_create_user_only()) == Some(true)
+                // The SDK always sends this integer; 0 is what Cognito accepts beside a
+                // TemporaryPasswordValidityDays (the value DescribeUserPool gave, 7, is refused:
+                // "Please use TemporaryPasswordValidityDays in PasswordPolicy instead of
+                // UnusedAccountValidityDays", hashicorp/terraform-provider-aws pull 8845,
+                // pulumi/pulumi-aws-native issue 1256).
+                && admin.map(|a| a.unused_account_validity_days()) == Some(0)
+                && r.auto_verified_attributes() == [VerifiedAttributeType::Email]
+                && r.user_pool_tags().and_then(|t| t.get("deployer:stack")).map(String::as_str)
+                    == Some("app")
+                && r.pool_name() == Some("app")
         })
         .then_output(|| {
             aws_sdk_cognitoidentityprovider::operation::update_user_pool::UpdateUserPoolOutput::builder().build()
         });
-    m.cognito.push(flag_only.clone());
+    m.cognito.push(keeps_all.clone());
     m.cfn = vec![
         mock!(Cfn::describe_stacks)
             .sequence()
@@ -708,7 +774,7 @@ async fn a_stack_that_cannot_be_updated_has_its_pool_released_with_the_flag_alon
         retain: vec![],
     };
     down::down(h.ctx(), &target, &options).await.unwrap();
-    assert_eq!(flag_only.num_calls(), 1);
+    assert_eq!(keeps_all.num_calls(), 1);
 }
 
 fn ephemeral(

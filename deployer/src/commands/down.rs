@@ -173,11 +173,14 @@ async fn release(
         .user_pool_id(&pool)
         .send()
         .await;
-    let protected = match described {
-        Ok(out) => {
-            out.user_pool.and_then(|p| p.deletion_protection)
-                == Some(DeletionProtectionType::Active)
-        }
+    let (protected, described) = match described {
+        Ok(out) => (
+            out.user_pool
+                .as_ref()
+                .and_then(|p| p.deletion_protection.as_ref())
+                == Some(&DeletionProtectionType::Active),
+            out.user_pool,
+        ),
         Err(err) => {
             let err = ctx.clients.err("cognito-idp", "DescribeUserPool", err);
             if err.is(ErrorKind::NotFound) {
@@ -235,18 +238,63 @@ async fn release(
         "turning off the user pool's deletion protection (the stack is {} and cannot be updated)",
         stack.status.as_str()
     ));
-    // Only the flag: the pool is deleted right after, so the settings UpdateUserPool resets
-    // when not given do not matter, and no DescribeUserPool model (with its deprecated
-    // UnusedAccountValidityDays) is sent back.
-    ctx.clients
-        .cognito
-        .update_user_pool()
-        .user_pool_id(&pool)
+    // UpdateUserPool resets every setting it is not given (triggers removed, anyone may sign
+    // up, the default password policy): it gets the pool's whole updatable configuration as
+    // DescribeUserPool gave it, with only the protection changed, so a delete that then fails
+    // leaves the pool as it was.
+    let update = ctx.clients.cognito.update_user_pool().user_pool_id(&pool);
+    keep_configuration(update, described.as_ref())
         .deletion_protection(DeletionProtectionType::Inactive)
         .send()
         .await
         .map_err(|e| ctx.clients.err("cognito-idp", "UpdateUserPool", e))?;
     Ok(())
+}
+
+/// An UpdateUserPool that keeps what `pool` has: every field UpdateUserPool takes, from the
+/// DescribeUserPool model (Cognito API reference, UpdateUserPool: "If you don't provide a value
+/// for an attribute, Amazon Cognito sets it to its default value"), without the read-only
+/// fields and with the deprecated `UnusedAccountValidityDays` left at 0: the SDK always sends
+/// it, and Cognito refuses any other value beside a temporary password validity.
+pub fn keep_configuration(
+    update: aws_sdk_cognitoidentityprovider::operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
+    pool: Option<&aws_sdk_cognitoidentityprovider::types::UserPoolType>,
+) -> aws_sdk_cognitoidentityprovider::operation::update_user_pool::builders::UpdateUserPoolFluentBuilder
+{
+    use aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType;
+    let Some(p) = pool else {
+        return update;
+    };
+    let admin = p.admin_create_user_config().map(|c| {
+        AdminCreateUserConfigType::builder()
+            .allow_admin_create_user_only(c.allow_admin_create_user_only())
+            .set_invite_message_template(c.invite_message_template().cloned())
+            .build()
+    });
+    update
+        .set_policies(p.policies().cloned())
+        .set_deletion_protection(p.deletion_protection().cloned())
+        .set_lambda_config(p.lambda_config().cloned())
+        .set_auto_verified_attributes(
+            (!p.auto_verified_attributes().is_empty())
+                .then(|| p.auto_verified_attributes().to_vec()),
+        )
+        .set_sms_verification_message(p.sms_verification_message().map(str::to_owned))
+        .set_email_verification_message(p.email_verification_message().map(str::to_owned))
+        .set_email_verification_subject(p.email_verification_subject().map(str::to_owned))
+        .set_verification_message_template(p.verification_message_template().cloned())
+        .set_sms_authentication_message(p.sms_authentication_message().map(str::to_owned))
+        .set_user_attribute_update_settings(p.user_attribute_update_settings().cloned())
+        .set_mfa_configuration(p.mfa_configuration().cloned())
+        .set_device_configuration(p.device_configuration().cloned())
+        .set_email_configuration(p.email_configuration().cloned())
+        .set_sms_configuration(p.sms_configuration().cloned())
+        .set_user_pool_tags(p.user_pool_tags().cloned())
+        .set_admin_create_user_config(admin)
+        .set_user_pool_add_ons(p.user_pool_add_ons().cloned())
+        .set_account_recovery_setting(p.account_recovery_setting().cloned())
+        .set_pool_name(p.name().map(str::to_owned))
+        .set_user_pool_tier(p.user_pool_tier().cloned())
 }
 
 /// The update that turns the pool's protection off and changes nothing else: the stack's own
