@@ -211,11 +211,7 @@ version = "1.0.0"
 fn the_build_cache_keeps_the_most_recently_used_zips() {
     use std::time::{Duration, SystemTime};
     let dir = tempfile::tempdir().unwrap();
-    let paths = deployer::local::Paths {
-        cache: dir.path().to_path_buf(),
-        venv: dir.path().join("venv"),
-        local: dir.path().join("local"),
-    };
+    let paths = paths_in(dir.path());
     let target = BuildTarget::Graviton;
     let key = |i: usize| format!("{i:02}{}", "a".repeat(62));
     let cache = dir.path().join("artifacts");
@@ -266,11 +262,7 @@ fn the_build_cache_keeps_the_most_recently_used_zips() {
 #[test]
 fn a_cached_zip_that_changed_since_it_was_stored_is_removed_not_used() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = deployer::local::Paths {
-        cache: dir.path().to_path_buf(),
-        venv: dir.path().join("venv"),
-        local: dir.path().join("local"),
-    };
+    let paths = paths_in(dir.path());
     let target = BuildTarget::Graviton;
     let key = "a".repeat(64);
     let stored = build::store(
@@ -289,4 +281,13 @@ fn a_cached_zip_that_changed_since_it_was_stored_is_removed_not_used() {
     std::fs::write(&stored.path, b"PK planted").unwrap();
     assert!(build::cached(&paths, &target, &key).unwrap().is_none());
     assert!(!stored.path.exists(), "the changed zip is removed");
+}
+
+/// The deployer's folders, all under `dir`.
+fn paths_in(dir: &Path) -> deployer::local::Paths {
+    deployer::local::Paths {
+        cache: dir.to_path_buf(),
+        venv: dir.join("venv"),
+        local: dir.join("local"),
+    }
 }

@@ -20,15 +20,7 @@ const COPIES_BOUNDARY: &str =
 const BUCKET: &str = "deployer-artifacts-111122223333-eu-west-1";
 
 fn scope(role: Role) -> Scope {
-    Scope {
-        partition: "aws".into(),
-        account: ACCOUNT.into(),
-        region: REGION.into(),
-        prefix: "app".into(),
-        table: None,
-        role,
-        code_signing: None,
-    }
+    iam_eval::app_scope(ACCOUNT, REGION, role)
 }
 
 fn doc(role: Role) -> Value {

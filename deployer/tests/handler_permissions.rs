@@ -9,7 +9,7 @@
 
 mod iam_eval;
 
-use deployer::policy::{self, Role, Scope};
+use deployer::policy::{self, Role};
 use iam_eval::{evaluate, Request};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -252,15 +252,7 @@ fn every_handler_permission_is_granted_or_excluded_with_its_reason() {
     let types = fixture["types"].as_object().unwrap();
     let mut unused: BTreeSet<&str> = EXCLUDED.iter().map(|(p, _)| *p).collect();
     for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
-        let p = policy::document(&Scope {
-            partition: "aws".into(),
-            account: ACCOUNT.into(),
-            region: REGION.into(),
-            prefix: "app".into(),
-            table: None,
-            role,
-            code_signing: None,
-        });
+        let p = policy::document(&iam_eval::app_scope(ACCOUNT, REGION, role));
         let mut missing = Vec::new();
         for (kind, handlers) in types {
             for (handler, permissions) in handlers.as_object().unwrap() {
@@ -328,15 +320,7 @@ fn the_recovery_the_deployer_advises_names_only_calls_the_roles_may_make() {
         } else {
             "app--e1"
         };
-        let p = policy::document(&Scope {
-            partition: "aws".into(),
-            account: ACCOUNT.into(),
-            region: REGION.into(),
-            prefix: "app".into(),
-            table: None,
-            role,
-            code_signing: None,
-        });
+        let p = policy::document(&iam_eval::app_scope(ACCOUNT, REGION, role));
         for action in [
             "cloudformation:ContinueUpdateRollback",
             "cloudformation:RollbackStack",

@@ -15,6 +15,23 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The policy scope of project `app` in `account` and `region`, for `role`.
+pub fn app_scope(
+    account: &str,
+    region: &str,
+    role: deployer::policy::Role,
+) -> deployer::policy::Scope {
+    deployer::policy::Scope {
+        partition: "aws".into(),
+        account: account.into(),
+        region: region.into(),
+        prefix: "app".into(),
+        table: None,
+        role,
+        code_signing: None,
+    }
+}
+
 /// One request: the action, the resource's ARN and the request's condition keys.
 #[derive(Debug, Clone)]
 pub struct Request {
