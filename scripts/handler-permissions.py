@@ -22,8 +22,10 @@ TYPES = [
     "AWS::Cognito::UserPoolDomain",
     "AWS::DynamoDB::Table",
     "AWS::IAM::Role",
+    "AWS::Lambda::Alias",
     "AWS::Lambda::Function",
     "AWS::Lambda::Permission",
+    "AWS::Lambda::Version",
     "AWS::Logs::LogGroup",
 ]
 HANDLERS = ["create", "read", "update", "delete"]

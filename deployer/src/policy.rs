@@ -467,8 +467,17 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "lambda:GetRuntimeManagementConfig",
                 "lambda:GetFunctionRecursionConfig",
                 "lambda:GetFunctionScalingConfig",
+                // The published version the pool calls, through its alias.
+                "lambda:PublishVersion",
+                "lambda:ListVersionsByFunction",
+                "lambda:CreateAlias",
+                "lambda:UpdateAlias",
+                "lambda:DeleteAlias",
+                "lambda:GetAlias",
+                "lambda:GetProvisionedConcurrencyConfig",
             ],
-            vec![function.clone()],
+            // The function, and its versions and alias (`function:<name>:<qualifier>`).
+            vec![function.clone(), format!("{function}:*")],
         ),
     ];
     statements.extend(code_signing(s, &function));
@@ -493,7 +502,12 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         allow(
             "OperateTrigger",
             &["logs:FilterLogEvents", "lambda:InvokeFunction"],
-            vec![format!("{log_group}:*"), log_group, function],
+            vec![
+                format!("{log_group}:*"),
+                log_group,
+                format!("{function}:*"),
+                function,
+            ],
         ),
         allow(
             "ListLogGroups",

@@ -14,6 +14,8 @@ pub const REQUIRED_RESOURCES: &[(&str, &str)] = &[
     ("TriggerLogGroup", "AWS::Logs::LogGroup"),
     ("TriggerRole", "AWS::IAM::Role"),
     ("TriggerFunction", "AWS::Lambda::Function"),
+    ("TriggerVersion", "AWS::Lambda::Version"),
+    ("TriggerAlias", "AWS::Lambda::Alias"),
     ("UserPool", "AWS::Cognito::UserPool"),
     ("TriggerPermission", "AWS::Lambda::Permission"),
     ("UserPoolClient", "AWS::Cognito::UserPoolClient"),
@@ -37,6 +39,7 @@ pub const REQUIRED_OUTPUTS: &[&str] = &[
     "TableName",
     "FunctionName",
     "FunctionArn",
+    "TriggerArn",
     "EventVersion",
     "Region",
     "StackName",
@@ -75,6 +78,7 @@ struct Context<'a> {
     partition_key: &'a str,
     function_name: String,
     code_signing_config_arn: Option<&'a str>,
+    version_config: String,
     boundary_name: String,
     log_group_name: String,
     role_description: String,
@@ -132,6 +136,7 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
             inputs.stack_kind(),
         ),
         code_signing_config_arn: inputs.trigger.code_signing_config_arn.as_deref(),
+        version_config: version_config(inputs),
         client_name: format!("{}-web", inputs.stack_name),
         function_name,
         memory_mb: inputs.trigger.memory_mb,
@@ -169,6 +174,22 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
         .map_err(|e| RenderError::Template(e.to_string()))?;
     check(&text)?;
     Ok(text)
+}
+
+/// What of the function's configuration a published version depends on, hashed: a change
+/// of it publishes a new version (with the artifact key in the description, a new zip does).
+fn version_config(inputs: &StackInputs) -> String {
+    use sha2::{Digest, Sha256};
+    let config = serde_json::json!({
+        "trigger": inputs.trigger_config(),
+        "memory": inputs.trigger.memory_mb,
+        "timeout": inputs.trigger.timeout_seconds,
+        "signing": inputs.trigger.code_signing_config_arn,
+    });
+    format!(
+        "config {}",
+        &hex::encode(Sha256::digest(config.to_string().as_bytes()))[..16]
+    )
 }
 
 /// The rendered template as JSON values (a CloudFormation template is JSON's data model in

@@ -42,6 +42,17 @@ pub async fn verify(
         get("FunctionArn"),
         get("TableName"),
     );
+    // What the pool must call: the alias of a published version (older stacks: the function).
+    let trigger_arn = outputs
+        .get("TriggerArn")
+        .cloned()
+        .unwrap_or_else(|| function_arn.clone());
+    // The alias's name qualifies the code and permission reads, so they see what the pool runs.
+    let qualifier = outputs
+        .get("TriggerArn")
+        .filter(|a| **a != function_arn)
+        .and_then(|a| a.rsplit(':').next())
+        .map(str::to_owned);
     let account = pool_arn.split(':').nth(4).unwrap_or_default().to_owned();
     let region = pool_arn.split(':').nth(3).unwrap_or_default().to_owned();
     let event_version = expected.event_version;
@@ -62,18 +73,35 @@ pub async fn verify(
                 .lambda
                 .get_function()
                 .function_name(&function)
+                .set_qualifier(qualifier.clone())
                 .send()
                 .await
                 .map_err(|e| clients.err("lambda", "GetFunction", e))
         },
         async {
-            clients
-                .lambda
-                .get_policy()
-                .function_name(&function)
-                .send()
-                .await
-                .map_err(|e| clients.err("lambda", "GetPolicy", e))
+            let read = |qualifier: Option<String>| async {
+                clients
+                    .lambda
+                    .get_policy()
+                    .function_name(&function)
+                    .set_qualifier(qualifier)
+                    .send()
+                    .await
+                    .map_err(|e| clients.err("lambda", "GetPolicy", e))
+            };
+            match read(qualifier.clone()).await {
+                // fakecloud's CloudFormation puts an alias-qualified permission on the
+                // unqualified function (AWS puts it on the alias, where Cognito's calls find
+                // it): on a local emulator only, read it there.
+                Err(err)
+                    if clients.emulator
+                        && qualifier.is_some()
+                        && err.is(crate::aws::ErrorKind::NotFound) =>
+                {
+                    read(None).await
+                }
+                other => other,
+            }
         },
         async {
             clients
@@ -102,12 +130,12 @@ pub async fn verify(
     };
     checks.push(Check {
         name: "trigger wired",
-        ok: wired_arn == function_arn && wired_version == event_version,
+        ok: wired_arn == trigger_arn && wired_version == event_version,
         detail: if wired_arn.is_empty() {
             "the pool has no pre-token-generation trigger".into()
         } else {
             format!(
-                "{wired_arn} with {wired_version} (expected {function_arn} with {event_version})"
+                "{wired_arn} with {wired_version} (expected {trigger_arn} with {event_version})"
             )
         },
     });

@@ -45,7 +45,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
         .iter()
         .map(|c| c["logicalId"].as_str().unwrap())
         .collect();
-    assert_eq!(added.len(), 8, "{added:?}");
+    assert_eq!(added.len(), 10, "{added:?}");
     assert!(
         report["checks"]
             .as_array()
@@ -478,5 +478,51 @@ async fn a_no_op_up_notices_the_trigger_removed_behind_the_stacks_back() {
         "{}",
         drifted.stderr
     );
+    deployer(&inputs.path, &["down"]).await.ok();
+}
+
+/// The pool calls a published version through an alias: while an `up` changes the mapping
+/// (a new configuration, so a new version), every login gets its tokens, and once it is done
+/// the new claim is there.
+#[tokio::test]
+async fn logins_keep_working_while_an_up_changes_the_mapping() {
+    let projects = json!({"attribute": "projects", "tokens": "both", "type": "list"});
+    let inputs = Inputs::new(json!({"eventVersion": "V2_0", "claims": [projects]}));
+    let first = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json();
+    let outputs = first["outputs"].clone();
+    assert!(
+        outputs["TriggerArn"].as_str().unwrap().ends_with(":live"),
+        "the pool calls the alias: {outputs}"
+    );
+    let row = [("projects", s("p-1")), ("tier", s("gold"))];
+    let (id, _) = common::login(&outputs, "jane", &row).await;
+    assert!(id.get("tier").is_none());
+
+    inputs.rewrite(json!({"claims": [projects, {"attribute": "tier", "tokens": "both"}]}));
+    let path = inputs.path.clone();
+    let update = tokio::spawn(async move { deployer(&path, &["up", "--output", "json"]).await });
+    let mut logins = 0;
+    while !update.is_finished() || logins == 0 {
+        // `login` panics on a refused login: a login during the update must succeed.
+        let (id, _) = common::login(&outputs, "jane", &row).await;
+        assert_eq!(id["projects"], json!(["p-1"]), "{id}");
+        logins += 1;
+    }
+    let updated = update.await.unwrap().ok().json();
+    assert_eq!(updated["action"], "updated");
+    assert!(updated["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["ok"] == true));
+    let (id, access) = common::login(&outputs, "jane", &row).await;
+    assert_eq!(
+        (id["tier"].clone(), access["tier"].clone()),
+        (json!("gold"), json!("gold"))
+    );
+    eprintln!("{logins} logins during the update");
     deployer(&inputs.path, &["down"]).await.ok();
 }

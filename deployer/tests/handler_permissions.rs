@@ -29,6 +29,10 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("kinesis:*", "the table has no KinesisStreamSpecification"),
     ("firehose:*", "the log group delivers nowhere"),
     (
+        "codedeploy:*",
+        "the alias has no RoutingConfig or CodeDeploy hook",
+    ),
+    (
         "cloudfront:*",
         "the pool domain is a prefix domain, not a custom domain",
     ),
@@ -89,6 +93,14 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("dynamodb:AssociateTableReplica", "not a global table"),
     ("lambda:GetLayerVersion", "the function has no layers"),
     (
+        "lambda:PutProvisionedConcurrencyConfig",
+        "no ProvisionedConcurrencyConfig",
+    ),
+    (
+        "lambda:DeleteProvisionedConcurrencyConfig",
+        "no ProvisionedConcurrencyConfig",
+    ),
+    (
         "lambda:PutFunctionConcurrency",
         "no ReservedConcurrentExecutions",
     ),
@@ -107,10 +119,6 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("lambda:PutFunctionScalingConfig", "no capacity provider"),
     ("lambda:PassCapacityProvider", "no capacity provider"),
     ("lambda:AssociateRuntimeAlias", "no runtime alias"),
-    (
-        "lambda:PublishVersion",
-        "the function's update publishes no version (no SnapStart, no AutoPublish)",
-    ),
     ("lambda:GetCodeSigningConfig", "no CodeSigningConfigArn"),
     (
         "lambda:PutFunctionCodeSigningConfig",

@@ -187,3 +187,48 @@ fn every_role_is_bounded_and_code_signing_is_wired_only_when_asked() {
         .get("CodeSigningConfigArn")
         .is_none());
 }
+
+#[test]
+fn the_pool_calls_a_published_version_through_an_alias_and_a_new_mapping_publishes_one() {
+    let d = doc(V3_PATTERN);
+    let r = &d["Resources"];
+    let alias = serde_json::json!({"Ref": "TriggerAlias"});
+    assert_eq!(
+        r["UserPool"]["Properties"]["LambdaConfig"]["PreTokenGenerationConfig"]["LambdaArn"],
+        alias
+    );
+    assert_eq!(r["TriggerPermission"]["Properties"]["FunctionName"], alias);
+    assert_eq!(
+        r["TriggerAlias"]["Properties"]["FunctionVersion"],
+        serde_json::json!({"Fn::GetAtt": ["TriggerVersion", "Version"]})
+    );
+    assert_eq!(
+        doc(V1_KEPT)["Resources"]["UserPool"]["Properties"]["LambdaConfig"]["PreTokenGeneration"],
+        alias
+    );
+    // The version's description names the artifact and the configuration: a new mapping
+    // publishes a new version; a change elsewhere (the callback URLs) does not.
+    let description = |text: &str| {
+        doc(text)["Resources"]["TriggerVersion"]["Properties"]["Description"]["Fn::Sub"].clone()
+    };
+    let base =
+        r#"{"stackName": "s", "userPoolDomainName": "d", "claims": [{"attribute": "projects"}]"#;
+    let same = description(&format!("{base}}}"));
+    assert_eq!(
+        same,
+        description(&format!(
+            r#"{base}, "callbackUrls": ["https://app.example/cb"]}}"#
+        ))
+    );
+    assert_ne!(
+        same,
+        description(
+            r#"{"stackName": "s", "userPoolDomainName": "d", "claims": [{"attribute": "tier"}]}"#
+        )
+    );
+    assert_ne!(
+        same,
+        description(&format!(r#"{base}, "trigger": {{"memoryMb": 256}}}}"#))
+    );
+    assert!(same.as_str().unwrap().starts_with("${ArtifactKey} config "));
+}

@@ -142,6 +142,15 @@ pub fn http_client(target: &Target) -> aws_smithy_runtime_api::client::http::Sha
     }
 }
 
+/// Whether an endpoint URL is on this machine's loopback (where the local emulators listen;
+/// AWS never is).
+fn loopback(url: &str) -> bool {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| h == "localhost" || h == "[::1]" || h.starts_with("127."))
+}
+
 /// The SDK clients, made once per command. Tests build them from mocked clients.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -157,6 +166,9 @@ pub struct Clients {
     /// Who calls: the profile, then the caller's ARN once STS has said it.
     pub principal: Arc<OnceLock<String>>,
     profile: Option<String>,
+    /// The endpoint is a local emulator (on this machine's loopback), never AWS: the few
+    /// places that make up for an emulator's known gaps look at this, and say so.
+    pub emulator: bool,
 }
 
 impl Clients {
@@ -178,6 +190,7 @@ impl Clients {
             region: conn.region.clone(),
             principal: Arc::default(),
             profile: conn.profile.clone(),
+            emulator: conn.endpoint.as_deref().is_some_and(loopback),
         }
     }
 
@@ -207,6 +220,7 @@ impl Clients {
             region: region.into(),
             principal: Arc::default(),
             profile: profile.map(str::to_owned),
+            emulator: false,
         }
     }
 

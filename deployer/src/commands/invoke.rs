@@ -394,7 +394,7 @@ pub async fn invoke(
     refs: &StackRefs,
     options: &InvokeOptions,
 ) -> Result<InvokeReport, Error> {
-    let function = refs.function.as_str();
+    let function = refs.trigger.as_str();
     let (event, principal) = build_event(clients, refs, options).await?;
     let started = Instant::now();
     let out = clients

@@ -19,6 +19,9 @@ pub struct StackRefs {
     pub event_version: String,
     /// The trigger function (its log group is `/aws/lambda/<function>`).
     pub function: String,
+    /// What the pool calls: the function's alias (`TriggerArn`), or the function for a stack
+    /// deployed before it had one. `invoke` calls this, so it runs what logins run.
+    pub trigger: String,
     /// The endpoint the SDK talks to when it is not AWS's own (the emulator).
     pub endpoint: Option<String>,
 }
@@ -74,6 +77,9 @@ impl StackRefs {
             event_version: get("EventVersion")
                 .unwrap_or_else(|| inputs.event_version.as_str().into()),
             function: get("FunctionName").unwrap_or_default(),
+            trigger: get("TriggerArn")
+                .or_else(|| get("FunctionName"))
+                .unwrap_or_default(),
             endpoint: conn.endpoint.clone(),
         })
     }

@@ -447,6 +447,10 @@ pub fn outputs(fingerprint: &str) -> Vec<(&'static str, String)> {
             "FunctionArn",
             "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken".into(),
         ),
+        (
+            "TriggerArn",
+            "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken:live".into(),
+        ),
         ("EventVersion", "V2_0".into()),
         ("StackName", STACK.into()),
         ("Region", "us-east-1".into()),
@@ -480,7 +484,9 @@ pub fn wiring_with(
     use aws_sdk_cognitoidentityprovider::types::{
         LambdaConfigType, PreTokenGenerationVersionConfigType, UserPoolType,
     };
-    let function_arn = "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken";
+    // The pool calls the function's alias (a published version), and the code and permission
+    // are read through it (Lambda API reference, GetFunction and GetPolicy: Qualifier).
+    let function_arn = "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken:live";
     let code_sha256 = deployer::artifacts::checksum(&artifact.sha256);
     m.cognito.push(
         mock!(aws_sdk_cognitoidentityprovider::Client::describe_user_pool).then_output(move || {
@@ -505,20 +511,24 @@ pub fn wiring_with(
         }),
     );
     m.lambda.push(
-        mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
-            aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
-                .configuration(
-                    aws_sdk_lambda::types::FunctionConfiguration::builder()
-                        .function_name("app-pretoken")
-                        .code_size(2_700_000)
-                        .code_sha256(code_sha256.clone())
-                        .role("arn:aws:iam::111122223333:role/app-pretoken")
-                        .build(),
-                )
-                .build()
-        }),
+        mock!(aws_sdk_lambda::Client::get_function)
+            .match_requests(|r| r.qualifier() == Some("live"))
+            .then_output(move || {
+                aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
+                    .configuration(
+                        aws_sdk_lambda::types::FunctionConfiguration::builder()
+                            .function_name("app-pretoken")
+                            .code_size(2_700_000)
+                            .code_sha256(code_sha256.clone())
+                            .role("arn:aws:iam::111122223333:role/app-pretoken")
+                            .build(),
+                    )
+                    .build()
+            }),
     );
-    m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy).then_output(|| {
+    m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy)
+        .match_requests(|r| r.qualifier() == Some("live"))
+        .then_output(|| {
         aws_sdk_lambda::operation::get_policy::GetPolicyOutput::builder()
             .policy(r#"{"Statement":[{"Sid":"s","Effect":"Allow","Principal":{"Service":"cognito-idp.amazonaws.com"},"Action":"lambda:InvokeFunction","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:cognito-idp:us-east-1:111122223333:userpool/us-east-1_Abc123"},"StringEquals":{"AWS:SourceAccount":"111122223333"}}}]}"#)
             .build()
@@ -782,6 +792,7 @@ pub fn refs() -> deployer::identity::refs::StackRefs {
         region: "us-east-1".into(),
         event_version: "V2_0".into(),
         function: "app-pretoken".into(),
+        trigger: "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken:live".into(),
         endpoint: None,
     }
 }
