@@ -181,6 +181,8 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
 fn version_config(inputs: &StackInputs) -> String {
     use sha2::{Digest, Sha256};
     let config = serde_json::json!({
+        // The template itself: runtime, architecture, handler, role... as this deployer writes them.
+        "template": hex::encode(Sha256::digest(TEMPLATES[0].1.as_bytes())),
         "trigger": inputs.trigger_config(),
         "memory": inputs.trigger.memory_mb,
         "timeout": inputs.trigger.timeout_seconds,

@@ -221,7 +221,10 @@ async fn a_failed_first_create_in_rollback_complete_is_deleted_and_created_again
         described(stack(
             StackStatus::RollbackComplete,
             &[],
-            &[("managed-by", "deployer")],
+            &[
+                ("managed-by", "deployer"),
+                ("deployer:lifecycle", "disposable"),
+            ],
         ))
     };
     let delete = mock!(Cfn::delete_stack).then_output(|| {
@@ -310,7 +313,10 @@ async fn rollback_failed_is_refused_with_the_root_cause_and_what_to_do() {
             described(stack(
                 StackStatus::RollbackFailed,
                 &[],
-                &[("managed-by", "deployer")],
+                &[
+                    ("managed-by", "deployer"),
+                    ("deployer:lifecycle", "disposable"),
+                ],
             ))
         }),
         mock!(Cfn::describe_stack_events).then_output(|| events(rollback_failed_events())),
@@ -460,14 +466,20 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
                 described(stack(
                     StackStatus::DeleteFailed,
                     &[],
-                    &[("managed-by", "deployer")],
+                    &[
+                        ("managed-by", "deployer"),
+                        ("deployer:lifecycle", "disposable"),
+                    ],
                 ))
             })
             .output(|| {
                 described(stack(
                     StackStatus::DeleteFailed,
                     &[],
-                    &[("managed-by", "deployer")],
+                    &[
+                        ("managed-by", "deployer"),
+                        ("deployer:lifecycle", "disposable"),
+                    ],
                 ))
             })
             .http_response(no_such_stack)

@@ -129,6 +129,30 @@ async fn users_add_merges_into_the_row_under_the_pools_name_bound_to_the_sub() {
 }
 
 #[tokio::test]
+async fn a_row_naming_the_tables_key_is_refused_before_any_call() {
+    // The key is the user's name, written by `users add` itself: a --set of it would file the
+    // claims under someone else's row. No rules: any call fails the test.
+    let m = Mocks::new();
+    let row = HashMap::from([("userName".to_owned(), AttributeValue::S("root".into()))]);
+    let err = users::add(
+        &m.clients(),
+        &refs(),
+        "jane",
+        None,
+        None,
+        row,
+        (false, false, &SecretSink::Nowhere),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err:?}");
+    assert!(
+        err.to_string().contains("\"userName\" is the table's key"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites() {
     // The row holds another sub (a user deleted and made again under this name): the
     // condition fails (DynamoDB API reference, UpdateItem: ConditionalCheckFailedException,

@@ -539,6 +539,14 @@ async fn a_table_left_by_an_earlier_kept_stack_is_brought_back_and_a_foreign_one
 /// A kept stack, created by this version: protection on through its parameters.
 fn kept_stack(status: StackStatus) -> aws_sdk_cloudformation::types::Stack {
     let mut s = ours(status, "x");
+    for t in s.tags.iter_mut().flatten() {
+        if t.key() == Some("deployer:lifecycle") {
+            *t = aws_sdk_cloudformation::types::Tag::builder()
+                .key("deployer:lifecycle")
+                .value("kept")
+                .build();
+        }
+    }
     for (k, v) in [
         ("PoolDeletionProtection", "ACTIVE"),
         ("TableDeletionProtection", "true"),
@@ -703,6 +711,10 @@ async fn a_stack_that_cannot_be_updated_has_its_pool_released_keeping_its_whole_
             )
             .auto_verified_attributes(VerifiedAttributeType::Email)
             .user_pool_tags("deployer:stack", "app")
+            // CloudFormation's own tag: keys under `aws:` are reserved for AWS's use and cannot
+            // be added or edited by a caller (Tagging AWS Resources user guide, "Tag naming
+            // limits and requirements"), so they are not sent back.
+            .user_pool_tags("aws:cloudformation:stack-name", "app")
             .build()
     };
     m.cognito.push(
@@ -740,6 +752,7 @@ async fn a_stack_that_cannot_be_updated_has_its_pool_released_keeping_its_whole_
                 && r.auto_verified_attributes() == [VerifiedAttributeType::Email]
                 && r.user_pool_tags().and_then(|t| t.get("deployer:stack")).map(String::as_str)
                     == Some("app")
+                && r.user_pool_tags().is_some_and(|t| !t.keys().any(|k| k.starts_with("aws:")))
                 && r.pool_name() == Some("app")
         })
         .then_output(|| {

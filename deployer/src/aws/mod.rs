@@ -145,10 +145,15 @@ pub fn http_client(target: &Target) -> aws_smithy_runtime_api::client::http::Sha
 /// Whether an endpoint URL is on this machine's loopback (where the local emulators listen;
 /// AWS never is).
 fn loopback(url: &str) -> bool {
-    url::Url::parse(url)
+    match url::Url::parse(url)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .is_some_and(|h| h == "localhost" || h == "[::1]" || h.starts_with("127."))
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
 }
 
 /// The SDK clients, made once per command. Tests build them from mocked clients.
@@ -275,5 +280,32 @@ impl Clients {
             self.principal.set(arn).ok();
         }
         Ok(out.account.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback;
+
+    #[test]
+    fn only_this_machine_counts_as_an_emulator() {
+        for url in [
+            "http://127.0.0.1:4566",
+            "http://127.8.0.1:4566",
+            "http://localhost:4566",
+            "http://[::1]:4566",
+        ] {
+            assert!(loopback(url), "{url}");
+        }
+        // Names that merely look local resolve elsewhere; AWS's endpoints never are loopback.
+        for url in [
+            "http://127.0.0.1.example.com:4566",
+            "http://localhost.example.com",
+            "https://cloudformation.us-east-1.amazonaws.com",
+            "http://10.0.0.1:4566",
+            "not a url",
+        ] {
+            assert!(!loopback(url), "{url}");
+        }
     }
 }

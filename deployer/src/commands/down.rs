@@ -242,8 +242,18 @@ async fn release(
     // up, the default password policy): it gets the pool's whole updatable configuration as
     // DescribeUserPool gave it, with only the protection changed, so a delete that then fails
     // leaves the pool as it was.
+    let Some(described) = described else {
+        // Nothing read back: an update would reset the pool. Leave it, say why.
+        return Err(Error::DeployFailed {
+            operation: "lifting deletion protection",
+            stack: stack.name.clone(),
+            cause: format!("DescribeUserPool gave no configuration for {pool}"),
+            state: stack.status.as_str().into(),
+            help: "nothing was deleted; the pool's protection is left on rather than updated blind. Turn it off in the console or with the aws CLI, then `deployer down --force`".into(),
+        });
+    };
     let update = ctx.clients.cognito.update_user_pool().user_pool_id(&pool);
-    keep_configuration(update, described.as_ref())
+    keep_configuration(update, Some(&described))
         .deletion_protection(DeletionProtectionType::Inactive)
         .send()
         .await
@@ -289,12 +299,21 @@ pub fn keep_configuration(
         .set_device_configuration(p.device_configuration().cloned())
         .set_email_configuration(p.email_configuration().cloned())
         .set_sms_configuration(p.sms_configuration().cloned())
-        .set_user_pool_tags(p.user_pool_tags().cloned())
         .set_admin_create_user_config(admin)
         .set_user_pool_add_ons(p.user_pool_add_ons().cloned())
         .set_account_recovery_setting(p.account_recovery_setting().cloned())
         .set_pool_name(p.name().map(str::to_owned))
         .set_user_pool_tier(p.user_pool_tier().cloned())
+        .set_key_configuration(p.key_configuration().cloned())
+        .set_issuer_configuration(p.issuer_configuration().cloned())
+        .set_acr_configuration(p.acr_configuration().cloned())
+        // Tags under `aws:` are AWS's own (CloudFormation's): not the caller's to write.
+        .set_user_pool_tags(p.user_pool_tags().map(|tags| {
+            tags.iter()
+                .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("aws:"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }))
 }
 
 /// The update that turns the pool's protection off and changes nothing else: the stack's own

@@ -94,17 +94,34 @@ impl SecretSink {
         }
     }
 
-    /// Refuses, before any call, a secret that would have nowhere to go or a file that exists.
+    /// Makes sure, before any call, that the secret will have somewhere to go: refuses when it
+    /// has nowhere, and creates the file (new, mode 0600) so that a file that cannot be made
+    /// stops the command before the user or client exists.
     pub fn ready(&self, what: &str) -> Result<(), Error> {
         match self {
             Self::Nowhere => Err(Error::Usage {
                 message: format!("the {what} would be printed where CI logs it: stdout is not a terminal"),
                 help: "pass --secret-file FILE (written with mode 0600, never over an existing file), or --output json to take it from the JSON on purpose".into(),
             }),
-            Self::File(path) if path.exists() => Err(Error::Usage {
-                message: format!("--secret-file {} exists", path.display()),
-                help: "name a new file: a secret is never written over another".into(),
-            }),
+            Self::File(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map(drop)
+                    .map_err(|source| match source.kind() {
+                        std::io::ErrorKind::AlreadyExists => Error::Usage {
+                            message: format!("--secret-file {} exists", path.display()),
+                            help: "name a new file: a secret is never written over another".into(),
+                        },
+                        _ => Error::Io {
+                            what: format!("creating {}", path.display()),
+                            source,
+                        },
+                    })
+            }
             _ => Ok(()),
         }
     }
@@ -115,11 +132,10 @@ impl SecretSink {
         match self {
             Self::File(path) => {
                 use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
+                // Made (new, 0600) by `ready` before any call.
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
-                    .create_new(true)
-                    .mode(0o600)
+                    .truncate(true)
                     .open(path)
                     .map_err(|source| Error::Io {
                         what: format!("creating {}", path.display()),
@@ -164,9 +180,11 @@ mod sink_tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret\n");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        // Never over an existing file.
+        // Never over an existing file: refused before anything is made.
         assert!(sink.ready("password").is_err());
-        assert!(sink.deliver("other".into()).is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret\n");
+        // A file that cannot be made stops it too.
+        let nowhere = SecretSink::File(dir.path().join("missing/dir/secret"));
+        assert!(nowhere.ready("password").is_err());
     }
 }

@@ -56,6 +56,12 @@ pub async fn add(
     row: HashMap<String, AttributeValue>,
     (invite, replace, sink): (bool, bool, &super::secret::SecretSink),
 ) -> Result<AddReport, Error> {
+    if row.contains_key(&refs.partition_key) {
+        return Err(Error::Usage {
+            message: format!("the row attribute {:?} is the table's key", refs.partition_key),
+            help: "the key is the user's name, which `users add` writes itself; drop it from --set/--row".into(),
+        });
+    }
     // A new user given no password gets a generated one: it must have somewhere to go before
     // the user is made.
     if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {

@@ -70,17 +70,13 @@ impl Stack {
 
     /// Whether the deployed stack is disposable (its deletion protection may be lifted without
     /// --force): an ephemeral copy, or a stack deployed as disposable. A stack deployed before
-    /// the lifecycle tag counts as kept while its pool is protected. Decided from the deployed
-    /// stack alone: an inputs file that says `disposable` never makes a kept stack so.
+    /// the lifecycle tag counts as kept (its next `up` tags it): older templates set the
+    /// pool's protection without a parameter to read it from. Decided from the deployed stack
+    /// alone: an inputs file that says `disposable` never makes a kept stack so.
     pub fn disposable(&self) -> bool {
         let tag = |k: &str| self.tags.get(k).map(String::as_str);
-        if tag(crate::ephemeral::TAG_EPHEMERAL) == Some("true") {
-            return true;
-        }
-        match tag(LIFECYCLE_TAG) {
-            Some(lifecycle) => lifecycle == "disposable",
-            None => !self.pool_protected(),
-        }
+        tag(crate::ephemeral::TAG_EPHEMERAL) == Some("true")
+            || tag(LIFECYCLE_TAG) == Some("disposable")
     }
 
     /// Whether the pool has deletion protection, as the stack's parameter says.
@@ -247,8 +243,9 @@ mod tests {
         assert!(!stack(&[(LIFECYCLE_TAG, "kept")], "INACTIVE").disposable());
         assert!(stack(&[(LIFECYCLE_TAG, "disposable")], "INACTIVE").disposable());
         assert!(stack(&[(crate::ephemeral::TAG_EPHEMERAL, "true")], "INACTIVE").disposable());
-        // Deployed before the lifecycle tag: kept while the pool is protected.
+        // Deployed before the lifecycle tag: kept, whatever its parameters say (older
+        // templates protected the pool without a parameter).
         assert!(!stack(&[], "ACTIVE").disposable());
-        assert!(stack(&[], "INACTIVE").disposable());
+        assert!(!stack(&[], "INACTIVE").disposable());
     }
 }

@@ -462,7 +462,14 @@ pub fn outputs(fingerprint: &str) -> Vec<(&'static str, String)> {
 pub fn ours(status: StackStatus, fingerprint: &str) -> Stack {
     let outputs = outputs(fingerprint);
     let outputs: Vec<(&str, &str)> = outputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    stack(status, &outputs, &[("managed-by", "deployer")])
+    stack(
+        status,
+        &outputs,
+        &[
+            ("managed-by", "deployer"),
+            ("deployer:lifecycle", "disposable"),
+        ],
+    )
 }
 
 /// What the wiring checks read after a deploy, as a correctly wired stack running `artifact`
