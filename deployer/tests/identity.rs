@@ -153,6 +153,68 @@ async fn a_row_naming_the_tables_key_is_refused_before_any_call() {
 }
 
 #[tokio::test]
+async fn a_failed_add_leaves_no_secret_file_so_the_retry_can_use_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jane.password");
+    let sink = SecretSink::File(path.clone());
+    // A new user (AdminGetUser: UserNotFoundException, HTTP 400, API reference Errors) whose
+    // creation Cognito refuses (AdminCreateUser: InvalidParameterException, HTTP 400).
+    let mut m = Mocks::new();
+    m.cognito.push(
+        mock!(Cognito::admin_get_user).then_http_response(|| {
+            json_error(400, "UserNotFoundException", "User does not exist.")
+        }),
+    );
+    m.cognito
+        .push(mock!(Cognito::admin_create_user).then_http_response(|| {
+            json_error(
+                400,
+                "InvalidParameterException",
+                "Invalid email address format.",
+            )
+        }));
+    let err = users::add(
+        &m.clients(),
+        &refs(),
+        "jane",
+        Some("not-an-email"),
+        None,
+        HashMap::new(),
+        (false, false, &sink),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("InvalidParameterException"),
+        "{err}"
+    );
+    assert!(!path.exists(), "the empty secret file is removed");
+
+    // A file that was there before is never removed, even empty: refused, left as it was.
+    // No AdminCreateUser rule: the refusal comes before it.
+    std::fs::write(&path, "").unwrap();
+    let mut m = Mocks::new();
+    m.cognito.push(
+        mock!(Cognito::admin_get_user).then_http_response(|| {
+            json_error(400, "UserNotFoundException", "User does not exist.")
+        }),
+    );
+    let err = users::add(
+        &m.clients(),
+        &refs(),
+        "jane",
+        None,
+        None,
+        HashMap::new(),
+        (false, false, &sink),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("exists"), "{err}");
+    assert!(path.exists());
+}
+
+#[tokio::test]
 async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites() {
     // The row holds another sub (a user deleted and made again under this name): the
     // condition fails (DynamoDB API reference, UpdateItem: ConditionalCheckFailedException,

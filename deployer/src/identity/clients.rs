@@ -67,6 +67,22 @@ pub async fn add_client(
     sink: &super::secret::SecretSink,
 ) -> Result<ClientReport, Error> {
     sink.ready("client secret")?;
+    let added = add_client_ready(clients, refs, name, row, sink).await;
+    // Nothing went to the file: remove the empty one `ready` made, so a retry can use it.
+    if added.is_err() {
+        sink.abandon();
+    }
+    added
+}
+
+/// The rest of `clients add`, once the secret has somewhere to go.
+async fn add_client_ready(
+    clients: &Clients,
+    refs: &StackRefs,
+    name: &str,
+    row: HashMap<String, AttributeValue>,
+    sink: &super::secret::SecretSink,
+) -> Result<ClientReport, Error> {
     let cognito = &clients.cognito;
     let (identifier, scope) = resource_server(refs);
     let existing = cognito

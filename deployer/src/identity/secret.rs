@@ -152,6 +152,18 @@ impl SecretSink {
         }
     }
 
+    /// Undoes `ready` when no secret came to be written (the command failed, or a user made
+    /// meanwhile by someone else needed none): the empty file it made is removed, so the same
+    /// command can be run again with the same path. Call it only after `ready` succeeded: a file
+    /// that was there before is never `ready`'s.
+    pub fn abandon(&self) {
+        if let Self::File(path) = self {
+            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
     /// The file the secret went to, for the report.
     pub fn file(&self) -> Option<String> {
         match self {

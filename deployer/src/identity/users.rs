@@ -64,9 +64,38 @@ pub async fn add(
     }
     // A new user given no password gets a generated one: it must have somewhere to go before
     // the user is made.
-    if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {
+    let made = password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none();
+    if made {
         sink.ready("generated password")?;
     }
+    let added = add_ready(
+        clients,
+        refs,
+        user,
+        email,
+        password,
+        row,
+        (invite, replace, sink),
+    )
+    .await;
+    // No password went to the file (a failure, or the user was made meanwhile): remove the
+    // empty file `ready` made.
+    if made && !added.as_ref().is_ok_and(|r| r.secret_file.is_some()) {
+        sink.abandon();
+    }
+    added
+}
+
+/// The rest of `users add`, once the secret has somewhere to go.
+async fn add_ready(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+    email: Option<&str>,
+    password: Option<Secret>,
+    row: HashMap<String, AttributeValue>,
+    (invite, replace, sink): (bool, bool, &super::secret::SecretSink),
+) -> Result<AddReport, Error> {
     let created = upsert_pool_user(clients, refs, user, email, invite).await?;
     let exists = !created;
     // A password is generated only for a new user given none (and no invitation).
