@@ -58,7 +58,7 @@ pub async fn verify(
     let event_version = expected.event_version;
     let mut checks = Vec::new();
 
-    let (pool, func, policy, table_arn) = tokio::join!(
+    let (pool, func, policy, table_arn, alias) = tokio::join!(
         async {
             clients
                 .cognito
@@ -113,6 +113,20 @@ pub async fn verify(
                 .map_err(|e| clients.err("dynamodb", "DescribeTable", e))
                 .map(|t| t.table.and_then(|t| t.table_arn).unwrap_or_default())
         },
+        async {
+            match &qualifier {
+                Some(name) => clients
+                    .lambda
+                    .get_alias()
+                    .function_name(&function)
+                    .name(name)
+                    .send()
+                    .await
+                    .map(Some)
+                    .map_err(|e| clients.err("lambda", "GetAlias", e)),
+                None => Ok(None),
+            }
+        },
     );
 
     // 1. The pool calls the trigger with the intended event version.
@@ -162,6 +176,32 @@ pub async fn verify(
             } else {
                 format!(
                     "code SHA-256 {got}, expected {want} (the code was changed outside the stack)"
+                )
+            },
+        });
+    }
+
+    // 2b. Every call through the alias runs its one version: a weighted second version
+    //     (RoutingConfig, Lambda API reference UpdateAlias) would send a share of the logins to
+    //     code and configuration the checks above never read.
+    if let Some(alias) = alias? {
+        let extra: Vec<String> = alias
+            .routing_config
+            .and_then(|r| r.additional_version_weights)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(version, weight)| format!("{:.0}% to version {version}", weight * 100.0))
+            .collect();
+        let version = alias.function_version.unwrap_or_default();
+        checks.push(Check {
+            name: "alias runs one version",
+            ok: extra.is_empty(),
+            detail: if extra.is_empty() {
+                format!("every call runs version {version}")
+            } else {
+                format!(
+                    "version {version}, and {} (routing set outside the stack)",
+                    extra.join(", ")
                 )
             },
         });

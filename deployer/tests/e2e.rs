@@ -481,6 +481,58 @@ async fn a_no_op_up_notices_the_trigger_removed_behind_the_stacks_back() {
     deployer(&inputs.path, &["down"]).await.ok();
 }
 
+/// A share of the logins routed to another version (the alias's RoutingConfig, set outside the
+/// stack) runs code the checks never read: a no-op `up` names it.
+#[tokio::test]
+async fn a_no_op_up_notices_the_alias_routing_logins_to_another_version() {
+    let inputs = Inputs::new(json!({}));
+    let outputs = deployer(&inputs.path, &["up", "--output", "json"])
+        .await
+        .ok()
+        .json()["outputs"]
+        .clone();
+    let function = outputs["FunctionName"].as_str().unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&common::sdk().await);
+    // A second version: a changed configuration, published (Lambda API reference,
+    // PublishVersion publishes only when the code or configuration changed).
+    lambda
+        .update_function_configuration()
+        .function_name(function)
+        .description("changed outside the stack")
+        .send()
+        .await
+        .unwrap();
+    let other = lambda
+        .publish_version()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap()
+        .version
+        .unwrap();
+    lambda
+        .update_alias()
+        .function_name(function)
+        .name("live")
+        .routing_config(
+            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                .additional_version_weights(&other, 0.25)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let drifted = deployer(&inputs.path, &["up"]).await;
+    assert_eq!(drifted.code, 4, "{}", drifted.stderr);
+    assert!(
+        drifted.stderr.contains("alias runs one version")
+            && drifted.stderr.contains(&format!("25% to version {other}")),
+        "{}",
+        drifted.stderr
+    );
+    deployer(&inputs.path, &["down"]).await.ok();
+}
+
 /// The pool calls a published version through an alias: while an `up` changes the mapping
 /// (a new configuration, so a new version), every login gets its tokens, and once it is done
 /// the new claim is there.

@@ -126,6 +126,7 @@ modeled! {
     idp_op::describe_resource_server::DescribeResourceServerError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::get_function::GetFunctionError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::get_policy::GetPolicyError { is_resource_not_found_exception => NotFound }
+    aws_sdk_lambda::operation::get_alias::GetAliasError { is_resource_not_found_exception => NotFound }
     aws_sdk_dynamodb::operation::describe_table::DescribeTableError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::invoke::InvokeError { is_resource_not_found_exception => NotFound }
 }

@@ -533,6 +533,17 @@ pub fn wiring_with(
                     .build()
             }),
     );
+    // GetAlias (Lambda API reference): the version it runs and no RoutingConfig.
+    m.lambda.push(
+        mock!(aws_sdk_lambda::Client::get_alias)
+            .match_requests(|r| r.name() == Some("live"))
+            .then_output(|| {
+                aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                    .name("live")
+                    .function_version("2")
+                    .build()
+            }),
+    );
     m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy)
         .match_requests(|r| r.qualifier() == Some("live"))
         .then_output(|| {
