@@ -66,12 +66,10 @@ pub async fn add_client(
     row: HashMap<String, AttributeValue>,
     sink: &super::secret::SecretSink,
 ) -> Result<ClientReport, Error> {
-    sink.ready("client secret")?;
-    let added = add_client_ready(clients, refs, name, row, sink).await;
+    let mut ready = sink.ready("client secret")?;
+    let added = add_client_ready(clients, refs, name, row, (sink, &mut ready)).await;
     // Nothing went to the file: remove the empty one `ready` made, so a retry can use it.
-    if added.is_err() {
-        sink.abandon();
-    }
+    sink.abandon(ready);
     added
 }
 
@@ -81,7 +79,7 @@ async fn add_client_ready(
     refs: &StackRefs,
     name: &str,
     row: HashMap<String, AttributeValue>,
-    sink: &super::secret::SecretSink,
+    (sink, ready): (&super::secret::SecretSink, &mut super::secret::Ready),
 ) -> Result<ClientReport, Error> {
     let cognito = &clients.cognito;
     let (identifier, scope) = resource_server(refs);
@@ -123,11 +121,13 @@ async fn add_client_ready(
         aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
     });
     let client_id = client.client_id.unwrap_or_default();
+    // Into the file as soon as the client exists: a failed row write does not lose it.
+    let client_secret = sink.deliver(client.client_secret.unwrap_or_default(), ready)?;
     put_row(clients, refs, &client_id, &row).await?;
     Ok(ClientReport {
         name: name.into(),
         client_id,
-        client_secret: sink.deliver(client.client_secret.unwrap_or_default())?,
+        client_secret,
         secret_file: sink.file(),
         scope,
         token_endpoint: format!("{}/oauth2/token", refs.auth_base()),

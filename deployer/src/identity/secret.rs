@@ -95,9 +95,11 @@ impl SecretSink {
     }
 
     /// Makes sure, before any call, that the secret will have somewhere to go: refuses when it
-    /// has nowhere, and creates the file (new, mode 0600) so that a file that cannot be made
-    /// stops the command before the user or client exists.
-    pub fn ready(&self, what: &str) -> Result<(), Error> {
+    /// has nowhere, and creates the file (new, mode 0600; an existing file or symlink is
+    /// refused) so that a file that cannot be made stops the command before the user or client
+    /// exists. The file stays open: the secret is written through this handle, never by
+    /// opening the path again (which a symlink swapped in meanwhile could redirect).
+    pub fn ready(&self, what: &str) -> Result<Ready, Error> {
         match self {
             Self::Nowhere => Err(Error::Usage {
                 message: format!("the {what} would be printed where CI logs it: stdout is not a terminal"),
@@ -110,7 +112,7 @@ impl SecretSink {
                     .create_new(true)
                     .mode(0o600)
                     .open(path)
-                    .map(drop)
+                    .map(|file| Ready(Some(file)))
                     .map_err(|source| match source.kind() {
                         std::io::ErrorKind::AlreadyExists => Error::Usage {
                             message: format!("--secret-file {} exists", path.display()),
@@ -122,29 +124,26 @@ impl SecretSink {
                         },
                     })
             }
-            _ => Ok(()),
+            Self::Terminal | Self::Json => Ok(Ready(None)),
         }
     }
 
     /// Hands the secret over: `Some(secret)` to show it (terminal or JSON), `None` once it is in
-    /// the file.
-    pub fn deliver(&self, secret: String) -> Result<Option<String>, Error> {
+    /// the file `ready` made.
+    pub fn deliver(&self, secret: String, ready: &mut Ready) -> Result<Option<String>, Error> {
         match self {
             Self::File(path) => {
                 use std::io::Write;
-                // Made (new, 0600) by `ready` before any call.
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(path)
+                let mut file = ready.0.take().ok_or_else(|| Error::Io {
+                    what: format!("writing {}", path.display()),
+                    source: std::io::Error::other("the secret file was not made before the call"),
+                })?;
+                writeln!(file, "{secret}")
+                    .and_then(|()| file.sync_all())
                     .map_err(|source| Error::Io {
-                        what: format!("creating {}", path.display()),
+                        what: format!("writing {}", path.display()),
                         source,
                     })?;
-                writeln!(file, "{secret}").map_err(|source| Error::Io {
-                    what: format!("writing {}", path.display()),
-                    source,
-                })?;
                 Ok(None)
             }
             Self::Nowhere => Ok(None),
@@ -154,13 +153,18 @@ impl SecretSink {
 
     /// Undoes `ready` when no secret came to be written (the command failed, or a user made
     /// meanwhile by someone else needed none): the empty file it made is removed, so the same
-    /// command can be run again with the same path. Call it only after `ready` succeeded: a file
-    /// that was there before is never `ready`'s.
-    pub fn abandon(&self) {
-        if let Self::File(path) = self {
-            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
-                let _ = std::fs::remove_file(path);
-            }
+    /// command can be run again with the same path. Only that file: what is at the path now
+    /// (not following a symlink) must be the one `ready` opened, still empty.
+    pub fn abandon(&self, ready: Ready) {
+        use std::os::unix::fs::MetadataExt;
+        let (Self::File(path), Some(file)) = (self, ready.0) else {
+            return;
+        };
+        let (Ok(made), Ok(there)) = (file.metadata(), std::fs::symlink_metadata(path)) else {
+            return;
+        };
+        if made.dev() == there.dev() && made.ino() == there.ino() && there.len() == 0 {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -170,6 +174,17 @@ impl SecretSink {
             Self::File(path) => Some(path.display().to_string()),
             _ => None,
         }
+    }
+}
+
+/// What `ready` made: the open secret file, if the secret goes to one.
+#[derive(Debug, Default)]
+pub struct Ready(Option<std::fs::File>);
+
+impl Ready {
+    /// No file was made (yet).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 }
 
@@ -187,8 +202,8 @@ mod sink_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         let sink = SecretSink::choose(Some(path.clone()), true, true);
-        sink.ready("password").unwrap();
-        assert_eq!(sink.deliver("s3cret".into()).unwrap(), None);
+        let mut ready = sink.ready("password").unwrap();
+        assert_eq!(sink.deliver("s3cret".into(), &mut ready).unwrap(), None);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "s3cret\n");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -198,5 +213,36 @@ mod sink_tests {
         // A file that cannot be made stops it too.
         let nowhere = SecretSink::File(dir.path().join("missing/dir/secret"));
         assert!(nowhere.ready("password").is_err());
+    }
+
+    #[test]
+    fn the_secret_goes_through_the_file_made_never_to_what_the_path_names_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let elsewhere = dir.path().join("elsewhere");
+        let sink = SecretSink::File(path.clone());
+        let mut ready = sink.ready("password").unwrap();
+        // The path is swapped for a symlink between `ready` and `deliver`.
+        std::fs::rename(&path, dir.path().join("made")).unwrap();
+        std::fs::write(&elsewhere, "").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        sink.deliver("s3cret".into(), &mut ready).unwrap();
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("made")).unwrap(),
+            "s3cret\n"
+        );
+
+        // `abandon` removes only the empty file it made: not a file swapped in at the path.
+        std::fs::remove_file(&path).unwrap();
+        let ready = sink.ready("password").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "").unwrap();
+        sink.abandon(ready);
+        assert!(path.exists(), "not the file `ready` made");
+        std::fs::remove_file(&path).unwrap();
+        let ready = sink.ready("password").unwrap();
+        sink.abandon(ready);
+        assert!(!path.exists(), "the empty file `ready` made");
     }
 }

@@ -64,9 +64,9 @@ pub async fn add(
     }
     // A new user given no password gets a generated one: it must have somewhere to go before
     // the user is made.
-    let made = password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none();
-    if made {
-        sink.ready("generated password")?;
+    let mut ready = super::secret::Ready::default();
+    if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {
+        ready = sink.ready("generated password")?;
     }
     let added = add_ready(
         clients,
@@ -75,14 +75,12 @@ pub async fn add(
         email,
         password,
         row,
-        (invite, replace, sink),
+        (invite, replace, sink, &mut ready),
     )
     .await;
-    // No password went to the file (a failure, or the user was made meanwhile): remove the
-    // empty file `ready` made.
-    if made && !added.as_ref().is_ok_and(|r| r.secret_file.is_some()) {
-        sink.abandon();
-    }
+    // No password went to the file (a failure before it was set, or the user was made
+    // meanwhile by someone else): remove the empty file `ready` made.
+    sink.abandon(ready);
     added
 }
 
@@ -94,15 +92,32 @@ async fn add_ready(
     email: Option<&str>,
     password: Option<Secret>,
     row: HashMap<String, AttributeValue>,
-    (invite, replace, sink): (bool, bool, &super::secret::SecretSink),
+    (invite, replace, sink, ready): (
+        bool,
+        bool,
+        &super::secret::SecretSink,
+        &mut super::secret::Ready,
+    ),
 ) -> Result<AddReport, Error> {
     let created = upsert_pool_user(clients, refs, user, email, invite).await?;
     let exists = !created;
     // A password is generated only for a new user given none (and no invitation).
     let generated = (created && password.is_none() && !invite).then(generate_password);
+    if generated.is_some() && matches!(sink, super::secret::SecretSink::File(_)) {
+        // The user was deleted between the first look and its creation: the file was not made.
+        if ready.is_empty() {
+            *ready = sink.ready("generated password")?;
+        }
+    }
     if let Some(password) = password.as_ref().or(generated.as_ref()) {
         set_password(clients, refs, user, password).await?;
     }
+    // Handed over as soon as it is the user's: a later failure (the row) does not lose it.
+    let secret_file = generated.as_ref().and_then(|_| sink.file());
+    let generated_password = match generated {
+        Some(secret) => sink.deliver(secret.into_inner(), ready)?,
+        None => None,
+    };
     // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
     // trigger is given), bound to the user's immutable sub.
     let identity = pool_identity(clients, refs, user).await?;
@@ -128,11 +143,8 @@ async fn add_ready(
         user: identity.name,
         action: if exists { "updated" } else { "created" },
         row: shown,
-        secret_file: generated.as_ref().and_then(|_| sink.file()),
-        generated_password: match generated {
-            Some(secret) => sink.deliver(secret.into_inner())?,
-            None => None,
-        },
+        secret_file,
+        generated_password,
     })
 }
 
