@@ -118,10 +118,9 @@ pub async fn down(
         report.action = DownAction::Deleted;
         // A kept stack's table outlives it (and comes back with the next `up` of this name);
         // a failed create already removed its own.
-        if let Some(table) = resources
-            .get(TABLE_LOGICAL_ID)
-            .filter(|t| !disposable && !t.physical_id.is_empty() && !t.status.starts_with("DELETE"))
-        {
+        if let Some(table) = resources.get(TABLE_LOGICAL_ID).filter(|t| {
+            stack.kept() && !t.physical_id.is_empty() && !t.status.starts_with("DELETE")
+        }) {
             report.retained.push(format!(
                 "table {} (a kept stack's data; the next `up` of {name} brings it back)",
                 table.physical_id

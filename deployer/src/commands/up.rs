@@ -95,7 +95,7 @@ pub fn downgrades(deployed: Option<&Stack>, inputs: &StackInputs) -> Vec<String>
             .map(String::as_str)
             == Some("true")
     };
-    if !stack.disposable() && inputs.lifecycle == Lifecycle::Disposable {
+    if stack.kept() && inputs.lifecycle == Lifecycle::Disposable {
         found.push(format!(
             "the lifecycle of {} from kept to disposable (its table loses deletion protection and point-in-time recovery, and is deleted with the stack)",
             stack.name

@@ -79,6 +79,20 @@ impl Stack {
             || tag(LIFECYCLE_TAG) == Some("disposable")
     }
 
+    /// Whether the stack was deployed to keep its data (so making it disposable would take
+    /// protection away): the lifecycle tag says so, or, for a stack deployed before that tag,
+    /// its parameters show the pool or the table protected, or say nothing either way.
+    pub fn kept(&self) -> bool {
+        if self.disposable() {
+            return false;
+        }
+        if self.tags.contains_key(LIFECYCLE_TAG) {
+            return true;
+        }
+        self.pool_protected()
+            || self.parameters.get(TABLE_PROTECTION).map(String::as_str) != Some("false")
+    }
+
     /// Whether the pool has deletion protection, as the stack's parameter says.
     pub fn pool_protected(&self) -> bool {
         self.parameters.get(POOL_PROTECTION).map(String::as_str) == Some("ACTIVE")
@@ -247,5 +261,22 @@ mod tests {
         // templates protected the pool without a parameter).
         assert!(!stack(&[], "ACTIVE").disposable());
         assert!(!stack(&[], "INACTIVE").disposable());
+    }
+
+    #[test]
+    fn a_stack_from_before_the_lifecycle_tag_is_kept_unless_nothing_of_it_is_protected() {
+        let mut legacy = stack(&[], "INACTIVE");
+        assert!(
+            legacy.kept(),
+            "no table parameter: nothing says it is unprotected"
+        );
+        legacy
+            .parameters
+            .insert(TABLE_PROTECTION.into(), "false".into());
+        assert!(!legacy.kept());
+        assert!(stack(&[], "ACTIVE").kept());
+        assert!(stack(&[(LIFECYCLE_TAG, "kept")], "INACTIVE").kept());
+        assert!(stack(&[(LIFECYCLE_TAG, "other")], "INACTIVE").kept());
+        assert!(!stack(&[(LIFECYCLE_TAG, "disposable")], "ACTIVE").kept());
     }
 }
