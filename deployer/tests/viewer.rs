@@ -183,13 +183,19 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
     std::fs::write(&path, shot).unwrap();
     println!("screenshot: {}", path.display());
 
-    browser
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let logout = browser.find(Locator::Id("logout")).await.unwrap();
+    logout.clone().click().await.unwrap();
+    // The form's POST clears the session. A navigation started before its answer came would
+    // cancel it: wait until the page it was posted from is gone (its button goes stale).
+    let mut gone = false;
+    for _ in 0..100 {
+        if logout.tag_name().await.is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the logout POST never left the page");
     browser
         .goto(&format!("http://localhost:{port}/"))
         .await
