@@ -21,6 +21,11 @@ pub fn project_of<'a>(name: &'a str, tags: &'a BTreeMap<String, String>) -> &'a 
     tags.get(TAG_BASE).map(String::as_str).unwrap_or(name)
 }
 
+/// Whether these tags mark an ephemeral copy (`gc` and a pipeline's closing `down` delete it).
+pub fn is_ephemeral(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(TAG_EPHEMERAL).map(String::as_str) == Some("true")
+}
+
 /// Whether a stack of these tags is a base stack or an ephemeral copy.
 pub fn kind_of(tags: &BTreeMap<String, String>) -> crate::policy::Kind {
     if tags.contains_key(TAG_BASE) {

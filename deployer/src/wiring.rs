@@ -48,11 +48,9 @@ pub async fn verify(
         .cloned()
         .unwrap_or_else(|| function_arn.clone());
     // The alias's name qualifies the code and permission reads, so they see what the pool runs.
-    let qualifier = outputs
-        .get("TriggerArn")
-        .filter(|a| **a != function_arn)
-        .and_then(|a| a.rsplit(':').next())
-        .map(str::to_owned);
+    let qualifier = (trigger_arn != function_arn)
+        .then(|| trigger_arn.rsplit(':').next().map(str::to_owned))
+        .flatten();
     let account = pool_arn.split(':').nth(4).unwrap_or_default().to_owned();
     let region = pool_arn.split(':').nth(3).unwrap_or_default().to_owned();
     let event_version = expected.event_version;

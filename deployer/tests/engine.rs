@@ -886,7 +886,6 @@ async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
         confirm: up::Confirm::Never,
         publish: false,
         bootstrap_itself: false,
-        emulator: false,
     };
 
     // No signed build: refused before any change (no change set rule: one fails the test).

@@ -252,7 +252,7 @@ async fn release(
         });
     };
     let update = ctx.clients.cognito.update_user_pool().user_pool_id(&pool);
-    keep_configuration(update, Some(&described))
+    keep_configuration(update, &described)
         .deletion_protection(DeletionProtectionType::Inactive)
         .send()
         .await
@@ -267,13 +267,10 @@ async fn release(
 /// it, and Cognito refuses any other value beside a temporary password validity.
 pub fn keep_configuration(
     update: aws_sdk_cognitoidentityprovider::operation::update_user_pool::builders::UpdateUserPoolFluentBuilder,
-    pool: Option<&aws_sdk_cognitoidentityprovider::types::UserPoolType>,
+    p: &aws_sdk_cognitoidentityprovider::types::UserPoolType,
 ) -> aws_sdk_cognitoidentityprovider::operation::update_user_pool::builders::UpdateUserPoolFluentBuilder
 {
     use aws_sdk_cognitoidentityprovider::types::AdminCreateUserConfigType;
-    let Some(p) = pool else {
-        return update;
-    };
     let admin = p.admin_create_user_config().map(|c| {
         AdminCreateUserConfigType::builder()
             .allow_admin_create_user_only(c.allow_admin_create_user_only())

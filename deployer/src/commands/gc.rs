@@ -3,7 +3,7 @@
 
 use super::down::{self, DownOptions, DownTarget};
 use crate::aws::cfn;
-use crate::ephemeral::{parse_rfc3339, rfc3339, TAG_EPHEMERAL, TAG_EXPIRES};
+use crate::ephemeral::{is_ephemeral, parse_rfc3339, rfc3339, TAG_EXPIRES};
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::stack::execute::Ctx;
@@ -110,7 +110,7 @@ pub fn triage(
 ) -> Vec<(String, Verdict)> {
     stacks
         .iter()
-        .filter(|s| s.tags.get(TAG_EPHEMERAL).map(String::as_str) == Some("true"))
+        .filter(|s| is_ephemeral(&s.tags))
         // A project's copies are `<project>--<suffix>` and name it in their tags: another
         // project's are not even considered.
         .filter(|s| {
@@ -222,7 +222,7 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ephemeral::TAG_BASE;
+    use crate::ephemeral::{TAG_BASE, TAG_EPHEMERAL};
     use crate::stack::{StackStatus, FINGERPRINT_OUTPUT, MANAGED_BY};
     use std::collections::BTreeMap;
 

@@ -155,7 +155,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 confirm: up::Confirm::detect(),
                 publish: args.publish,
                 bootstrap_itself: conn.target == Target::Local,
-                emulator: conn.target != Target::Aws,
             };
             let report = up::up(ctx(&clients), &paths, &inputs, &options).await?;
             if !args.dry_run {
@@ -181,7 +180,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
                 confirm: up::Confirm::Never,
                 publish: false,
                 bootstrap_itself: conn.target == Target::Local,
-                emulator: conn.target != Target::Aws,
             };
             output::print(
                 format,

@@ -42,9 +42,6 @@ pub struct UpOptions {
     /// Make the bucket and the boundary when they are missing (the local emulator), instead
     /// of stopping with what an admin must run.
     pub bootstrap_itself: bool,
-    /// The endpoint is an emulator, not AWS: make up for what its CloudFormation is known to
-    /// skip (ministack leaves a role's PermissionsBoundary unset), and say so. Never on AWS.
-    pub emulator: bool,
 }
 
 /// Who may confirm a destructive change at the moment it is shown.
@@ -90,11 +87,7 @@ pub fn downgrades(deployed: Option<&Stack>, inputs: &StackInputs) -> Vec<String>
         return Vec::new();
     };
     let mut found = Vec::new();
-    let ephemeral = |tags: &BTreeMap<String, String>| {
-        tags.get(crate::ephemeral::TAG_EPHEMERAL)
-            .map(String::as_str)
-            == Some("true")
-    };
+    let ephemeral = crate::ephemeral::is_ephemeral;
     if stack.kept() && inputs.lifecycle == Lifecycle::Disposable {
         found.push(format!(
             "the lifecycle of {} from kept to disposable (its table loses deletion protection and point-in-time recovery, and is deleted with the stack)",
@@ -508,7 +501,7 @@ pub async fn up(
         }
         Some(Applied::Updated(changes)) => (UpAction::Updated, changes),
     };
-    finish(ctx, inputs, &mut report, observed, options.emulator).await?;
+    finish(ctx, inputs, &mut report, observed).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -603,8 +596,10 @@ async fn finish(
     inputs: &StackInputs,
     report: &mut UpReport,
     observed: Observed,
-    emulator: bool,
 ) -> Result<(), Error> {
+    // A local emulator (never AWS): make up for what its CloudFormation is known to skip
+    // (ministack leaves a role's PermissionsBoundary unset), and say so.
+    let emulator = ctx.clients.emulator;
     let name = report.stack.clone();
     let sha = report.artifact.sha256.clone();
     let expected = wiring::Expected {

@@ -67,75 +67,67 @@ pub async fn add_client(
     sink: &super::secret::SecretSink,
 ) -> Result<ClientReport, Error> {
     let mut ready = sink.ready("client secret")?;
-    let added = add_client_ready(clients, refs, name, row, (sink, &mut ready)).await;
+    let added = async {
+        let cognito = &clients.cognito;
+        let (identifier, scope) = resource_server(refs);
+        let existing = cognito
+            .describe_resource_server()
+            .user_pool_id(&refs.pool_id)
+            .identifier(&identifier)
+            .send()
+            .await;
+        if existing.is_err() {
+            cognito
+                .create_resource_server()
+                .user_pool_id(&refs.pool_id)
+                .identifier(&identifier)
+                .name(&identifier)
+                .scopes(
+                    ResourceServerScopeType::builder()
+                        .scope_name("access")
+                        .scope_description("machine-to-machine access")
+                        .build()
+                        .expect("fields set"),
+                )
+                .send()
+                .await
+                .map_err(|e| clients.err("cognito-idp", "CreateResourceServer", e))?;
+        }
+        let created = cognito
+            .create_user_pool_client()
+            .user_pool_id(&refs.pool_id)
+            .client_name(name)
+            .generate_secret(true)
+            .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+            .allowed_o_auth_scopes(&scope)
+            .allowed_o_auth_flows_user_pool_client(true)
+            .send()
+            .await
+            .map_err(|e| clients.err("cognito-idp", "CreateUserPoolClient", e))?;
+        let client = created.user_pool_client.unwrap_or_else(|| {
+            aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
+        });
+        let client_id = client.client_id.unwrap_or_default();
+        // Into the file as soon as the client exists: a failed row write does not lose it.
+        let client_secret = sink.deliver(client.client_secret.unwrap_or_default(), &mut ready)?;
+        put_row(clients, refs, &client_id, &row).await?;
+        Ok::<_, Error>(ClientReport {
+            name: name.into(),
+            client_id,
+            client_secret,
+            secret_file: sink.file(),
+            scope,
+            token_endpoint: format!("{}/oauth2/token", refs.auth_base()),
+            row: row
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
+                .collect(),
+        })
+    }
+    .await;
     // Nothing went to the file: remove the empty one `ready` made, so a retry can use it.
     sink.abandon(ready);
     added
-}
-
-/// The rest of `clients add`, once the secret has somewhere to go.
-async fn add_client_ready(
-    clients: &Clients,
-    refs: &StackRefs,
-    name: &str,
-    row: HashMap<String, AttributeValue>,
-    (sink, ready): (&super::secret::SecretSink, &mut super::secret::Ready),
-) -> Result<ClientReport, Error> {
-    let cognito = &clients.cognito;
-    let (identifier, scope) = resource_server(refs);
-    let existing = cognito
-        .describe_resource_server()
-        .user_pool_id(&refs.pool_id)
-        .identifier(&identifier)
-        .send()
-        .await;
-    if existing.is_err() {
-        cognito
-            .create_resource_server()
-            .user_pool_id(&refs.pool_id)
-            .identifier(&identifier)
-            .name(&identifier)
-            .scopes(
-                ResourceServerScopeType::builder()
-                    .scope_name("access")
-                    .scope_description("machine-to-machine access")
-                    .build()
-                    .expect("fields set"),
-            )
-            .send()
-            .await
-            .map_err(|e| clients.err("cognito-idp", "CreateResourceServer", e))?;
-    }
-    let created = cognito
-        .create_user_pool_client()
-        .user_pool_id(&refs.pool_id)
-        .client_name(name)
-        .generate_secret(true)
-        .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
-        .allowed_o_auth_scopes(&scope)
-        .allowed_o_auth_flows_user_pool_client(true)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "CreateUserPoolClient", e))?;
-    let client = created.user_pool_client.unwrap_or_else(|| {
-        aws_sdk_cognitoidentityprovider::types::UserPoolClientType::builder().build()
-    });
-    let client_id = client.client_id.unwrap_or_default();
-    // Into the file as soon as the client exists: a failed row write does not lose it.
-    let client_secret = sink.deliver(client.client_secret.unwrap_or_default(), ready)?;
-    put_row(clients, refs, &client_id, &row).await?;
-    Ok(ClientReport {
-        name: name.into(),
-        client_id,
-        client_secret,
-        secret_file: sink.file(),
-        scope,
-        token_endpoint: format!("{}/oauth2/token", refs.auth_base()),
-        row: row
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), trigger::claims::natural(v)?)))
-            .collect(),
-    })
 }
 
 /// `token --client`: the client-credentials grant at the pool's token endpoint, then the

@@ -68,84 +68,61 @@ pub async fn add(
     if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {
         ready = sink.ready("generated password")?;
     }
-    let added = add_ready(
-        clients,
-        refs,
-        user,
-        email,
-        password,
-        row,
-        (invite, replace, sink, &mut ready),
-    )
+    let added = async {
+        let created = upsert_pool_user(clients, refs, user, email, invite).await?;
+        let exists = !created;
+        // A password is generated only for a new user given none (and no invitation).
+        let generated = (created && password.is_none() && !invite).then(generate_password);
+        // The user was deleted between the first look and its creation: the file was not made.
+        if generated.is_some()
+            && ready.is_empty()
+            && matches!(sink, super::secret::SecretSink::File(_))
+        {
+            ready = sink.ready("generated password")?;
+        }
+        if let Some(password) = password.as_ref().or(generated.as_ref()) {
+            set_password(clients, refs, user, password).await?;
+        }
+        // Handed over as soon as it is the user's: a later failure (the row) does not lose it.
+        let secret_file = generated.as_ref().and_then(|_| sink.file());
+        let generated_password = match generated {
+            Some(secret) => sink.deliver(secret.into_inner(), &mut ready)?,
+            None => None,
+        };
+        // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
+        // trigger is given), bound to the user's immutable sub.
+        let identity = pool_identity(clients, refs, user).await?;
+        // An existing user given no row options keeps its row (e.g. only a new password).
+        if exists && row.is_empty() {
+            return Ok(AddReport {
+                user: identity.name,
+                action: "updated",
+                row: BTreeMap::new(),
+                generated_password: None,
+                secret_file: None,
+            });
+        }
+        let shown = row_json(&row);
+        let mut row = row;
+        row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
+        if replace {
+            put_row(clients, refs, &identity.name, &row).await?;
+        } else {
+            super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
+        }
+        Ok::<_, Error>(AddReport {
+            user: identity.name,
+            action: if exists { "updated" } else { "created" },
+            row: shown,
+            secret_file,
+            generated_password,
+        })
+    }
     .await;
     // No password went to the file (a failure before it was set, or the user was made
     // meanwhile by someone else): remove the empty file `ready` made.
     sink.abandon(ready);
     added
-}
-
-/// The rest of `users add`, once the secret has somewhere to go.
-async fn add_ready(
-    clients: &Clients,
-    refs: &StackRefs,
-    user: &str,
-    email: Option<&str>,
-    password: Option<Secret>,
-    row: HashMap<String, AttributeValue>,
-    (invite, replace, sink, ready): (
-        bool,
-        bool,
-        &super::secret::SecretSink,
-        &mut super::secret::Ready,
-    ),
-) -> Result<AddReport, Error> {
-    let created = upsert_pool_user(clients, refs, user, email, invite).await?;
-    let exists = !created;
-    // A password is generated only for a new user given none (and no invitation).
-    let generated = (created && password.is_none() && !invite).then(generate_password);
-    if generated.is_some() && matches!(sink, super::secret::SecretSink::File(_)) {
-        // The user was deleted between the first look and its creation: the file was not made.
-        if ready.is_empty() {
-            *ready = sink.ready("generated password")?;
-        }
-    }
-    if let Some(password) = password.as_ref().or(generated.as_ref()) {
-        set_password(clients, refs, user, password).await?;
-    }
-    // Handed over as soon as it is the user's: a later failure (the row) does not lose it.
-    let secret_file = generated.as_ref().and_then(|_| sink.file());
-    let generated_password = match generated {
-        Some(secret) => sink.deliver(secret.into_inner(), ready)?,
-        None => None,
-    };
-    // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
-    // trigger is given), bound to the user's immutable sub.
-    let identity = pool_identity(clients, refs, user).await?;
-    // An existing user given no row options keeps its row (e.g. only a new password).
-    if exists && row.is_empty() {
-        return Ok(AddReport {
-            user: identity.name,
-            action: "updated",
-            row: BTreeMap::new(),
-            generated_password: None,
-            secret_file: None,
-        });
-    }
-    let shown = row_json(&row);
-    let mut row = row;
-    row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
-    if replace {
-        put_row(clients, refs, &identity.name, &row).await?;
-    } else {
-        super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
-    }
-    Ok(AddReport {
-        user: identity.name,
-        action: if exists { "updated" } else { "created" },
-        row: shown,
-        secret_file,
-        generated_password,
-    })
 }
 
 /// A pool user as Cognito keeps it: the canonical user name and the immutable sub.

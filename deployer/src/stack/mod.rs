@@ -74,9 +74,8 @@ impl Stack {
     /// pool's protection without a parameter to read it from. Decided from the deployed stack
     /// alone: an inputs file that says `disposable` never makes a kept stack so.
     pub fn disposable(&self) -> bool {
-        let tag = |k: &str| self.tags.get(k).map(String::as_str);
-        tag(crate::ephemeral::TAG_EPHEMERAL) == Some("true")
-            || tag(LIFECYCLE_TAG) == Some("disposable")
+        crate::ephemeral::is_ephemeral(&self.tags)
+            || self.tags.get(LIFECYCLE_TAG).map(String::as_str) == Some("disposable")
     }
 
     /// Whether the stack was deployed to keep its data (so making it disposable would take

@@ -791,7 +791,6 @@ impl Harness {
             confirm: up::Confirm::Never,
             publish: false,
             bootstrap_itself: false,
-            emulator: false,
         };
         change(&mut options);
         up::up(self.ctx(), &paths, inputs, &options).await
