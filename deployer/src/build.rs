@@ -63,10 +63,8 @@ pub struct Artifact {
     pub size: u64,
     pub sha256: String,
     pub target: BuildTarget,
-    /// False when the cached zip for these sources was reused.
-    pub rebuilt: bool,
-    /// The source key it was built from (`None`: a zip made elsewhere, e.g. a test's).
-    pub source_key: Option<String>,
+    /// The source key it was built from.
+    pub source_key: String,
     /// Where it came from.
     pub origin: Origin,
 }
@@ -81,8 +79,6 @@ pub enum Origin {
     LocalCache,
     /// The artifacts bucket's shared builds (`_builds/`), put there by another machine.
     SharedCache,
-    /// Given by the caller.
-    Given,
 }
 
 impl Origin {
@@ -91,21 +87,25 @@ impl Origin {
             Self::Built => "built",
             Self::LocalCache => "local cache",
             Self::SharedCache => "shared cache (artifacts bucket)",
-            Self::Given => "given",
         }
     }
 }
 
 impl Artifact {
+    /// The zip's bytes, read from where the build (or the cache) left it.
+    pub async fn bytes(&self) -> Result<Vec<u8>, BuildError> {
+        tokio::fs::read(&self.path)
+            .await
+            .map_err(io(format!("reading {}", self.path.display())))
+    }
+
     /// The source key to share this zip under in the artifacts bucket: a Graviton build this
     /// run compiled. Not one from this machine's cache, whose files anything running as this
     /// user could have written; not one taken from the bucket (there already); never a host
     /// build (for this machine's emulator only).
     pub fn shareable(&self) -> Option<&str> {
-        match (&self.source_key, &self.target, self.origin) {
-            (Some(key), BuildTarget::Graviton, Origin::Built) => Some(key),
-            _ => None,
-        }
+        (self.target == BuildTarget::Graviton && self.origin == Origin::Built)
+            .then_some(self.source_key.as_str())
     }
 }
 
@@ -123,10 +123,7 @@ impl fmt::Display for Artifact {
                 ("sha256", self.sha256.clone()),
                 ("target", target),
                 ("from", self.origin.as_str().to_owned()),
-                (
-                    "source key",
-                    self.source_key.clone().unwrap_or_else(|| "-".into()),
-                ),
+                ("source key", self.source_key.clone()),
             ],
         )
     }
@@ -281,8 +278,7 @@ pub fn cached(
         sha256,
         path: zip,
         target: target.clone(),
-        rebuilt: false,
-        source_key: Some(key.to_owned()),
+        source_key: key.to_owned(),
         origin: Origin::LocalCache,
     }))
 }
@@ -312,8 +308,7 @@ pub fn store(
         sha256,
         path: cached,
         target: target.clone(),
-        rebuilt: origin == Origin::Built,
-        source_key: Some(key.to_owned()),
+        source_key: key.to_owned(),
         origin,
     })
 }
@@ -337,8 +332,7 @@ pub fn store_signed(
         sha256: hex::encode(Sha256::digest(zip)),
         path: signed,
         target: target.clone(),
-        rebuilt: false,
-        source_key: Some(key.to_owned()),
+        source_key: key.to_owned(),
         origin: Origin::SharedCache,
     })
 }

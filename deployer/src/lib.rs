@@ -14,6 +14,7 @@ pub mod build;
 pub mod cancel;
 pub mod cli;
 pub mod commands;
+pub mod ctx;
 pub mod duration;
 pub mod ephemeral;
 pub mod error;

@@ -30,21 +30,7 @@ pub fn resource_types() -> Vec<&'static str> {
     types
 }
 
-pub const REQUIRED_OUTPUTS: &[&str] = &[
-    "UserPoolId",
-    "UserPoolArn",
-    "UserPoolClientId",
-    "UserPoolDomain",
-    "HostedUiUrl",
-    "TableName",
-    "FunctionName",
-    "FunctionArn",
-    "TriggerArn",
-    "EventVersion",
-    "Region",
-    "StackName",
-    "DeployFingerprint",
-];
+pub use crate::stack::output::ALL as REQUIRED_OUTPUTS;
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum RenderError {

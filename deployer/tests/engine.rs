@@ -817,20 +817,20 @@ async fn plan_shows_the_change_set_and_writes_nothing() {
     assert_eq!((removed.num_calls(), review_deleted.num_calls()), (1, 1));
 }
 
+/// `up`'s upload shares a Graviton build this run compiled only when asked (`--publish`),
+/// and only with a conditional write (S3 API reference, PutObject: If-None-Match `*` "uploads
+/// the object only if the object key name does not already exist in the bucket").
 #[tokio::test]
 async fn up_shares_a_build_only_when_asked_and_only_with_a_conditional_write() {
     for publish in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         // A Graviton zip built here, with its source key: what `up --publish` shares.
         let artifact = deployer::build::Artifact {
-            source_key: Some("5f".repeat(32)),
+            source_key: "5f".repeat(32),
             origin: deployer::build::Origin::Built,
             ..artifact(&dir)
         };
-        let fp = fingerprint(&artifact);
         let mut m = Mocks::new();
-        m.cfn = a_first_create(fp);
-        no_table_yet(&mut m);
         // The shared build's write comes first: it must carry If-None-Match: *.
         let shared = mock!(aws_sdk_s3::Client::put_object)
             .match_requests(|r| {
@@ -846,12 +846,16 @@ async fn up_shares_a_build_only_when_asked_and_only_with_a_conditional_write() {
             mock!(aws_sdk_s3::Client::head_object).then_http_response(|| s3_error(404, None)),
         );
         first_upload(&mut m);
-        wiring(&mut m, &artifact);
-        let report = Harness::new(&m)
-            .up_with(&artifact, false, WAIT, |o| o.publish = publish)
+        let location = deployer::stack::ArtifactLocation {
+            bucket: bucket(),
+            key: key(&artifact),
+        };
+        let h = Harness::new(&m);
+        let project = publish.then_some("app");
+        let uploaded = up::trigger::upload(h.ctx(), &artifact, ACCOUNT, &location, project)
             .await
             .unwrap();
-        assert_eq!(report.action, UpAction::Created);
+        assert!(uploaded);
         assert_eq!(
             shared.num_calls(),
             usize::from(publish),
@@ -880,7 +884,7 @@ async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
     let options = UpOptions {
         dry_run: false,
         wait_timeout: WAIT,
-        trigger: up::TriggerSource::Build(deployer::build::BuildTarget::Graviton),
+        trigger: deployer::build::BuildTarget::Graviton,
         adopt: false,
         allow_replace: false,
         confirm: up::Confirm::Never,

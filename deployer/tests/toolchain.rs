@@ -13,15 +13,19 @@ async fn the_real_graviton_build_is_an_aarch64_binary_and_rebuilding_gives_the_s
     let first = build::build(&paths, &BuildTarget::Graviton)
         .await
         .expect("cross-build (run scripts/setup.sh)");
-    assert!(first.rebuilt);
+    assert_eq!(first.origin, deployer::build::Origin::Built);
     let again = build::build(&paths, &BuildTarget::Graviton).await.unwrap();
-    assert!(!again.rebuilt, "an unchanged trigger is not rebuilt");
+    assert_eq!(
+        again.origin,
+        deployer::build::Origin::LocalCache,
+        "an unchanged trigger is not rebuilt"
+    );
     assert_eq!(again.sha256, first.sha256);
 
     // Rebuild from scratch (cache gone): cargo relinks the same binary, the zip is identical.
     std::fs::remove_dir_all(cache.path().join("artifacts")).unwrap();
     let rebuilt = build::build(&paths, &BuildTarget::Graviton).await.unwrap();
-    assert!(rebuilt.rebuilt);
+    assert_eq!(rebuilt.origin, deployer::build::Origin::Built);
     assert_eq!(rebuilt.sha256, first.sha256);
 
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&first.path).unwrap()).unwrap();

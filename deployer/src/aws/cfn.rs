@@ -2,9 +2,7 @@
 
 use super::{AwsError, Clients, ErrorKind};
 use crate::stack::{Change, ChangeKind, ChangeSetRequest, Event, ParamValue, Stack, StackStatus};
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, ResourceToImport, Tag,
-};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -105,17 +103,6 @@ pub async fn create_change_set(
             }
         })
         .collect();
-    let imports = req
-        .imports
-        .iter()
-        .map(|i| {
-            ResourceToImport::builder()
-                .resource_type(&i.resource_type)
-                .logical_resource_id(&i.logical_id)
-                .set_resource_identifier(Some(i.identifier.clone().into_iter().collect()))
-                .build()
-        })
-        .collect::<Vec<_>>();
     let mut call = clients
         .cfn
         .create_change_set()
@@ -124,7 +111,6 @@ pub async fn create_change_set(
         .change_set_type(match req.kind {
             ChangeKind::Create => ChangeSetType::Create,
             ChangeKind::Update => ChangeSetType::Update,
-            ChangeKind::Import => ChangeSetType::Import,
         })
         .set_parameters(Some(parameters))
         .set_tags(Some(
@@ -147,9 +133,6 @@ pub async fn create_change_set(
         Some(body) => call.template_body(body),
         None => call.use_previous_template(true),
     };
-    if !imports.is_empty() {
-        call = call.set_resources_to_import(Some(imports));
-    }
     if req.import_existing {
         call = call.import_existing_resources(true);
     }

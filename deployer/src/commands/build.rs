@@ -3,10 +3,9 @@
 
 use crate::artifacts;
 use crate::build::{self, Artifact, BuildTarget, Origin};
-use crate::commands::up;
+use crate::ctx::Ctx;
 use crate::error::Error;
 use crate::local::Paths;
-use crate::stack::execute::Ctx;
 use serde::Serialize;
 use std::fmt;
 
@@ -121,7 +120,7 @@ pub async fn publish(
             let built = build::compile_zip(paths, target, &source_key).await?;
             drop(spinner);
             ctx.activity.clear("");
-            let bytes = up::zip_bytes(&built).await?;
+            let bytes = built.bytes().await?;
             let uploaded =
                 artifacts::publish_build(clients, &bucket, &account, shared, bytes, &built.sha256)
                     .await?;

@@ -2,13 +2,14 @@
 //! delete the stack, remove its artifacts.
 
 use crate::artifacts;
-use crate::aws::cfn::{self, ChangeSetState};
+use crate::aws::cfn;
 use crate::aws::ErrorKind;
+use crate::ctx::Ctx;
 use crate::error::Error;
-use crate::stack::execute::{self, Ctx, Halt};
+use crate::stack::changeset::{self, Halt};
 use crate::stack::{
-    plan, ChangeKind, ChangeSetRequest, ParamValue, Stack, StackStatus, FINGERPRINT_OUTPUT,
-    MANAGED_BY, POOL_PROTECTION, TABLE_LOGICAL_ID,
+    change_set_name, delete, plan, wait, ChangeKind, ChangeSetRequest, ParamValue, Stack,
+    StackStatus, FINGERPRINT_OUTPUT, POOL_PROTECTION, TABLE_LOGICAL_ID,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -84,7 +85,7 @@ pub async fn down(
 ) -> Result<DownReport, Error> {
     let started = Instant::now();
     let name = target.stack.clone();
-    let stack = execute::settle(ctx, &name, options.wait_timeout).await?;
+    let stack = wait::settle(ctx, &name, options.wait_timeout).await?;
     let mut report = DownReport {
         stack: name.clone(),
         action: DownAction::Absent,
@@ -97,10 +98,7 @@ pub async fn down(
             return Err(Error::Refused {
                 stack: name,
                 status: stack.status.as_str().into(),
-                why: format!(
-                    "it was not created by the deployer (no {}={} tag and {} parameter)",
-                    MANAGED_BY.0, MANAGED_BY.1, FINGERPRINT_OUTPUT
-                ),
+                why: crate::stack::not_ours(),
                 help: "`down` deletes only stacks the deployer made; delete this one with the tool that made it".into(),
             });
         }
@@ -114,7 +112,7 @@ pub async fn down(
         )
         .await?;
         ctx.progress.step(&format!("deleting stack {name}"));
-        execute::delete(ctx, &name, &options.retain).await?;
+        delete::delete(ctx, &name, &options.retain).await?;
         report.action = DownAction::Deleted;
         // A kept stack's table outlives it (and comes back with the next `up` of this name);
         // a failed create already removed its own.
@@ -199,39 +197,7 @@ async fn release(
     if updatable(&stack.status) && stack.parameters.contains_key(POOL_PROTECTION) {
         ctx.progress
             .step("turning off the user pool's deletion protection (an update of the stack)");
-        let request = release_request(stack);
-        let prepared = execute::prepare(ctx, &request).await.map_err(halted)?;
-        if let ChangeSetState::Failed(reason) = &prepared.state {
-            execute::discard(ctx, &prepared).await;
-            return Err(Error::DeployFailed {
-                operation: "lifting deletion protection",
-                stack: stack.name.clone(),
-                cause: reason.clone(),
-                state: stack.status.as_str().into(),
-                help: "nothing was deleted; fix the cause and run `deployer down --force` again"
-                    .into(),
-            });
-        }
-        if prepared.state == ChangeSetState::Empty {
-            execute::discard(ctx, &prepared).await;
-        } else {
-            let finished = execute::run(ctx, &stack.name, &prepared)
-                .await
-                .map_err(halted)?;
-            if finished.status != Some(StackStatus::UpdateComplete) {
-                let status = finished
-                    .status
-                    .clone()
-                    .unwrap_or(StackStatus::DeleteComplete);
-                return Err(execute::failed(
-                    &stack.name,
-                    ChangeKind::Update,
-                    &status,
-                    &finished,
-                ));
-            }
-        }
-        return Ok(());
+        return release_by_update(ctx, stack).await;
     }
     ctx.progress.step(&format!(
         "turning off the user pool's deletion protection (the stack is {} and cannot be updated)",
@@ -257,6 +223,38 @@ async fn release(
         .send()
         .await
         .map_err(|e| ctx.clients.err("cognito-idp", "UpdateUserPool", e))?;
+    Ok(())
+}
+
+/// The pool's protection lifted through the stack's own update (`release_request`), on the
+/// one change-set path: nothing to change, or run to UPDATE_COMPLETE.
+async fn release_by_update(ctx: Ctx<'_>, stack: &Stack) -> Result<(), Error> {
+    let unfinished = |cause: String, state: &str, help: &str| Error::DeployFailed {
+        operation: "lifting deletion protection",
+        stack: stack.name.clone(),
+        cause,
+        state: state.into(),
+        help: help.into(),
+    };
+    let halted = |halt| {
+        match halt {
+        Halt::Fail(err) => err,
+        Halt::Rejected(reason) => unfinished(
+            reason,
+            stack.status.as_str(),
+            "nothing was deleted; fix the cause and run `deployer down --force` again",
+        ),
+        Halt::LostRace(why) => unfinished(
+            format!("another operation changed the stack: {why}"),
+            "unknown",
+            "nothing was deleted; run `deployer down --force` again once the other operation is done",
+        ),
+    }
+    };
+    let request = release_request(stack);
+    if let Some(prepared) = changeset::prepare(ctx, &request).await.map_err(halted)? {
+        changeset::run(ctx, &prepared).await.map_err(halted)?;
+    }
     Ok(())
 }
 
@@ -330,31 +328,11 @@ pub fn release_request(stack: &Stack) -> ChangeSetRequest {
         .collect();
     ChangeSetRequest {
         stack: stack.name.clone(),
-        name: format!(
-            "deployer-release-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0)
-        ),
+        name: change_set_name("release"),
         kind: ChangeKind::Update,
         template: None,
         parameters,
         tags: stack.tags.clone(),
-        imports: Vec::new(),
         import_existing: false,
-    }
-}
-
-fn halted(halt: Halt) -> Error {
-    match halt {
-        Halt::Fail(err) => err,
-        Halt::LostRace(why) => Error::DeployFailed {
-            operation: "lifting deletion protection",
-            stack: String::new(),
-            cause: format!("another operation changed the stack: {why}"),
-            state: "unknown".into(),
-            help: "nothing was deleted; run `deployer down --force` again once the other operation is done".into(),
-        },
     }
 }

@@ -3,10 +3,10 @@
 
 use super::down::{self, DownOptions, DownTarget};
 use crate::aws::cfn;
+use crate::ctx::Ctx;
 use crate::ephemeral::{is_ephemeral, parse_rfc3339, rfc3339, TAG_EXPIRES};
 use crate::error::Error;
 use crate::progress::Progress;
-use crate::stack::execute::Ctx;
 use crate::stack::Stack;
 use serde::{Serialize, Serializer};
 use std::fmt;

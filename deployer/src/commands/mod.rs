@@ -18,13 +18,13 @@ use crate::aws::{self, Clients, Connection, Target};
 use crate::build::BuildTarget;
 use crate::cancel::Activity;
 use crate::cli::{Cli, ClientsCommand, Command, Global, UsersCommand};
+use crate::ctx::Ctx;
 use crate::error::{exit, Error};
 use crate::identity::{self, refs::StackRefs};
 use crate::inputs::{self, StackInputs};
 use crate::local::Paths;
 use crate::output;
 use crate::progress::{Poll, Progress};
-use crate::stack::execute::Ctx;
 use crate::{ephemeral, render, viewer};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -147,12 +147,12 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let options = up::UpOptions {
                 dry_run: args.dry_run,
                 wait_timeout: args.wait_timeout,
-                trigger: up::TriggerSource::Build(BuildTarget::choose(
-                    conn.target == Target::Local,
-                )),
+                trigger: BuildTarget::choose(conn.target == Target::Local),
                 adopt: args.adopt,
                 allow_replace: args.allow_replace,
-                confirm: up::Confirm::detect(),
+                confirm: up::Confirm::detect(
+                    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false"),
+                ),
                 publish: args.publish,
                 bootstrap_itself: conn.target == Target::Local,
             };
@@ -172,9 +172,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
             let options = up::UpOptions {
                 dry_run: true,
                 wait_timeout: args.wait_timeout,
-                trigger: up::TriggerSource::Build(BuildTarget::choose(
-                    conn.target == Target::Local,
-                )),
+                trigger: BuildTarget::choose(conn.target == Target::Local),
                 adopt: args.adopt,
                 allow_replace: false,
                 confirm: up::Confirm::Never,

@@ -1,11 +1,14 @@
 //! The deploy engine: `observe` reads the world into a value, `plan` decides what to do (pure),
-//! `execute` carries the plan out through change sets, `recover` explains failed states.
-//! The types here are what the three share; statuses and change actions are the SDK's enums.
+//! `changeset` carries a change through (prepare, then run or discard), `wait` is the one place
+//! that waits, `delete` removes a stack, `recover` explains failed states. The types here are
+//! what they share; statuses and change actions are the SDK's enums.
 
-pub mod execute;
+pub mod changeset;
+pub mod delete;
 pub mod observe;
 pub mod plan;
 pub mod recover;
+pub mod wait;
 
 pub use aws_sdk_cloudformation::types::{ChangeAction, Replacement, ResourceStatus, StackStatus};
 use serde::{Serialize, Serializer};
@@ -27,6 +30,67 @@ pub const POOL_PROTECTION: &str = "PoolDeletionProtection";
 pub const TABLE_PROTECTION: &str = "TableDeletionProtection";
 /// The template's table, the one resource a kept stack leaves behind.
 pub const TABLE_LOGICAL_ID: &str = "UsersTable";
+/// The template parameters that say where the trigger's zip is.
+pub const ARTIFACT_BUCKET: &str = "ArtifactBucket";
+pub const ARTIFACT_KEY: &str = "ArtifactKey";
+
+/// The stack's outputs, by the names the template gives them.
+pub mod output {
+    pub const USER_POOL_ID: &str = "UserPoolId";
+    pub const USER_POOL_ARN: &str = "UserPoolArn";
+    pub const USER_POOL_CLIENT_ID: &str = "UserPoolClientId";
+    pub const USER_POOL_DOMAIN: &str = "UserPoolDomain";
+    pub const HOSTED_UI_URL: &str = "HostedUiUrl";
+    pub const TABLE_NAME: &str = "TableName";
+    pub const FUNCTION_NAME: &str = "FunctionName";
+    pub const FUNCTION_ARN: &str = "FunctionArn";
+    pub const TRIGGER_ARN: &str = "TriggerArn";
+    pub const EVENT_VERSION: &str = "EventVersion";
+    pub const REGION: &str = "Region";
+    pub const STACK_NAME: &str = "StackName";
+    /// Every output the template must declare.
+    pub const ALL: &[&str] = &[
+        USER_POOL_ID,
+        USER_POOL_ARN,
+        USER_POOL_CLIENT_ID,
+        USER_POOL_DOMAIN,
+        HOSTED_UI_URL,
+        TABLE_NAME,
+        FUNCTION_NAME,
+        FUNCTION_ARN,
+        TRIGGER_ARN,
+        EVENT_VERSION,
+        REGION,
+        STACK_NAME,
+        super::FINGERPRINT_OUTPUT,
+    ];
+}
+
+/// Where the trigger's zip is in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// Why a stack is not the deployer's to touch: the one wording `up`, `down` and `gc` use.
+pub fn not_ours() -> String {
+    format!(
+        "it was not created by the deployer (no {}={} tag and {} parameter), so it is left alone",
+        MANAGED_BY.0, MANAGED_BY.1, FINGERPRINT_OUTPUT
+    )
+}
+
+/// A change set name no other run uses: `deployer-<purpose>-<millis>-<random>`.
+pub fn change_set_name(purpose: &str) -> String {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the OS random source");
+    let millis = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("deployer-{purpose}-{millis}-{}", hex::encode(bytes))
+}
 
 /// A stack as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +156,11 @@ impl Stack {
             || self.parameters.get(TABLE_PROTECTION).map(String::as_str) != Some("false")
     }
 
+    /// The key of the trigger's zip the stack runs, as its parameter says.
+    pub fn artifact_key(&self) -> Option<&str> {
+        self.parameters.get(ARTIFACT_KEY).map(String::as_str)
+    }
+
     /// Whether the pool has deletion protection, as the stack's parameter says.
     pub fn pool_protected(&self) -> bool {
         self.parameters.get(POOL_PROTECTION).map(String::as_str) == Some("ACTIVE")
@@ -101,11 +170,6 @@ impl Stack {
 /// `*_IN_PROGRESS`, except REVIEW_IN_PROGRESS (a change set waiting to be executed).
 pub fn in_progress(status: &StackStatus) -> bool {
     status.as_str().ends_with("_IN_PROGRESS") && *status != StackStatus::ReviewInProgress
-}
-
-/// A state an operation ends in (nothing running).
-pub fn settled(status: &StackStatus) -> bool {
-    !in_progress(status)
 }
 
 /// One stack event.
@@ -165,13 +229,12 @@ fn opt_as_str<S: Serializer>(v: &Option<Replacement>, s: S) -> Result<S::Ok, S::
     }
 }
 
-/// Whether a change set creates the stack, updates it, or imports resources into it.
+/// Whether a change set creates the stack or updates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeKind {
     Create,
     Update,
-    Import,
 }
 
 /// A parameter's value in a change set: given, or the one the stack has.
@@ -179,14 +242,6 @@ pub enum ChangeKind {
 pub enum ParamValue {
     Value(String),
     UsePrevious,
-}
-
-/// An existing resource to bring into the stack (an IMPORT change set).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Import {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub identifier: BTreeMap<String, String>,
 }
 
 /// Everything a change set is made from.
@@ -199,7 +254,6 @@ pub struct ChangeSetRequest {
     pub template: Option<String>,
     pub parameters: BTreeMap<String, ParamValue>,
     pub tags: BTreeMap<String, String>,
-    pub imports: Vec<Import>,
     /// Let CloudFormation bring in named resources that exist already (a retained table),
     /// instead of failing on them ("ImportExistingResources").
     pub import_existing: bool,
@@ -211,6 +265,7 @@ pub struct ChangeSetRequest {
 pub struct Desired {
     pub stack: String,
     pub template: String,
+    pub artifact: ArtifactLocation,
     pub parameters: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub fingerprint: String,

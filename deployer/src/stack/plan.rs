@@ -3,8 +3,8 @@
 
 use super::recover;
 use super::{
-    ChangeKind, ChangeSetRequest, Desired, Event, ParamValue, Stack, StackStatus,
-    FINGERPRINT_OUTPUT, POOL_PROTECTION, TABLE_PROTECTION,
+    ArtifactLocation, ChangeKind, ChangeSetRequest, Desired, Event, ParamValue, Stack, StackStatus,
+    ARTIFACT_BUCKET, ARTIFACT_KEY, FINGERPRINT_OUTPUT, POOL_PROTECTION, TABLE_PROTECTION,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -76,6 +76,30 @@ pub struct Refusal {
     pub cause: Option<String>,
 }
 
+impl Refusal {
+    /// The error `up` ends with: a failed state is exit 3, what is not ours exit 2.
+    pub fn to_error(&self, stack: &str) -> crate::error::Error {
+        use crate::error::Error;
+        match self.kind {
+            RefusalKind::Stuck => Error::Stuck {
+                stack: stack.into(),
+                status: self.status.clone(),
+                why: match &self.cause {
+                    Some(cause) => format!("{}; root cause: {cause}", self.why),
+                    None => self.why.clone(),
+                },
+                help: self.help.clone(),
+            },
+            RefusalKind::Foreign | RefusalKind::TableTaken => Error::Refused {
+                stack: stack.into(),
+                status: self.status.clone(),
+                why: self.why.clone(),
+                help: self.help.clone(),
+            },
+        }
+    }
+}
+
 /// Everything `up` will do, decided before doing any of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -87,8 +111,8 @@ pub struct Plan {
     /// stack that exists has something to protect, and a failed first create must be able to
     /// delete what it made.
     pub protect: Option<ChangeSetRequest>,
-    /// The artifact to upload first (bucket, key), for the same actions.
-    pub upload: Option<(String, String)>,
+    /// The artifact to upload first, for the same actions.
+    pub upload: Option<ArtifactLocation>,
     /// A retained table the create brings back in.
     pub adopts_table: Option<String>,
     pub fingerprint: String,
@@ -149,7 +173,6 @@ pub fn decide(
             values(&[])
         },
         tags: desired.tags.clone(),
-        imports: Vec::new(),
         import_existing: adopts_table.is_some(),
     });
     let protect = protect_later.then(|| ChangeSetRequest {
@@ -171,15 +194,9 @@ pub fn decide(
             })
             .collect(),
         tags: desired.tags.clone(),
-        imports: Vec::new(),
         import_existing: false,
     });
-    let upload = change_set.as_ref().and_then(|_| {
-        Some((
-            desired.parameters.get("ArtifactBucket")?.clone(),
-            desired.parameters.get("ArtifactKey")?.clone(),
-        ))
-    });
+    let upload = change_set.as_ref().map(|_| desired.artifact.clone());
     Plan {
         stack: desired.stack.clone(),
         action,
@@ -191,73 +208,79 @@ pub fn decide(
     }
 }
 
-fn action(observed: &Observed, desired: &Desired, options: Options) -> Action {
-    let create = || {
-        match &observed.table {
-        Some(TableClaim::Foreign { name }) => Action::Refuse(Refusal {
+/// Whether `up` would create the stack from this state.
+pub fn creates(stack: Option<&Stack>) -> bool {
+    match stack {
+        None => true,
+        Some(s) => matches!(
+            s.status,
+            StackStatus::ReviewInProgress | StackStatus::RollbackComplete
+        ),
+    }
+}
+
+/// Why `up` will not touch the stack whatever the inputs ask for: a stack the deployer did
+/// not make, a failed state only a person can resolve, or a create that would fail on a table
+/// the stack did not make. Decided from the observed world and the options alone, so `up`
+/// refuses before it builds anything.
+pub fn refusal(observed: &Observed, options: Options) -> Option<Refusal> {
+    if let Some(stack) = &observed.stack {
+        if stack.status != StackStatus::ReviewInProgress && !stack.is_ours() && !options.adopt {
+            return Some(Refusal {
+                kind: RefusalKind::Foreign,
+                status: stack.status.as_str().to_owned(),
+                why: super::not_ours(),
+                help: "pick another stackName, or run `deployer up --adopt` to take this stack over on purpose (its resources are then changed to match the inputs, destructive changes still need --allow-replace)".into(),
+                cause: None,
+            });
+        }
+        if let Some(stuck) = recover::stuck(&stack.status, &stack.name) {
+            return Some(Refusal {
+                kind: RefusalKind::Stuck,
+                status: stack.status.as_str().to_owned(),
+                why: stuck.why,
+                help: stuck.help,
+                cause: observed.cause.as_ref().map(recover::describe),
+            });
+        }
+    }
+    match &observed.table {
+        Some(TableClaim::Foreign { name }) if creates(observed.stack.as_ref()) => Some(Refusal {
             kind: RefusalKind::TableTaken,
             status: "not created".into(),
             why: format!(
-                "the table {name} exists and was not made by stack {} (its tags do not say so), so creating the stack would fail on it",
-                desired.stack
+                "the table {name} exists and was not made by this stack (its tags do not say so), so creating the stack would fail on it"
             ),
             help: format!(
                 "set \"table\": {{\"name\": ...}} in stack-inputs.json to another name, or move the data out of {name} and delete it; the deployer never takes over a table it did not make"
             ),
             cause: None,
         }),
-        _ => Action::Create,
+        _ => None,
     }
-    };
+}
+
+fn action(observed: &Observed, desired: &Desired, options: Options) -> Action {
+    if let Some(refusal) = refusal(observed, options) {
+        return Action::Refuse(refusal);
+    }
     let Some(stack) = &observed.stack else {
-        return create();
+        return Action::Create;
     };
-    if stack.status == StackStatus::ReviewInProgress {
-        // A change set never executed: the stack has no resources yet.
-        return create();
-    }
-    if !stack.is_ours() && !options.adopt {
-        return Action::Refuse(Refusal {
-            kind: RefusalKind::Foreign,
-            status: stack.status.as_str().to_owned(),
-            why: format!(
-                "it was not created by the deployer (no {}={} tag and {} parameter), so it is left alone",
-                super::MANAGED_BY.0,
-                super::MANAGED_BY.1,
-                FINGERPRINT_OUTPUT
-            ),
-            help: "pick another stackName, or run `deployer up --adopt` to take this stack over on purpose (its resources are then changed to match the inputs, destructive changes still need --allow-replace)".into(),
-            cause: None,
-        });
-    }
     match &stack.status {
-        StackStatus::RollbackComplete => {
-            return match create() {
-                Action::Create => Action::Recreate {
-                    reason: stack.reason.clone().filter(|r| !r.is_empty()),
-                },
-                refused => refused,
-            }
+        // A change set never executed: the stack has no resources yet.
+        StackStatus::ReviewInProgress => Action::Create,
+        StackStatus::RollbackComplete => Action::Recreate {
+            reason: stack.reason.clone().filter(|r| !r.is_empty()),
+        },
+        s if stack.in_progress() => Action::Wait { status: s.clone() },
+        // After a rolled-back update the outputs are the old ones: deploy again even if equal.
+        s if stack.outputs.get(FINGERPRINT_OUTPUT) == Some(&desired.fingerprint)
+            && !s.as_str().contains("ROLLBACK") =>
+        {
+            Action::NoOp
         }
-        s if stack.in_progress() => return Action::Wait { status: s.clone() },
-        _ => {}
-    }
-    if let Some(stuck) = recover::stuck(&stack.status, &stack.name) {
-        return Action::Refuse(Refusal {
-            kind: RefusalKind::Stuck,
-            status: stack.status.as_str().to_owned(),
-            why: stuck.why,
-            help: stuck.help,
-            cause: observed.cause.as_ref().map(recover::describe),
-        });
-    }
-    let same = stack.outputs.get(FINGERPRINT_OUTPUT) == Some(&desired.fingerprint);
-    // After a rolled-back update the outputs are the old ones: deploy again even if equal.
-    let rolled_back = stack.status.as_str().contains("ROLLBACK");
-    if same && !rolled_back {
-        Action::NoOp
-    } else {
-        Action::Update
+        _ => Action::Update,
     }
 }
 
@@ -270,10 +293,14 @@ pub const VOLATILE_TAGS: &[&str] = &[crate::ephemeral::TAG_EXPIRES];
 pub fn desired(
     stack: &str,
     template: String,
-    mut parameters: BTreeMap<String, String>,
+    artifact: &ArtifactLocation,
     tags: BTreeMap<String, String>,
     protected: bool,
 ) -> Desired {
+    let mut parameters = BTreeMap::from([
+        (ARTIFACT_BUCKET.to_owned(), artifact.bucket.clone()),
+        (ARTIFACT_KEY.to_owned(), artifact.key.clone()),
+    ]);
     parameters.insert(
         POOL_PROTECTION.into(),
         if protected { "ACTIVE" } else { "INACTIVE" }.into(),
@@ -288,11 +315,11 @@ pub fn desired(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let fingerprint = fingerprint(&template, &parameters, &stable);
-    let mut parameters = parameters;
     parameters.insert(FINGERPRINT_OUTPUT.into(), fingerprint.clone());
     Desired {
         stack: stack.into(),
         template,
+        artifact: artifact.clone(),
         parameters,
         tags,
         fingerprint,
@@ -342,17 +369,15 @@ mod tests {
         }
     }
 
+    fn location() -> ArtifactLocation {
+        ArtifactLocation {
+            bucket: "b".into(),
+            key: "k".into(),
+        }
+    }
+
     fn want_kept(kept: bool) -> Desired {
-        desired(
-            "s",
-            "tpl".into(),
-            BTreeMap::from([
-                ("ArtifactBucket".to_owned(), "b".to_owned()),
-                ("ArtifactKey".to_owned(), "k".to_owned()),
-            ]),
-            BTreeMap::new(),
-            kept,
-        )
+        desired("s", "tpl".into(), &location(), BTreeMap::new(), kept)
     }
 
     fn want() -> Desired {
@@ -461,7 +486,7 @@ mod tests {
     #[test]
     fn a_create_or_update_plans_the_upload_and_a_change_set_of_its_kind() {
         let plan = decide(&observed(None), &want(), Options::default(), "deployer-1");
-        assert_eq!(plan.upload, Some(("b".into(), "k".into())));
+        assert_eq!(plan.upload, Some(location()));
         let cs = plan.change_set.unwrap();
         assert_eq!(
             (cs.kind, cs.name.as_str()),
@@ -584,7 +609,7 @@ mod tests {
             desired(
                 "s",
                 "tpl".into(),
-                p.clone(),
+                &location(),
                 BTreeMap::from([(crate::ephemeral::TAG_EXPIRES.to_owned(), at.to_owned())]),
                 false,
             )

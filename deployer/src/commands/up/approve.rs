@@ -1,0 +1,175 @@
+//! Whether a prepared change set may run: what it destroys, read from its changes and from the
+//! deployed stack (never from the inputs alone), and who may say yes.
+
+use crate::error::Error;
+use crate::inputs::{Lifecycle, StackInputs};
+use crate::stack::{Change, Stack};
+
+/// Who may confirm a destructive change at the moment it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Nobody (CI, pipes): refuse unless --allow-replace.
+    Never,
+    /// A person at this terminal, asked on stderr and answering on stdin.
+    Terminal,
+}
+
+impl Confirm {
+    /// A person can answer: stdin and stderr are terminals and this is not CI.
+    pub fn detect(ci: bool) -> Self {
+        use std::io::IsTerminal;
+        if !ci && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            Self::Terminal
+        } else {
+            Self::Never
+        }
+    }
+}
+
+/// Resource types whose replacement loses data: the pool (its users) and the table (its rows).
+pub const PRECIOUS: &[&str] = &["AWS::Cognito::UserPool", "AWS::DynamoDB::Table"];
+
+/// The changes that would destroy the pool or the table, as `Logical (Type)`. Pure.
+pub fn destructive(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.destroys() && PRECIOUS.contains(&c.resource_type.as_str()))
+        .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
+        .collect()
+}
+
+/// What else makes an `up` destructive, decided from the deployed stack and the inputs
+/// (pure): a kept stack made disposable (its table loses deletion protection and
+/// point-in-time recovery, and goes with the stack), or a stack that was not ephemeral given
+/// the ephemeral tags (gc and a pipeline's closing `down` would delete it).
+pub fn downgrades(deployed: Option<&Stack>, inputs: &StackInputs) -> Vec<String> {
+    let Some(stack) = deployed.filter(|s| s.is_ours()) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let ephemeral = crate::ephemeral::is_ephemeral;
+    if stack.kept() && inputs.lifecycle == Lifecycle::Disposable {
+        found.push(format!(
+            "the lifecycle of {} from kept to disposable (its table loses deletion protection and point-in-time recovery, and is deleted with the stack)",
+            stack.name
+        ));
+    }
+    if ephemeral(&inputs.deployer_tags) && !ephemeral(&stack.tags) {
+        found.push(format!(
+            "the ephemeral tags on {}, which was not ephemeral (gc and a pipeline's down would delete it)",
+            stack.name
+        ));
+    }
+    found
+}
+
+/// Everything a change set would take away that needs a yes (pure): destroying the pool or
+/// the table, a downgrade (`downgrades`), and when adopting a stack the deployer did not make,
+/// removing any of its resources (they are not the deployer's to remove).
+pub fn doomed(changes: &[Change], downgrades: &[String], adopting: bool) -> Vec<String> {
+    let mut doomed = destructive(changes);
+    if adopting {
+        doomed.extend(
+            changes
+                .iter()
+                .filter(|c| c.destroys() && !PRECIOUS.contains(&c.resource_type.as_str()))
+                .map(|c| {
+                    format!(
+                        "{} ({}, not made by the deployer)",
+                        c.logical_id, c.resource_type
+                    )
+                }),
+        );
+    }
+    doomed.extend(downgrades.iter().cloned());
+    doomed
+}
+
+/// Lets `doomed` through with --allow-replace or a person's yes at a terminal; else the
+/// refusal. The question is read off the async threads, so Ctrl-C at it ends the run at once.
+pub async fn approve(
+    stack: &str,
+    doomed: Vec<String>,
+    allow_replace: bool,
+    confirm: Confirm,
+) -> Result<(), Error> {
+    if doomed.is_empty() || allow_replace {
+        return Ok(());
+    }
+    if confirm == Confirm::Terminal {
+        let question = format!(
+            "the change set destroys {} (users, rows or data are lost). Type yes to go on: ",
+            doomed.join("; ")
+        );
+        let answer = tokio::task::spawn_blocking(move || {
+            eprint!("{question}");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).ok();
+            answer
+        })
+        .await
+        .unwrap_or_default();
+        if answer.trim() == "yes" {
+            return Ok(());
+        }
+    }
+    Err(Error::Destructive {
+        stack: stack.into(),
+        resources: doomed,
+        help: "the change set was removed and nothing was executed. To accept the loss run `deployer up --allow-replace` (or answer yes at a terminal). Or change the inputs back (e.g. table.partitionKey, or lifecycle to kept); CloudFormation replaces a resource of a fixed name, like the table, only when the name changes too (table.name)".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ephemeral::TAG_EPHEMERAL;
+    use crate::stack::{StackStatus, FINGERPRINT_OUTPUT, LIFECYCLE_TAG, MANAGED_BY};
+    use std::collections::BTreeMap;
+
+    fn deployed(tags: &[(&str, &str)]) -> Stack {
+        let mut all: BTreeMap<String, String> = tags
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        all.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        Stack {
+            name: "app".into(),
+            id: "arn:aws:cloudformation:us-east-1:1:stack/app/x".into(),
+            status: StackStatus::UpdateComplete,
+            reason: None,
+            outputs: BTreeMap::from([(FINGERPRINT_OUTPUT.to_owned(), "f".to_owned())]),
+            tags: all,
+            parameters: BTreeMap::new(),
+            created: None,
+            updated: None,
+        }
+    }
+
+    fn inputs(lifecycle: &str) -> StackInputs {
+        StackInputs::parse(
+            &format!(
+                r#"{{"stackName": "app", "userPoolDomainName": "d", "lifecycle": "{lifecycle}"}}"#
+            ),
+            "t.json",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_downgrade_is_read_from_the_deployed_stack_against_the_inputs() {
+        let kept = deployed(&[(LIFECYCLE_TAG, "kept")]);
+        assert_eq!(downgrades(Some(&kept), &inputs("disposable")).len(), 1);
+        assert!(downgrades(Some(&kept), &inputs("kept")).is_empty());
+        let disposable = deployed(&[(LIFECYCLE_TAG, "disposable")]);
+        assert!(downgrades(Some(&disposable), &inputs("disposable")).is_empty());
+        assert!(downgrades(None, &inputs("disposable")).is_empty());
+        // Ephemeral tags on a stack that was not ephemeral.
+        let mut copy = inputs("disposable");
+        copy.deployer_tags
+            .insert(TAG_EPHEMERAL.into(), "true".into());
+        assert!(downgrades(Some(&disposable), &copy)[0].contains("ephemeral tags"));
+        let already = deployed(&[(TAG_EPHEMERAL, "true")]);
+        assert!(downgrades(Some(&already), &copy).is_empty());
+    }
+}

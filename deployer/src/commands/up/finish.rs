@@ -1,0 +1,130 @@
+//! `up`'s last step: the outputs, and the checks that the trigger runs what was deployed
+//! (after a create or update) or that nothing was changed outside the stack (a no-op).
+
+use super::{UpAction, UpReport};
+use crate::artifacts;
+use crate::cancel::Doing;
+use crate::ctx::Ctx;
+use crate::error::Error;
+use crate::inputs::StackInputs;
+use crate::stack::output::FUNCTION_NAME;
+use crate::stack::plan::Observed;
+use crate::wiring::{self, Check};
+use std::collections::BTreeMap;
+
+/// The outputs, and after a create or update the wiring checks; a failed check is exit 4, a
+/// no-op whose checks fail is drift (exit 4 too).
+pub async fn finish(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    report: &mut UpReport,
+    observed: Observed,
+) -> Result<(), Error> {
+    let name = report.stack.clone();
+    let deployed = observed.stack.as_ref();
+    match report.action {
+        UpAction::Planned => {
+            report.outputs = deployed.map(|s| s.outputs.clone()).unwrap_or_default();
+        }
+        UpAction::Unchanged => {
+            ctx.progress.step(
+                "nothing changed since the last deploy; checking nothing was changed outside the stack",
+            );
+            report.outputs = deployed.map(|s| s.outputs.clone()).unwrap_or_default();
+            report.checks = checks(ctx, inputs, report, &observed.account).await?;
+            if let Some(failed) = failures(&report.checks) {
+                ctx.activity.clear(&name);
+                return Err(Error::Drifted {
+                    stack: name,
+                    failed,
+                });
+            }
+        }
+        UpAction::Created | UpAction::Updated => {
+            ctx.progress
+                .step("verifying the trigger wiring, code, permission and role");
+            ctx.activity.set(&name, Doing::Verifying);
+            report.outputs = crate::aws::cfn::describe(ctx.clients, &name)
+                .await?
+                .map(|s| s.outputs)
+                .unwrap_or_default();
+            report.checks = checks(ctx, inputs, report, &observed.account).await?;
+            // The new zip is what runs now; the one before stays for a rollback.
+            let previous = deployed
+                .and_then(|s| s.artifact_key())
+                .filter(|k| *k != report.artifact.key);
+            let (bucket, key) = (&report.artifact.bucket, &report.artifact.key);
+            let account = &observed.account;
+            artifacts::mark(ctx.clients, bucket, account, &name, key, previous).await?;
+        }
+    }
+    ctx.activity.clear(&name);
+    match failures(&report.checks) {
+        Some(failed) => Err(Error::Verify {
+            stack: name,
+            failed,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The wiring checks against the report's outputs and zip.
+async fn checks(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    report: &UpReport,
+    account: &str,
+) -> Result<Vec<Check>, Error> {
+    // A local emulator (never AWS): make up for what its CloudFormation is known to skip,
+    // and say so. After a no-op too: another run may have just created the stack.
+    if ctx.clients.emulator {
+        bound_on_emulator(ctx, inputs, account, &report.outputs).await?;
+    }
+    let expected = wiring::Expected {
+        event_version: inputs.event_version.as_str(),
+        code_sha256: Some(&report.artifact.sha256),
+        project: inputs.project(),
+        kind: inputs.stack_kind(),
+    };
+    Ok(wiring::verify(ctx.clients, &report.outputs, expected).await?)
+}
+
+/// The failed checks, one line each; `None` when all passed.
+fn failures(checks: &[Check]) -> Option<Vec<String>> {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("  - {}: {}", c.name, c.detail))
+        .collect();
+    (!failed.is_empty()).then_some(failed)
+}
+
+/// ministack's CloudFormation creates a role without the `PermissionsBoundary` the template
+/// gives it (fakecloud and AWS apply it): on an emulator only, the deployer puts it on the
+/// role itself and says so, so the wiring check still reads the role as it is.
+async fn bound_on_emulator(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    account: &str,
+    outputs: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let role = inputs.function_name();
+    if outputs.get(FUNCTION_NAME) != Some(&role) {
+        return Ok(());
+    }
+    let iam = &ctx.clients.iam;
+    let found = iam
+        .role_boundary(&role)
+        .await
+        .map_err(|e| ctx.clients.err("iam", "GetRole", e))?;
+    if found.is_none() {
+        let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
+        ctx.progress.note(&format!(
+            "the emulator's CloudFormation left role {role} without its permissions boundary (a known gap; AWS applies it): setting it directly"
+        ));
+        iam.put_role_boundary(&role, &target.boundary_arn(target.kind))
+            .await
+            .map_err(|e| ctx.clients.err("iam", "PutRolePermissionsBoundary", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! `up` and `plan`: render, observe, build, decide, act, verify, report. Each step is a call
+//! into its own module; the decisions are `stack::plan`'s.
+
+mod approve;
+mod deploy;
+mod finish;
+pub mod trigger;
+
+pub use approve::{destructive, downgrades, Confirm, PRECIOUS};
+pub use deploy::MAX_ATTEMPTS;
+
+use crate::artifacts;
+use crate::build::{Artifact, BuildTarget, Origin};
+use crate::ctx::Ctx;
+use crate::error::Error;
+use crate::inputs::{Lifecycle, StackInputs};
+use crate::local::Paths;
+use crate::output;
+use crate::render;
+use crate::stack::plan::{self, Observed};
+use crate::stack::{wait, ArtifactLocation, Change};
+use crate::wiring::Check;
+use deploy::{Applied, Deploy, Done};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Options of `up` and `plan`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Show the change set, then remove it: no upload, no bucket, nothing executed.
+    pub dry_run: bool,
+    /// How long to wait for another operation on the stack before giving up.
+    pub wait_timeout: Duration,
+    /// What the trigger is built for (when it is not in a cache).
+    pub trigger: BuildTarget,
+    /// Take over a stack of this name that the deployer did not create.
+    pub adopt: bool,
+    /// Accept a change set that destroys and replaces the user pool or the table.
+    pub allow_replace: bool,
+    /// Who may say yes to a destructive change when --allow-replace is not given.
+    pub confirm: Confirm,
+    /// Share a trigger built here under the bucket's `_builds/` (the publisher role's job).
+    pub publish: bool,
+    /// Make the bucket and the boundary when they are missing (the local emulator), instead
+    /// of stopping with what an admin must run.
+    pub bootstrap_itself: bool,
+}
+
+/// What `up` did to the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpAction {
+    Created,
+    Updated,
+    Unchanged,
+    Planned,
+}
+
+impl fmt::Display for UpAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Planned => "planned",
+        })
+    }
+}
+
+/// What `up` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpReport {
+    pub stack: String,
+    pub action: UpAction,
+    pub changes: Vec<Change>,
+    pub artifact: ArtifactReport,
+    pub checks: Vec<Check>,
+    pub outputs: BTreeMap<String, String>,
+    /// A table left by an earlier stack of this name, brought back into this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_table: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactReport {
+    pub sha256: String,
+    pub size: u64,
+    pub bucket: String,
+    pub key: String,
+    pub uploaded: bool,
+    /// Where the zip came from: built, the local cache, or the shared cache in the bucket.
+    pub from: Origin,
+    /// The trigger's source key (what the shared cache is keyed by).
+    pub source_key: Option<String>,
+    /// Time spent finding or building the zip (part of the report's `seconds`).
+    pub seconds: f64,
+}
+
+impl fmt::Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "stack {} {} in {:.1}s",
+            self.stack, self.action, self.seconds
+        )?;
+        if let Some(table) = &self.adopted_table {
+            writeln!(f, "brought back the retained table {table} and its data")?;
+        }
+        if !self.changes.is_empty() {
+            writeln!(f, "\nchanges:")?;
+            f.write_str(&output::changes_text(&self.changes))?;
+        }
+        if !self.checks.is_empty() {
+            writeln!(f, "\nchecks:")?;
+            for c in &self.checks {
+                writeln!(
+                    f,
+                    "  {} {:<36} {}",
+                    if c.ok { "ok  " } else { "FAIL" },
+                    c.name,
+                    c.detail
+                )?;
+            }
+        }
+        if !self.outputs.is_empty() {
+            writeln!(f, "\noutputs:")?;
+            output::map_rows(f, &self.outputs)?;
+        }
+        Ok(())
+    }
+}
+
+/// `up` (and `plan` with `dry_run`).
+pub async fn up(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    inputs: &StackInputs,
+    options: &UpOptions,
+) -> Result<UpReport, Error> {
+    let started = Instant::now();
+    let (template, local, observed) = first_look(ctx, paths, inputs, options).await?;
+    // The bucket and the boundary are checked before anything is built or fetched, and
+    // otherwise before anything is changed; a no-op `up` needs neither.
+    let signed = inputs.trigger.code_signing_config_arn.is_some();
+    let checked = signed || local.1.is_none();
+    if checked {
+        deploy::bootstrapped(ctx, inputs, &observed.account, options).await?;
+    }
+    let trigger_started = Instant::now();
+    let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
+    let place = (bucket.as_str(), observed.account.as_str(), inputs.project());
+    let artifact = trigger::find(ctx, paths, &options.trigger, place, (local, signed)).await?;
+    let trigger_seconds = trigger_started.elapsed().as_secs_f64();
+    let location = ArtifactLocation {
+        key: artifacts::artifact_key(&inputs.stack_name, &artifact.sha256),
+        bucket,
+    };
+    let kept = inputs.lifecycle == Lifecycle::Kept;
+    let tags = inputs.stack_tags();
+    let desired = plan::desired(&inputs.stack_name, template, &location, tags, kept);
+    let mut run = Deploy::new(inputs, options, (&desired, &artifact), &observed);
+    run.checked = checked;
+    let done = deploy::deploy(ctx, run, observed).await?;
+    let mut report = UpReport::new(&done, &artifact, location, trigger_seconds);
+    finish::finish(ctx, inputs, &mut report, done.observed).await?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The template, this machine's look for the trigger, and the stack once settled, the first
+/// two worked out on other threads while AWS answers; what `up` refuses whatever the inputs
+/// say is refused here, before anything is built.
+async fn first_look(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    inputs: &StackInputs,
+    options: &UpOptions,
+) -> Result<(String, trigger::Local, Observed), Error> {
+    ctx.progress.step("rendering the template");
+    let looking = tokio::task::spawn_blocking({
+        let (paths, target) = (paths.clone(), options.trigger.clone());
+        move || trigger::look_locally(&paths, &target)
+    });
+    let rendering = tokio::task::spawn_blocking({
+        let inputs = inputs.clone();
+        move || render::render(&inputs)
+    });
+    let name = inputs.stack_name.as_str();
+    let choices = plan::Options {
+        adopt: options.adopt,
+    };
+    let place = (name, inputs.table_name());
+    let place = (place.0, place.1.as_str());
+    let observed = wait::observe_settled(ctx, place, None, choices, options.wait_timeout).await;
+    // A template or source problem is reported before anything AWS said.
+    let template = rendering.await.expect("rendering the template panicked")?;
+    let local = looking
+        .await
+        .expect("reading the trigger's sources panicked")?;
+    let observed = observed?;
+    if let Some(refusal) = plan::refusal(&observed, choices) {
+        return Err(refusal.to_error(name));
+    }
+    Ok((template, local, observed))
+}
+
+impl UpReport {
+    fn new(done: &Done, artifact: &Artifact, at: ArtifactLocation, seconds: f64) -> Self {
+        let (action, changes) = match &done.applied {
+            Applied::Nothing => (UpAction::Unchanged, Vec::new()),
+            Applied::Planned(changes) => (UpAction::Planned, changes.clone()),
+            Applied::Created(changes) => (UpAction::Created, changes.clone()),
+            Applied::Updated(changes) => (UpAction::Updated, changes.clone()),
+        };
+        UpReport {
+            stack: done.plan.stack.clone(),
+            action,
+            changes,
+            artifact: ArtifactReport {
+                sha256: artifact.sha256.clone(),
+                size: artifact.size,
+                bucket: at.bucket,
+                key: at.key,
+                uploaded: done.uploaded,
+                from: artifact.origin,
+                source_key: Some(artifact.source_key.clone()),
+                seconds,
+            },
+            checks: Vec::new(),
+            outputs: BTreeMap::new(),
+            adopted_table: (action == UpAction::Created)
+                .then(|| done.plan.adopts_table.clone())
+                .flatten(),
+            seconds: 0.0,
+        }
+    }
+}
