@@ -182,9 +182,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::Io { what, source }
 }
 
-/// The workspace root (this crate's parent folder).
+/// The workspace root: the folder holding this crate, whose `trigger/` sources the deployer
+/// builds (without a `..` in it, so the paths shown to people read plainly).
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 /// Builds (or reuses) the trigger zip for `target`. Cancel-safe: dropping the future kills

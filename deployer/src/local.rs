@@ -31,18 +31,19 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn from_env() -> Self {
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cache = std::env::var_os("DEPLOYER_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join(".cache"));
-        let venv = std::env::var_os("DEPLOYER_VENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cache.join("venv"));
-        let local = std::env::var_os("DEPLOYER_LOCAL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cache.join("local"));
-        Self { cache, venv, local }
+    /// The folders from their settings (`DEPLOYER_CACHE_DIR`, `DEPLOYER_VENV`,
+    /// `DEPLOYER_LOCAL_DIR`), each defaulting as documented on the fields.
+    pub fn from_vars(
+        cache: Option<PathBuf>,
+        venv: Option<PathBuf>,
+        local: Option<PathBuf>,
+    ) -> Self {
+        let cache = cache.unwrap_or_else(|| crate::build::workspace().join(".cache"));
+        Self {
+            venv: venv.unwrap_or_else(|| cache.join("venv")),
+            local: local.unwrap_or_else(|| cache.join("local")),
+            cache,
+        }
     }
 
     /// A tool from the venv, else from PATH.

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
             tracing_subscriber::filter::Targets::new()
                 .with_default(tracing::Level::WARN)
                 .with_target("deployer", tracing::Level::INFO)
+                // The SDK's credential chain warns once per provider it tried: the error the
+                // command ends with says it in one sentence (DEPLOYER_LOG=debug shows them).
+                .with_target("aws_config", tracing::Level::ERROR)
         });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

@@ -59,10 +59,12 @@ pub fn changes_text(changes: &[crate::stack::Change]) -> String {
     out
 }
 
-/// Writes the outputs where CI wants them: a JSON file, and `$GITHUB_OUTPUT` when set.
+/// Writes the outputs where CI wants them: a JSON file, and `github` (`$GITHUB_OUTPUT`) when
+/// set.
 pub fn publish_outputs(
     outputs: &std::collections::BTreeMap<String, String>,
     file: Option<&std::path::Path>,
+    github: Option<&std::path::Path>,
 ) -> Result<(), crate::error::Error> {
     use std::io::Write;
     let io = |what: String| move |source| crate::error::Error::Io { what, source };
@@ -70,15 +72,12 @@ pub fn publish_outputs(
         let text = serde_json::to_string_pretty(outputs).expect("outputs serialize") + "\n";
         std::fs::write(file, text).map_err(io(format!("writing {}", file.display())))?;
     }
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+    if let Some(path) = github {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
-            .map_err(io(format!(
-                "opening $GITHUB_OUTPUT ({})",
-                path.to_string_lossy()
-            )))?;
+            .open(path)
+            .map_err(io(format!("opening $GITHUB_OUTPUT ({})", path.display())))?;
         f.write_all(github_outputs(outputs, &random_delimiter()).as_bytes())
             .map_err(io("writing $GITHUB_OUTPUT".into()))?;
     }

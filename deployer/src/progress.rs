@@ -16,15 +16,14 @@ pub struct Progress {
 
 impl Default for Progress {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
 impl Progress {
-    /// Bars on a terminal, lines elsewhere; `DEPLOYER_PLAIN=1` forces lines.
-    pub fn new() -> Self {
-        let plain =
-            std::env::var_os("DEPLOYER_PLAIN").is_some() || !std::io::stderr().is_terminal();
+    /// Bars on a terminal, lines elsewhere; `plain` (`DEPLOYER_PLAIN`) forces lines.
+    pub fn new(plain: bool) -> Self {
+        let plain = plain || !std::io::stderr().is_terminal();
         let fancy = (!plain).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Self {
             fancy,
@@ -185,13 +184,9 @@ pub struct Poll {
 }
 
 impl Poll {
-    /// 250 ms doubling to 2 s; `DEPLOYER_POLL_MS` sets the ceiling (the end-to-end tests use it).
-    pub fn from_env() -> Self {
-        let ceiling = std::env::var("DEPLOYER_POLL_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_secs(2));
+    /// 250 ms doubling to `ceiling` (2 s unless `DEPLOYER_POLL_MS` says otherwise; the
+    /// end-to-end tests shorten it).
+    pub fn with_ceiling(ceiling: Duration) -> Self {
         Self {
             first: Duration::from_millis(250).min(ceiling),
             ceiling,

@@ -4,11 +4,11 @@
 //! checked, and the claims from the table marked. Works against AWS and the emulator alike.
 
 use crate::aws::Clients;
-use crate::commands::logs::{self, LoginLine};
 use crate::error::Error;
 use crate::identity::refs::StackRefs;
 use crate::identity::tokens::{self, TokenUse};
 use crate::inputs::StackInputs;
+use crate::logs::{self, LoginLine};
 use crate::web;
 use base64::Engine;
 use bytes::Bytes;
@@ -166,14 +166,14 @@ pub async fn serve(
         let v = state.clone();
         async move { route(&v, &request).await }
     };
-    web::serve(listener, handle, async {
-        tokio::signal::ctrl_c().await.ok();
-    })
-    .await
-    .map_err(|source| Error::Io {
-        what: "serving the viewer".into(),
-        source,
-    })
+    // Ctrl-C is main's (the process's one SIGINT handler): it drops this future, which
+    // stops the server; the viewer never stops by itself.
+    web::serve(listener, handle, std::future::pending::<()>())
+        .await
+        .map_err(|source| Error::Io {
+            what: "serving the viewer".into(),
+            source,
+        })
 }
 
 /// The guard first, then the three routes; a known path with another method is a 405.

@@ -73,14 +73,12 @@ fn run(home: &Path, profile: &str, endpoint: &str) -> (i32, String) {
 fn run_with(home: &Path, profile: &str, endpoint: &str, env: &[(&str, &str)]) -> (i32, String) {
     let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack-inputs.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--profile",
-            profile,
-            "--region",
-            "us-east-1",
-        ])
+        .args(["--endpoint-url", endpoint, "--region", "us-east-1"])
+        .args(if profile.is_empty() {
+            vec![]
+        } else {
+            vec!["--profile", profile]
+        })
         .arg("-f")
         .arg(inputs)
         .arg("outputs")
@@ -160,6 +158,52 @@ fn an_sso_profile_without_a_login_says_to_log_in() {
         &stderr,
         "has no current login: run `aws sso login`",
         "dev",
+    );
+}
+
+/// No credentials anywhere (no profile, no environment): what a newcomer reads is one line of cause and
+/// one of what to do, as the aws CLI's "Unable to locate credentials" is; the SDK's provider
+/// warnings and its error chain (Rust `Debug` dumps) stay behind DEPLOYER_LOG=debug.
+#[test]
+fn no_credentials_read_as_one_cause_and_one_remedy() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("config"), "").unwrap();
+    std::fs::write(home.path().join("credentials"), "").unwrap();
+    let aws = endpoint();
+    // The instance metadata service answers, and refuses (as it does off EC2 behind a proxy):
+    // the SDK's chain then warns about each provider it tried.
+    let imds = endpoint();
+    let env = [
+        ("AWS_EC2_METADATA_DISABLED", "false"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url.as_str()),
+    ];
+    let (code, stderr) = run_with(home.path(), "", &aws.url, &env);
+    assert!(
+        !imds.seen.lock().unwrap().is_empty(),
+        "the chain asked IMDS"
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("NoCredentials: no AWS credentials could be loaded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: no AWS credentials were found: set AWS_PROFILE or --profile"),
+        "{stderr}"
+    );
+    for noise in ["WARN", "ProviderError", "Response {", "source:", "{ "] {
+        assert!(!stderr.contains(noise), "{noise:?} in:\n{stderr}");
+    }
+    assert!(stderr.len() < 400, "{} characters:\n{stderr}", stderr.len());
+    assert!(
+        aws.seen.lock().unwrap().is_empty(),
+        "nothing unsigned was sent"
+    );
+    // The detail is one setting away.
+    let (_, debug) = run_with(home.path(), "", &aws.url, &[("DEPLOYER_LOG", "debug")]);
+    assert!(
+        debug.contains("the call failed before AWS answered"),
+        "{debug}"
     );
 }
 

@@ -40,7 +40,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     let created = emu
         .run(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(created["action"], "created", "{}", emu.name);
     assert!(
@@ -56,7 +56,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     let again = emu
         .run(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok();
+        .succeeded();
     assert_eq!(again.json()["action"], "unchanged");
     assert_eq!(
         emu.run(&inputs.path, &["up", "--detailed-exitcode"])
@@ -67,7 +67,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     assert_eq!(
         emu.run(&inputs.path, &["plan", "--output", "json"])
             .await
-            .ok()
+            .succeeded()
             .json()["action"],
         "unchanged"
     );
@@ -76,7 +76,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     let plan = emu
         .run(&inputs.path, &["plan", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(plan["action"], "planned");
     assert!(
@@ -98,13 +98,13 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
         assert_eq!(refused.code, 2, "{}", refused.stderr);
         &["up", "--allow-replace", "--output", "json"]
     };
-    let updated = emu.run(&inputs.path, update).await.ok().json();
+    let updated = emu.run(&inputs.path, update).await.succeeded().json();
     assert_eq!(updated["action"], "updated");
 
     let down = emu
         .run(&inputs.path, &["down", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(down["action"], "deleted");
     assert_eq!(
@@ -117,7 +117,7 @@ async fn up_no_op_plan_and_down(emu: &Emu) {
     assert_eq!(
         emu.run(&inputs.path, &["down", "--output", "json"])
             .await
-            .ok()
+            .succeeded()
             .json()["action"],
         "absent"
     );
@@ -129,7 +129,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
     let created = emu
         .run(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let table = created["outputs"]["TableName"].as_str().unwrap().to_owned();
     let pool = created["outputs"]["UserPoolId"]
@@ -201,7 +201,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
     let forced = emu
         .run(&inputs.path, &["down", "--force", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(forced["action"], "deleted");
     assert_eq!(
@@ -215,7 +215,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
     // cannot be told and the deployer refuses it by name, changing nothing.
     let again = emu.run(&inputs.path, &["up", "--output", "json"]).await;
     if emu.tags_resources {
-        let again = again.ok().json();
+        let again = again.succeeded().json();
         assert_eq!(again["adoptedTable"], table.as_str());
         let row = ddb
             .get_item()
@@ -228,7 +228,9 @@ async fn a_kept_stacks_life(emu: &Emu) {
             .await
             .unwrap();
         assert!(row.item.is_some(), "the data came back with the table");
-        emu.run(&inputs.path, &["down", "--force"]).await.ok();
+        emu.run(&inputs.path, &["down", "--force"])
+            .await
+            .succeeded();
     } else {
         assert_eq!(again.code, 2, "{}", again.stderr);
         assert!(
@@ -257,7 +259,7 @@ async fn a_kept_stacks_life(emu: &Emu) {
 async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu) {
     let holder = Inputs::new(json!({}));
     emu.bootstrap(&holder.path).await;
-    emu.run(&holder.path, &["up"]).await.ok();
+    emu.run(&holder.path, &["up"]).await.succeeded();
     // A kept stack whose (global) domain prefix is taken: the create fails at the domain.
     let clash = Inputs::new(json!({"userPoolDomainName": holder.domain, "lifecycle": "kept"}));
     emu.bootstrap(&clash.path).await;
@@ -284,9 +286,9 @@ async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu
         // fakecloud keeps a failed create's resources even after the stack is deleted, so no
         // create of that name can follow; AWS's rollback deletes them. Remove them as an
         // operator would, and stop here: the recovery below is AWS's path.
-        emu.run(&clash.path, &["down", "--force"]).await.ok();
+        emu.run(&clash.path, &["down", "--force"]).await.succeeded();
         purge(emu, &clash.stack).await;
-        emu.run(&holder.path, &["down"]).await.ok();
+        emu.run(&holder.path, &["down"]).await.succeeded();
         assert!(emu.leftovers(&holder.stack).await.is_empty());
         return;
     }
@@ -299,10 +301,13 @@ async fn a_taken_domain_prefix_is_named_not_retried_and_leaves_nothing(emu: &Emu
 
     // With a free prefix the next up deletes the failed stack and creates it anew.
     clash.rewrite(json!({"userPoolDomainName": unique("d")}));
-    let recovered = emu.run(&clash.path, &["up", "--output", "json"]).await.ok();
+    let recovered = emu
+        .run(&clash.path, &["up", "--output", "json"])
+        .await
+        .succeeded();
     assert_eq!(recovered.json()["action"], "created");
-    emu.run(&clash.path, &["down", "--force"]).await.ok();
-    emu.run(&holder.path, &["down"]).await.ok();
+    emu.run(&clash.path, &["down", "--force"]).await.succeeded();
+    emu.run(&holder.path, &["down"]).await.succeeded();
     let table = format!("{}-users", clash.stack);
     let ddb = aws_sdk_dynamodb::Client::new(&emu.sdk().await);
     ddb.update_table()
@@ -337,13 +342,19 @@ async fn ephemeral_up_gc_and_down_from_outputs(emu: &Emu) {
         emu.run(&inputs.path, &short_args),
         emu.run(&inputs.path, &long_args)
     );
-    let short = short.ok().json()["stack"].as_str().unwrap().to_owned();
-    let long = long.ok().json()["stack"].as_str().unwrap().to_owned();
+    let short = short.succeeded().json()["stack"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long = long.succeeded().json()["stack"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let gc = emu
         .run(&inputs.path, &["gc", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let result = |stack: &str| {
         gc["entries"]
@@ -378,7 +389,7 @@ async fn ephemeral_up_gc_and_down_from_outputs(emu: &Emu) {
         ],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(down["action"], "deleted");
     assert!(emu.leftovers(&short).await.is_empty() && emu.leftovers(&long).await.is_empty());

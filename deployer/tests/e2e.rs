@@ -36,7 +36,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     // up from nothing
     let first = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok();
+        .succeeded();
     let report = first.json();
     assert_eq!(report["action"], "created");
     let added: Vec<&str> = report["changes"]
@@ -153,7 +153,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     // up again: nothing to change, no change set.
     let again = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok();
+        .succeeded();
     assert_eq!(again.json()["action"], "unchanged");
     assert!(again.json()["changes"].as_array().unwrap().is_empty());
     assert!(again.stderr.contains("nothing changed"), "{}", again.stderr);
@@ -168,7 +168,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     ]}));
     let plan = deployer(&inputs.path, &["plan", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(plan["action"], "planned");
     let modified: Vec<(&str, &str)> = plan["changes"]
@@ -188,7 +188,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     );
     let updated = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(updated["action"], "updated");
     let (id, _) = login(
@@ -216,7 +216,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
         ],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(shown["UserPoolId"], outputs["UserPoolId"]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -229,7 +229,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     );
     let down = deployer(&inputs.path, &["down", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(down["action"], "deleted");
     assert_eq!(down["artifactsRemoved"], 1);
@@ -238,7 +238,7 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
     assert_eq!(
         deployer(&inputs.path, &["down", "--output", "json"])
             .await
-            .ok()
+            .succeeded()
             .json()["action"],
         "absent"
     );
@@ -260,7 +260,7 @@ async fn a_v1_trigger_puts_string_claims_in_the_id_token_only() {
     }));
     let outputs = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json()["outputs"]
         .clone();
     assert_eq!(outputs["EventVersion"], "V1_0");
@@ -279,13 +279,13 @@ async fn a_v1_trigger_puts_string_claims_in_the_id_token_only() {
         json!({"projects": "[\"p-9\"]", "level": "3"})
     );
     assert_eq!(Value::Object(custom(&access)), json!({}));
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }
 
 #[tokio::test]
 async fn a_failing_deploy_names_the_root_cause_and_the_next_up_recovers() {
     let holder = Inputs::new(json!({}));
-    deployer(&holder.path, &["up"]).await.ok();
+    deployer(&holder.path, &["up"]).await.succeeded();
     // A second stack asking for the same (global) domain prefix fails at the domain.
     let clash = Inputs::new(json!({"userPoolDomainName": holder.domain}));
     let failed = deployer(&clash.path, &["up"]).await;
@@ -316,7 +316,7 @@ async fn a_failing_deploy_names_the_root_cause_and_the_next_up_recovers() {
     clash.rewrite(json!({"userPoolDomainName": common::unique("d")}));
     let recovered = deployer(&clash.path, &["up", "--output", "json"])
         .await
-        .ok();
+        .succeeded();
     assert_eq!(recovered.json()["action"], "created");
     assert!(
         recovered.stderr.contains("deleting it to create it again"),
@@ -324,8 +324,8 @@ async fn a_failing_deploy_names_the_root_cause_and_the_next_up_recovers() {
         recovered.stderr
     );
 
-    deployer(&clash.path, &["down"]).await.ok();
-    deployer(&holder.path, &["down"]).await.ok();
+    deployer(&clash.path, &["down"]).await.succeeded();
+    deployer(&holder.path, &["down"]).await.succeeded();
     assert!(leftovers(&clash.stack).await.is_empty());
 }
 
@@ -334,7 +334,7 @@ async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back()
     let inputs = Inputs::new(json!({"lifecycle": "kept"}));
     let created = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(created["action"], "created");
     let table = created["outputs"]["TableName"].as_str().unwrap().to_owned();
@@ -374,7 +374,7 @@ async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back()
 
     let forced = deployer(&inputs.path, &["down", "--force", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(forced["action"], "deleted");
     assert_eq!(
@@ -386,7 +386,7 @@ async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back()
     // Up again: the retained table (its tags name this stack) is brought back, data and all.
     let again = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(again["action"], "created");
     assert_eq!(again["adoptedTable"], table.as_str());
@@ -399,7 +399,9 @@ async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back()
         .unwrap();
     assert_eq!(row.item.unwrap()["projects"], s("p-1"), "the data survived");
 
-    deployer(&inputs.path, &["down", "--force"]).await.ok();
+    deployer(&inputs.path, &["down", "--force"])
+        .await
+        .succeeded();
     ddb.update_table()
         .table_name(&table)
         .deletion_protection_enabled(false)
@@ -413,7 +415,7 @@ async fn a_kept_stacks_life_protected_refused_forced_and_its_data_brought_back()
 #[tokio::test]
 async fn replacing_the_table_needs_allow_replace() {
     let inputs = Inputs::new(json!({}));
-    deployer(&inputs.path, &["up"]).await.ok();
+    deployer(&inputs.path, &["up"]).await.succeeded();
     // A new partition key means a new table (under a new name: CloudFormation replaces a
     // named resource only so); the old table's rows would be lost.
     let renamed = format!("{}-users-v2", inputs.stack);
@@ -428,7 +430,7 @@ async fn replacing_the_table_needs_allow_replace() {
     );
     let plan = deployer(&inputs.path, &["plan", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert!(
         plan["changes"]
@@ -444,11 +446,11 @@ async fn replacing_the_table_needs_allow_replace() {
     );
     let replaced = deployer(&inputs.path, &["up", "--allow-replace", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(replaced["action"], "updated");
     assert_eq!(replaced["outputs"]["TableName"], renamed.as_str());
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
     assert!(leftovers(&inputs.stack).await.is_empty());
 }
 
@@ -457,7 +459,7 @@ async fn a_no_op_up_notices_the_trigger_removed_behind_the_stacks_back() {
     let inputs = Inputs::new(json!({}));
     let outputs = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json()["outputs"]
         .clone();
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&common::sdk().await);
@@ -478,7 +480,7 @@ async fn a_no_op_up_notices_the_trigger_removed_behind_the_stacks_back() {
         "{}",
         drifted.stderr
     );
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }
 
 /// A share of the logins routed to another version (the alias's RoutingConfig, set outside the
@@ -488,7 +490,7 @@ async fn a_no_op_up_notices_the_alias_routing_logins_to_another_version() {
     let inputs = Inputs::new(json!({}));
     let outputs = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json()["outputs"]
         .clone();
     let function = outputs["FunctionName"].as_str().unwrap();
@@ -530,7 +532,7 @@ async fn a_no_op_up_notices_the_alias_routing_logins_to_another_version() {
         "{}",
         drifted.stderr
     );
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }
 
 /// The pool calls a published version through an alias: while an `up` changes the mapping
@@ -542,7 +544,7 @@ async fn logins_keep_working_while_an_up_changes_the_mapping() {
     let inputs = Inputs::new(json!({"eventVersion": "V2_0", "claims": [projects]}));
     let first = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let outputs = first["outputs"].clone();
     assert!(
@@ -563,7 +565,7 @@ async fn logins_keep_working_while_an_up_changes_the_mapping() {
         assert_eq!(id["projects"], json!(["p-1"]), "{id}");
         logins += 1;
     }
-    let updated = update.await.unwrap().ok().json();
+    let updated = update.await.unwrap().succeeded().json();
     assert_eq!(updated["action"], "updated");
     assert!(updated["checks"]
         .as_array()
@@ -576,5 +578,5 @@ async fn logins_keep_working_while_an_up_changes_the_mapping() {
         (json!("gold"), json!("gold"))
     );
     eprintln!("{logins} logins during the update");
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }

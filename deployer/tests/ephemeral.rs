@@ -39,18 +39,18 @@ async fn five_ephemeral_stacks_up_verify_and_down_in_parallel_from_separate_proc
                 ],
             )
             .await
-            .ok();
+            .succeeded();
             let stack = up.json()["stack"].as_str().unwrap().to_owned();
             deployer(&path, &["--ephemeral", "--suffix", &suffix, "verify"])
                 .await
-                .ok();
+                .succeeded();
             // The teardown needs no inputs: only the outputs file.
             let down = deployer(
                 std::path::Path::new("/nonexistent.json"),
                 &["down", "--from-outputs", out, "--output", "json"],
             )
             .await
-            .ok();
+            .succeeded();
             assert_eq!(down.json()["action"], "deleted");
             stack
         }));
@@ -87,7 +87,7 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     let stack = up["stack"].as_str().unwrap().to_owned();
     // The suffix names the run and, hashed, the attempt, job and matrix leg.
@@ -133,7 +133,7 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(
         again["action"], "unchanged",
@@ -141,7 +141,7 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
     );
     deployer_with(&inputs.path, &["--ephemeral", "down"], &env, None)
         .await
-        .ok();
+        .succeeded();
     assert_eq!(stack_status(&stack).await, None);
     // Outside CI, ephemeral mode asks for a suffix.
     let no_suffix = deployer(&inputs.path, &["--ephemeral", "render"]).await;
@@ -192,8 +192,8 @@ async fn two_concurrent_ups_on_one_stack_never_interleave() {
         ),
         "{status:?}"
     );
-    deployer(&inputs.path, &["verify"]).await.ok();
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["verify"]).await.succeeded();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }
 
 #[tokio::test]
@@ -213,10 +213,10 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         deployer(&plain.path, &["up", "--output", "json"]),
     );
     let (e, l) = (
-        e.ok().json()["stack"].as_str().unwrap().to_owned(),
-        l.ok().json()["stack"].as_str().unwrap().to_owned(),
+        e.succeeded().json()["stack"].as_str().unwrap().to_owned(),
+        l.succeeded().json()["stack"].as_str().unwrap().to_owned(),
     );
-    p.ok();
+    p.succeeded();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
     // What gc did to this test's stacks (others run beside it); skipped ones are listed too.
@@ -237,7 +237,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
     // gc collects its project's copies only: from plain's inputs, none of these.
     let scoped = deployer(&plain.path, &["gc", "--dry-run", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(
         ours(&scoped),
@@ -246,7 +246,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
     );
     let own = deployer(&expired.path, &["gc", "--dry-run", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(ours(&own), vec![(e.clone(), "would-delete".to_owned())]);
     // Every project's, when asked.
@@ -255,7 +255,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         &["gc", "--all-projects", "--dry-run", "--output", "json"],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     let live_skipped = |r: &Vec<(String, String)>| {
         r.iter()
@@ -279,7 +279,7 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
 
     let real = deployer(&plain.path, &["gc", "--all-projects", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let real = ours(&real);
     assert!(
@@ -310,18 +310,20 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         ],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(ours(&old), vec![(l.clone(), "deleted".to_owned())]);
     assert!(stack_status(&plain.stack).await.is_some());
-    deployer(&plain.path, &["down"]).await.ok();
+    deployer(&plain.path, &["down"]).await.succeeded();
 }
 
 #[tokio::test]
 async fn down_after_a_failed_up_removes_what_is_left() {
     // Both suffixed alike, so the second asks for the domain the first holds.
     let holder = Inputs::new(json!({}));
-    deployer(&holder.path, &["--suffix", "f1", "up"]).await.ok();
+    deployer(&holder.path, &["--suffix", "f1", "up"])
+        .await
+        .succeeded();
     let clash = Inputs::new(json!({"userPoolDomainName": holder.domain}));
     assert_eq!(
         deployer(&clash.path, &["--suffix", "f1", "up"]).await.code,
@@ -334,11 +336,11 @@ async fn down_after_a_failed_up_removes_what_is_left() {
     );
     let down = deployer(&clash.path, &["--suffix", "f1", "down", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(down["action"], "deleted");
     assert_eq!(stack_status(&stack).await, None);
     deployer(&holder.path, &["--suffix", "f1", "down"])
         .await
-        .ok();
+        .succeeded();
 }

@@ -40,7 +40,7 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
     // A machine with the tools builds (or finds) the zip and shares it.
     let built = deployer(&inputs.path, &["build", "--publish", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let source_key = built["sourceKey"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -49,7 +49,7 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
     );
     let again = deployer(&inputs.path, &["build", "--publish", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(again["published"]["uploaded"], false, "shared once");
 
@@ -64,7 +64,7 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(shared["origin"], "shared-cache");
     assert_eq!(shared["published"]["uploaded"], false);
@@ -74,7 +74,7 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
 
     let up = deployer_with(&inputs.path, &["up", "--output", "json"], &env, None)
         .await
-        .ok();
+        .succeeded();
     let report = up.json();
     assert_eq!(report["action"], "created");
     assert_eq!(report["artifact"]["from"], "shared-cache", "{}", up.stderr);
@@ -109,10 +109,10 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
     }
     let unchanged = deployer_with(&inputs.path, &["up", "--output", "json"], &env, None)
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(unchanged["action"], "unchanged");
     assert_eq!(unchanged["artifact"]["from"], "local-cache");
 
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }

@@ -204,7 +204,7 @@ async fn up_copy(emu: &Emu, base: &Inputs, user: &User, suffix: &str, cache: &st
         &[("DEPLOYER_CACHE_DIR", cache)],
     )
     .await
-    .ok()
+    .succeeded()
     .json()
 }
 
@@ -219,9 +219,9 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     let stack = base.stack.clone();
     let copy = format!("{stack}--e1");
     let role = |r: &'static str| ["policy", "--account", ACCOUNT, "--role", r];
-    let ephemeral_policy = policy_of(&emu.run(&base.path, &role("ephemeral")).await.ok());
-    let deployer_policy = policy_of(&emu.run(&base.path, &role("deployer")).await.ok());
-    let publisher_policy = policy_of(&emu.run(&base.path, &role("publisher")).await.ok());
+    let ephemeral_policy = policy_of(&emu.run(&base.path, &role("ephemeral")).await.succeeded());
+    let deployer_policy = policy_of(&emu.run(&base.path, &role("deployer")).await.succeeded());
+    let publisher_policy = policy_of(&emu.run(&base.path, &role("publisher")).await.succeeded());
 
     // Every statement is proven here or listed: a new one must be classified.
     let mut sids: Vec<&str> = ephemeral_policy["Statement"]
@@ -277,16 +277,16 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
             publisher.key(),
         )
     };
-    let published = publish().await.ok().json();
+    let published = publish().await.succeeded().json();
     let build_key = published["published"]["key"].as_str().unwrap().to_owned();
-    let again = publish().await.ok().json();
+    let again = publish().await.succeeded().json();
     assert_eq!(again["published"]["uploaded"], false);
 
     // The deployer role: the kept stack, up twice (the second switches protection on).
     let up = emu
         .run_as(&base.path, &["up", "--output", "json"], deployer.key())
         .await
-        .ok()
+        .succeeded()
         .json();
     assert!(
         up["checks"]
@@ -298,7 +298,9 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         up["checks"]
     );
     let base_artifact = up["artifact"]["key"].as_str().unwrap().to_owned();
-    emu.run_as(&base.path, &["up"], deployer.key()).await.ok();
+    emu.run_as(&base.path, &["up"], deployer.key())
+        .await
+        .succeeded();
 
     // The ephemeral role: its copy, from a runner whose cache is empty (the zip comes from
     // the publisher's shared build), and a user.
@@ -330,7 +332,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         ephemeral.key(),
     )
     .await
-    .ok();
+    .succeeded();
 
     // What the ephemeral role must never do to the base stack, nor either deploying role to
     // the shared builds.
@@ -478,7 +480,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     assert_eq!(copy2["artifact"]["sha256"], published["sha256"]);
     emu.run_as(&base.path, &["--suffix", "e2", "down"], ephemeral.key())
         .await
-        .ok();
+        .succeeded();
 
     // Without each enforced statement, the ephemeral role's step fails naming the permission.
     for (sid, step, permission, fresh_run) in ENFORCED {
@@ -522,17 +524,19 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
             denied.stderr
         );
         // Clean up as the admin (a denied up may have created the stack before its checks).
-        emu.run(&base.path, &["--suffix", "e3", "down"]).await.ok();
+        emu.run(&base.path, &["--suffix", "e3", "down"])
+            .await
+            .succeeded();
     }
     ephemeral.allow(&iam, &ephemeral_policy).await;
 
     // Down: the copy by the ephemeral role, the kept stack by the deployer role (--force).
     emu.run_as(&base.path, &["--suffix", "e1", "down"], ephemeral.key())
         .await
-        .ok();
+        .succeeded();
     emu.run_as(&base.path, &["down", "--force"], deployer.key())
         .await
-        .ok();
+        .succeeded();
     for name in [&copy, &format!("{stack}--e2"), &format!("{stack}--e3")] {
         assert!(
             emu.leftovers(name).await.is_empty(),
@@ -579,7 +583,7 @@ async fn bootstrap_makes_the_boundary_and_code_signing_once() {
         ];
         args.extend_from_slice(extra);
         let (emu, path) = (emu.clone(), inputs.path.clone());
-        async move { emu.run(&path, &args).await.ok().json() }
+        async move { emu.run(&path, &args).await.succeeded().json() }
     };
     let steps = |report: &Value| -> Vec<(String, String)> {
         report["steps"]

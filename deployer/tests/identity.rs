@@ -308,7 +308,7 @@ async fn a_second_import_keeps_passwords_unless_asked_to_reset_them() {
             records,
             Vec::new(),
             reset,
-            &Progress::new(),
+            &Progress::new(true),
         )
         .await
         .unwrap();
@@ -378,7 +378,7 @@ async fn a_batch_refused_for_one_item_is_written_item_by_item_and_the_bad_one_re
         records,
         Vec::new(),
         false,
-        &Progress::new(),
+        &Progress::new(true),
     )
     .await
     .unwrap();

@@ -28,14 +28,14 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
     }));
     let up = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let pool = up["outputs"]["UserPoolId"].as_str().unwrap().to_owned();
 
     // status right after up: in sync, drift detection and the wiring checks both clean.
     let status = deployer(&inputs.path, &["status", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(status["inSync"], true, "{status}");
     assert_eq!(status["drift"]["status"], "IN_SYNC");
@@ -62,14 +62,14 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         Some(&format!("{PASSWORD}\n")),
     )
     .await
-    .ok();
+    .succeeded();
     common::token(&inputs.path, "jane", PASSWORD).await;
     let logs = deployer(
         &inputs.path,
         &["logs", "--user", "jane", "--output", "json"],
     )
     .await
-    .ok();
+    .succeeded();
     let lines = json_lines(&logs.stdout);
     assert!(
         !lines.is_empty(),
@@ -84,7 +84,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
     assert!(last["totalMs"].as_f64().unwrap() > 0.0);
     let people = deployer(&inputs.path, &["logs", "--user", "jane"])
         .await
-        .ok();
+        .succeeded();
     assert!(
         people.stdout.contains("enriched") && people.stdout.contains("user jane"),
         "{}",
@@ -133,7 +133,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         &["logs", "--user", "nobody", "--output", "json"],
     )
     .await
-    .ok();
+    .succeeded();
     assert!(nobody.stdout.trim().is_empty(), "{}", nobody.stdout);
 
     // invoke: a user with a row gets its claims, one without gets none.
@@ -142,7 +142,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         &["invoke", "--user", "jane", "--output", "json"],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(invoked["idToken"]["projects"], json!(["p-1", "p-2"]));
     assert_eq!(invoked["accessToken"]["projects"], json!(["p-1", "p-2"]));
@@ -156,7 +156,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         &["invoke", "--user", "bob", "--output", "json"],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(bare["idToken"], json!({}), "{bare}");
     assert_eq!(bare["accessToken"], json!({}));
@@ -179,7 +179,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         ],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     let id = client["clientId"].as_str().unwrap();
     let m2m = deployer(
@@ -187,7 +187,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         &["invoke", "--client", id, "--output", "json"],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(m2m["source"], "TokenGeneration_ClientCredentials");
     assert_eq!(m2m["accessToken"]["tier"], "gold");
@@ -210,7 +210,7 @@ async fn logs_invoke_and_status_on_a_v3_stack() {
         "{}",
         drifted.stdout
     );
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }
 
 #[tokio::test]
@@ -218,7 +218,7 @@ async fn invoke_shows_the_denial_of_a_deny_policy_with_exit_4() {
     let inputs = Inputs::new(json!({"trigger": {"onMissingRow": "deny"}}));
     let up = deployer(&inputs.path, &["up", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     common::pool_user(up["outputs"]["UserPoolId"].as_str().unwrap(), "norow", None).await;
     let denied = deployer(
@@ -241,5 +241,5 @@ async fn invoke_shows_the_denial_of_a_deny_policy_with_exit_4() {
     let m2m = deployer(&inputs.path, &["invoke", "--client", "abc"]).await;
     assert_eq!(m2m.code, 2, "{}", m2m.stderr);
     assert!(m2m.stderr.contains("V3_0"), "{}", m2m.stderr);
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }

@@ -8,7 +8,11 @@ use std::io::Read;
 #[tokio::test]
 async fn the_real_graviton_build_is_an_aarch64_binary_and_rebuilding_gives_the_same_zip() {
     let cache = tempfile::tempdir().unwrap();
-    let mut paths = deployer::local::Paths::from_env();
+    let mut paths = deployer::local::Paths::from_vars(
+        std::env::var_os("DEPLOYER_CACHE_DIR").map(Into::into),
+        None,
+        None,
+    );
     paths.cache = cache.path().to_path_buf();
     let first = build::build(&paths, &BuildTarget::Graviton)
         .await

@@ -19,7 +19,7 @@ async fn users_tokens_and_verify() {
             {"attribute": "level", "tokens": "access", "type": "number"}
         ]
     }));
-    deployer(&inputs.path, &["up"]).await.ok();
+    deployer(&inputs.path, &["up"]).await.succeeded();
 
     // Add with the password on stdin and a typed row.
     let added = deployer_with(
@@ -40,7 +40,7 @@ async fn users_tokens_and_verify() {
         Some(&format!("{PASSWORD}\n")),
     )
     .await
-    .ok();
+    .succeeded();
     assert_eq!(added.json()["action"], "created");
     assert!(
         !added.stdout.contains(PASSWORD) && !added.stderr.contains(PASSWORD),
@@ -75,7 +75,7 @@ async fn users_tokens_and_verify() {
         Some(PASSWORD),
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(updated["action"], "updated");
     let token = common::token(&inputs.path, "jane", PASSWORD).await;
@@ -91,7 +91,7 @@ async fn users_tokens_and_verify() {
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(
         common::claims(raw["IdToken"].as_str().unwrap())["projects"],
@@ -109,7 +109,7 @@ async fn users_tokens_and_verify() {
     );
     let listed = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert!(
         !listed
@@ -131,7 +131,7 @@ async fn users_tokens_and_verify() {
         ],
     )
     .await
-    .ok();
+    .succeeded();
     assert!(!added.stdout.contains("shown once"), "{}", added.stdout);
     let kim_password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     {
@@ -148,12 +148,12 @@ async fn users_tokens_and_verify() {
         None,
     )
     .await
-    .ok();
+    .succeeded();
 
     // A generated password is printed once.
     let generated = deployer(&inputs.path, &["users", "add", "raj", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let raj_password = generated["generatedPassword"].as_str().unwrap().to_owned();
     assert!(raj_password.len() >= 20);
@@ -164,12 +164,12 @@ async fn users_tokens_and_verify() {
         None,
     )
     .await
-    .ok();
+    .succeeded();
 
     // list joins users and rows.
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let users: Vec<(&str, &serde_json::Value)> = list
         .as_array()
@@ -222,7 +222,7 @@ async fn users_tokens_and_verify() {
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let outputs = deployer(&inputs.path, &["outputs", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let pool = outputs["UserPoolId"].as_str().unwrap();
     cognito
@@ -283,7 +283,7 @@ async fn users_tokens_and_verify() {
     common::pool_user(pool, "jane", Some(PASSWORD)).await;
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     let jane = list
         .as_array()
@@ -301,7 +301,7 @@ async fn users_tokens_and_verify() {
         &["users", "add", "jane", "--set", "projects=p-8"],
     )
     .await
-    .ok();
+    .succeeded();
     let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-8"]));
 
@@ -311,7 +311,7 @@ async fn users_tokens_and_verify() {
         &["users", "remove", "jane", "--output", "json"],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(
         (
@@ -336,7 +336,7 @@ async fn users_tokens_and_verify() {
     // verify passes on the deployed stack and leaves no user behind...
     let verified = deployer(&inputs.path, &["verify", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(
         verified["idClaims"],
@@ -348,7 +348,7 @@ async fn users_tokens_and_verify() {
     );
     let after = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert!(
         after
@@ -383,7 +383,7 @@ async fn users_tokens_and_verify() {
 
     deployer(&inputs.path, &["down", "--output", "json"])
         .await
-        .ok();
+        .succeeded();
     let gone = deployer(&inputs.path, &["users", "list"]).await;
     assert_eq!(gone.code, 1);
     assert!(gone.stderr.contains("is not deployed"), "{}", gone.stderr);
@@ -399,7 +399,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
             {"attribute": "allowed_ops", "tokens": "access"}
         ]
     }));
-    deployer(&inputs.path, &["up"]).await.ok();
+    deployer(&inputs.path, &["up"]).await.succeeded();
 
     // 1,000 users, two bad lines among them.
     let mut csv = String::from("username,email,projects\n");
@@ -464,7 +464,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
     );
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
-        .ok()
+        .succeeded()
         .json();
     assert_eq!(list.as_array().unwrap().len(), 1000);
     assert_eq!(list[7]["row"]["projects"], "p-7,p-shared");
@@ -477,7 +477,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
         Some(PASSWORD),
     )
     .await
-    .ok();
+    .succeeded();
     let token = common::token(&inputs.path, "user0007", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-7", "p-shared"]));
 
@@ -495,7 +495,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
         ],
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     let (id, secret) = (
         client["clientId"].as_str().unwrap(),
@@ -509,7 +509,7 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json();
     assert_eq!(token["accessToken"]["tier"], "gold");
     assert_eq!(
@@ -533,5 +533,5 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
         wrong.stderr
     );
 
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }

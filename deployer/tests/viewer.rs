@@ -42,7 +42,7 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
         "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}],
         "callbackUrls": [format!("http://localhost:{port}/")]
     }));
-    deployer(&inputs.path, &["up"]).await.ok();
+    deployer(&inputs.path, &["up"]).await.succeeded();
     deployer_with(
         &inputs.path,
         &[
@@ -57,7 +57,7 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
         Some("Viewer-passw0rd-1"),
     )
     .await
-    .ok();
+    .succeeded();
 
     let viewer = Killed(
         Command::new(env!("CARGO_BIN_EXE_deployer"))
@@ -208,5 +208,5 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
     browser.close().await.ok();
     drop(driver);
     drop(viewer);
-    deployer(&inputs.path, &["down"]).await.ok();
+    deployer(&inputs.path, &["down"]).await.succeeded();
 }

@@ -18,7 +18,7 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use deployer::aws::wire::{self, Iam, Logs};
 use deployer::aws::ErrorKind;
-use deployer::commands::logs;
+use deployer::logs;
 use mocks::*;
 use std::sync::{Arc, Mutex};
 

@@ -57,6 +57,10 @@ pub struct AwsError {
     pub kind: ErrorKind,
     /// Who made the call (profile, role ARN), when the command knows it.
     pub principal: Option<String>,
+    /// The SDK's whole error chain, for errors raised before AWS answered (no credentials,
+    /// no connection): read to tell their causes apart, logged with `DEPLOYER_LOG=debug`,
+    /// never shown in the one-line message.
+    pub detail: String,
 }
 
 impl fmt::Display for AwsError {
@@ -310,13 +314,28 @@ impl AwsError {
             _ => {
                 let detail =
                     aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
-                if credentials_error(&err) {
-                    ("NoCredentials".into(), detail, ErrorKind::NoCredentials)
+                tracing::debug!(service, operation, %detail, "the call failed before AWS answered");
+                let (code, message, kind) = if credentials_error(&err) {
+                    let message = "no AWS credentials could be loaded".to_owned();
+                    ("NoCredentials".into(), message, ErrorKind::NoCredentials)
                 } else if matches!(err, SdkError::DispatchFailure(_)) {
-                    ("Unreachable".into(), detail, ErrorKind::Unreachable)
+                    (
+                        "Unreachable".into(),
+                        root_cause(&err),
+                        ErrorKind::Unreachable,
+                    )
                 } else {
-                    ("ClientError".into(), detail, ErrorKind::Other)
-                }
+                    ("ClientError".into(), root_cause(&err), ErrorKind::Other)
+                };
+                return Self {
+                    service,
+                    operation,
+                    code,
+                    message,
+                    kind,
+                    principal: None,
+                    detail,
+                };
             }
         };
         Self {
@@ -326,10 +345,12 @@ impl AwsError {
             message,
             kind,
             principal: None,
+            detail: String::new(),
         }
     }
 
-    /// A classified error that did not come from the SDK (a synthetic outcome).
+    /// A classified error that did not come from the SDK (the tests' own).
+    #[cfg(test)]
     pub fn new(service: &'static str, operation: &'static str, code: &str, message: &str) -> Self {
         Self {
             service,
@@ -338,6 +359,7 @@ impl AwsError {
             message: message.into(),
             kind: kind_of(code, message),
             principal: None,
+            detail: String::new(),
         }
     }
 
@@ -384,7 +406,7 @@ impl AwsError {
     /// aws-config's words for a login_session profile whose cached sign-in is missing (it
     /// names the file under ~/.aws/login/cache), unreadable or expired beyond refresh.
     fn no_login_session(&self) -> bool {
-        self.message.contains("Login token") || self.message.contains("login/cache/")
+        self.detail.contains("Login token") || self.detail.contains("login/cache/")
     }
 
     /// What to do, by kind.
@@ -410,7 +432,7 @@ impl AwsError {
             ErrorKind::InvalidCredentials => format!(
                 "AWS does not recognise the access key in use{who}: check AWS_ACCESS_KEY_ID, AWS_PROFILE or --profile"
             ),
-            ErrorKind::NoCredentials if self.message.contains("SSO token") => format!(
+            ErrorKind::NoCredentials if self.detail.contains("SSO token") => format!(
                 "the profile{who} signs in with IAM Identity Center and has no current login: run `aws sso login` with that profile, then run again"
             ),
             ErrorKind::NoCredentials if self.no_login_session() => format!(
@@ -426,6 +448,16 @@ impl AwsError {
             _ => return None,
         })
     }
+}
+
+/// The innermost error of the chain, as one line (what went wrong, without the layers the
+/// SDK wraps it in).
+fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut last = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
 }
 
 /// Whether the SDK failed before sending because no credentials could be loaded.

@@ -8,7 +8,7 @@ pub mod wire;
 
 pub use error::{AwsError, ErrorKind};
 
-use crate::local::{self, Paths};
+use crate::local;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use miette::Diagnostic;
@@ -72,32 +72,24 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(Duration::from_secs(20))
 }
 
-/// Loads the SDK configuration for `target`; `region` overrides the profile's.
+/// Loads the SDK configuration for `target` at `endpoint` (the emulator's, or the one given;
+/// none for AWS); `region` overrides the profile's. The local emulator gets dummy
+/// credentials: it does not check them, and real ones must never reach it.
 pub async fn connect(
     target: &Target,
+    endpoint: Option<String>,
     region: Option<&str>,
     profile: Option<&str>,
-    paths: &Paths,
 ) -> Result<Connection, ConnectError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(profile) = profile {
         loader = loader.profile_name(profile);
     }
-    let endpoint = match target {
-        Target::Aws => None,
-        Target::Endpoint(url) => Some(url.clone()),
-        Target::Local => {
-            let (emulator, reused) = local::start(paths, None)?;
-            if !reused {
-                tracing::info!(endpoint = %emulator.endpoint, "started the local emulator");
-            }
-            // Dummy credentials: the emulator does not check them, and real ones must never reach it.
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                "test", "test", None, None, "local",
-            ));
-            Some(emulator.endpoint)
-        }
-    };
+    if *target == Target::Local {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "local",
+        ));
+    }
     let local_default = (*target == Target::Local).then_some("us-east-1");
     if let Some(region) = region.or(local_default) {
         loader = loader.region(Region::new(region.to_owned()));
@@ -114,9 +106,7 @@ pub async fn connect(
     if !crate::inputs::supported_region(&region) {
         return Err(ConnectError::Region { region });
     }
-    let profile = profile
-        .map(str::to_owned)
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile = profile.map(str::to_owned);
     Ok(Connection {
         sdk,
         target: target.clone(),

@@ -19,6 +19,22 @@ pub fn target(inputs: &StackInputs, account: &str, region: &str) -> Target {
 
 /// `deployer bootstrap`.
 pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::BootstrapArgs,
+) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let clients = s.clients(&inputs).await?;
+    let options = Options {
+        dry_run: args.dry_run,
+        publisher: args.publisher_role.clone(),
+        signing_profile: args.signing_profile.clone(),
+    };
+    s.print(&bootstrap_report(&clients, &inputs, &options).await?);
+    Ok(crate::error::exit::SUCCESS)
+}
+
+/// Checks the options, then makes (or with `dry_run`, lists) what is missing.
+pub async fn bootstrap_report(
     clients: &Clients,
     inputs: &StackInputs,
     options: &Options,

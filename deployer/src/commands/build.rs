@@ -66,6 +66,32 @@ impl fmt::Display for BuildReport {
     }
 }
 
+/// `deployer build` (and `--publish`).
+pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::BuildArgs,
+) -> Result<u8, Error> {
+    let target = BuildTarget::choose(s.local());
+    let report = if args.publish {
+        let inputs = s.inputs()?;
+        let clients = s.clients(&inputs).await?;
+        // The account is filled in once connected.
+        let project = super::bootstrap::target(&inputs, "", &clients.region);
+        let local = (args.signed.as_deref(), s.local());
+        publish(s.ctx(&clients), &s.settings.paths, &target, &project, local).await?
+    } else {
+        s.activity.set("", crate::cancel::Doing::Building);
+        let artifact = build::build(&s.settings.paths, &target).await?;
+        s.activity.clear("");
+        BuildReport {
+            artifact,
+            published: None,
+        }
+    };
+    s.print(&report);
+    Ok(crate::error::exit::SUCCESS)
+}
+
 /// `build --publish`: the build for these sources is shared in the project's `_builds/`,
 /// once. When the bucket holds it already nothing is compiled or written; otherwise it is
 /// compiled now, never taken from this machine's cache (whose files anything running as this

@@ -76,6 +76,31 @@ pub struct DownOptions {
     pub retain: Vec<String>,
 }
 
+/// `deployer down`: the stack the inputs (or `--from-outputs`) name.
+pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::DownArgs,
+) -> Result<u8, Error> {
+    let (stack, region) = match &args.from_outputs {
+        Some(file) => super::outputs::read_outputs_file(file)?,
+        None => {
+            let inputs = s.inputs()?;
+            (inputs.stack_name, inputs.region)
+        }
+    };
+    let conn = s.connect(region).await?;
+    let clients = crate::aws::Clients::new(&conn);
+    let options = DownOptions {
+        force: args.force,
+        keep_protection: false,
+        wait_timeout: args.wait_timeout,
+        retain: args.retain.clone(),
+    };
+    let target = DownTarget { stack };
+    s.print(&down(s.ctx(&clients), &target, &options).await?);
+    Ok(crate::error::exit::SUCCESS)
+}
+
 /// `down`: deletes the stack and the stack's artifacts. Only a stack the deployer created;
 /// deletion protection is lifted only when allowed (disposable, or --force).
 pub async fn down(

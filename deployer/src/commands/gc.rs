@@ -4,7 +4,8 @@
 use super::down::{self, DownOptions, DownTarget};
 use crate::aws::cfn;
 use crate::ctx::Ctx;
-use crate::ephemeral::{is_ephemeral, parse_rfc3339, rfc3339, TAG_EXPIRES};
+use crate::duration::{parse_rfc3339, rfc3339};
+use crate::ephemeral::{is_ephemeral, TAG_EXPIRES};
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -146,6 +147,38 @@ pub fn triage(
 
 /// `gc`: deletes the stacks whose time is up, `parallel` at a time; lists the others as
 /// skipped with the reason. A failure is reported, not fatal.
+/// `deployer gc`: exit 1 when a delete failed.
+pub async fn run(s: &super::session::Session<'_>, args: &crate::cli::GcArgs) -> Result<u8, Error> {
+    // The project (and region) come from the inputs file; with --all-projects gc works
+    // without one.
+    let inputs = s.base_inputs();
+    let project = match (&inputs, args.all_projects) {
+        (_, true) => None,
+        (Ok(i), false) => Some(i.stack_name.clone()),
+        (Err(_), false) => {
+            return Err(Error::Usage {
+                message: format!("gc needs the project: {} cannot be read", s.global.inputs.display()),
+                help: "run gc with the project's inputs file (-f), whose stackName names the copies to collect, or pass --all-projects to collect every project's expired copies in the region".into(),
+            })
+        }
+    };
+    let conn = s.connect(inputs.ok().and_then(|i| i.region)).await?;
+    let clients = crate::aws::Clients::new(&conn);
+    let options = GcOptions {
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+        parallel: args.parallel,
+        project,
+    };
+    let report = gc(s.ctx(&clients), SystemTime::now(), &options).await?;
+    s.print(&report);
+    Ok(if report.any_failed() {
+        crate::error::exit::DEPLOY_FAILED
+    } else {
+        crate::error::exit::SUCCESS
+    })
+}
+
 pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<GcReport, Error> {
     use futures::StreamExt;
     let stacks = cfn::list_all(ctx.clients).await?;

@@ -5,9 +5,9 @@
 //! "Pre token generation Lambda trigger": the fixtures in trigger/tests/fixtures follow it).
 
 use crate::aws::{Clients, ErrorKind};
-use crate::commands::logs::{self, LoginLine, RawEvent};
 use crate::error::Error;
 use crate::identity::refs::StackRefs;
+use crate::logs::{self, LoginLine, RawEvent};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::LogType;
 use base64::Engine;
@@ -455,6 +455,33 @@ pub async fn invoke(
         log,
         duration_ms,
         error,
+    })
+}
+
+/// `deployer invoke`: exit 4 when the trigger answered with an error.
+pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::InvokeArgs,
+) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let (clients, refs) = s.open(&inputs).await?;
+    let who = match (&args.user, &args.client, &args.event) {
+        (Some(u), _, _) => Who::User(u.clone()),
+        (_, Some(c), _) => Who::Client(c.clone()),
+        (_, _, Some(e)) => Who::Event(e.clone()),
+        _ => unreachable!("clap requires one of --user, --client, --event"),
+    };
+    let options = InvokeOptions {
+        who,
+        version: args.version.clone(),
+        source: args.source.clone(),
+    };
+    let report = invoke(&clients, &refs, &options).await?;
+    s.print(&report);
+    Ok(if report.error.is_some() {
+        crate::error::exit::VERIFY_FAILED
+    } else {
+        crate::error::exit::SUCCESS
     })
 }
 

@@ -101,3 +101,12 @@ pub fn local(command: &LocalCommand, paths: &Paths) -> Result<LocalStatus, local
         }
     })
 }
+
+/// `deployer local start | stop | status | reset`.
+pub fn run(
+    s: &super::session::Session<'_>,
+    command: &LocalCommand,
+) -> Result<u8, crate::error::Error> {
+    s.print(&local(command, &s.settings.paths)?);
+    Ok(crate::error::exit::SUCCESS)
+}

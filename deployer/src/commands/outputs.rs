@@ -68,3 +68,16 @@ pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error>
     }
     Ok((stack, region))
 }
+
+/// `deployer outputs`.
+pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::OutputsArgs,
+) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let clients = s.clients(&inputs).await?;
+    let found = outputs(&clients, &inputs.stack_name).await?;
+    s.publish_outputs(&found.0, args.outputs_file.as_deref())?;
+    s.print(&found);
+    Ok(crate::error::exit::SUCCESS)
+}

@@ -86,3 +86,11 @@ pub fn policy(
 ) -> Result<Value, Error> {
     Ok(policy::document(&scope(inputs, region, args)?))
 }
+
+/// `deployer policy`: for the project's inputs, never one ephemeral copy's.
+pub fn run(s: &super::session::Session<'_>, args: &PolicyArgs) -> Result<u8, Error> {
+    let document = policy(&s.base_inputs()?, s.global.region.clone(), args)?;
+    let text = serde_json::to_string_pretty(&document).expect("policy serializes");
+    println!("{text}");
+    Ok(crate::error::exit::SUCCESS)
+}

@@ -5,7 +5,7 @@
 //! the invoke permission, the role's policy). In sync: exit 0; drifted: exit 4.
 
 use crate::aws::{cfn, Clients};
-use crate::commands::logs::rfc3339;
+use crate::duration::rfc3339_millis as rfc3339;
 use crate::error::Error;
 use crate::progress::Poll;
 use crate::wiring::{self, Check};
@@ -338,6 +338,19 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
         drift,
         checks,
         in_sync,
+    })
+}
+
+/// `deployer status`: exit 4 when the stack is not in sync with its template.
+pub async fn run(s: &super::session::Session<'_>) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let clients = s.clients(&inputs).await?;
+    let report = status(&clients, &inputs.stack_name, s.settings.poll).await?;
+    s.print(&report);
+    Ok(if report.in_sync {
+        crate::error::exit::SUCCESS
+    } else {
+        crate::error::exit::VERIFY_FAILED
     })
 }
 

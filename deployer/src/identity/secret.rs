@@ -26,8 +26,13 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Reads a secret: the first line of stdin when `from_stdin`, else the environment variable.
-pub fn read_secret(from_stdin: bool, env: &str, what: &str) -> Result<Option<Secret>, Error> {
+/// Reads a secret: the first line of stdin when `from_stdin`, else the environment
+/// variable's value (`env`: its name, and its value as the settings read it).
+pub fn read_secret(
+    from_stdin: bool,
+    (env, value): (&str, Option<String>),
+    what: &str,
+) -> Result<Option<Secret>, Error> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -45,10 +50,7 @@ pub fn read_secret(from_stdin: bool, env: &str, what: &str) -> Result<Option<Sec
         }
         return Ok(Some(Secret(line)));
     }
-    Ok(std::env::var(env)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret))
+    Ok(value.filter(|v| !v.is_empty()).map(Secret))
 }
 
 /// A password Cognito's default policy accepts: 20 characters from all four classes.

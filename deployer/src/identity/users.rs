@@ -181,6 +181,7 @@ pub async fn pool_identity(
             message: format!("user {user} was not found right after it was written"),
             kind: crate::aws::ErrorKind::NotFound,
             principal: None,
+            detail: String::new(),
         })
 }
 

@@ -223,7 +223,7 @@ pub fn creates(stack: Option<&Stack>) -> bool {
 /// not make, a failed state only a person can resolve, or a create that would fail on a table
 /// the stack did not make. Decided from the observed world and the options alone, so `up`
 /// refuses before it builds anything.
-pub fn refusal(observed: &Observed, options: Options) -> Option<Refusal> {
+pub fn refusal(stack_name: &str, observed: &Observed, options: Options) -> Option<Refusal> {
     if let Some(stack) = &observed.stack {
         if stack.status != StackStatus::ReviewInProgress && !stack.is_ours() && !options.adopt {
             return Some(Refusal {
@@ -249,7 +249,7 @@ pub fn refusal(observed: &Observed, options: Options) -> Option<Refusal> {
             kind: RefusalKind::TableTaken,
             status: "not created".into(),
             why: format!(
-                "the table {name} exists and was not made by this stack (its tags do not say so), so creating the stack would fail on it"
+                "the table {name} exists and was not made by stack {stack_name} (its tags do not say so), so creating the stack would fail on it"
             ),
             help: format!(
                 "set \"table\": {{\"name\": ...}} in stack-inputs.json to another name, or move the data out of {name} and delete it; the deployer never takes over a table it did not make"
@@ -261,7 +261,7 @@ pub fn refusal(observed: &Observed, options: Options) -> Option<Refusal> {
 }
 
 fn action(observed: &Observed, desired: &Desired, options: Options) -> Action {
-    if let Some(refusal) = refusal(observed, options) {
+    if let Some(refusal) = refusal(&desired.stack, observed, options) {
         return Action::Refuse(refusal);
     }
     let Some(stack) = &observed.stack else {

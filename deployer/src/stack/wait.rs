@@ -60,7 +60,7 @@ pub async fn observe_settled(
         None => observe(ctx.clients, stack, table).await?,
     };
     while observed.stack.as_ref().is_some_and(Stack::in_progress)
-        && plan::refusal(&observed, options).is_none()
+        && plan::refusal(stack, &observed, options).is_none()
     {
         settle(ctx, stack, timeout).await?;
         observed = reobserve(ctx.clients, &observed.account, stack, table).await?;

@@ -51,7 +51,8 @@ impl Run {
             )
         })
     }
-    pub fn ok(self) -> Self {
+    /// Asserts the command exited 0 (and shows its output when it did not).
+    pub fn succeeded(self) -> Self {
         assert_eq!(
             self.code, 0,
             "deployer failed:\nstdout:\n{}\nstderr:\n{}",
@@ -119,7 +120,7 @@ pub async fn token(inputs: &Path, user: &str, password: &str) -> Value {
         None,
     )
     .await
-    .ok()
+    .succeeded()
     .json()
 }
 
@@ -354,7 +355,7 @@ impl Emu {
     /// `deployer bootstrap` for these inputs' project, as the emulator's admin: what an
     /// account's admin runs once before the CI roles deploy (only `--local` does it itself).
     pub async fn bootstrap(&self, inputs: &Path) {
-        self.run(inputs, &["bootstrap"]).await.ok();
+        self.run(inputs, &["bootstrap"]).await.succeeded();
     }
 
     /// The same, as another identity (an IAM user's access key).

@@ -9,9 +9,12 @@ pub mod trigger;
 pub use approve::{destructive, downgrades, Confirm, PRECIOUS};
 pub use deploy::MAX_ATTEMPTS;
 
+use super::session::Session;
 use crate::artifacts;
 use crate::build::{Artifact, BuildTarget, Origin};
+use crate::cli::{PlanArgs, UpArgs};
 use crate::ctx::Ctx;
+use crate::error::exit;
 use crate::error::Error;
 use crate::inputs::{Lifecycle, StackInputs};
 use crate::local::Paths;
@@ -135,6 +138,61 @@ impl fmt::Display for UpReport {
     }
 }
 
+/// `deployer up`: exit 2 with --detailed-exitcode when nothing changed.
+pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let clients = s.clients(&inputs).await?;
+    let options = UpOptions {
+        dry_run: args.dry_run,
+        wait_timeout: args.wait_timeout,
+        adopt: args.adopt,
+        allow_replace: args.allow_replace,
+        confirm: Confirm::detect(s.settings.ci),
+        publish: args.publish,
+        ..UpOptions::for_target(s.local())
+    };
+    let report = up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?;
+    if !args.dry_run {
+        s.publish_outputs(&report.outputs, args.outputs_file.as_deref())?;
+    }
+    s.print(&report);
+    Ok(match (report.action, args.detailed_exitcode) {
+        (UpAction::Unchanged, true) => exit::NO_CHANGE,
+        _ => exit::SUCCESS,
+    })
+}
+
+/// `deployer plan`: `up` with nothing executed.
+pub async fn run_plan(s: &Session<'_>, args: &PlanArgs) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let clients = s.clients(&inputs).await?;
+    let options = UpOptions {
+        dry_run: true,
+        wait_timeout: args.wait_timeout,
+        adopt: args.adopt,
+        ..UpOptions::for_target(s.local())
+    };
+    s.print(&up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?);
+    Ok(exit::SUCCESS)
+}
+
+impl UpOptions {
+    /// The defaults for AWS, or for the local emulator (a host build when this machine cannot
+    /// run Graviton binaries; the bucket and boundary made when missing).
+    pub fn for_target(local: bool) -> Self {
+        Self {
+            dry_run: false,
+            wait_timeout: Duration::from_secs(30 * 60),
+            trigger: BuildTarget::choose(local),
+            adopt: false,
+            allow_replace: false,
+            confirm: Confirm::Never,
+            publish: false,
+            bootstrap_itself: local,
+        }
+    }
+}
+
 /// `up` (and `plan` with `dry_run`).
 pub async fn up(
     ctx: Ctx<'_>,
@@ -203,7 +261,7 @@ async fn first_look(
         .await
         .expect("reading the trigger's sources panicked")?;
     let observed = observed?;
-    if let Some(refusal) = plan::refusal(&observed, choices) {
+    if let Some(refusal) = plan::refusal(name, &observed, choices) {
         return Err(refusal.to_error(name));
     }
     Ok((template, local, observed))

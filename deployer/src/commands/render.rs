@@ -1,0 +1,16 @@
+//! `render` and `schema`: the template the inputs make, and the inputs' JSON Schema.
+
+use super::session::Session;
+use crate::error::{exit, Error};
+
+/// `deployer render`: the template, to stdout.
+pub fn run(s: &Session<'_>) -> Result<u8, Error> {
+    print!("{}", crate::render::render(&s.inputs()?)?);
+    Ok(exit::SUCCESS)
+}
+
+/// `deployer schema`: the JSON Schema of stack-inputs.json, to stdout.
+pub fn schema() -> Result<u8, Error> {
+    print!("{}", crate::inputs::schema());
+    Ok(exit::SUCCESS)
+}

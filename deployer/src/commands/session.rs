@@ -1,0 +1,158 @@
+//! What every command opens: its settings, the inputs, the connection and the clients, and
+//! how its report is printed.
+
+use crate::aws::{self, Clients, Connection, Target};
+use crate::cancel::Activity;
+use crate::cli::{Global, OutputFormat};
+use crate::ctx::Ctx;
+use crate::ephemeral;
+use crate::error::Error;
+use crate::identity::{refs::StackRefs, secret::SecretSink};
+use crate::inputs::{InputError, StackInputs};
+use crate::output;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use serde::Serialize;
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// One command's run: the global flags, the settings, where progress goes and what Ctrl-C
+/// should report.
+pub struct Session<'a> {
+    pub global: &'a Global,
+    pub settings: Settings,
+    pub progress: Progress,
+    pub activity: &'a Activity,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(global: &'a Global, settings: Settings, activity: &'a Activity) -> Self {
+        let progress = Progress::new(settings.plain);
+        Self {
+            global,
+            settings,
+            progress,
+            activity,
+        }
+    }
+
+    /// What the engine works with, for these clients.
+    pub fn ctx<'s>(&'s self, clients: &'s Clients) -> Ctx<'s> {
+        Ctx {
+            clients,
+            progress: &self.progress,
+            activity: self.activity,
+            poll: self.settings.poll,
+        }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.global.output
+    }
+
+    /// Prints a report: a table for people, JSON with `--output json`.
+    pub fn print<T: Display + Serialize>(&self, report: &T) {
+        output::print(self.format(), report)
+    }
+
+    /// The AWS target the global options name.
+    pub fn target(&self) -> Target {
+        match (&self.global.endpoint_url, self.global.local) {
+            (_, true) => Target::Local,
+            (Some(url), false) => Target::Endpoint(url.clone()),
+            (None, false) => Target::Aws,
+        }
+    }
+
+    /// Whether the calls go to the local emulator.
+    pub fn local(&self) -> bool {
+        self.global.local
+    }
+
+    /// The inputs file as it is (a project's, never an ephemeral copy's).
+    pub fn base_inputs(&self) -> Result<StackInputs, Error> {
+        Ok(StackInputs::load(&self.global.inputs)?)
+    }
+
+    /// The inputs file, made into this run's ephemeral copy when asked.
+    pub fn inputs(&self) -> Result<StackInputs, Error> {
+        let inputs = self.base_inputs()?;
+        let global = self.global;
+        if !global.ephemeral && global.suffix.is_none() {
+            return Ok(inputs);
+        }
+        let env = &self.settings.env;
+        let suffix = ephemeral::suffix(global.suffix.as_deref(), env)?;
+        let copy = ephemeral::apply(&inputs, &suffix, global.ttl, SystemTime::now(), env);
+        ephemeral::check_whole(&copy)?;
+        // The suffixed names and the deployer's tags are what AWS will see: check them too.
+        let violations = copy.violations();
+        if !violations.is_empty() {
+            let file = global.inputs.display();
+            return Err(InputError::Invalid {
+                file: format!("{file} (its ephemeral copy, suffix {suffix})"),
+                violations,
+            }
+            .into());
+        }
+        Ok(copy)
+    }
+
+    /// The connection: `--region`, else `region` (the inputs'), else the profile's. For the
+    /// local emulator, started here (off the async threads, so Ctrl-C stays live) when it is
+    /// not running.
+    pub async fn connect(&self, region: Option<String>) -> Result<Connection, Error> {
+        let region = self.global.region.clone().or(region);
+        let target = self.target();
+        let endpoint = match &target {
+            Target::Aws => None,
+            Target::Endpoint(url) => Some(url.clone()),
+            Target::Local => {
+                let paths = self.settings.paths.clone();
+                let (emulator, reused) =
+                    tokio::task::spawn_blocking(move || crate::local::start(&paths, None))
+                        .await
+                        .expect("the emulator start task")?;
+                if !reused {
+                    tracing::info!(endpoint = %emulator.endpoint, "started the local emulator");
+                }
+                Some(emulator.endpoint)
+            }
+        };
+        let profile = self.settings.profile.as_deref();
+        Ok(aws::connect(&target, endpoint, region.as_deref(), profile).await?)
+    }
+
+    /// The clients for the inputs' stack.
+    pub async fn clients(&self, inputs: &StackInputs) -> Result<Clients, Error> {
+        let conn = self.connect(inputs.region.clone()).await?;
+        Ok(Clients::new(&conn))
+    }
+
+    /// The clients and the deployed stack's references, for the identity commands.
+    pub async fn open(&self, inputs: &StackInputs) -> Result<(Clients, StackRefs), Error> {
+        let conn = self.connect(inputs.region.clone()).await?;
+        let clients = Clients::new(&conn);
+        let refs = StackRefs::load(&conn, &clients, inputs).await?;
+        Ok((clients, refs))
+    }
+
+    /// Where a secret this command makes may go (a terminal, --secret-file, or JSON asked
+    /// for).
+    pub fn secret_sink(&self, file: Option<PathBuf>) -> SecretSink {
+        use std::io::IsTerminal;
+        let json = self.format() == OutputFormat::Json;
+        SecretSink::choose(file, json, std::io::stdout().is_terminal())
+    }
+
+    /// Writes the outputs where CI wants them: `--outputs-file`, and `$GITHUB_OUTPUT`.
+    pub fn publish_outputs(
+        &self,
+        outputs: &std::collections::BTreeMap<String, String>,
+        file: Option<&std::path::Path>,
+    ) -> Result<(), Error> {
+        let github = self.settings.github_output.as_deref();
+        output::publish_outputs(outputs, file, github)
+    }
+}

@@ -1,0 +1,44 @@
+//! `users add | list | import | remove`: the pool's users and their rows.
+
+use super::session::Session;
+use crate::cli::UsersCommand;
+use crate::error::{exit, Error};
+use crate::identity::{import, rows, secret, users};
+
+pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let (clients, refs) = s.open(&inputs).await?;
+    match command {
+        UsersCommand::Add(args) => {
+            let env = "DEPLOYER_PASSWORD";
+            let from_env = (env, s.settings.secret(env));
+            let password = secret::read_secret(args.password_stdin, from_env, "password")?;
+            let row = rows::row_from(&args.set, args.row.as_deref())?;
+            let sink = s.secret_sink(args.secret_file.clone());
+            let email = args.email.as_deref();
+            let how = (args.invite, args.replace, &sink);
+            let report = users::add(&clients, &refs, &args.user, email, password, row, how).await?;
+            s.print(&report);
+        }
+        UsersCommand::List => s.print(&users::list(&clients, &refs).await?),
+        UsersCommand::Import {
+            file,
+            reset_passwords,
+        } => {
+            let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+                what: format!("reading {}", file.display()),
+                source,
+            })?;
+            let name = file.display().to_string();
+            let (records, bad) = import::parse(&text, &name, &refs.partition_key);
+            let reset = *reset_passwords;
+            let report = import::import(&clients, &refs, records, bad, reset, &s.progress).await?;
+            s.print(&report);
+            if !report.bad_lines.is_empty() {
+                return Ok(exit::BAD_INPUT);
+            }
+        }
+        UsersCommand::Remove { user } => s.print(&users::remove(&clients, &refs, user).await?),
+    }
+    Ok(exit::SUCCESS)
+}
