@@ -22,10 +22,16 @@ pub struct Global {
     #[arg(long, global = true, conflicts_with = "endpoint_url")]
     pub local: bool,
     /// Send every AWS call to this endpoint instead of AWS (an emulator, a proxy).
-    #[arg(long, global = true, env = "DEPLOYER_ENDPOINT_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEPLOYER_ENDPOINT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
     /// AWS region; defaults to stack-inputs.json, then the AWS profile and environment.
-    #[arg(long, global = true, env = "DEPLOYER_REGION")]
+    #[arg(long, global = true, env = "DEPLOYER_REGION", hide_env_values = true)]
     pub region: Option<String>,
     /// AWS profile from ~/.aws/config.
     #[arg(long, global = true)]
@@ -35,13 +41,18 @@ pub struct Global {
     pub output: OutputFormat,
     /// Ephemeral copy for CI: suffix the stack and domain names with the run's id (--suffix, or
     /// GitHub Actions' / GitLab CI's), make it disposable, and tag it with its expiry.
-    #[arg(long, global = true, env = "DEPLOYER_EPHEMERAL")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEPLOYER_EPHEMERAL",
+        hide_env_values = true
+    )]
     pub ephemeral: bool,
     /// The ephemeral suffix (implies --ephemeral); default: derived from the CI run.
-    #[arg(long, global = true, env = "DEPLOYER_SUFFIX")]
+    #[arg(long, global = true, env = "DEPLOYER_SUFFIX", hide_env_values = true)]
     pub suffix: Option<String>,
     /// How long an ephemeral stack may live before `gc` deletes it (e.g. 90m, 2h, 1d).
-    #[arg(long, global = true, env = "DEPLOYER_TTL", default_value = "2h", value_parser = crate::duration::parse)]
+    #[arg(long, global = true, env = "DEPLOYER_TTL", hide_env_values = true, default_value = "2h", value_parser = crate::duration::parse)]
     pub ttl: Duration,
     /// The stack's inputs file.
     #[arg(
@@ -49,6 +60,7 @@ pub struct Global {
         short = 'f',
         global = true,
         env = "DEPLOYER_INPUTS",
+        hide_env_values = true,
         default_value = "stack-inputs.json"
     )]
     pub inputs: PathBuf,
