@@ -7,8 +7,12 @@
 #   - Debian's qemu-user-static and the binfmt_misc registration that lets an aarch64 binary
 #     run here, so the real Graviton artifact runs inside the local emulator
 #   - Debian's chromium and chromium-driver for the token viewer's browser test
+# With --run, only what `deployer up --local` needs (the venv, the Rust target, qemu and its
+# binfmt registration): scripts/local-up.sh uses it, so a first deploy builds no test tools.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+for_tests=1
+[[ ${1:-} == --run ]] && for_tests=
 
 requirements="$root/scripts/requirements.txt"
 stamp="$DEPLOYER_VENV/.requirements.sha256"
@@ -23,6 +27,7 @@ else
   echo "$want" > "$stamp"
 fi
 
+if [[ $for_tests ]]; then
 # cloudsplaining, the privilege-escalation analyzer the tests run over the CI roles' policies,
 # in a venv of its own (its boto3 and awscli's pin want different botocores).
 analyzer_requirements="$root/scripts/requirements-analyzer.txt"
@@ -37,6 +42,7 @@ else
   "$analyzer/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$analyzer_requirements"
   echo "$analyzer_want" > "$analyzer_stamp"
 fi
+fi
 
 target=aarch64-unknown-linux-musl
 if rustup target list --installed | grep -qx "$target"; then
@@ -50,10 +56,12 @@ fi
 # driver (the token viewer's browser test).
 missing=()
 [[ -x /usr/bin/qemu-aarch64-static ]] || missing+=(qemu-user-static)
-[[ -x /usr/bin/chromium ]] || missing+=(chromium)
-[[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
+if [[ $for_tests ]]; then
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  [[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "debian packages present (qemu-user-static, chromium, chromium-driver)"
+  say "debian packages present (qemu-user-static${for_tests:+, chromium, chromium-driver})"
 elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   say "installing ${missing[*]} (Debian)"
   apt-get update -qq
@@ -63,6 +71,7 @@ else
   echo "         qemu-user-static runs the aarch64 trigger locally; chromium runs the viewer's browser test." >&2
 fi
 
+if [[ $for_tests ]]; then
 # fakecloud: the second local AWS for the deploy-path tests (a test tool, AGPL-licensed, run as
 # a separate program and never linked into the deployer). Built once from crates.io at the
 # pinned version with the lock file it ships (keep in step with FAKECLOUD_VERSION in
@@ -81,6 +90,7 @@ else
     --target-dir "$DEPLOYER_CACHE_DIR/tools/fakecloud-build"
   rm -rf "$DEPLOYER_CACHE_DIR/tools/fakecloud-build"
   [[ "$("$fakecloud" --version)" == "fakecloud $fakecloud_version" ]] || die "fakecloud $fakecloud_version did not install"
+fi
 fi
 
 # binfmt_misc: lets the kernel hand aarch64 ELF files to qemu, so the Graviton bootstrap runs

@@ -72,7 +72,7 @@ pub enum ArtifactError {
     #[error("the stack's function requires signed code (trigger.codeSigningConfigArn), and s3://{bucket}/{key} holds no signed build of these sources")]
     #[diagnostic(
         code(artifacts::no_signed_build),
-        help("the publisher signs the build for these sources with AWS Signer and shares it: `deployer build --publish`, then `aws signer start-signing-job` on that zip, then `deployer build --publish --signed SIGNED.zip` (README, \"Code signing\"); Lambda refuses unsigned code, so nothing was deployed")
+        help("the publisher signs the build for these sources with AWS Signer and shares it: `deployer build --publish`, then `aws signer start-signing-job` on that zip, then `deployer build --publish --signed SIGNED.zip` (docs/security.md, \"Code signing\"); Lambda refuses unsigned code, so nothing was deployed")
     )]
     NoSignedBuild { bucket: String, key: String },
     #[error("the artifacts bucket {bucket} has a policy that is not JSON: {why}")]

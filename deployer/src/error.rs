@@ -1,4 +1,4 @@
-//! The errors a command ends with, and their stable exit codes (documented in the README).
+//! The errors a command ends with, and their stable exit codes (documented in docs/ci.md).
 
 use crate::aws::{AwsError, ConnectError};
 use crate::build::BuildError;

@@ -3,7 +3,7 @@
 //! roles' policies, `deployer bootstrap` writes the boundary and the bucket policy, and the
 //! tests evaluate all of them.
 //!
-//! The trust model (README, "The CI roles"):
+//! The trust model (docs/security.md, "The CI roles"):
 //! - `deployer`: the protected-branch role of the kept stack. It acts on the base stack's
 //!   names only (`<prefix>`, `<prefix>-users`, `<prefix>-pretoken`...).
 //! - `ephemeral`: the pull-request role. It acts on the ephemeral copies' names only

@@ -1,7 +1,7 @@
 //! The three CI roles' policies, evaluated (tests/iam_eval: IAM's evaluation logic for one
 //! identity policy) on the requests a CI job could make: each role runs its own stacks and
 //! nothing of the others, every escalation a privilege-escalation analyzer lists for them
-//! (cloudsplaining, README "The CI roles") is refused, and no statement can lose its
+//! (cloudsplaining, docs/security.md "The CI roles") is refused, and no statement can lose its
 //! condition unnoticed. fakecloud enforces some of this for real (iam_policy.rs); the
 //! conditions it does not evaluate (`iam:PermissionsBoundary`, Cognito's tags) are proven here.
 

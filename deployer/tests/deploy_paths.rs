@@ -1,6 +1,6 @@
 //! The deploy paths against both local references, ministack and the stricter fakecloud: one
 //! test body, the emulator as a parameter. Where an emulator cannot give AWS's documented
-//! answer, the body says so beside the assertion (and the README's emulator section lists
+//! answer, the body says so beside the assertion (and docs/emulators.md lists
 //! it). No logins here: fakecloud's Lambda needs Docker, so the trigger runs only on
 //! ministack (e2e.rs, users.rs).
 

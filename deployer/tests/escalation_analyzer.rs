@@ -1,7 +1,7 @@
 //! A privilege-escalation analyzer over each printed policy: cloudsplaining
 //! (`scan-policy-file --flag-all-risky-actions`, which flags a method whatever the conditions
 //! and name scopes) lists the escalation methods a CI role holds. Each method it lists must
-//! be one the README's "The CI roles" section says how it is closed, and that a test attempts
+//! be one docs/security.md's "The CI roles" section says how it is closed, and that a test attempts
 //! and sees refused; a new method fails here until both exist. The publisher holds none.
 //!
 //! Needs the analyzer venv scripts/setup.sh installs (`$DEPLOYER_CACHE_DIR/analyzer`).
@@ -84,7 +84,8 @@ fn methods(role: &str) -> BTreeSet<String> {
 #[test]
 fn every_escalation_the_analyzer_lists_is_closed_documented_and_tested() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/security.md"))
+            .unwrap();
     let known: BTreeSet<&str> = CLOSED.iter().map(|(m, _)| *m).collect();
     for role in ["deployer", "ephemeral"] {
         let found = methods(role);
@@ -93,13 +94,13 @@ fn every_escalation_the_analyzer_lists_is_closed_documented_and_tested() {
             "{role}: the analyzer listed nothing (did its output change?)"
         );
         for m in &found {
-            assert!(known.contains(m.as_str()), "{role}: the analyzer lists {m}: close it, test it, and list it here and in the README");
+            assert!(known.contains(m.as_str()), "{role}: the analyzer lists {m}: close it, test it, and list it here and in docs/security.md");
         }
     }
     for (method, tests) in CLOSED {
         assert!(
             readme.contains(method),
-            "the README's CI-role section says how {method} is closed ({tests})"
+            "docs/security.md's CI-role section says how {method} is closed ({tests})"
         );
     }
     assert!(

@@ -423,7 +423,7 @@ impl AwsError {
                 self.operation
             ),
             ErrorKind::AccessDenied => format!(
-                "the identity in use{who} is not allowed {}: grant it (the README's CI policy lists every permission the deployer needs), or pick another --profile",
+                "the identity in use{who} is not allowed {}: grant it (`deployer policy` prints every permission the deployer needs; docs/security.md explains them), or pick another --profile",
                 self.iam_action()
             ),
             ErrorKind::ExpiredCredentials => format!(
