@@ -336,17 +336,7 @@ pub async fn bootstrap(
             )
         })
         .collect();
-    let (there, existing, states) = tokio::join!(
-        artifacts::bucket_there(clients, &bucket, &target.account),
-        artifacts::bucket_policy(clients, &bucket, &target.account),
-        futures::future::try_join_all(
-            wanted
-                .iter()
-                .map(|(_, arn, want)| boundary_state(clients, arn, want))
-        ),
-    );
-    let (there, states) = (there?, states?);
-    let existing = if there { existing? } else { None };
+    let (there, existing, states) = look(clients, target, &wanted).await?;
     let bucket_policy = policy::bucket_policy(
         crate::aws::partition(&target.region),
         &bucket,
@@ -354,41 +344,13 @@ pub async fn bootstrap(
         options.publisher.as_deref(),
         existing.as_ref(),
     );
-    let mut steps = vec![Step {
-        what: "artifacts bucket".into(),
-        name: format!("s3://{bucket}"),
-        action: if !there {
-            Action::Create
-        } else if existing.as_ref() == Some(&bucket_policy) {
-            Action::Unchanged
-        } else {
-            Action::Update
-        },
-        detail: format!(
-            "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}; other projects' statements kept",
-            match &options.publisher {
-                Some(p) => format!(", and under _builds/{}/ only by {p}", target.project),
-                None => String::new(),
-            },
-            artifacts::EXPIRE_DAYS,
-            artifacts::BUILDS_EXPIRE_DAYS
-        ),
-    }];
-    for ((kind, arn, _), state) in wanted.iter().zip(&states) {
-        steps.push(Step {
-            what: match kind {
-                Kind::Base => "permissions boundary (base stack)".into(),
-                Kind::Copies => "permissions boundary (ephemeral copies)".into(),
-            },
-            name: arn.clone(),
-            action: match state {
-                Boundary::Missing => Action::Create,
-                Boundary::Same => Action::Unchanged,
-                Boundary::Differs => Action::Update,
-            },
-            detail: "the most a role of these stacks may do: dynamodb:GetItem on their table and log writes to their function's log group, from inside that function only".into(),
-        });
-    }
+    let mut steps = vec![bucket_step(
+        target,
+        options,
+        there,
+        existing.as_ref() == Some(&bucket_policy),
+    )];
+    steps.extend(boundary_steps(&wanted, &states));
     let mut report = Report {
         account: target.account.clone(),
         region: target.region.clone(),
@@ -414,13 +376,8 @@ pub async fn bootstrap(
     if !there {
         artifacts::create_bucket(clients, &bucket, &target.account).await?;
     }
-    artifacts::configure_bucket(
-        clients,
-        &bucket,
-        &target.account,
-        &bucket_policy.to_string(),
-    )
-    .await?;
+    let policy = bucket_policy.to_string();
+    artifacts::configure_bucket(clients, &bucket, &target.account, &policy).await?;
     for ((kind, arn, want), state) in wanted.iter().zip(states) {
         put_boundary(clients, target, *kind, arn, want, state).await?;
     }
@@ -431,6 +388,71 @@ pub async fn bootstrap(
         }
     }
     Ok(report)
+}
+
+/// Whether the bucket is there, its policy if so, and each boundary's state.
+async fn look(
+    clients: &Clients,
+    target: &Target,
+    wanted: &[(Kind, String, serde_json::Value)],
+) -> Result<(bool, Option<serde_json::Value>, Vec<Boundary>), Error> {
+    let bucket = target.bucket();
+    let (there, existing, states) = tokio::join!(
+        artifacts::bucket_there(clients, &bucket, &target.account),
+        artifacts::bucket_policy(clients, &bucket, &target.account),
+        futures::future::try_join_all(
+            wanted
+                .iter()
+                .map(|(_, arn, want)| boundary_state(clients, arn, want))
+        ),
+    );
+    let (there, states) = (there?, states?);
+    let existing = if there { existing? } else { None };
+    Ok((there, existing, states))
+}
+
+/// What bootstrap does to the artifacts bucket: make it, or bring its policy to `want`
+/// (`same`: it is there already).
+fn bucket_step(target: &Target, options: &Options, there: bool, same: bool) -> Step {
+    Step {
+        what: "artifacts bucket".into(),
+        name: format!("s3://{}", target.bucket()),
+        action: match (there, same) {
+            (false, _) => Action::Create,
+            (true, true) => Action::Unchanged,
+            (true, false) => Action::Update,
+        },
+        detail: format!(
+            "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}; other projects' statements kept",
+            match &options.publisher {
+                Some(p) => format!(", and under _builds/{}/ only by {p}", target.project),
+                None => String::new(),
+            },
+            artifacts::EXPIRE_DAYS,
+            artifacts::BUILDS_EXPIRE_DAYS
+        ),
+    }
+}
+
+/// What bootstrap does to each of the two boundaries, from their state.
+fn boundary_steps(wanted: &[(Kind, String, serde_json::Value)], states: &[Boundary]) -> Vec<Step> {
+    wanted
+        .iter()
+        .zip(states)
+        .map(|((kind, arn, _), state)| Step {
+            what: match kind {
+                Kind::Base => "permissions boundary (base stack)".into(),
+                Kind::Copies => "permissions boundary (ephemeral copies)".into(),
+            },
+            name: arn.clone(),
+            action: match state {
+                Boundary::Missing => Action::Create,
+                Boundary::Same => Action::Unchanged,
+                Boundary::Differs => Action::Update,
+            },
+            detail: "the most a role of these stacks may do: dynamodb:GetItem on their table and log writes to their function's log group, from inside that function only".into(),
+        })
+        .collect()
 }
 
 /// Makes the boundary, or a new version of it when it differs.

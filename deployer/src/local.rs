@@ -406,7 +406,6 @@ pub fn start_engine(
     // One start (or stop) of this engine at a time: a second command that also found none
     // waits here and then finds the first one's emulator.
     let _lock = lock(paths, engine)?;
-    let file = engine.record(paths);
     if let Some(running) = status(paths, engine)? {
         let running_iam = running.iam();
         if running_iam != iam {
@@ -420,21 +419,9 @@ pub fn start_engine(
     }
     // Recorded and running, but not answering yet (starting, or a loaded machine): wait for
     // it rather than start a second emulator on the same state.
-    if let Some(recorded) = recorded(&file).filter(Emulator::is_running) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if http_status(recorded.port, "GET", engine.health()) == Some(200) {
-                return Ok((recorded, true));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        return Err(LocalError::Timeout {
-            endpoint: recorded.endpoint.clone(),
-            secs: 30,
-            log: recorded.log.display().to_string(),
-        });
+    if let Some(recorded) = recorded(&engine.record(paths)).filter(Emulator::is_running) {
+        return answering(recorded, engine).map(|e| (e, true));
     }
-    let binary = engine.binary(paths)?;
     let port = match port {
         Some(port) => {
             TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -443,6 +430,35 @@ pub fn start_engine(
         }
         None => free_port().map_err(io("finding a free port on 127.0.0.1"))?,
     };
+    let (emulator, child) = spawn(paths, engine, port, iam)?;
+    ready(paths, engine, emulator, child).map(|e| (e, false))
+}
+
+/// A recorded emulator once it answers; `Timeout` after 30 s.
+fn answering(recorded: Emulator, engine: Engine) -> Result<Emulator, LocalError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_status(recorded.port, "GET", engine.health()) == Some(200) {
+            return Ok(recorded);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(LocalError::Timeout {
+        endpoint: recorded.endpoint.clone(),
+        secs: 30,
+        log: recorded.log.display().to_string(),
+    })
+}
+
+/// Starts the engine on `port` in its own process group, its output in its log, and records
+/// it at once, so that an interrupted start still leaves something `stop` can end.
+fn spawn(
+    paths: &Paths,
+    engine: Engine,
+    port: u16,
+    iam: Iam,
+) -> Result<(Emulator, std::process::Child), LocalError> {
+    let binary = engine.binary(paths)?;
     let dir = paths.local.join(engine.as_str());
     for sub in ["state", "tmp"] {
         let d = dir.join(sub);
@@ -454,15 +470,13 @@ pub fn start_engine(
     };
     let log_file =
         std::fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut child = engine
+    let out = log_file
+        .try_clone()
+        .map_err(io("opening the emulator log"))?;
+    let child = engine
         .command(&binary, port, &dir, iam)
         .stdin(Stdio::null())
-        .stdout(
-            log_file
-                .try_clone()
-                .map_err(io("opening the emulator log"))?,
-        )
+        .stdout(out)
         .stderr(log_file)
         // Its own process group, so `stop` ends it and every child it started (trigger runtimes).
         .process_group(0)
@@ -480,39 +494,48 @@ pub fn start_engine(
         engine,
         pid: child.id(),
         port,
-        endpoint: endpoint.clone(),
-        log: log.clone(),
+        endpoint: format!("http://127.0.0.1:{port}"),
+        log,
         started,
         cmdline,
     };
-    // Recorded at once, so that an interrupted start still leaves something `stop` can end.
     let text = serde_json::to_string_pretty(&emulator).expect("emulator record serializes");
-    std::fs::write(&file, text).map_err(io("recording the emulator's pid"))?;
+    std::fs::write(engine.record(paths), text).map_err(io("recording the emulator's pid"))?;
+    Ok((emulator, child))
+}
 
+/// Waits until the started emulator answers; if it dies or does not answer within 60 s, its
+/// record goes and the error says what its log says.
+fn ready(
+    paths: &Paths,
+    engine: Engine,
+    emulator: Emulator,
+    mut child: std::process::Child,
+) -> Result<Emulator, LocalError> {
+    let file = engine.record(paths);
+    let log = emulator.log.display().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(_)) = child.try_wait() {
             std::fs::remove_file(&file).ok();
-            return Err(LocalError::Died {
-                log: log.display().to_string(),
-                tail: tail(&log, 15),
-            });
+            let tail = tail(&emulator.log, 15);
+            return Err(LocalError::Died { log, tail });
         }
-        if http_status(port, "GET", engine.health()) == Some(200) {
-            break;
+        if http_status(emulator.port, "GET", engine.health()) == Some(200) {
+            return Ok(emulator);
         }
         if Instant::now() > deadline {
             stop_group(emulator.pid as i32, &mut Some(child)).ok();
             std::fs::remove_file(&file).ok();
+            let endpoint = emulator.endpoint.clone();
             return Err(LocalError::Timeout {
                 endpoint,
                 secs: 60,
-                log: log.display().to_string(),
+                log,
             });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok((emulator, false))
 }
 
 /// Stops the recorded emulator and everything in its process group; `None` when none ran.

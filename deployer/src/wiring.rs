@@ -3,6 +3,7 @@
 //! role grants nothing beyond the table read and its own log writes.
 
 use crate::aws::{AwsError, Clients};
+use crate::stack::output;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -34,115 +35,165 @@ pub async fn verify(
     outputs: &BTreeMap<String, String>,
     expected: Expected<'_>,
 ) -> Result<Vec<Check>, AwsError> {
-    let get = |k: &str| outputs.get(k).cloned().unwrap_or_default();
-    let (pool_id, pool_arn, function, function_arn, table) = (
-        get("UserPoolId"),
-        get("UserPoolArn"),
-        get("FunctionName"),
-        get("FunctionArn"),
-        get("TableName"),
-    );
-    // What the pool must call: the alias of a published version (older stacks: the function).
-    let trigger_arn = outputs
-        .get("TriggerArn")
-        .cloned()
-        .unwrap_or_else(|| function_arn.clone());
-    // The alias's name qualifies the code and permission reads, so they see what the pool runs.
-    let qualifier = (trigger_arn != function_arn)
-        .then(|| trigger_arn.rsplit(':').next().map(str::to_owned))
-        .flatten();
-    let account = pool_arn.split(':').nth(4).unwrap_or_default().to_owned();
-    let region = pool_arn.split(':').nth(3).unwrap_or_default().to_owned();
-    let event_version = expected.event_version;
-    let mut checks = Vec::new();
+    let target = Target::from(outputs);
+    let read = read(clients, &target).await?;
+    let mut checks = vec![wired(read.lambda_config.as_ref(), &target, expected)];
+    checks.extend(code(&read.function, expected));
+    checks.extend(read.alias.as_ref().map(one_version));
+    checks.push(permission_check(
+        &read.policy,
+        &target.pool_arn,
+        &target.account,
+    ));
+    let role = read.function.role.as_deref().unwrap_or_default();
+    let role = role.rsplit('/').next().unwrap_or_default();
+    checks.extend(role_checks(clients, &target, role, &read.table_arn, expected).await?);
+    Ok(checks)
+}
 
-    let (pool, func, policy, table_arn, alias) = tokio::join!(
+/// What the checks look at, from the stack's outputs.
+struct Target {
+    pool_id: String,
+    pool_arn: String,
+    function: String,
+    table: String,
+    /// What the pool must call: the alias of a published version (older stacks: the function).
+    trigger_arn: String,
+    /// The alias's name, which qualifies the code and permission reads so they see what the
+    /// pool runs.
+    qualifier: Option<String>,
+    account: String,
+    region: String,
+}
+
+impl Target {
+    fn from(outputs: &BTreeMap<String, String>) -> Self {
+        let get = |k: &str| outputs.get(k).cloned().unwrap_or_default();
+        let function_arn = get(output::FUNCTION_ARN);
+        let trigger_arn = outputs
+            .get(output::TRIGGER_ARN)
+            .cloned()
+            .unwrap_or_else(|| function_arn.clone());
+        let qualifier = (trigger_arn != function_arn)
+            .then(|| trigger_arn.rsplit(':').next().map(str::to_owned))
+            .flatten();
+        let pool_arn = get(output::USER_POOL_ARN);
+        Self {
+            pool_id: get(output::USER_POOL_ID),
+            account: pool_arn.split(':').nth(4).unwrap_or_default().to_owned(),
+            region: pool_arn.split(':').nth(3).unwrap_or_default().to_owned(),
+            pool_arn,
+            function: get(output::FUNCTION_NAME),
+            table: get(output::TABLE_NAME),
+            trigger_arn,
+            qualifier,
+        }
+    }
+}
+
+/// What AWS says about the pool, the function (through its alias), its resource policy, the
+/// table and the alias.
+struct Read {
+    lambda_config: Option<aws_sdk_cognitoidentityprovider::types::LambdaConfigType>,
+    function: aws_sdk_lambda::types::FunctionConfiguration,
+    policy: Value,
+    table_arn: String,
+    alias: Option<aws_sdk_lambda::operation::get_alias::GetAliasOutput>,
+}
+
+/// The five reads, at once.
+async fn read(clients: &Clients, t: &Target) -> Result<Read, AwsError> {
+    let lambda = &clients.lambda;
+    let (pool, function, policy, table, alias) = tokio::join!(
+        clients
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(&t.pool_id)
+            .send(),
+        lambda
+            .get_function()
+            .function_name(&t.function)
+            .set_qualifier(t.qualifier.clone())
+            .send(),
+        read_policy(clients, t),
+        clients
+            .dynamodb
+            .describe_table()
+            .table_name(&t.table)
+            .send(),
         async {
-            clients
-                .cognito
-                .describe_user_pool()
-                .user_pool_id(&pool_id)
-                .send()
-                .await
-                .map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))
-        },
-        async {
-            clients
-                .lambda
-                .get_function()
-                .function_name(&function)
-                .set_qualifier(qualifier.clone())
-                .send()
-                .await
-                .map_err(|e| clients.err("lambda", "GetFunction", e))
-        },
-        async {
-            let read = |qualifier: Option<String>| async {
-                clients
-                    .lambda
-                    .get_policy()
-                    .function_name(&function)
-                    .set_qualifier(qualifier)
-                    .send()
-                    .await
-                    .map_err(|e| clients.err("lambda", "GetPolicy", e))
-            };
-            match read(qualifier.clone()).await {
-                // fakecloud's CloudFormation puts an alias-qualified permission on the
-                // unqualified function (AWS puts it on the alias, where Cognito's calls find
-                // it): on a local emulator only, read it there.
-                Err(err)
-                    if clients.emulator
-                        && qualifier.is_some()
-                        && err.is(crate::aws::ErrorKind::NotFound) =>
-                {
-                    read(None).await
+            match &t.qualifier {
+                Some(name) => {
+                    let call = lambda.get_alias().function_name(&t.function).name(name);
+                    call.send().await.map(Some)
                 }
-                other => other,
-            }
-        },
-        async {
-            clients
-                .dynamodb
-                .describe_table()
-                .table_name(&table)
-                .send()
-                .await
-                .map_err(|e| clients.err("dynamodb", "DescribeTable", e))
-                .map(|t| t.table.and_then(|t| t.table_arn).unwrap_or_default())
-        },
-        async {
-            match &qualifier {
-                Some(name) => clients
-                    .lambda
-                    .get_alias()
-                    .function_name(&function)
-                    .name(name)
-                    .send()
-                    .await
-                    .map(Some)
-                    .map_err(|e| clients.err("lambda", "GetAlias", e)),
                 None => Ok(None),
             }
         },
     );
+    let pool = pool.map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))?;
+    let function = function.map_err(|e| clients.err("lambda", "GetFunction", e))?;
+    let table = table.map_err(|e| clients.err("dynamodb", "DescribeTable", e))?;
+    let policy = policy?.policy.unwrap_or_default();
+    Ok(Read {
+        lambda_config: pool.user_pool.and_then(|p| p.lambda_config),
+        function: function
+            .configuration
+            .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build()),
+        policy: serde_json::from_str(if policy.is_empty() { "{}" } else { &policy })
+            .unwrap_or(Value::Null),
+        table_arn: table.table.and_then(|t| t.table_arn).unwrap_or_default(),
+        alias: alias.map_err(|e| clients.err("lambda", "GetAlias", e))?,
+    })
+}
 
-    // 1. The pool calls the trigger with the intended event version.
-    let config = pool?.user_pool.and_then(|p| p.lambda_config);
-    let v2 = config
-        .as_ref()
-        .and_then(|c| c.pre_token_generation_config.as_ref());
-    let (wired_arn, wired_version) = match (
-        v2,
-        config.as_ref().and_then(|c| c.pre_token_generation.clone()),
-    ) {
+/// The resource policy of what the pool calls.
+async fn read_policy(
+    clients: &Clients,
+    t: &Target,
+) -> Result<aws_sdk_lambda::operation::get_policy::GetPolicyOutput, AwsError> {
+    let read = |qualifier: Option<String>| async {
+        clients
+            .lambda
+            .get_policy()
+            .function_name(&t.function)
+            .set_qualifier(qualifier)
+            .send()
+            .await
+            .map_err(|e| clients.err("lambda", "GetPolicy", e))
+    };
+    match read(t.qualifier.clone()).await {
+        // fakecloud's CloudFormation puts an alias-qualified permission on the unqualified
+        // function (AWS puts it on the alias, where Cognito's calls find it): on a local
+        // emulator only, read it there.
+        Err(err)
+            if clients.emulator
+                && t.qualifier.is_some()
+                && err.is(crate::aws::ErrorKind::NotFound) =>
+        {
+            read(None).await
+        }
+        other => other,
+    }
+}
+
+/// 1. The pool calls the trigger with the intended event version.
+fn wired(
+    config: Option<&aws_sdk_cognitoidentityprovider::types::LambdaConfigType>,
+    t: &Target,
+    expected: Expected<'_>,
+) -> Check {
+    let v2 = config.and_then(|c| c.pre_token_generation_config.as_ref());
+    let (wired_arn, wired_version) = match (v2, config.and_then(|c| c.pre_token_generation.clone()))
+    {
         (Some(v2), _) => (v2.lambda_arn.clone(), v2.lambda_version.as_str().to_owned()),
         (None, Some(arn)) => (arn, "V1_0".to_owned()),
         (None, None) => (String::new(), String::new()),
     };
-    checks.push(Check {
+    let (trigger_arn, event_version) = (&t.trigger_arn, expected.event_version);
+    Check {
         name: "trigger wired",
-        ok: wired_arn == trigger_arn && wired_version == event_version,
+        ok: wired_arn == *trigger_arn && wired_version == event_version,
         detail: if wired_arn.is_empty() {
             "the pool has no pre-token-generation trigger".into()
         } else {
@@ -150,19 +201,21 @@ pub async fn verify(
                 "{wired_arn} with {wired_version} (expected {trigger_arn} with {event_version})"
             )
         },
-    });
+    }
+}
 
-    // 2. The function has code (an emulator accepts a missing S3 object and reports 0 bytes),
-    //    and it is the zip that was deployed.
-    let configuration = func?
-        .configuration
-        .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+/// 2. The function has code (an emulator accepts a missing S3 object and reports 0 bytes),
+///    and it is the zip that was deployed.
+fn code(
+    configuration: &aws_sdk_lambda::types::FunctionConfiguration,
+    expected: Expected<'_>,
+) -> Vec<Check> {
     let code_size = configuration.code_size;
-    checks.push(Check {
+    let mut checks = vec![Check {
         name: "function has code",
         ok: code_size > 0,
         detail: format!("{code_size} bytes"),
-    });
+    }];
     if let Some(want) = expected.code_sha256 {
         let want = crate::artifacts::checksum(want);
         let got = configuration.code_sha256.clone().unwrap_or_default();
@@ -178,81 +231,73 @@ pub async fn verify(
             },
         });
     }
+    checks
+}
 
-    // 2b. Every call through the alias runs its one version: a weighted second version
-    //     (RoutingConfig, Lambda API reference UpdateAlias) would send a share of the logins to
-    //     code and configuration the checks above never read.
-    if let Some(alias) = alias? {
-        let extra: Vec<String> = alias
-            .routing_config
-            .and_then(|r| r.additional_version_weights)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(version, weight)| format!("{:.0}% to version {version}", weight * 100.0))
-            .collect();
-        let version = alias.function_version.unwrap_or_default();
-        checks.push(Check {
-            name: "alias runs one version",
-            ok: extra.is_empty(),
-            detail: if extra.is_empty() {
-                format!("every call runs version {version}")
-            } else {
-                format!(
-                    "version {version}, and {} (routing set outside the stack)",
-                    extra.join(", ")
-                )
-            },
-        });
+/// 2b. Every call through the alias runs its one version: a weighted second version
+///     (RoutingConfig, Lambda API reference UpdateAlias) would send a share of the logins to
+///     code and configuration the checks above never read.
+fn one_version(alias: &aws_sdk_lambda::operation::get_alias::GetAliasOutput) -> Check {
+    let extra: Vec<String> = alias
+        .routing_config
+        .as_ref()
+        .and_then(|r| r.additional_version_weights.as_ref())
+        .map(|weights| {
+            weights
+                .iter()
+                .map(|(version, weight)| format!("{:.0}% to version {version}", weight * 100.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let version = alias.function_version.clone().unwrap_or_default();
+    Check {
+        name: "alias runs one version",
+        ok: extra.is_empty(),
+        detail: if extra.is_empty() {
+            format!("every call runs version {version}")
+        } else {
+            format!(
+                "version {version}, and {} (routing set outside the stack)",
+                extra.join(", ")
+            )
+        },
     }
+}
 
-    // 3. Only this pool, in this account, may invoke it.
-    let policy: Value =
-        serde_json::from_str(policy?.policy.as_deref().unwrap_or("{}")).unwrap_or(Value::Null);
-    checks.push(permission_check(&policy, &pool_arn, &account));
-
-    // 4. The role grants the table read and its own log writes, nothing else.
-    let role_arn = configuration.role.unwrap_or_default();
-    let role = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+/// The role grants the table read and its own log writes, nothing else (4); it carries the
+/// project's boundary, so no policy put on it can grant more (5).
+async fn role_checks(
+    clients: &Clients,
+    t: &Target,
+    role: &str,
+    table_arn: &str,
+    expected: Expected<'_>,
+) -> Result<[Check; 2], AwsError> {
     let (attached, names, boundary) = tokio::join!(
-        clients.iam.attached_role_policies(&role),
-        clients.iam.role_policy_names(&role),
-        clients.iam.role_boundary(&role),
+        clients.iam.attached_role_policies(role),
+        clients.iam.role_policy_names(role),
+        clients.iam.role_boundary(role),
     );
     let boundary = boundary.map_err(|e| clients.err("iam", "GetRole", e))?;
     let attached = attached.map_err(|e| clients.err("iam", "ListAttachedRolePolicies", e))?;
     let names = names.map_err(|e| clients.err("iam", "ListRolePolicies", e))?;
-    let documents = futures::future::try_join_all(names.iter().map(|name| {
-        let role = &role;
-        async move {
-            clients
-                .iam
-                .role_policy(role, name)
-                .await
-                .map_err(|e| clients.err("iam", "GetRolePolicy", e))
-                .map(|doc| parse_policy(&doc))
-        }
+    let documents = futures::future::try_join_all(names.iter().map(|name| async move {
+        clients
+            .iam
+            .role_policy(role, name)
+            .await
+            .map_err(|e| clients.err("iam", "GetRolePolicy", e))
+            .map(|doc| parse_policy(&doc))
     }))
     .await?;
-    let table_arn = table_arn?;
-    let partition = crate::aws::partition(&region);
+    let (account, region, function) = (&t.account, &t.region, &t.function);
+    let partition = crate::aws::partition(region);
     let log_group_arn =
         format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
-    checks.push(role_check(
-        &attached,
-        &documents,
-        &table_arn,
-        &log_group_arn,
-    ));
-
-    // 5. The role carries the project's boundary, so no policy put on it can grant more.
-    let want = crate::policy::boundary_arn(
-        partition,
-        &account,
-        expected.project,
-        &region,
-        expected.kind,
-    );
-    checks.push(Check {
+    let least = role_check(&attached, &documents, table_arn, &log_group_arn);
+    let want =
+        crate::policy::boundary_arn(partition, account, expected.project, region, expected.kind);
+    let bounded = Check {
         name: "role is bounded",
         ok: boundary.as_deref() == Some(want.as_str()),
         detail: match boundary {
@@ -260,8 +305,8 @@ pub async fn verify(
             Some(got) => format!("boundary {got}, expected {want}"),
             None => format!("no permissions boundary (expected {want})"),
         },
-    });
-    Ok(checks)
+    };
+    Ok([least, bounded])
 }
 
 /// IAM returns policy documents URL-encoded; emulators may not.
