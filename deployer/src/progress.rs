@@ -11,7 +11,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct Progress {
     fancy: Option<MultiProgress>,
     bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
-    started: Instant,
 }
 
 impl Default for Progress {
@@ -28,7 +27,6 @@ impl Progress {
         Self {
             fancy,
             bars: Mutex::default(),
-            started: Instant::now(),
         }
     }
 
@@ -37,7 +35,6 @@ impl Progress {
         Self {
             fancy: None,
             bars: Mutex::default(),
-            started: Instant::now(),
         }
     }
 
@@ -106,10 +103,6 @@ impl Progress {
                 );
             }
         }
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// A counting bar on a terminal; in plain mode a start line (the caller prints the summary).

@@ -125,7 +125,7 @@ pub fn triage(
             let expires = s.tags.get(TAG_EXPIRES).and_then(|t| parse_rfc3339(t));
             let age = s.created.map(|c| now.duration_since(c).unwrap_or_default());
             let verdict = if !s.is_ours() {
-                Verdict::Skip("not created by the deployer".into())
+                Verdict::Skip(crate::stack::NOT_OURS.into())
             } else if s.pool_protected() {
                 Verdict::Skip("the user pool has deletion protection".into())
             } else if s.in_progress() {

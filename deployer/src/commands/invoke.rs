@@ -324,68 +324,79 @@ async fn build_event(
                 client.clone(),
             ))
         }
-        Who::User(name) => {
-            let version = version_of(options, refs)?;
-            let source = source_of(options, "Authentication")?;
-            let user = clients
-                .cognito
-                .admin_get_user()
-                .user_pool_id(&refs.pool_id)
-                .username(name)
-                .send()
-                .await
-                .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
-            let user = match user {
-                Ok(u) => u,
-                Err(e) if e.is(ErrorKind::NotFound) => return Err(usage(
-                    format!("no user {name} in the pool {}", refs.pool_id),
-                    "`deployer users list` shows the pool's users; `deployer users add` makes one",
-                )),
-                Err(e) => return Err(e.into()),
-            };
-            let attributes: Vec<(String, String)> = user
-                .user_attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| (a.name, a.value.unwrap_or_default()))
-                .collect();
-            let groups = clients
-                .cognito
-                .admin_list_groups_for_user()
-                .user_pool_id(&refs.pool_id)
-                .username(&user.username)
-                .send()
-                .await
-                .map_err(|e| clients.err("cognito-idp", "AdminListGroupsForUser", e))?
-                .groups
-                .unwrap_or_default()
-                .into_iter()
-                .map(|g| Group {
-                    name: g.group_name.unwrap_or_default(),
-                    role_arn: g.role_arn,
-                    precedence: g.precedence,
-                })
-                .collect::<Vec<_>>();
-            // The hosted UI asks for the client's OAuth scopes; the SDK's sign-in gets this one.
-            let scopes = if source == "TokenGeneration_HostedAuth" {
-                client_scopes(clients, refs, &refs.client_id).await?
-            } else {
-                vec!["aws.cognito.signin.user.admin".to_owned()]
-            };
-            let event = user_event(&UserEvent {
-                version,
-                source: &source,
-                region: &refs.region,
-                pool_id: &refs.pool_id,
-                client_id: &refs.client_id,
-                user_name: &user.username,
-                attributes: &attributes,
-                groups: &groups,
-                scopes: &scopes,
-            });
-            Ok((event, user.username))
-        }
+        Who::User(name) => user_event_for(clients, refs, options, name).await,
     }
+}
+
+/// The event Cognito sends when `name` signs in: its attributes and groups, as the pool has
+/// them now.
+async fn user_event_for(
+    clients: &Clients,
+    refs: &StackRefs,
+    options: &InvokeOptions,
+    name: &str,
+) -> Result<(Value, String), Error> {
+    let version = version_of(options, refs)?;
+    let source = source_of(options, "Authentication")?;
+    let user = clients
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&refs.pool_id)
+        .username(name)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
+    let user = match user {
+        Ok(u) => u,
+        Err(e) if e.is(ErrorKind::NotFound) => {
+            return Err(usage(
+                format!("no user {name} in the pool {}", refs.pool_id),
+                "`deployer users list` shows the pool's users; `deployer users add` makes one",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let attributes: Vec<(String, String)> = user
+        .user_attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.name, a.value.unwrap_or_default()))
+        .collect();
+    let groups = clients
+        .cognito
+        .admin_list_groups_for_user()
+        .user_pool_id(&refs.pool_id)
+        .username(&user.username)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminListGroupsForUser", e))?
+        .groups
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| Group {
+            name: g.group_name.unwrap_or_default(),
+            role_arn: g.role_arn,
+            precedence: g.precedence,
+        })
+        .collect::<Vec<_>>();
+    // The hosted UI asks for the client's OAuth scopes; the SDK's sign-in gets this one.
+    let scopes = if source == "TokenGeneration_HostedAuth" {
+        client_scopes(clients, refs, &refs.client_id).await?
+    } else {
+        vec!["aws.cognito.signin.user.admin".to_owned()]
+    };
+    let event = user_event(&UserEvent {
+        version,
+        source: &source,
+        region: &refs.region,
+        pool_id: &refs.pool_id,
+        client_id: &refs.client_id,
+        user_name: &user.username,
+        attributes: &attributes,
+        groups: &groups,
+        scopes: &scopes,
+    });
+    Ok((event, user.username))
 }
 
 /// `invoke`: the report, also when the function failed (`error` set: exit 4).

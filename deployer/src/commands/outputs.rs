@@ -3,6 +3,7 @@
 use crate::aws::{cfn, Clients};
 use crate::error::Error;
 use crate::output;
+
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -57,7 +58,7 @@ pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error>
             help: "pass the file `up --outputs-file` wrote, unchanged".into(),
         });
     }
-    let region = outputs.get("Region").cloned();
+    let region = outputs.get(crate::stack::output::REGION).cloned();
     if let Some(region) = &region {
         if !crate::inputs::valid_region(region) {
             return Err(Error::Usage {

@@ -8,6 +8,7 @@ use crate::aws::{cfn, Clients};
 use crate::duration::rfc3339_millis as rfc3339;
 use crate::error::Error;
 use crate::progress::Poll;
+use crate::stack::output;
 use crate::wiring::{self, Check};
 use aws_sdk_cloudformation::types::{
     StackDriftDetectionStatus, StackResourceDrift, StackResourceDriftStatus,
@@ -75,10 +76,10 @@ pub struct StatusReport {
 /// The stack resource a wiring check looks at: its logical id and the output naming it.
 fn checked_resource(check: &str) -> (&'static str, &'static str) {
     match check {
-        "trigger wired" => ("UserPool", "UserPoolId"),
-        "only this pool invokes the trigger" => ("TriggerPermission", "FunctionName"),
-        "role is least privilege" => ("TriggerRole", "FunctionName"),
-        _ => ("TriggerFunction", "FunctionName"),
+        "trigger wired" => ("UserPool", output::USER_POOL_ID),
+        "only this pool invokes the trigger" => ("TriggerPermission", output::FUNCTION_NAME),
+        "role is least privilege" => ("TriggerRole", output::FUNCTION_NAME),
+        _ => ("TriggerFunction", output::FUNCTION_NAME),
     }
 }
 
@@ -189,13 +190,29 @@ pub async fn detect(clients: &Clients, stack: &str, poll: Poll) -> Result<Drift,
         .map_err(|e| clients.err("cloudformation", "DetectStackDrift", e))?
         .stack_drift_detection_id
         .unwrap_or_default();
+    let (status, note) = detection(clients, &id, poll).await?;
+    let resources = drifted_resources(clients, stack).await?;
+    Ok(Drift {
+        status,
+        resources,
+        note,
+    })
+}
+
+/// Waits for the detection to end: the stack's drift status, and a note when it could not
+/// finish (then the status is UNKNOWN).
+async fn detection(
+    clients: &Clients,
+    id: &str,
+    poll: Poll,
+) -> Result<(String, Option<String>), Error> {
     let started = Instant::now();
     let mut wait = poll.first;
-    let (status, note) = loop {
+    Ok(loop {
         let out = clients
             .cfn
             .describe_stack_drift_detection_status()
-            .stack_drift_detection_id(&id)
+            .stack_drift_detection_id(id)
             .send()
             .await
             .map_err(|e| clients.err("cloudformation", "DescribeStackDriftDetectionStatus", e))?;
@@ -231,7 +248,11 @@ pub async fn detect(clients: &Clients, stack: &str, poll: Poll) -> Result<Drift,
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(poll.ceiling);
-    };
+    })
+}
+
+/// The resources that were changed or deleted outside the stack.
+async fn drifted_resources(clients: &Clients, stack: &str) -> Result<Vec<ResourceDrift>, Error> {
     let mut resources = Vec::new();
     let mut token = None;
     loop {
@@ -256,11 +277,7 @@ pub async fn detect(clients: &Clients, stack: &str, poll: Poll) -> Result<Drift,
             break;
         }
     }
-    Ok(Drift {
-        status,
-        resources,
-        note,
-    })
+    Ok(resources)
 }
 
 /// The zip's SHA-256 from its key (`<stack>/trigger-<sha256>.zip`).

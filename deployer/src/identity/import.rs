@@ -39,92 +39,84 @@ pub struct BadLine {
 pub fn parse(text: &str, name: &str, partition_key: &str) -> (Vec<Record>, Vec<BadLine>) {
     let jsonl =
         name.ends_with(".jsonl") || name.ends_with(".ndjson") || text.trim_start().starts_with('{');
-    let mut records = Vec::new();
-    let mut bad = Vec::new();
+    let lines = if jsonl {
+        json_lines(text)
+    } else {
+        match csv_lines(text) {
+            Ok(lines) => lines,
+            Err(bad) => return (Vec::new(), vec![bad]),
+        }
+    };
+    let (mut records, mut bad) = (Vec::new(), Vec::new());
     let mut seen = HashMap::new();
-    let mut accept = |line: usize, fields: Map<String, Value>, bad: &mut Vec<BadLine>| match record(
-        line,
-        fields,
-        partition_key,
-    ) {
-        Ok(r) => {
-            if let Some(first) = seen.insert(r.user.clone(), line) {
-                bad.push(BadLine {
+    for (line, fields) in lines {
+        match fields.and_then(|fields| record(line, fields, partition_key)) {
+            Ok(r) => match seen.insert(r.user.clone(), line) {
+                Some(first) => bad.push(BadLine {
                     line,
                     reason: format!("user {} already appears on line {first}", r.user),
-                });
-            } else {
-                records.push(r);
-            }
-        }
-        Err(reason) => bad.push(BadLine { line, reason }),
-    };
-    if jsonl {
-        for (i, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Value>(raw) {
-                Ok(Value::Object(map)) => accept(i + 1, map, &mut bad),
-                Ok(_) => bad.push(BadLine {
-                    line: i + 1,
-                    reason: "not a JSON object".into(),
                 }),
-                Err(e) => bad.push(BadLine {
-                    line: i + 1,
-                    reason: format!("not JSON: {e}"),
-                }),
-            }
-        }
-    } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(false)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        let headers = match reader.headers() {
-            Ok(h) => h.clone(),
-            Err(e) => {
-                return (
-                    Vec::new(),
-                    vec![BadLine {
-                        line: 1,
-                        reason: format!("unreadable header: {e}"),
-                    }],
-                )
-            }
-        };
-        if !headers.iter().any(|h| h.eq_ignore_ascii_case("username")) {
-            return (
-                Vec::new(),
-                vec![BadLine {
-                    line: 1,
-                    reason: "the header has no `username` column".into(),
-                }],
-            );
-        }
-        for result in reader.records() {
-            match result {
-                Ok(rec) => {
-                    let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-                    let fields = headers
-                        .iter()
-                        .zip(rec.iter())
-                        .filter(|(_, v)| !v.is_empty())
-                        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-                        .collect();
-                    accept(line, fields, &mut bad);
-                }
-                Err(e) => {
-                    let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                    bad.push(BadLine {
-                        line,
-                        reason: e.to_string(),
-                    });
-                }
-            }
+                None => records.push(r),
+            },
+            Err(reason) => bad.push(BadLine { line, reason }),
         }
     }
     (records, bad)
+}
+
+/// A line's fields, or why it has none.
+type Line = (usize, Result<Map<String, Value>, String>);
+
+/// JSON lines: one object per line, blank lines skipped.
+fn json_lines(text: &str) -> Vec<Line> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, raw)| !raw.trim().is_empty())
+        .map(|(i, raw)| {
+            let fields = match serde_json::from_str::<Value>(raw) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(_) => Err("not a JSON object".to_owned()),
+                Err(e) => Err(format!("not JSON: {e}")),
+            };
+            (i + 1, fields)
+        })
+        .collect()
+}
+
+/// CSV with a header naming a `username` column; empty cells left out. A header that cannot
+/// be read, or has no `username`, refuses the whole file.
+fn csv_lines(text: &str) -> Result<Vec<Line>, BadLine> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header_error = |reason: String| BadLine { line: 1, reason };
+    let headers = reader
+        .headers()
+        .map_err(|e| header_error(format!("unreadable header: {e}")))?
+        .clone();
+    if !headers.iter().any(|h| h.eq_ignore_ascii_case("username")) {
+        return Err(header_error("the header has no `username` column".into()));
+    }
+    Ok(reader
+        .records()
+        .map(|result| match result {
+            Ok(rec) => {
+                let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                let fields = headers
+                    .iter()
+                    .zip(rec.iter())
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                    .collect();
+                (line, Ok(fields))
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                (line, Err(e.to_string()))
+            }
+        })
+        .collect())
 }
 
 /// Takes the column named `name` out of `fields`: spelled so, else in another letter case;
@@ -278,6 +270,25 @@ pub async fn import(
         }
     }
     rows.sort_by_key(|(line, _)| *line);
+    let rows_written = write_rows(clients, refs, &rows, &mut bad).await?;
+    bad.sort_by_key(|b| b.line);
+    Ok(ImportReport {
+        created,
+        updated,
+        rows_written,
+        bad_lines: bad,
+    })
+}
+
+/// Writes the rows 25 per batch; a batch DynamoDB refuses for one item is written item by
+/// item, so that item is reported by its line (in `bad`) and the rest are written. The
+/// number written.
+async fn write_rows(
+    clients: &Clients,
+    refs: &StackRefs,
+    rows: &[(usize, HashMap<String, AttributeValue>)],
+    bad: &mut Vec<BadLine>,
+) -> Result<usize, Error> {
     let mut rows_written = 0;
     for chunk in rows.chunks(25) {
         match write_batch(clients, refs, chunk).await {
@@ -309,13 +320,7 @@ pub async fn import(
             Err(err) => return Err(err.into()),
         }
     }
-    bad.sort_by_key(|b| b.line);
-    Ok(ImportReport {
-        created,
-        updated,
-        rows_written,
-        bad_lines: bad,
-    })
+    Ok(rows_written)
 }
 
 /// Writes up to 25 rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed.

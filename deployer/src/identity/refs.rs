@@ -4,6 +4,7 @@
 use crate::aws::{cfn, Clients, Connection};
 use crate::error::Error;
 use crate::inputs::StackInputs;
+use crate::stack::output;
 use crate::stack::{FINGERPRINT_OUTPUT, MANAGED_BY};
 
 /// What the user commands need from the deployed stack.
@@ -59,9 +60,11 @@ impl StackRefs {
             .map(|s| s.outputs)
             .unwrap_or_default();
         let get = |k: &str| outputs.get(k).cloned().filter(|v| !v.is_empty());
-        let (Some(pool_id), Some(client_id), Some(table)) =
-            (get("UserPoolId"), get("UserPoolClientId"), get("TableName"))
-        else {
+        let (Some(pool_id), Some(client_id), Some(table)) = (
+            get(output::USER_POOL_ID),
+            get(output::USER_POOL_CLIENT_ID),
+            get(output::TABLE_NAME),
+        ) else {
             return Err(Error::NotDeployed {
                 stack: inputs.stack_name.clone(),
             });
@@ -76,9 +79,9 @@ impl StackRefs {
             region: conn.region.clone(),
             event_version: get("EventVersion")
                 .unwrap_or_else(|| inputs.event_version.as_str().into()),
-            function: get("FunctionName").unwrap_or_default(),
-            trigger: get("TriggerArn")
-                .or_else(|| get("FunctionName"))
+            function: get(output::FUNCTION_NAME).unwrap_or_default(),
+            trigger: get(output::TRIGGER_ARN)
+                .or_else(|| get(output::FUNCTION_NAME))
                 .unwrap_or_default(),
             endpoint: conn.endpoint.clone(),
         })

@@ -410,52 +410,63 @@ pub async fn list(clients: &Clients, refs: &StackRefs) -> Result<UserList, Error
         }
     }
     for chunk in users.chunks_mut(100) {
-        let keys = chunk
-            .iter()
-            .map(|u| {
-                HashMap::from([(
-                    refs.partition_key.clone(),
-                    AttributeValue::S(u.user.clone()),
-                )])
-            })
-            .collect::<Vec<_>>();
-        let mut request = Some(
-            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .expect("keys set"),
-        );
-        while let Some(keys) = request.take() {
-            let out = clients
-                .dynamodb
-                .batch_get_item()
-                .request_items(&refs.table, keys)
-                .send()
-                .await
-                .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
-            for item in out
-                .responses
-                .unwrap_or_default()
-                .remove(&refs.table)
-                .unwrap_or_default()
-            {
-                let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
-                    continue;
-                };
-                if let Some(entry) = chunk.iter_mut().find(|u| &u.user == name) {
-                    let mut row = row_json(&item);
-                    row.remove(&refs.partition_key);
-                    let owner = row.remove(ROW_SUB);
-                    entry.stale_row = match (owner, &entry.sub) {
-                        (Some(Value::String(owner)), Some(sub)) => &owner != sub,
-                        _ => false,
-                    };
-                    entry.row = Some(row);
-                }
-            }
-            request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
-        }
+        attach_rows(clients, refs, chunk).await?;
     }
     users.sort_by(|a, b| a.user.cmp(&b.user));
     Ok(UserList(users))
+}
+
+/// Each user's row (up to 100 users, one BatchGetItem and its unprocessed keys), and whether
+/// it is another user's of the same name (its `sub` differs).
+async fn attach_rows(
+    clients: &Clients,
+    refs: &StackRefs,
+    chunk: &mut [UserEntry],
+) -> Result<(), Error> {
+    let keys = chunk
+        .iter()
+        .map(|u| {
+            HashMap::from([(
+                refs.partition_key.clone(),
+                AttributeValue::S(u.user.clone()),
+            )])
+        })
+        .collect::<Vec<_>>();
+    let mut request = Some(
+        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .expect("keys set"),
+    );
+    while let Some(keys) = request.take() {
+        let out = clients
+            .dynamodb
+            .batch_get_item()
+            .request_items(&refs.table, keys)
+            .send()
+            .await
+            .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
+        for item in out
+            .responses
+            .unwrap_or_default()
+            .remove(&refs.table)
+            .unwrap_or_default()
+        {
+            let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
+                continue;
+            };
+            if let Some(entry) = chunk.iter_mut().find(|u| &u.user == name) {
+                let mut row = row_json(&item);
+                row.remove(&refs.partition_key);
+                let owner = row.remove(ROW_SUB);
+                entry.stale_row = match (owner, &entry.sub) {
+                    (Some(Value::String(owner)), Some(sub)) => &owner != sub,
+                    _ => false,
+                };
+                entry.row = Some(row);
+            }
+        }
+        request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
+    }
+    Ok(())
 }

@@ -73,10 +73,13 @@ pub struct ArtifactLocation {
     pub key: String,
 }
 
+/// Why a stack is not the deployer's to touch, in short (a table cell).
+pub const NOT_OURS: &str = "not created by the deployer";
+
 /// Why a stack is not the deployer's to touch: the one wording `up`, `down` and `gc` use.
 pub fn not_ours() -> String {
     format!(
-        "it was not created by the deployer (no {}={} tag and {} parameter), so it is left alone",
+        "it was {NOT_OURS} (no {}={} tag and {} parameter), so it is left alone",
         MANAGED_BY.0, MANAGED_BY.1, FINGERPRINT_OUTPUT
     )
 }

@@ -175,7 +175,23 @@ pub fn decide(
         tags: desired.tags.clone(),
         import_existing: adopts_table.is_some(),
     });
-    let protect = protect_later.then(|| ChangeSetRequest {
+    let protect = protect_later.then(|| protect_request(desired, change_set_name));
+    let upload = change_set.as_ref().map(|_| desired.artifact.clone());
+    Plan {
+        stack: desired.stack.clone(),
+        action,
+        change_set,
+        protect,
+        upload,
+        adopts_table,
+        fingerprint: desired.fingerprint.clone(),
+    }
+}
+
+/// After a kept stack's create, the update that switches its protection on and changes
+/// nothing else (the template and every other parameter as they are).
+fn protect_request(desired: &Desired, change_set_name: &str) -> ChangeSetRequest {
+    ChangeSetRequest {
         stack: desired.stack.clone(),
         name: format!("{change_set_name}-protect"),
         kind: ChangeKind::Update,
@@ -195,16 +211,6 @@ pub fn decide(
             .collect(),
         tags: desired.tags.clone(),
         import_existing: false,
-    });
-    let upload = change_set.as_ref().map(|_| desired.artifact.clone());
-    Plan {
-        stack: desired.stack.clone(),
-        action,
-        change_set,
-        protect,
-        upload,
-        adopts_table,
-        fingerprint: desired.fingerprint.clone(),
     }
 }
 
