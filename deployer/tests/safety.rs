@@ -613,6 +613,44 @@ async fn down_force_lifts_protection_through_the_stack_and_keeps_the_table() {
 
 /// A kept stack for `down`: its pool protected, the protection lifted through an update of
 /// the stack (no UpdateUserPool rule), then the delete. Returns the release and delete rules.
+/// Another operation starts on the stack between down's look and its release: CloudFormation
+/// refuses the change set ("Stack:arn:... is in UPDATE_IN_PROGRESS state and can not be
+/// updated.", ValidationError; CloudFormation API reference, Common errors). `down` stops,
+/// deletes nothing, and its error names the stack (it once read "stack  failed").
+#[tokio::test]
+async fn down_that_loses_the_race_for_the_release_names_the_stack_and_deletes_nothing() {
+    let (mut m, _, delete) = kept_down_mocks();
+    let busy = mock!(Cfn::create_change_set).then_http_response(|| {
+        query_error(
+            400,
+            "ValidationError",
+            "Stack:arn:aws:cloudformation:us-east-1:111122223333:stack/app/x is in UPDATE_IN_PROGRESS state and can not be updated.",
+        )
+    });
+    m.cfn
+        .retain(|r| !format!("{r:?}").contains("create_change_set"));
+    m.cfn.insert(0, busy.clone());
+    let h = Harness::new(&m);
+    let target = DownTarget {
+        stack: STACK.into(),
+    };
+    let forced = DownOptions {
+        force: true,
+        keep_protection: false,
+        wait_timeout: WAIT,
+        retain: vec![],
+    };
+    let err = down::down(h.ctx(), &target, &forced).await.unwrap_err();
+    assert_eq!(busy.num_calls(), 1);
+    assert_eq!(delete.num_calls(), 0, "nothing is deleted");
+    let text = err.to_string();
+    assert!(text.contains("stack app "), "{text}");
+    assert!(
+        text.contains("another operation changed the stack"),
+        "{text}"
+    );
+}
+
 fn kept_down_mocks() -> (Mocks, aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
     let mut m = Mocks::new();
     // No UpdateUserPool rule: the protection must go off through CloudFormation.

@@ -223,3 +223,22 @@ pub async fn compile_zip(
     let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
     store(paths, target, key, &zip, Origin::Built)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_workspace_path_reads_plainly() {
+        let root = super::workspace();
+        assert!(
+            root.join("trigger/Cargo.toml").is_file(),
+            "{}",
+            root.display()
+        );
+        assert!(
+            root.components()
+                .all(|c| c != std::path::Component::ParentDir),
+            "{}",
+            root.display()
+        );
+    }
+}
