@@ -206,9 +206,8 @@ pub struct LogsArgs {
     /// Only this machine client's token requests.
     #[arg(long, value_name = "CLIENT_ID")]
     pub client: Option<String>,
-    /// Only this outcome (enriched, no_row, stale_row, lookup_failed_issued, malformed, ...);
-    /// `denied` shows every denial.
-    #[arg(long)]
+    /// Only this outcome; `denied` shows every denial.
+    #[arg(long, value_parser = outcomes())]
     pub outcome: Option<String>,
 }
 
@@ -227,13 +226,39 @@ pub struct InvokeArgs {
     /// Send this event file as it is.
     #[arg(long, value_name = "FILE")]
     pub event: Option<std::path::PathBuf>,
-    /// The event version (V1_0, V2_0, V3_0); default the stack's.
-    #[arg(long)]
+    /// The event version; default the stack's.
+    #[arg(long, value_parser = ["V1_0", "V2_0", "V3_0"])]
     pub version: Option<String>,
-    /// The trigger source, with or without `TokenGeneration_`; default Authentication
+    /// The trigger source (`TokenGeneration_` may be written too); default Authentication
     /// (ClientCredentials for --client).
-    #[arg(long)]
+    #[arg(long, value_parser = sources())]
     pub source: Option<String>,
+}
+
+/// The outcomes a login line can have (the trigger's), and `denied` for every denial.
+fn outcomes() -> clap::builder::PossibleValuesParser {
+    let all = trigger::outcome::ALL.iter().copied();
+    clap::builder::PossibleValuesParser::new(all.chain(["denied"]))
+}
+
+/// The pre-token-generation trigger sources (Cognito developer guide, pre token generation
+/// Lambda trigger, "trigger sources"), by their short names.
+fn sources() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let names = [
+        ("HostedAuth", "TokenGeneration_HostedAuth"),
+        ("Authentication", "TokenGeneration_Authentication"),
+        (
+            "NewPasswordChallenge",
+            "TokenGeneration_NewPasswordChallenge",
+        ),
+        ("AuthenticateDevice", "TokenGeneration_AuthenticateDevice"),
+        ("RefreshTokens", "TokenGeneration_RefreshTokens"),
+        ("ClientCredentials", "TokenGeneration_ClientCredentials"),
+    ];
+    clap::builder::PossibleValuesParser::new(
+        names.map(|(short, full)| PossibleValue::new(short).alias(full)),
+    )
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +511,43 @@ pub enum ClientsCommand {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn options_with_a_fixed_set_of_values_refuse_others_and_list_them() {
+        use clap::Parser;
+        for (args, listed) in [
+            (&["logs", "--outcome", "bogus"][..], "denied_no_row"),
+            (
+                &["invoke", "--user", "u", "--source", "Bogus"][..],
+                "RefreshTokens",
+            ),
+            (
+                &["invoke", "--user", "u", "--source", "TokenGeneration_Bogus"][..],
+                "HostedAuth",
+            ),
+            (&["invoke", "--user", "u", "--version", "V4_0"][..], "V3_0"),
+        ] {
+            let err = super::Cli::try_parse_from(["deployer"].iter().chain(args)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("invalid value"), "{args:?}: {text}");
+            assert!(text.contains(listed), "{args:?}: {text}");
+        }
+        for args in [
+            &["logs", "--outcome", "denied"][..],
+            &["logs", "--outcome", "stale_row"][..],
+            &["invoke", "--user", "u", "--source", "RefreshTokens"][..],
+            &[
+                "invoke",
+                "--user",
+                "u",
+                "--source",
+                "TokenGeneration_RefreshTokens",
+            ][..],
+        ] {
+            let parsed = super::Cli::try_parse_from(["deployer"].iter().chain(args));
+            assert!(parsed.is_ok(), "{args:?}: {:?}", parsed.err());
+        }
+    }
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;

@@ -3,6 +3,7 @@
 use crate::claims::{self, EventError};
 use crate::config::{Policy, TriggerConfig};
 use crate::event::PreTokenEvent;
+use crate::outcome;
 use crate::store::{PrincipalStore, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,12 +42,12 @@ pub async fn handle<S: PrincipalStore>(
     let event = match PreTokenEvent::deserialize(&raw) {
         Ok(event) => event,
         Err(err) => {
-            tracing::error!(outcome = "malformed", error = %err, "login");
+            tracing::error!(outcome = outcome::MALFORMED, error = %err, "login");
             return Err(TriggerError::Malformed(err.to_string()));
         }
     };
     let classified = claims::classify(&event).inspect_err(|err| {
-        tracing::error!(outcome = "malformed", source = %event.trigger_source, error = %err, "login");
+        tracing::error!(outcome = outcome::MALFORMED, source = %event.trigger_source, error = %err, "login");
     })?;
     let principal = &classified.principal;
     let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u64| {
@@ -74,7 +75,7 @@ pub async fn handle<S: PrincipalStore>(
         Ok(Some(row)) if stale(&row) => {
             if config.on_missing_row == Policy::Deny {
                 log_denied(
-                    "denied_stale_row",
+                    outcome::DENIED_STALE_ROW,
                     &"the row belongs to another user of this name (its sub differs)",
                     lookup_us,
                 );
@@ -84,25 +85,25 @@ pub async fn handle<S: PrincipalStore>(
                 key = principal.key(),
                 "the row belongs to another user of this name (its sub differs); issuing tokens without the custom claims"
             );
-            (None, "stale_row")
+            (None, outcome::STALE_ROW)
         }
-        Ok(Some(row)) => (Some(row), "enriched"),
+        Ok(Some(row)) => (Some(row), outcome::ENRICHED),
         Ok(None) if config.on_missing_row == Policy::Deny => {
             log_denied(
-                "denied_no_row",
+                outcome::DENIED_NO_ROW,
                 &format_args!("no row in {}", config.table),
                 lookup_us,
             );
             return Err(TriggerError::Denied);
         }
-        Ok(None) => (None, "no_row"),
+        Ok(None) => (None, outcome::NO_ROW),
         Err(err) if config.on_lookup_error == Policy::Deny => {
             log_denied(deny_outcome(&err), &err, lookup_us);
             return Err(TriggerError::Denied);
         }
         Err(err) => {
             tracing::warn!(cause = %err, "lookup failed; issuing tokens without the custom claims (onLookupError: issue)");
-            (None, "lookup_failed_issued")
+            (None, outcome::LOOKUP_FAILED_ISSUED)
         }
     };
 
@@ -137,8 +138,8 @@ pub async fn handle<S: PrincipalStore>(
 
 fn deny_outcome(err: &StoreError) -> &'static str {
     match err {
-        StoreError::Timeout { .. } => "denied_timeout",
-        StoreError::Throttled { .. } => "denied_throttled",
-        _ => "denied_lookup_error",
+        StoreError::Timeout { .. } => outcome::DENIED_TIMEOUT,
+        StoreError::Throttled { .. } => outcome::DENIED_THROTTLED,
+        _ => outcome::DENIED_LOOKUP_ERROR,
     }
 }

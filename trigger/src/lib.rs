@@ -8,5 +8,6 @@ pub mod config;
 pub mod event;
 #[cfg(feature = "runtime")]
 pub mod handler;
+pub mod outcome;
 #[cfg(feature = "runtime")]
 pub mod store;
