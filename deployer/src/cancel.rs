@@ -1,7 +1,10 @@
 //! One cancellation path. `main` races the whole command against Ctrl-C; the command only
 //! records what it is doing here, so that an interruption at any moment can say what
 //! CloudFormation is still doing and what the next run will do. Dropping the command's future
-//! stops every call and wait at once; child processes are killed by their guards.
+//! stops every call and wait at once; child processes are killed by their guards. The one
+//! moment that must tidy up first is a question to a person (a prepared change set waits on
+//! the answer): there `main` asks the command to stop (`interrupt`) and lets it remove the
+//! change set before it ends.
 
 use crate::error::Error;
 use std::collections::BTreeMap;
@@ -29,15 +32,46 @@ pub enum Doing {
         status: String,
     },
     Verifying,
+    /// A prepared change set waits while a person is asked whether to run it.
+    Asking,
     /// A no-op step (reading): nothing to undo.
     Reading,
 }
 
 /// The command's activities, shared with `main`.
-#[derive(Debug, Clone, Default)]
-pub struct Activity(Arc<Mutex<BTreeMap<String, Doing>>>);
+#[derive(Debug, Clone)]
+pub struct Activity(
+    Arc<Mutex<BTreeMap<String, Doing>>>,
+    Arc<tokio::sync::watch::Sender<bool>>,
+);
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self(
+            Arc::default(),
+            Arc::new(tokio::sync::watch::channel(false).0),
+        )
+    }
+}
 
 impl Activity {
+    /// Whether a person is being asked (then `main` lets the command tidy up on Ctrl-C).
+    pub fn asking(&self) -> bool {
+        let doings = self.0.lock().expect("activity lock");
+        doings.values().any(|d| *d == Doing::Asking)
+    }
+
+    /// Asks the command to stop where it waits for `stopped` (Ctrl-C at a question).
+    pub fn interrupt(&self) {
+        self.1.send_replace(true);
+    }
+
+    /// Ends when `interrupt` is called.
+    pub async fn stopped(&self) {
+        let mut rx = self.1.subscribe();
+        rx.wait_for(|stop| *stop).await.ok();
+    }
+
     /// Records what happens on `stack` now ("" for work outside a stack).
     pub fn set(&self, stack: &str, doing: Doing) {
         self.0
@@ -100,6 +134,14 @@ impl Activity {
                         "run `deployer up` again (nothing to change) to repeat the checks"
                             .to_owned(),
                     );
+                }
+                Doing::Asking => {
+                    what.push(format!(
+                        "asking whether to run a destructive change set on stack {stack}"
+                    ));
+                    next.push(format!(
+                        "the change set was removed and stack {stack} was not changed"
+                    ));
                 }
                 Doing::Reading => {}
             }

@@ -57,15 +57,24 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         // The only SIGINT handler of the process, installed before any work starts: Ctrl-C
         // at any moment drops the command's future, which stops every call and wait at once.
+        // At a question to a person the command first removes the change set it holds.
         let interrupt = tokio::signal::ctrl_c();
+        let command = commands::dispatch(&cli, &activity);
+        tokio::pin!(command);
         tokio::select! {
-            result = commands::dispatch(&cli, &activity) => result,
+            result = &mut command => result,
             _ = interrupt => {
                 if cli.command.runs_until_interrupted() {
-                    Ok(exit::SUCCESS)
-                } else {
-                    Err(activity.interrupted(cli.command.name()))
+                    return Ok(exit::SUCCESS);
                 }
+                if activity.asking() {
+                    activity.interrupt();
+                    let tidied = tokio::time::timeout(Duration::from_secs(15), &mut command).await;
+                    if let Ok(Err(err @ deployer::error::Error::Interrupted { .. })) = tidied {
+                        return Err(err);
+                    }
+                }
+                Err(activity.interrupted(cli.command.name()))
             }
         }
     });

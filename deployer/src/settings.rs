@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Everything a command needs to know about where it runs.
-#[derive(Debug, Clone)]
+/// Everything a command needs to know about where it runs. Not `Debug`: it holds the
+/// environment, secrets included.
+#[derive(Clone)]
 pub struct Settings {
     /// The cache, the venv and the emulators' state.
     pub paths: Paths,
@@ -31,9 +32,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves the settings from the flags and this process's environment.
+    /// Resolves the settings from the flags and this process's environment (variables whose
+    /// name or value is not UTF-8 are none of the deployer's, and left out).
     pub fn resolve(global: &Global) -> Self {
-        Self::from(global, std::env::vars().collect())
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from(global, env)
     }
 
     /// Resolves the settings from the flags and `env` (tests give their own).

@@ -209,6 +209,50 @@ async fn a_changed_stack_is_updated_through_an_update_change_set() {
     assert_eq!(report.changes[0].logical_id, "TriggerFunction");
 }
 
+/// ExecuteChangeSet refused for a reason that is not another run's (AccessDenied: IAM user
+/// guide, the caller lacks cloudformation:ExecuteChangeSet) while the stack sits complete from
+/// its last deploy: the run fails with that error, the change set is removed, and nothing is
+/// reported as updated.
+#[tokio::test]
+async fn an_execution_refused_on_a_complete_stack_is_an_error_not_an_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact(&dir);
+    let mut m = Mocks::new();
+    let removed = mock!(Cfn::delete_change_set).then_output(|| {
+        aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder()
+            .build()
+    });
+    m.cfn = vec![
+        mock!(Cfn::describe_stacks)
+            .then_output(|| described(ours(StackStatus::UpdateComplete, "old"))),
+        mock!(Cfn::create_change_set).then_output(create_change_set_ok),
+        mock!(Cfn::describe_change_set).then_output(|| {
+            change_set(
+                ChangeSetStatus::CreateComplete,
+                None,
+                &[("Modify", "TriggerFunction", "AWS::Lambda::Function")],
+            )
+        }),
+        mock!(Cfn::describe_stack_events).then_output(|| events(vec![])),
+        mock!(Cfn::execute_change_set).then_http_response(|| {
+            query_error(
+                403,
+                "AccessDenied",
+                "User: arn:aws:sts::111122223333:assumed-role/ci-deployer/run-42 is not authorized to perform: cloudformation:ExecuteChangeSet",
+            )
+        }),
+        removed.clone(),
+    ];
+    bucket_exists(&mut m);
+    new_object(&mut m);
+    let err = Harness::new(&m)
+        .up(&artifact, false, WAIT)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+    assert_eq!(removed.num_calls(), 1, "the change set is removed");
+}
+
 #[tokio::test]
 async fn a_failed_first_create_in_rollback_complete_is_deleted_and_created_again() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,6 +331,54 @@ async fn a_failed_first_create_in_rollback_complete_is_deleted_and_created_again
     let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
     assert_eq!(report.action, UpAction::Created);
     assert_eq!(delete.num_calls(), 1);
+}
+
+/// The failed first create `up` saw is not the stack of that name by the time it deletes it:
+/// another run has since deleted it and created the stack again (a new stack id, CloudFormation
+/// API reference, DescribeStacks: StackId). `up` never deletes what it did not see; it decides
+/// again from the new stack (here: the same fingerprint, so nothing to do).
+#[tokio::test]
+async fn a_failed_create_replaced_meanwhile_by_another_run_is_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact(&dir);
+    let fp = fingerprint(&artifact);
+    let mut m = Mocks::new();
+    let rolled_back = || {
+        described(stack(
+            StackStatus::RollbackComplete,
+            &[],
+            &[
+                ("managed-by", "deployer"),
+                ("deployer:lifecycle", "disposable"),
+            ],
+        ))
+    };
+    let replaced = move || {
+        let mut s = ours(StackStatus::CreateComplete, &fp);
+        s.stack_id = Some(STACK_ID.replace("6d9b1e20", "7e0c2f31"));
+        described(s)
+    };
+    let delete = mock!(Cfn::delete_stack).then_output(|| {
+        aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput::builder().build()
+    });
+    m.cfn = vec![
+        mock!(Cfn::describe_stacks)
+            .sequence()
+            .output(rolled_back) // observe
+            .output(replaced.clone()) // about to delete: another stack now
+            .output(replaced)
+            .repeatedly()
+            .build(),
+        // The failed stack's events, read for its root cause.
+        mock!(Cfn::describe_stack_events).then_output(|| events(vec![])),
+        delete.clone(),
+    ];
+    no_table_yet(&mut m);
+    first_upload(&mut m);
+    wiring(&mut m, &artifact);
+    let report = Harness::new(&m).up(&artifact, false, WAIT).await.unwrap();
+    assert_eq!(delete.num_calls(), 0, "the new stack was not deleted");
+    assert_eq!(report.action, UpAction::Unchanged);
 }
 
 /// The events of a kept stack's first create that failed at its domain (taken) and could not

@@ -1,5 +1,6 @@
 //! The question a destructive `up` asks at a terminal: Ctrl-C at it ends the run with exit 130
-//! there and then, without waiting for Enter, and nothing is executed. Run in a
+//! there and then, without waiting for Enter, nothing is executed, and the change set it had
+//! prepared is removed. Run in a
 //! pseudo-terminal against ministack, as a person would meet it.
 
 mod common;
@@ -36,6 +37,7 @@ async fn ctrl_c_at_the_destructive_change_question_ends_the_run_at_once() {
     // Killed at the helper's limit (-9) means the question held the process until Enter.
     assert!(text.contains("EXIT=130"), "{text}");
     assert!(text.contains("interrupted"), "{text}");
+    assert!(text.contains("the change set was removed"), "{text}");
     // Nothing ran: the stack is still the kept one.
     let cfn = aws_sdk_cloudformation::Client::new(&emu.sdk().await);
     let stacks = cfn

@@ -1100,6 +1100,43 @@ async fn a_kept_stack_made_disposable_is_refused_without_a_yes_and_nothing_runs(
     assert_eq!(execute.num_calls(), 0);
 }
 
+/// The first look finds no stack; another run creates it as kept before our create (our
+/// CreateChangeSet answers AlreadyExistsException, API reference). Deciding again, `up`
+/// would update that kept stack with disposable inputs: a downgrade read from the stack as it
+/// is now, refused without a yes like one seen at the first look.
+#[tokio::test]
+async fn a_stack_made_kept_by_another_run_meanwhile_is_still_a_downgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, execute) = downgrade_mocks();
+    let lost = mock!(Cfn::create_change_set)
+        .sequence()
+        .http_response(|| query_error(400, "AlreadyExistsException", "Stack [app] already exists"))
+        .output(created)
+        .build();
+    m.cfn
+        .retain(|r| !format!("{r:?}").contains("create_change_set"));
+    m.cfn[0] = mock!(Cfn::describe_stacks)
+        .sequence()
+        .http_response(no_such_stack)
+        .output(|| described(kept_stack(StackStatus::UpdateComplete)))
+        .repeatedly()
+        .build();
+    m.cfn.insert(1, lost.clone());
+    no_table_yet(&mut m);
+    let err = Harness::new(&m)
+        .up(&artifact(&dir), false, WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(lost.num_calls(), 2, "lost the race, then decided again");
+    assert_eq!(err.exit_code(), 2, "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the lifecycle of app from kept to disposable"),
+        "{err}"
+    );
+    assert_eq!(execute.num_calls(), 0);
+}
+
 #[tokio::test]
 async fn adopting_a_stack_refuses_to_remove_what_the_deployer_did_not_make() {
     let dir = tempfile::tempdir().unwrap();

@@ -145,8 +145,6 @@ pub fn triage(
         .collect()
 }
 
-/// `gc`: deletes the stacks whose time is up, `parallel` at a time; lists the others as
-/// skipped with the reason. A failure is reported, not fatal.
 /// `deployer gc`: exit 1 when a delete failed.
 pub async fn run(s: &super::session::Session<'_>, args: &crate::cli::GcArgs) -> Result<u8, Error> {
     // The project (and region) come from the inputs file; with --all-projects gc works
@@ -179,6 +177,8 @@ pub async fn run(s: &super::session::Session<'_>, args: &crate::cli::GcArgs) -> 
     })
 }
 
+/// `gc`: deletes the stacks whose time is up, `parallel` at a time; lists the others as
+/// skipped with the reason. A failure is reported, not fatal.
 pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<GcReport, Error> {
     use futures::StreamExt;
     let stacks = cfn::list_all(ctx.clients).await?;

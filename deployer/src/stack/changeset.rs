@@ -157,8 +157,8 @@ pub async fn run(ctx: Ctx<'_>, prepared: &Prepared) -> Result<Finished, Halt> {
 }
 
 /// ExecuteChangeSet answered an error: another run's operation (a lost race), or a resource
-/// failure some endpoints report from the call itself (the stack's state and events then say
-/// what happened, as they would after following it).
+/// failure some endpoints report from the call itself (the stack's failed state and events
+/// then say what happened, as they would after following it); any other error is the error.
 async fn refused_execution(
     ctx: Ctx<'_>,
     prepared: &Prepared,
@@ -169,7 +169,11 @@ async fn refused_execution(
         return Err(Halt::LostRace(err.message));
     }
     if let Ok(Some(stack)) = cfn::describe(ctx.clients, &prepared.stack_id).await {
-        if stack.status != StackStatus::ReviewInProgress && !stack.in_progress() {
+        // Only a failure this execution ended in: a stack that is complete (from an earlier
+        // operation) says nothing about why ours was refused (AccessDenied, say).
+        let failed = stack.status.as_str().contains("ROLLBACK")
+            || stack.status.as_str().ends_with("_FAILED");
+        if failed && !stack.in_progress() {
             let events = cfn::all_events(ctx.clients, &prepared.stack_id)
                 .await
                 .unwrap_or_default();

@@ -10,9 +10,28 @@ use std::collections::HashSet;
 /// Deletes the stack and follows the delete; `retain` keeps resources of a DELETE_FAILED
 /// stack. DELETE_FAILED ends in an error naming each resource that blocked it.
 pub async fn delete(ctx: Ctx<'_>, name: &str, retain: &[String]) -> Result<(), Error> {
-    let Some(stack) = cfn::describe(ctx.clients, name).await? else {
-        return Ok(());
-    };
+    match cfn::describe(ctx.clients, name).await? {
+        Some(stack) => delete_this(ctx, &stack, retain).await,
+        None => Ok(()),
+    }
+}
+
+/// Deletes the failed first create `stack_id` that `up` saw (ROLLBACK_COMPLETE), and only
+/// it: `false`, nothing deleted, when the stack of that name is another one now (another run
+/// replaced it) or no longer failed.
+pub async fn delete_seen(ctx: Ctx<'_>, name: &str, stack_id: &str) -> Result<bool, Error> {
+    match cfn::describe(ctx.clients, name).await? {
+        None => Ok(true),
+        Some(stack) if stack.id == stack_id && stack.status == StackStatus::RollbackComplete => {
+            delete_this(ctx, &stack, &[]).await.map(|()| true)
+        }
+        Some(_) => Ok(false),
+    }
+}
+
+/// Deletes this stack (by its id) and follows the delete.
+async fn delete_this(ctx: Ctx<'_>, stack: &super::Stack, retain: &[String]) -> Result<(), Error> {
+    let name = stack.name.as_str();
     let seen: HashSet<String> = cfn::all_events(ctx.clients, &stack.id)
         .await?
         .into_iter()

@@ -42,8 +42,12 @@ pub struct Options {
 pub enum Action {
     /// No stack, or a never-executed one (REVIEW_IN_PROGRESS): create it.
     Create,
-    /// A failed first create left it in ROLLBACK_COMPLETE: delete it, then create it.
-    Recreate { reason: Option<String> },
+    /// A failed first create left it in ROLLBACK_COMPLETE: delete it (that stack, by its id),
+    /// then create it.
+    Recreate {
+        reason: Option<String>,
+        stack_id: String,
+    },
     /// Update it through a change set.
     Update,
     /// The deployed fingerprint equals this one: nothing to do.
@@ -278,6 +282,7 @@ fn action(observed: &Observed, desired: &Desired, options: Options) -> Action {
         StackStatus::ReviewInProgress => Action::Create,
         StackStatus::RollbackComplete => Action::Recreate {
             reason: stack.reason.clone().filter(|r| !r.is_empty()),
+            stack_id: stack.id.clone(),
         },
         s if stack.in_progress() => Action::Wait { status: s.clone() },
         // After a rolled-back update the outputs are the old ones: deploy again even if equal.
@@ -413,7 +418,10 @@ mod tests {
         );
         assert_eq!(
             act(Some(stack(StackStatus::RollbackComplete, Some(&f)))),
-            Action::Recreate { reason: None }
+            Action::Recreate {
+                reason: None,
+                stack_id: stack(StackStatus::RollbackComplete, None).id
+            }
         );
         assert_eq!(
             act(Some(stack(StackStatus::CreateComplete, Some(&f)))),

@@ -1,6 +1,7 @@
 //! Whether a prepared change set may run: what it destroys, read from its changes and from the
 //! deployed stack (never from the inputs alone), and who may say yes.
 
+use crate::cancel::{Activity, Doing};
 use crate::error::Error;
 use crate::inputs::{Lifecycle, StackInputs};
 use crate::stack::{Change, Stack};
@@ -86,9 +87,11 @@ pub fn doomed(changes: &[Change], downgrades: &[String], adopting: bool) -> Vec<
 }
 
 /// Lets `doomed` through with --allow-replace or a person's yes at a terminal; else the
-/// refusal. The question is read off the async threads, so Ctrl-C at it ends the run at once.
+/// refusal. The question is read off the async threads, and Ctrl-C at it (`main` calls
+/// `Activity::interrupt`) ends it at once with the interruption, so the caller removes the
+/// change set before the run ends.
 pub async fn approve(
-    stack: &str,
+    (stack, activity): (&str, &Activity),
     doomed: Vec<String>,
     allow_replace: bool,
     confirm: Confirm,
@@ -101,14 +104,21 @@ pub async fn approve(
             "the change set destroys {} (users, rows or data are lost). Type yes to go on: ",
             doomed.join("; ")
         );
-        let answer = tokio::task::spawn_blocking(move || {
+        let reading = tokio::task::spawn_blocking(move || {
             eprint!("{question}");
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer).ok();
             answer
-        })
-        .await
-        .unwrap_or_default();
+        });
+        activity.set(stack, Doing::Asking);
+        let answer = tokio::select! {
+            answer = reading => answer.unwrap_or_default(),
+            () = activity.stopped() => {
+                eprintln!();
+                return Err(activity.interrupted("up"));
+            }
+        };
+        activity.set(stack, Doing::Preparing);
         if answer.trim() == "yes" {
             return Ok(());
         }

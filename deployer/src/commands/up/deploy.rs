@@ -71,6 +71,18 @@ impl<'a> Deploy<'a> {
         }
     }
 
+    /// What a fresh observation adds: a stack that became kept, or became another's, since
+    /// the first look (another run got there first) needs the same yes.
+    fn observe(&mut self, observed: &Observed) {
+        let deployed = observed.stack.as_ref();
+        for found in downgrades(deployed, self.inputs) {
+            if !self.downgrades.contains(&found) {
+                self.downgrades.push(found);
+            }
+        }
+        self.adopting |= self.options.adopt && deployed.is_some_and(|s| !s.is_ours());
+    }
+
     fn choices(&self) -> plan::Options {
         plan::Options {
             adopt: self.options.adopt,
@@ -112,6 +124,7 @@ pub async fn deploy(
                 let timeout = run.options.wait_timeout;
                 observed =
                     wait::observe_settled(ctx, place, account, run.choices(), timeout).await?;
+                run.observe(&observed);
                 last = why;
             }
             Err(Halt::Rejected(reason)) => return Err(rejected(&plan, reason)),
@@ -156,16 +169,21 @@ async fn attempt(
         let publish = run.options.publish.then_some(run.inputs.project());
         run.uploaded = trigger::upload(ctx, run.artifact, account, location, publish).await?;
     }
-    if let (Action::Recreate { reason }, false) = (&plan.action, dry_run) {
+    if let (Action::Recreate { reason, stack_id }, false) = (&plan.action, dry_run) {
+        let why = reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         ctx.progress.step(&format!(
-            "stack {} is ROLLBACK_COMPLETE from a failed create{}: deleting it to create it again",
-            plan.stack,
-            reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
+            "stack {} is ROLLBACK_COMPLETE from a failed create{why}: deleting it to create it again",
+            plan.stack
         ));
-        delete::delete(ctx, &plan.stack, &[]).await?;
+        // Only the failed stack seen: another run may have made a new one of this name since.
+        if !delete::delete_seen(ctx, &plan.stack, stack_id).await? {
+            return Err(Halt::LostRace(
+                "another run replaced the failed stack before it was deleted".into(),
+            ));
+        }
     }
     apply(ctx, plan, request, run).await
 }
@@ -194,8 +212,8 @@ async fn apply(
     }
     let doomed = approve::doomed(&prepared.changes, &run.downgrades, run.adopting);
     let options = run.options;
-    if let Err(err) =
-        approve::approve(&plan.stack, doomed, options.allow_replace, options.confirm).await
+    let asking = (plan.stack.as_str(), ctx.activity);
+    if let Err(err) = approve::approve(asking, doomed, options.allow_replace, options.confirm).await
     {
         changeset::discard(ctx, &prepared).await;
         return Err(Halt::Fail(err));
