@@ -535,3 +535,104 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
 
     deployer(&inputs.path, &["down"]).await.succeeded();
 }
+
+/// A password the pool refuses never leaves a half-made user: `users add` checks it against
+/// the pool's policy (read from the pool) before creating anything and says the policy; an
+/// import refuses that line alone; and once the file is fixed, the user who never had a
+/// password of their own takes the one given, without --reset-passwords.
+#[tokio::test]
+async fn a_refused_password_leaves_no_user_and_a_fixed_one_is_taken() {
+    let inputs = Inputs::new(json!({
+        "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]
+    }));
+    deployer(&inputs.path, &["up"]).await.succeeded();
+    let add = |user: &'static str, password: &'static str| {
+        let path = inputs.path.clone();
+        async move {
+            let args = [
+                "users",
+                "add",
+                user,
+                "--password-stdin",
+                "--set",
+                "projects=x",
+            ];
+            deployer_with(&path, &args, &[], Some(&format!("{password}\n"))).await
+        }
+    };
+    let weak = add("henry", "weak").await;
+    assert_eq!(weak.code, 2, "{}", weak.stderr);
+    assert!(
+        weak.stderr.contains(
+            "the password does not meet the pool's policy: it has 4 characters, fewer than 12"
+        ),
+        "{}",
+        weak.stderr
+    );
+    assert!(
+        weak.stderr
+            .contains("the pool asks for 12 to 256 characters"),
+        "{}",
+        weak.stderr
+    );
+    let listed = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .succeeded();
+    assert!(!listed.stdout.contains("henry"), "{}", listed.stdout);
+
+    // An import refuses the line with the weak password alone.
+    let csv = inputs.dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "username,password,projects\nada,Str0ng-enough-1,p1\nbob,weak,p2\n",
+    )
+    .unwrap();
+    let csv_arg = csv.to_str().unwrap().to_owned();
+    let partial = deployer(
+        &inputs.path,
+        &["users", "import", &csv_arg, "--output", "json"],
+    )
+    .await;
+    let report = partial.json();
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["badLines"][0]["line"], 3, "{report}");
+    assert!(
+        report["badLines"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not meet the pool's policy"),
+        "{report}"
+    );
+    let listed = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .succeeded();
+    assert!(!listed.stdout.contains("\"bob\""), "{}", listed.stdout);
+
+    // A user made without a password of their own (an invitation) takes the one an import
+    // gives, without --reset-passwords; a user who has one keeps it.
+    deployer(
+        &inputs.path,
+        &[
+            "users",
+            "add",
+            "cleo",
+            "--invite",
+            "--email",
+            "cleo@example.com",
+        ],
+    )
+    .await
+    .succeeded();
+    std::fs::write(
+        &csv,
+        "username,password,projects\nada,Another-str0ng-2,p1\nbob,Str0ng-enough-3,p2\ncleo,Str0ng-enough-4,p3\n",
+    )
+    .unwrap();
+    deployer(&inputs.path, &["users", "import", &csv_arg])
+        .await
+        .succeeded();
+    common::token(&inputs.path, "bob", "Str0ng-enough-3").await;
+    common::token(&inputs.path, "cleo", "Str0ng-enough-4").await;
+    common::token(&inputs.path, "ada", "Str0ng-enough-1").await;
+    deployer(&inputs.path, &["down"]).await.succeeded();
+}

@@ -224,11 +224,15 @@ impl fmt::Display for ImportReport {
 pub async fn import(
     clients: &Clients,
     refs: &StackRefs,
-    records: Vec<Record>,
+    mut records: Vec<Record>,
     mut bad: Vec<BadLine>,
     reset_passwords: bool,
     progress: &Progress,
 ) -> Result<ImportReport, Error> {
+    if records.iter().any(|r| r.password.is_some()) {
+        let policy = super::password::read(clients, refs).await?;
+        records = refuse_weak_passwords(records, &policy, &mut bad);
+    }
     let bar = progress.counter(records.len() as u64, "importing users");
     let results: Vec<(&Record, Result<Upserted, AwsError>)> = futures::stream::iter(records.iter())
         .map(|r| {
@@ -376,10 +380,52 @@ async fn upsert_user(
 ) -> Result<Upserted, AwsError> {
     let created =
         users::upsert_pool_user(clients, refs, &r.user, r.email.as_deref(), false).await?;
-    if let Some(password) = r.password.as_ref().filter(|_| created || reset_passwords) {
-        users::set_password(clients, refs, &r.user, password).await?;
+    if let Some(password) = &r.password {
+        // A user who never had a password of their own (made without one, or left so by an
+        // earlier run) takes the one given; one who has can keep it unless told otherwise.
+        let set =
+            created || reset_passwords || users::never_signed_in(clients, refs, &r.user).await?;
+        if set {
+            if let Err(err) = users::set_password(clients, refs, &r.user, password).await {
+                if created {
+                    users::delete_pool_user(clients, refs, &r.user).await.ok();
+                }
+                return Err(err);
+            }
+        }
     }
     Ok((created, users::pool_identity(clients, refs, &r.user).await?))
+}
+
+/// Takes out the records whose password the pool would refuse, as bad lines saying why and
+/// what the pool asks for: those users are not created at all.
+fn refuse_weak_passwords(
+    records: Vec<Record>,
+    policy: &super::password::PasswordPolicy,
+    bad: &mut Vec<BadLine>,
+) -> Vec<Record> {
+    records
+        .into_iter()
+        .filter(|r| {
+            let problems = r
+                .password
+                .as_ref()
+                .map(|p| policy.problems(p.expose()))
+                .unwrap_or_default();
+            if problems.is_empty() {
+                return true;
+            }
+            bad.push(BadLine {
+                line: r.line,
+                reason: format!(
+                    "the password does not meet the pool's policy: {} (the pool asks for {})",
+                    problems.join("; "),
+                    policy.describe()
+                ),
+            });
+            false
+        })
+        .collect()
 }
 
 #[cfg(test)]

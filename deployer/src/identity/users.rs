@@ -62,14 +62,21 @@ pub async fn add(
             help: "the key is the user's name, which `users add` writes itself; drop it from --set/--row".into(),
         });
     }
+    // A password the pool would refuse is refused here, before anything is made.
+    if let Some(password) = &password {
+        check_password(clients, refs, password).await?;
+    }
     // A new user given no password gets a generated one: it must have somewhere to go before
     // the user is made.
     let mut ready = super::secret::Ready::default();
     if password.is_none() && !invite && find_identity(clients, refs, user).await?.is_none() {
         ready = sink.ready("generated password")?;
     }
+    let created = std::sync::atomic::AtomicBool::new(false);
     let added = async {
-        let created = upsert_pool_user(clients, refs, user, email, invite).await?;
+        let made = upsert_pool_user(clients, refs, user, email, invite).await?;
+        created.store(made, std::sync::atomic::Ordering::Relaxed);
+        let created = made;
         let exists = !created;
         // A password is generated only for a new user given none (and no invitation).
         let generated = (created && password.is_none() && !invite).then(generate_password);
@@ -92,37 +99,108 @@ pub async fn add(
         // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
         // trigger is given), bound to the user's immutable sub.
         let identity = pool_identity(clients, refs, user).await?;
-        // An existing user given no row options keeps its row (e.g. only a new password).
-        if exists && row.is_empty() {
-            return Ok(AddReport {
-                user: identity.name,
-                action: "updated",
-                row: BTreeMap::new(),
-                generated_password: None,
-                secret_file: None,
-            });
-        }
-        let shown = row_json(&row);
-        let mut row = row;
-        row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
-        if replace {
-            put_row(clients, refs, &identity.name, &row).await?;
-        } else {
-            super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
-        }
+        let shown = write_row(clients, refs, &identity, (exists, replace), row).await?;
         Ok::<_, Error>(AddReport {
             user: identity.name,
             action: if exists { "updated" } else { "created" },
-            row: shown,
+            row: shown.unwrap_or_default(),
             secret_file,
             generated_password,
         })
     }
     .await;
+    // A user this run made is made whole or not at all: a later step that failed (its
+    // password, its row) takes it back out of the pool.
+    if added.is_err() && created.load(std::sync::atomic::Ordering::Relaxed) {
+        delete_pool_user(clients, refs, user).await.ok();
+    }
     // No password went to the file (a failure before it was set, or the user was made
     // meanwhile by someone else): remove the empty file `ready` made.
     sink.abandon(ready);
     added
+}
+
+/// Writes the user's row, bound to its sub: merged into the row there, or as given with
+/// `replace`. An existing user given no row options keeps its row (`None`: e.g. only a new
+/// password). The row as written, for the report.
+async fn write_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    identity: &PoolIdentity,
+    (exists, replace): (bool, bool),
+    mut row: HashMap<String, AttributeValue>,
+) -> Result<Option<BTreeMap<String, Value>>, Error> {
+    if exists && row.is_empty() {
+        return Ok(None);
+    }
+    let shown = row_json(&row);
+    row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
+    if replace {
+        put_row(clients, refs, &identity.name, &row).await?;
+    } else {
+        super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
+    }
+    Ok(Some(shown))
+}
+
+/// Whether `user` has never had a password of their own: FORCE_CHANGE_PASSWORD (Cognito API
+/// reference, UserStatusType: made by an administrator, not yet signed in with a password
+/// they chose).
+pub async fn never_signed_in(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<bool, AwsError> {
+    let out = clients
+        .cognito
+        .admin_get_user()
+        .user_pool_id(&refs.pool_id)
+        .username(user)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e))?;
+    Ok(out.user_status
+        == Some(aws_sdk_cognitoidentityprovider::types::UserStatusType::ForceChangePassword))
+}
+
+/// Refuses a password the pool's policy would refuse, saying the policy (exit 2).
+pub async fn check_password(
+    clients: &Clients,
+    refs: &StackRefs,
+    password: &Secret,
+) -> Result<(), Error> {
+    let policy = super::password::read(clients, refs).await?;
+    let problems = policy.problems(password.expose());
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!(
+            "the password does not meet the pool's policy: {}",
+            problems.join("; ")
+        ),
+        help: format!(
+            "the pool asks for {}; give another (nothing was created)",
+            policy.describe()
+        ),
+    })
+}
+
+/// Removes `user` from the pool (a user this run made and could not finish).
+pub async fn delete_pool_user(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<(), AwsError> {
+    clients
+        .cognito
+        .admin_delete_user()
+        .user_pool_id(&refs.pool_id)
+        .username(user)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminDeleteUser", e))?;
+    Ok(())
 }
 
 /// A pool user as Cognito keeps it: the canonical user name and the immutable sub.
