@@ -15,8 +15,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (shown under their own heading in every command's help).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Use the local emulator on 127.0.0.1 (started if it is not running), with dummy credentials.
     #[arg(long, global = true, conflicts_with = "endpoint_url")]

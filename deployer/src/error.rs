@@ -119,12 +119,12 @@ pub enum Error {
         help("CloudFormation does not put back what was changed behind its back while the template is the same; undo the change by hand (the check says what differs), or `deployer down` and `up` a disposable stack")
     )]
     Drifted { stack: String, failed: Vec<String> },
-    #[error("stack {stack} is not deployed")]
+    #[error("stack {stack} is not deployed in {region}")]
     #[diagnostic(
         code(deploy::absent),
-        help("run `deployer up` first (with the same inputs file, region and target)")
+        help("run `deployer up` first, or check the region (--region, the inputs' `region`, the profile's) and the target (--local, --endpoint-url)")
     )]
-    NotDeployed { stack: String },
+    NotDeployed { stack: String, region: String },
     #[error("stack {stack} is kept (its user pool has deletion protection)")]
     #[diagnostic(
         code(deploy::kept),

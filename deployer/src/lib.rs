@@ -26,6 +26,7 @@ pub mod output;
 pub mod policy;
 pub mod progress;
 pub mod render;
+pub mod report;
 pub mod settings;
 pub mod stack;
 pub mod viewer;

@@ -38,16 +38,6 @@ fn main() -> ExitCode {
         .init();
     // In CI logs (stderr not a terminal): no colours and no wrapping, so messages stay greppable.
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    miette::set_hook(Box::new(move |_| {
-        let options = miette::MietteHandlerOpts::new().terminal_links(false);
-        let options = if terminal {
-            options
-        } else {
-            options.color(false).unicode(false).width(10_000)
-        };
-        Box::new(options.build())
-    }))
-    .ok();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,7 +72,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let code = err.exit_code();
-            eprintln!("{:?}", miette::Report::new(err));
+            eprint!(
+                "{}",
+                deployer::report::render(&err, cli.global.output, terminal)
+            );
             code
         }
     };

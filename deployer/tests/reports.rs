@@ -27,15 +27,9 @@ fn every_commands_help() {
     }
 }
 
-/// The report `main` prints for an error: miette's, without colour, 100 columns.
+/// The report `main` prints for an error, as a CI log shows it (no colour, no wrapping).
 fn report(err: Error) -> String {
-    let mut out = String::new();
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100)
-            .with_links(false);
-    handler.render_report(&mut out, &err).unwrap();
-    out
+    deployer::report::render(&err, deployer::cli::OutputFormat::Table, false)
 }
 
 #[test]
@@ -58,6 +52,13 @@ fn the_main_error_reports() {
         "kept",
         report(Error::Kept {
             stack: "app".into()
+        })
+    );
+    insta::assert_snapshot!(
+        "not_deployed",
+        report(Error::NotDeployed {
+            stack: "app".into(),
+            region: "us-east-2".into(),
         })
     );
     insta::assert_snapshot!(

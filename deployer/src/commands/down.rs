@@ -30,19 +30,25 @@ pub enum DownAction {
 #[serde(rename_all = "camelCase")]
 pub struct DownReport {
     pub stack: String,
+    pub region: String,
     pub action: DownAction,
     pub artifacts_removed: usize,
     /// Resources kept on purpose (the table of a kept stack, resources given to --retain).
     pub retained: Vec<String>,
+    /// The kept stack's table left behind, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_table: Option<String>,
     pub seconds: f64,
 }
 
 impl fmt::Display for DownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.action {
-            DownAction::Absent => {
-                writeln!(f, "stack {} is not deployed: nothing to delete", self.stack)?
-            }
+            DownAction::Absent => writeln!(
+                f,
+                "stack {} is not deployed in {}: nothing to delete",
+                self.stack, self.region
+            )?,
             DownAction::Deleted => {
                 writeln!(f, "stack {} deleted in {:.1}s", self.stack, self.seconds)?
             }
@@ -53,7 +59,16 @@ impl fmt::Display for DownReport {
         for r in &self.retained {
             writeln!(f, "retained: {r}")?;
         }
-        Ok(())
+        if let Some(table) = &self.retained_table {
+            writeln!(
+                f,
+                "to delete that table and its data for good: `aws dynamodb update-table --table-name {table} --no-deletion-protection-enabled`, then `aws dynamodb delete-table --table-name {table}`"
+            )?;
+        }
+        match self.action {
+            DownAction::Deleted => writeln!(f, "next: `deployer up` creates the stack again"),
+            DownAction::Absent => Ok(()),
+        }
     }
 }
 
@@ -113,9 +128,11 @@ pub async fn down(
     let stack = wait::settle(ctx, &name, options.wait_timeout).await?;
     let mut report = DownReport {
         stack: name.clone(),
+        region: ctx.clients.region.clone(),
         action: DownAction::Absent,
         artifacts_removed: 0,
         retained: options.retain.clone(),
+        retained_table: None,
         seconds: 0.0,
     };
     if let Some(stack) = &stack {
@@ -148,6 +165,7 @@ pub async fn down(
                 "table {} (a kept stack's data; the next `up` of {name} brings it back)",
                 table.physical_id
             ));
+            report.retained_table = Some(table.physical_id.clone());
         }
     }
     let account = ctx.clients.account_id().await?;

@@ -25,6 +25,7 @@ pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
         Some(s) if !s.outputs.is_empty() => Ok(Outputs(s.outputs)),
         _ => Err(Error::NotDeployed {
             stack: stack.into(),
+            region: clients.region.clone(),
         }),
     }
 }

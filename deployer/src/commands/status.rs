@@ -294,6 +294,7 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
     let Some(found) = cfn::describe(clients, stack).await? else {
         return Err(Error::NotDeployed {
             stack: stack.into(),
+            region: clients.region.clone(),
         });
     };
     crate::identity::refs::refuse_foreign(&found)?;

@@ -67,6 +67,7 @@ impl StackRefs {
         ) else {
             return Err(Error::NotDeployed {
                 stack: inputs.stack_name.clone(),
+                region: clients.region.clone(),
             });
         };
         Ok(Self {

@@ -42,7 +42,11 @@ impl fmt::Display for AddReport {
         if let Some(file) = &self.secret_file {
             writeln!(f, "generated password written to {file}")?;
         }
-        Ok(())
+        writeln!(
+            f,
+            "next: `deployer token {}` shows the claims in their tokens",
+            self.user
+        )
     }
 }
 
@@ -354,20 +358,16 @@ pub struct RemoveReport {
 
 impl fmt::Display for RemoveReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let said = |removed: bool, what: &str| match removed {
+            true => format!("removed from the {what}"),
+            false => format!("not in the {what}"),
+        };
         writeln!(
             f,
-            "user {}: pool {}, row {}",
+            "user {}: {}, its row {}",
             self.user,
-            if self.removed_from_pool {
-                "removed"
-            } else {
-                "absent"
-            },
-            if self.removed_row {
-                "removed"
-            } else {
-                "absent"
-            }
+            said(self.removed_from_pool, "pool"),
+            said(self.removed_row, "table")
         )
     }
 }

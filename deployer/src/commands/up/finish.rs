@@ -23,9 +23,8 @@ pub async fn finish(
     let name = report.stack.clone();
     let deployed = observed.stack.as_ref();
     match report.action {
-        UpAction::Planned => {
-            report.outputs = deployed.map(|s| s.outputs.clone()).unwrap_or_default();
-        }
+        // A plan shows what is planned, not the outputs of what is deployed now.
+        UpAction::Planned => {}
         UpAction::Unchanged => {
             ctx.progress.step(
                 "nothing changed since the last deploy; checking nothing was changed outside the stack",

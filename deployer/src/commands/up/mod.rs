@@ -106,35 +106,45 @@ pub struct ArtifactReport {
 
 impl fmt::Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The changes were listed on stderr as they were planned: here only their number.
+        let changes = match self.changes.len() {
+            0 => String::new(),
+            1 => " (1 change, listed above)".into(),
+            n => format!(" ({n} changes, listed above)"),
+        };
         writeln!(
             f,
-            "stack {} {} in {:.1}s",
+            "stack {} {} in {:.1}s{changes}",
             self.stack, self.action, self.seconds
         )?;
         if let Some(table) = &self.adopted_table {
             writeln!(f, "brought back the retained table {table} and its data")?;
         }
-        if !self.changes.is_empty() {
-            writeln!(f, "\nchanges:")?;
-            f.write_str(&output::changes_text(&self.changes))?;
-        }
         if !self.checks.is_empty() {
             writeln!(f, "\nchecks:")?;
             for c in &self.checks {
-                writeln!(
-                    f,
-                    "  {} {:<36} {}",
-                    if c.ok { "ok  " } else { "FAIL" },
-                    c.name,
-                    c.detail
-                )?;
+                match c.ok {
+                    true => writeln!(f, "  ok    {}", c.name)?,
+                    false => writeln!(f, "  FAIL  {}: {}", c.name, c.detail)?,
+                }
             }
         }
         if !self.outputs.is_empty() {
             writeln!(f, "\noutputs:")?;
             output::map_rows(f, &self.outputs)?;
         }
-        Ok(())
+        writeln!(f, "\nnext: {}", self.next())
+    }
+}
+
+impl UpReport {
+    /// The next useful command after this one.
+    fn next(&self) -> &'static str {
+        match self.action {
+            UpAction::Planned => "`deployer up` makes these changes",
+            UpAction::Created => "`deployer users add NAME --set ATTRIBUTE=VALUE` gives a user a row, then `deployer token NAME` shows the claims in their tokens",
+            UpAction::Updated | UpAction::Unchanged => "`deployer verify` checks that tokens carry the mapped claims; `deployer status` looks for drift",
+        }
     }
 }
 
@@ -296,5 +306,75 @@ impl UpReport {
                 .flatten(),
             seconds: 0.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{Change, ChangeAction};
+
+    fn report(action: UpAction, checks: Vec<Check>) -> UpReport {
+        UpReport {
+            stack: "app".into(),
+            action,
+            changes: vec![Change {
+                action: ChangeAction::Add,
+                logical_id: "UserPool".into(),
+                resource_type: "AWS::Cognito::UserPool".into(),
+                replacement: None,
+            }],
+            artifact: ArtifactReport {
+                sha256: "ab".into(),
+                size: 1,
+                bucket: "b".into(),
+                key: "k".into(),
+                uploaded: true,
+                from: Origin::Built,
+                source_key: None,
+                seconds: 0.0,
+            },
+            checks,
+            outputs: BTreeMap::new(),
+            adopted_table: None,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_table_counts_the_changes_shown_above_keeps_passing_checks_short_and_says_what_next() {
+        let checks = vec![
+            Check {
+                name: "trigger wired",
+                ok: true,
+                detail: "arn:aws:lambda:us-east-1:1:function:f:live with V2_0".into(),
+            },
+            Check {
+                name: "role is bounded",
+                ok: false,
+                detail: "no permissions boundary".into(),
+            },
+        ];
+        let text = report(UpAction::Created, checks).to_string();
+        assert!(
+            text.starts_with("stack app created in 1.0s (1 change, listed above)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("UserPool"),
+            "the change list is stderr's: {text}"
+        );
+        assert!(text.contains("  ok    trigger wired\n"), "{text}");
+        assert!(!text.contains("arn:aws:lambda"), "{text}");
+        assert!(
+            text.contains("  FAIL  role is bounded: no permissions boundary"),
+            "{text}"
+        );
+        assert!(text.contains("next: `deployer users add NAME"), "{text}");
+        let planned = report(UpAction::Planned, Vec::new()).to_string();
+        assert!(
+            planned.contains("next: `deployer up` makes these changes"),
+            "{planned}"
+        );
     }
 }
