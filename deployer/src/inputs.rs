@@ -245,7 +245,9 @@ fn default_refresh_days() -> u32 {
 pub const MAX_STACK_NAME: usize = 55;
 
 pub mod rules;
-pub use rules::{deployer_tag, partition, supported_region, valid_region, valid_stack_name};
+pub use rules::{
+    deployer_tag, partition, region_problem, valid_region, valid_stack_name, AWS_REGIONS,
+};
 
 /// One broken rule: where, what was there, and what the rule is.
 #[derive(Debug, Clone, PartialEq)]

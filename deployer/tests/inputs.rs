@@ -270,9 +270,8 @@ fn a_region_outside_the_aws_partition_is_refused_before_any_call_from_any_source
         let (code, stderr) = run_with(&["--region", region, "plan"]);
         assert_eq!(code, 2, "{region}: {stderr}");
         assert!(
-            stderr.contains(&format!(
-                "{region:?} is not a region the deployer can deploy to"
-            )) && stderr.contains("aws partition"),
+            stderr.contains(&format!("{region} is in the aws-"))
+                && stderr.contains("the deployer supports regions of the aws partition only"),
             "{stderr}"
         );
     }
@@ -293,4 +292,116 @@ fn an_ephemeral_suffix_is_checked_with_the_names_it_makes() {
     let (code, stderr) = run_with(&["--suffix", "t1", "--ttl", "99999999999d", "render"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--ttl"), "{stderr}");
+}
+
+/// A region given as --region is held to the inputs' rules, in their words, before any call,
+/// with the closest known name; the same value in the inputs gets the same message.
+#[test]
+fn a_mistyped_region_is_refused_the_same_way_from_the_flag_and_from_the_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack-inputs.json");
+    std::fs::write(&path, OK).unwrap();
+    for (region, says) in [
+        ("us-est-1", "us-est-1 is not a region of the aws partition; did you mean us-east-1?"),
+        ("useast1", "\"useast1\" is not an AWS region name such as us-east-1 or eu-west-2; did you mean us-east-1?"),
+        ("cn-north-1", "cn-north-1 is in the aws-cn partition"),
+    ] {
+        // An endpoint nothing listens on: a call would fail differently.
+        let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args(["--endpoint-url", "http://127.0.0.1:9", "--region", region, "-f"])
+            .arg(&path)
+            .arg("status")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{region}: {stderr}");
+        assert!(stderr.contains(says), "{region}: {stderr}");
+        assert!(!stderr.contains("127.0.0.1:9"), "no call was made: {stderr}");
+        rejected(&OK.replace('}', &format!(r#", "region": "{region}"}}"#)), &[says]);
+    }
+    // A --region other than the inputs' is said before anything is done in it (its first
+    // line; the run is then stopped: the endpoint answers nothing).
+    std::fs::write(&path, OK.replace('}', r#", "region": "us-east-1"}"#)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-2",
+            "-f",
+        ])
+        .arg(&path)
+        .arg("status")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("DEPLOYER_PLAIN", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut stderr,
+    )
+    .unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        stderr.contains("--region us-east-2 overrides the inputs' region us-east-1"),
+        "{stderr}"
+    );
+}
+
+/// The deployer's list of the aws partition's regions is the AWS SDK's: the `aws` partition
+/// of the endpoint metadata compiled into aws-sdk-sts (its `partitions.json`), read from the
+/// crate's sources as cargo resolved them. An SDK update that adds a region fails here until
+/// the region is listed.
+#[test]
+fn the_known_regions_are_the_sdks() {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sts = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "aws-sdk-sts")
+        .expect("aws-sdk-sts in the dependency graph");
+    let manifest = std::path::Path::new(sts["manifest_path"].as_str().unwrap());
+    let source = std::fs::read_to_string(manifest.with_file_name("src/endpoint_lib.rs")).unwrap();
+    let start = source
+        .find("new_from_json(b\"")
+        .expect("the partitions JSON")
+        + "new_from_json(b\"".len();
+    let end = start + source[start..].find("\")").unwrap();
+    let json = source[start..end]
+        .replace("\\\\", "\u{0}")
+        .replace("\\\"", "\"")
+        .replace('\u{0}', "\\");
+    let partitions: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let aws = partitions["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "aws")
+        .unwrap();
+    let mut sdk: Vec<&str> = aws["regions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|r| *r != "aws-global")
+        .collect();
+    sdk.sort_unstable();
+    let mut ours = deployer::inputs::AWS_REGIONS.to_vec();
+    ours.sort_unstable();
+    assert_eq!(ours, sdk);
 }

@@ -49,12 +49,12 @@ pub enum ConnectError {
         help("set \"region\" in stack-inputs.json, pass --region, or set AWS_REGION")
     )]
     NoRegion,
-    #[error("{region:?} is not a region the deployer can deploy to")]
+    #[error("{why}")]
     #[diagnostic(
         code(aws::region),
-        help("use a region of the aws partition such as us-east-1 or eu-west-2 (--region, \"region\" in stack-inputs.json, or AWS_REGION); the trigger's HTTPS client trusts only the Amazon Trust Services roots, and the hosted UI address and service principals are the aws partition's")
+        help("the region comes from --region, else \"region\" in stack-inputs.json, else the profile or AWS_REGION: correct the one that set it")
     )]
-    Region { region: String },
+    Region { region: String, why: String },
 }
 
 /// The ARN partition of a region (`aws-cn` in China, `aws-us-gov` in GovCloud...).
@@ -103,8 +103,8 @@ pub async fn connect(
         .map(|r| r.to_string())
         .ok_or(ConnectError::NoRegion)?;
     // Before any call: the same rule as the inputs' region, for --region and the profile's.
-    if !crate::inputs::supported_region(&region) {
-        return Err(ConnectError::Region { region });
+    if let Some((_, why)) = crate::inputs::region_problem(&region) {
+        return Err(ConnectError::Region { region, why });
     }
     let profile = profile.map(str::to_owned);
     Ok(Connection {

@@ -61,9 +61,9 @@ pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error>
     }
     let region = outputs.get(crate::stack::output::REGION).cloned();
     if let Some(region) = &region {
-        if !crate::inputs::valid_region(region) {
+        if let Some((_, why)) = crate::inputs::region_problem(region) {
             return Err(Error::Usage {
-                message: format!("{}: Region {region:?} is not an AWS region", file.display()),
+                message: format!("{}: Region: {why}", file.display()),
                 help: "pass the file `up --outputs-file` wrote, unchanged".into(),
             });
         }

@@ -3,7 +3,7 @@
 
 use crate::cli::{PolicyArgs, PolicyRole};
 use crate::error::Error;
-use crate::inputs::{valid_region, valid_stack_name, StackInputs};
+use crate::inputs::{valid_stack_name, StackInputs};
 use crate::policy::{self, Role, Scope, MAX_EPHEMERAL_PREFIX};
 use serde_json::Value;
 
@@ -38,9 +38,9 @@ pub fn scope(
             "set \"region\" in stack-inputs.json or pass --region",
         )
     })?;
-    if !valid_region(&region) {
+    if let Some((_, why)) = crate::inputs::region_problem(&region) {
         return Err(usage(
-            format!("--region {region:?} is not an AWS region name"),
+            format!("--region: {why}"),
             "pass a region such as us-east-1",
         ));
     }

@@ -103,6 +103,20 @@ impl<'a> Session<'a> {
     /// local emulator, started here (off the async threads, so Ctrl-C stays live) when it is
     /// not running.
     pub async fn connect(&self, region: Option<String>) -> Result<Connection, Error> {
+        if let Some(flag) = &self.global.region {
+            // --region is checked by the inputs' rules, in their words.
+            if let Some((_, why)) = crate::inputs::region_problem(flag) {
+                return Err(Error::Usage {
+                    message: format!("--region: {why}"),
+                    help: "pass a region of the aws partition, e.g. --region us-east-1".into(),
+                });
+            }
+            if let Some(inputs) = region.as_ref().filter(|r| *r != flag) {
+                self.progress.note(&format!(
+                    "--region {flag} overrides the inputs' region {inputs}: working in {flag}"
+                ));
+            }
+        }
         let region = self.global.region.clone().or(region);
         let target = self.target();
         let endpoint = match &target {

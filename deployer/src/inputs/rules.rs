@@ -200,11 +200,7 @@ pub static RULES: &[Rule] = &[
         id: "region-name",
         says: "an AWS region name such as us-east-1 or eu-west-2: lower-case words and a number, joined by hyphens",
         doc: REGIONS,
-        check: |i, f| {
-            if let Some(r) = &i.region {
-                f.check(valid_region(r), "region", r);
-            }
-        },
+        check: |i, f| region_rule(i, f, "region-name"),
         breaks: || vec![
             json!({"region": "us-east-"}),
             json!({"region": "mars"}),
@@ -217,18 +213,7 @@ pub static RULES: &[Rule] = &[
         id: "region-partition",
         says: "a region of the aws partition: the trigger's HTTPS client trusts only the Amazon Trust Services roots, and the hosted UI address and service principals are the aws partition's",
         doc: PARTITIONS,
-        check: |i, f| {
-            if let Some(r) = i.region.as_deref().filter(|r| valid_region(r)) {
-                let p = partition(r);
-                if p != "aws" {
-                    f.because(
-                        "region",
-                        &r,
-                        format!("{r} is in the {p} partition; the deployer supports regions of the aws partition only (the trigger's HTTPS client trusts only the Amazon Trust Services roots, and the hosted UI address and service principals are the aws partition's)"),
-                    );
-                }
-            }
-        },
+        check: |i, f| region_rule(i, f, "region-partition"),
         breaks: || vec![
             json!({"region": "cn-north-1"}),
             json!({"region": "us-gov-west-1"}),
@@ -236,6 +221,14 @@ pub static RULES: &[Rule] = &[
             json!({"region": "eu-isoe-west-1"}),
         ],
         keeps: || vec![json!({"region": "us-east-1"}), json!({"region": "il-central-1"})],
+    },
+    Rule {
+        id: "region-known",
+        says: "a region the aws partition has (the SDK's endpoint metadata lists them)",
+        doc: REGIONS,
+        check: |i, f| region_rule(i, f, "region-known"),
+        breaks: || vec![json!({"region": "us-est-1"}), json!({"region": "eu-west-9"})],
+        keeps: || vec![json!({"region": "ap-southeast-7"}), json!({"region": "mx-central-1"})],
     },
     Rule {
         id: "table-name",
@@ -770,9 +763,94 @@ pub fn partition(region: &str) -> &'static str {
         .map_or("aws", |(_, p)| p)
 }
 
-/// A region the deployer can deploy to: a region name of the aws partition.
-pub fn supported_region(region: &str) -> bool {
-    valid_region(region) && partition(region) == "aws"
+/// The regions of the aws partition, as the AWS SDK's endpoint metadata lists them (the
+/// `aws` partition of aws-sdk-sts's `partitions.json`, its global pseudo-region left out; a
+/// test compares the two, so an SDK update that adds a region fails until it is listed here).
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// The first region rule `region` breaks: its id and why, in the words every place that
+/// checks a region uses (the inputs' `region`, --region, the profile's).
+pub fn region_problem(region: &str) -> Option<(&'static str, String)> {
+    if !valid_region(region) {
+        return Some((
+            "region-name",
+            format!(
+                "{region:?} is not an AWS region name such as us-east-1 or eu-west-2{}",
+                closest(region)
+            ),
+        ));
+    }
+    let p = partition(region);
+    if p != "aws" {
+        return Some((
+            "region-partition",
+            format!("{region} is in the {p} partition; the deployer supports regions of the aws partition only (the trigger's HTTPS client trusts only the Amazon Trust Services roots, and the hosted UI address and service principals are the aws partition's)"),
+        ));
+    }
+    if !AWS_REGIONS.contains(&region) {
+        return Some((
+            "region-known",
+            format!("{region} is not a region of the aws partition{} (a region newer than this deployer's SDK needs a newer deployer)", closest(region)),
+        ));
+    }
+    None
+}
+
+/// `; did you mean X?` with the known region closest to `region`, when one is close.
+fn closest(region: &str) -> String {
+    let lower = region.to_ascii_lowercase();
+    AWS_REGIONS
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(&lower, known), *known))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, known)| format!("; did you mean {known}?"))
+        .unwrap_or_default()
+}
+
+/// The region rule `id`, checked on the inputs' `region`.
+fn region_rule(inputs: &StackInputs, f: &mut Found, id: &str) {
+    let Some(region) = &inputs.region else {
+        return;
+    };
+    if let Some((_, why)) = region_problem(region).filter(|(broken, _)| *broken == id) {
+        f.because("region", region, why);
+    }
 }
 
 /// A tag key the deployer keeps for itself (any letter case).
