@@ -20,6 +20,8 @@ pub mod exit {
     pub const VERIFY_FAILED: u8 = 4;
     /// Waiting for the stack (or for another operation on it) took longer than allowed.
     pub const TIMED_OUT: u8 = 5;
+    /// `users import` wrote some lines and refused others (each named with its line).
+    pub const PARTIAL: u8 = 6;
     /// `up --detailed-exitcode` found nothing to change.
     pub const NO_CHANGE: u8 = 10;
     /// Interrupted (Ctrl-C); the stack is left where the next run continues from.

@@ -424,8 +424,8 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
     )
     .await;
     assert_eq!(
-        first.code, 2,
-        "bad lines make the exit 2:\n{}",
+        first.code, 6,
+        "some lines imported and some refused make the exit 6:\n{}",
         first.stderr
     );
     let report = first.json();
@@ -593,6 +593,7 @@ async fn a_refused_password_leaves_no_user_and_a_fixed_one_is_taken() {
         &["users", "import", &csv_arg, "--output", "json"],
     )
     .await;
+    assert_eq!(partial.code, 6, "{}", partial.stderr);
     let report = partial.json();
     assert_eq!(report["created"], 1, "{report}");
     assert_eq!(report["badLines"][0]["line"], 3, "{report}");

@@ -34,8 +34,12 @@ pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
             let reset = *reset_passwords;
             let report = import::import(&clients, &refs, records, bad, reset, &s.progress).await?;
             s.print(&report);
-            if !report.bad_lines.is_empty() {
-                return Ok(exit::BAD_INPUT);
+            // Nothing written is bad input; some written and some refused is its own case.
+            let written = report.created + report.updated + report.rows_written;
+            match (report.bad_lines.is_empty(), written) {
+                (true, _) => {}
+                (false, 0) => return Ok(exit::BAD_INPUT),
+                (false, _) => return Ok(exit::PARTIAL),
             }
         }
         UsersCommand::Remove { user } => s.print(&users::remove(&clients, &refs, user).await?),

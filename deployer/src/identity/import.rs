@@ -76,7 +76,13 @@ fn json_lines(text: &str) -> Vec<Line> {
             let fields = match serde_json::from_str::<Value>(raw) {
                 Ok(Value::Object(map)) => Ok(map),
                 Ok(_) => Err("not a JSON object".to_owned()),
-                Err(e) => Err(format!("not JSON: {e}")),
+                // The file's line is the one reported: the parser's own position is column only.
+                Err(e) => {
+                    let text = e.to_string();
+                    let at = format!(" at line {} column {}", e.line(), e.column());
+                    let what = text.strip_suffix(&at).unwrap_or(&text);
+                    Err(format!("not JSON: {what} (column {})", e.column()))
+                }
             };
             (i + 1, fields)
         })
@@ -466,6 +472,8 @@ mod tests {
         );
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, [2, 4, 5]);
+        // The file's line number, and only the column from the parser.
+        assert_eq!(bad[0].reason, "not JSON: key must be a string (column 2)");
         assert!(bad[1].reason.contains("the table's key"));
     }
 
