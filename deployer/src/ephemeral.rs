@@ -162,6 +162,18 @@ pub fn apply(
     out
 }
 
+/// An ephemeral copy's expiry, from its tags; `None` for any other stack.
+pub fn expiry(tags: &BTreeMap<String, String>) -> Option<String> {
+    is_ephemeral(tags)
+        .then(|| tags.get(TAG_EXPIRES).cloned())
+        .flatten()
+}
+
+/// The line that says a stack is ephemeral and until when.
+pub fn expiry_line(at: &str) -> String {
+    format!("ephemeral: expires {at}; `deployer gc` deletes it after that, `deployer down` sooner")
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     let end = s.len().min(max);
     s[..end].trim_end_matches('-')

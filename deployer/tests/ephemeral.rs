@@ -125,6 +125,17 @@ async fn ephemeral_stacks_are_tagged_with_their_origin_and_expiry() {
         "https://github.com/acme/app/actions/runs/4242"
     );
     assert!(tags["deployer:expires-at"].ends_with('Z'));
+    // up and status say it is ephemeral, and until when.
+    assert_eq!(up["expires"], tags["deployer:expires-at"].as_str());
+    let status = deployer_with(&inputs.path, &["--ephemeral", "status"], &env, None).await;
+    assert!(
+        status.stdout.contains(&format!(
+            "ephemeral: expires {}; `deployer gc` deletes it after that",
+            tags["deployer:expires-at"]
+        )),
+        "{}",
+        status.stdout
+    );
     // Ephemeral means disposable, whatever the inputs say: down needs no --force.
     let again = deployer_with(
         &inputs.path,
@@ -249,6 +260,15 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         .succeeded()
         .json();
     assert_eq!(ours(&own), vec![(e.clone(), "would-delete".to_owned())]);
+    // The table counts what a dry run would delete; every entry says why.
+    let table = deployer(&expired.path, &["gc", "--dry-run"])
+        .await
+        .succeeded();
+    assert!(
+        table.stdout.contains("1 would be deleted (dry run)"),
+        "{}",
+        table.stdout
+    );
     // Every project's, when asked.
     let dry = deployer(
         &plain.path,
@@ -261,6 +281,20 @@ async fn gc_deletes_only_expired_ephemeral_stacks() {
         r.iter()
             .any(|(s, why)| *s == l && why.starts_with("skipped: expires at"))
     };
+    // Every entry says why, skipped ones too (their reason was empty).
+    let live_entry = dry["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["stack"] == l.as_str())
+        .unwrap();
+    assert!(
+        live_entry["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expires at"),
+        "{live_entry}"
+    );
     let dry = ours(&dry);
     assert!(
         dry.contains(&(e.clone(), "would-delete".to_owned())),

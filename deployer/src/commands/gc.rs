@@ -67,16 +67,27 @@ impl GcReport {
 impl fmt::Display for GcReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = |p: fn(&GcResult) -> bool| self.entries.iter().filter(|e| p(&e.result)).count();
+        let would = count(|r| *r == GcResult::WouldDelete);
+        let done = if would > 0 {
+            format!("{would} would be deleted (dry run)")
+        } else {
+            format!("{} deleted", count(|r| *r == GcResult::Deleted))
+        };
         writeln!(
             f,
-            "{} ephemeral stack(s) considered: {} deleted, {} skipped, {} failed",
+            "{} ephemeral stack(s) considered: {done}, {} skipped, {} failed",
             self.considered,
-            count(|r| *r == GcResult::Deleted),
             count(|r| matches!(r, GcResult::Skipped(_))),
             count(|r| matches!(r, GcResult::Failed(_)))
         )?;
         for e in &self.entries {
-            writeln!(f, "  {:<40} {:<28} {}", e.stack, e.reason, e.result)?;
+            let (word, why) = match &e.result {
+                GcResult::WouldDelete => ("would delete", e.reason.clone()),
+                GcResult::Deleted => ("deleted", e.reason.clone()),
+                GcResult::Skipped(why) => ("skipped", why.clone()),
+                GcResult::Failed(why) => ("FAILED", format!("{}; {why}", e.reason)),
+            };
+            writeln!(f, "  {:<40} {word:<13} {why}", e.stack)?;
         }
         Ok(())
     }
@@ -190,7 +201,7 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
         match verdict {
             Verdict::Skip(why) => entries.push(GcEntry {
                 stack,
-                reason: String::new(),
+                reason: why.clone(),
                 result: GcResult::Skipped(why),
             }),
             Verdict::Delete(reason) if options.dry_run => entries.push(GcEntry {

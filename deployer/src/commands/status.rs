@@ -71,6 +71,9 @@ pub struct StatusReport {
     pub in_sync: bool,
     /// What differs, one line per resource and property or failed check.
     pub differences: Vec<String>,
+    /// For an ephemeral copy, when `gc` may delete it (its expiry tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// The stack resource a wiring check looks at: its logical id and the output naming it.
@@ -140,6 +143,9 @@ impl fmt::Display for StatusReport {
                 ),
             ],
         )?;
+        if let Some(at) = &self.expires {
+            writeln!(f, "{}", crate::ephemeral::expiry_line(at))?;
+        }
         if !self.differences.is_empty() {
             writeln!(f, "\nwhat differs:")?;
             for line in &self.differences {
@@ -338,6 +344,7 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
     let differences = differences(&drift, &checks, &found.outputs);
     Ok(StatusReport {
         differences,
+        expires: crate::ephemeral::expiry(&found.tags),
         stack: found.name.clone(),
         status: found.status.as_str().to_owned(),
         last_updated: found.updated.or(found.created).map(|t| {

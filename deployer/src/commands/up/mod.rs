@@ -85,6 +85,9 @@ pub struct UpReport {
     /// A table left by an earlier stack of this name, brought back into this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted_table: Option<String>,
+    /// For an ephemeral copy, when `gc` may delete it (the deployed stack's expiry tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     pub seconds: f64,
 }
 
@@ -119,6 +122,9 @@ impl fmt::Display for UpReport {
         )?;
         if let Some(table) = &self.adopted_table {
             writeln!(f, "brought back the retained table {table} and its data")?;
+        }
+        if let Some(at) = &self.expires {
+            writeln!(f, "{}", crate::ephemeral::expiry_line(at))?;
         }
         if !self.checks.is_empty() {
             writeln!(f, "\nchecks:")?;
@@ -235,6 +241,11 @@ pub async fn up(
     run.checked = checked;
     let done = deploy::deploy(ctx, run, observed).await?;
     let mut report = UpReport::new(&done, &artifact, location, trigger_seconds);
+    // An unchanged copy keeps the expiry it was deployed with; a deploy sets the new one.
+    report.expires = match (report.action, done.observed.stack.as_ref()) {
+        (UpAction::Unchanged, Some(deployed)) => crate::ephemeral::expiry(&deployed.tags),
+        _ => crate::ephemeral::expiry(&inputs.deployer_tags),
+    };
     finish::finish(ctx, inputs, &mut report, done.observed).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -304,6 +315,7 @@ impl UpReport {
             adopted_table: (action == UpAction::Created)
                 .then(|| done.plan.adopts_table.clone())
                 .flatten(),
+            expires: None,
             seconds: 0.0,
         }
     }
@@ -337,6 +349,7 @@ mod tests {
             checks,
             outputs: BTreeMap::new(),
             adopted_table: None,
+            expires: None,
             seconds: 1.0,
         }
     }
