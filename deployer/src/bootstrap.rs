@@ -423,7 +423,7 @@ fn bucket_step(target: &Target, options: &Options, there: bool, same: bool) -> S
             (true, false) => Action::Update,
         },
         detail: format!(
-            "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; superseded artifacts expire after {} days, shared builds after {}; other projects' statements kept",
+            "private, encrypted, TLS only; shared builds written once, never replaced or deleted{}; artifacts no stack runs any more (neither current nor previous) expire after {} days, shared builds after {} days; other projects' statements kept",
             match &options.publisher {
                 Some(p) => format!(", and under _builds/{}/ only by {p}", target.project),
                 None => String::new(),

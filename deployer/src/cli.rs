@@ -308,9 +308,10 @@ pub struct PolicyArgs {
     /// The 12-digit AWS account id the role lives in.
     #[arg(long, value_name = "ACCOUNT_ID")]
     pub account: String,
-    /// Which role: `deployer` (the kept stack, from a protected branch), `ephemeral` (the
-    /// copies `--ephemeral` makes, from pull requests), `publisher` (the only writer of
-    /// shared builds).
+    /// Which role: `deployer` (the kept stack, from a protected branch: up, plan, down,
+    /// outputs, status, users, logs, invoke), `ephemeral` (the same for the copies
+    /// `--ephemeral` makes, from pull requests, and gc), `publisher` (build --publish: the only
+    /// writer of shared builds).
     #[arg(long, value_enum)]
     pub role: PolicyRole,
     /// The base stack's name; default: the inputs' stackName. Ephemeral copies are

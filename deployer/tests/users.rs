@@ -47,6 +47,21 @@ async fn users_tokens_and_verify() {
         "the password leaked"
     );
 
+    // A value its mapped claim cannot take is refused with the claim, and nothing written.
+    let mistyped = deployer(
+        &inputs.path,
+        &["users", "add", "jane", "--set", "level=abc"],
+    )
+    .await;
+    assert_eq!(mistyped.code, 2, "{}", mistyped.stderr);
+    assert!(
+        mistyped
+            .stderr
+            .contains("level=\"abc\" cannot be the number claim `level`"),
+        "{}",
+        mistyped.stderr
+    );
+
     // token: verified claims from the row, custom ones marked.
     let token = common::token(&inputs.path, "jane", PASSWORD).await;
     assert_eq!(token["idToken"]["projects"], json!(["p-1", "p-2"]));

@@ -105,8 +105,14 @@ pub fn reserved_reason(claim: &str, tokens: Tokens) -> Option<String> {
         ));
     }
     if tokens.access() && ACCESS_TOKEN_MANAGED_CLAIMS.contains(&claim) {
+        // Scopes have their own way in: the inputs' `scopesAttribute`.
+        let scopes = if claim == "scope" {
+            " (add scopes with `scopesAttribute` in stack-inputs.json)"
+        } else {
+            ""
+        };
         return Some(format!(
-            "`{claim}` is managed by Cognito in the access token (scopes go through `scopes`); use another claim name or put it in the ID token only"
+            "`{claim}` is managed by Cognito in the access token{scopes}; use another claim name or put it in the ID token only"
         ));
     }
     None

@@ -14,6 +14,13 @@ pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
             let from_env = (env, s.settings.secret(env));
             let password = secret::read_secret(args.password_stdin, from_env, "password")?;
             let row = rows::row_from(&args.set, args.row.as_deref())?;
+            let mismatches = rows::claim_type_mismatches(&row, &inputs.claims);
+            if !mismatches.is_empty() {
+                return Err(Error::Usage {
+                    message: mismatches.join("; "),
+                    help: "give a value of the claim's type (e.g. --set level=3, or --row '{\"level\":3}'), or change the claim's type in stack-inputs.json; nothing was written".into(),
+                });
+            }
             let sink = s.secret_sink(args.secret_file.clone());
             let email = args.email.as_deref();
             let how = (args.invite, args.replace, &sink);
@@ -30,7 +37,8 @@ pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
                 source,
             })?;
             let name = file.display().to_string();
-            let (records, bad) = import::parse(&text, &name, &refs.partition_key);
+            let (records, mut bad) = import::parse(&text, &name, &refs.partition_key);
+            let records = import::refuse_mistyped(records, &inputs.claims, &mut bad);
             let reset = *reset_passwords;
             let report = import::import(&clients, &refs, records, bad, reset, &s.progress).await?;
             s.print(&report);

@@ -403,6 +403,29 @@ async fn upsert_user(
     Ok((created, users::pool_identity(clients, refs, &r.user).await?))
 }
 
+/// Takes out the records holding a value their mapped claim cannot take, as bad lines naming
+/// the claim: those users are not imported (the trigger would leave the claim out).
+pub fn refuse_mistyped(
+    records: Vec<Record>,
+    claims: &[trigger::config::ClaimMapping],
+    bad: &mut Vec<BadLine>,
+) -> Vec<Record> {
+    records
+        .into_iter()
+        .filter(|r| {
+            let found = super::rows::claim_type_mismatches(&r.row, claims);
+            if found.is_empty() {
+                return true;
+            }
+            bad.push(BadLine {
+                line: r.line,
+                reason: found.join("; "),
+            });
+            false
+        })
+        .collect()
+}
+
 /// Takes out the records whose password the pool would refuse, as bad lines saying why and
 /// what the pool asks for: those users are not created at all.
 fn refuse_weak_passwords(

@@ -149,6 +149,30 @@ pub fn to_attribute(v: &Value) -> AttributeValue {
     }
 }
 
+/// The row values a mapped claim cannot take (the trigger would leave that claim out of the
+/// tokens): one phrase each, naming the attribute, its value, the claim and its type.
+pub fn claim_type_mismatches(
+    row: &HashMap<String, AttributeValue>,
+    claims: &[trigger::config::ClaimMapping],
+) -> Vec<String> {
+    claims
+        .iter()
+        .filter_map(|m| {
+            let value = row.get(&m.attribute)?;
+            if trigger::claims::convert(value, m.kind).is_some() {
+                return None;
+            }
+            let shown = trigger::claims::natural(value).map_or("?".into(), |v| v.to_string());
+            let kind = format!("{:?}", m.kind).to_lowercase();
+            Some(format!(
+                "{}={shown} cannot be the {kind} claim `{}` (the trigger would leave it out)",
+                m.attribute,
+                m.claim_name()
+            ))
+        })
+        .collect()
+}
+
 /// A row as JSON, for reports.
 pub fn row_json(row: &HashMap<String, AttributeValue>) -> BTreeMap<String, Value> {
     row.iter()
@@ -159,6 +183,21 @@ pub fn row_json(row: &HashMap<String, AttributeValue>) -> BTreeMap<String, Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_its_claim_cannot_take_is_named_with_the_claim() {
+        let claims: Vec<trigger::config::ClaimMapping> = serde_json::from_str(
+            r#"[{"attribute": "level", "type": "number"}, {"attribute": "projects", "type": "list"}]"#,
+        )
+        .unwrap();
+        let row = row_from(&["level=abc".into(), "projects=p1,p2".into()], None).unwrap();
+        assert_eq!(
+            claim_type_mismatches(&row, &claims),
+            ["level=\"abc\" cannot be the number claim `level` (the trigger would leave it out)"]
+        );
+        let row = row_from(&["level=3".into()], None).unwrap();
+        assert!(claim_type_mismatches(&row, &claims).is_empty());
+    }
 
     #[test]
     fn a_string_set_holds_each_value_once_wherever_the_duplicates_are() {

@@ -323,7 +323,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "claim-access-managed",
-        says: "a claim Cognito manages itself in the access token (scopes go through scopesAttribute); map it into the ID token only, or use another name",
+        says: "a claim Cognito manages itself in the access token (scopes are added with scopesAttribute); map it into the ID token only, or use another name",
         doc: PRE_TOKEN,
         check: |i, f| {
             for (n, m) in i.claims.iter().enumerate() {
