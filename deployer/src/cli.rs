@@ -459,16 +459,21 @@ pub struct UserAddArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// The user to log in. The password comes from stdin (--password-stdin) or DEPLOYER_PASSWORD.
+    /// The user to log in. The password comes from stdin (--password-stdin), DEPLOYER_PASSWORD,
+    /// or at a terminal, a prompt (echo off).
     #[arg(required_unless_present = "client")]
     pub user: Option<String>,
     /// Instead of a user: this app client's client-credentials token (the secret from stdin
-    /// with --password-stdin, or DEPLOYER_CLIENT_SECRET).
+    /// with --secret-stdin, DEPLOYER_CLIENT_SECRET, or at a terminal, a prompt).
     #[arg(long, value_name = "CLIENT_ID", conflicts_with = "user")]
     pub client: Option<String>,
     /// Read the password from the first line of stdin.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Read the client secret from the first line of stdin (with --client; --password-stdin
+    /// is taken there too).
+    #[arg(long, requires = "client")]
+    pub secret_stdin: bool,
     /// Print the raw tokens (JSON, as Cognito returns them) for piping, after verifying them.
     #[arg(long)]
     pub raw: bool,

@@ -61,3 +61,62 @@ async fn ctrl_c_at_the_destructive_change_question_ends_the_run_at_once() {
         .await
         .succeeded();
 }
+
+/// At a terminal, `users add` of a new user and `token` ask for the password with echo off
+/// (nothing piped, no variable set), as a person expects; the password never shows.
+#[tokio::test]
+async fn at_a_terminal_the_password_is_asked_for_with_echo_off() {
+    let emu = Emu::ministack();
+    let inputs = Inputs::new(
+        json!({"claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]}),
+    );
+    emu.bootstrap(&inputs.path).await;
+    emu.run(&inputs.path, &["up"]).await.succeeded();
+    let password = "Typed-at-the-tty-7";
+    let answer = |prompt: &'static str, args: &'static [&'static str]| {
+        let (endpoint, path) = (emu.endpoint.clone(), inputs.path.clone());
+        async move {
+            let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_answer.py");
+            let out = tokio::process::Command::new("python3")
+                .args([
+                    helper,
+                    prompt,
+                    password,
+                    "60",
+                    env!("CARGO_BIN_EXE_deployer"),
+                ])
+                .args(["--endpoint-url", &endpoint, "-f"])
+                .arg(&path)
+                .args(args)
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1")
+                .env("DEPLOYER_PLAIN", "1")
+                .env_remove("CI")
+                .env_remove("DEPLOYER_PASSWORD")
+                .output()
+                .await
+                .expect("python3 runs the pseudo-terminal helper");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let added = answer(
+        "password for henry (empty: generate one): ",
+        &["users", "add", "henry", "--set", "projects=p1,p2"],
+    )
+    .await;
+    assert!(added.contains("ANSWERED=True EXIT=0"), "{added}");
+    assert!(added.contains("user henry created"), "{added}");
+    assert!(
+        !added.contains(password),
+        "the password was echoed:\n{added}"
+    );
+    let token = answer("password for henry: ", &["token", "henry"]).await;
+    assert!(token.contains("ANSWERED=True EXIT=0"), "{token}");
+    assert!(token.contains("p1"), "the claims from the row: {token}");
+    assert!(
+        !token.contains(password),
+        "the password was echoed:\n{token}"
+    );
+    emu.run(&inputs.path, &["down"]).await.succeeded();
+}

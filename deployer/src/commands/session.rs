@@ -65,6 +65,12 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Whether a person can answer a question here: stdin is a terminal and this is not CI.
+    pub fn person_at_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.settings.ci && std::io::stdin().is_terminal()
+    }
+
     /// Whether the calls go to the local emulator.
     pub fn local(&self) -> bool {
         self.global.local

@@ -8,16 +8,7 @@ use crate::identity::{clients, secret, tokens};
 pub async fn run(s: &Session<'_>, args: &TokenArgs) -> Result<u8, Error> {
     let inputs = s.inputs()?;
     let (aws, refs) = s.open(&inputs).await?;
-    let (env, what) = if args.client.is_some() {
-        ("DEPLOYER_CLIENT_SECRET", "client secret")
-    } else {
-        ("DEPLOYER_PASSWORD", "password")
-    };
-    let secret = secret::read_secret(args.password_stdin, (env, s.settings.secret(env)), what)?
-        .ok_or_else(|| Error::Usage {
-            message: format!("no {what} given"),
-            help: format!("pipe it to --password-stdin or set {env} (never on the command line)"),
-        })?;
+    let secret = secret(s, args)?;
     if let Some(client) = &args.client {
         let (report, access) = clients::client_token(&refs, &inputs, client, &secret).await?;
         if args.raw {
@@ -36,4 +27,39 @@ pub async fn run(s: &Session<'_>, args: &TokenArgs) -> Result<u8, Error> {
         s.print(&tokens::report(&refs, &inputs, user, &tokens).await?);
     }
     Ok(exit::SUCCESS)
+}
+
+/// The password (or client secret): from stdin when asked, else its environment variable,
+/// else at a terminal a prompt with echo off; else the error saying how to give it.
+fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Error> {
+    let (env, what, from_stdin, whose) = match (&args.client, &args.user) {
+        (Some(client), _) => {
+            let from_stdin = args.secret_stdin || args.password_stdin;
+            (
+                "DEPLOYER_CLIENT_SECRET",
+                "client secret",
+                from_stdin,
+                client,
+            )
+        }
+        (None, Some(user)) => ("DEPLOYER_PASSWORD", "password", args.password_stdin, user),
+        (None, None) => unreachable!("clap requires a user or --client"),
+    };
+    if let Some(found) = secret::read_secret(from_stdin, (env, s.settings.secret(env)), what)? {
+        return Ok(found);
+    }
+    if s.person_at_terminal() {
+        if let Some(answered) = secret::prompt_secret(&format!("{what} for {whose}: "))? {
+            return Ok(answered);
+        }
+    }
+    let flag = if args.client.is_some() {
+        "--secret-stdin"
+    } else {
+        "--password-stdin"
+    };
+    Err(Error::Usage {
+        message: format!("no {what} given"),
+        help: format!("pipe it to {flag} or set {env} (never on the command line); at a terminal it is asked for"),
+    })
 }

@@ -12,7 +12,17 @@ pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
         UsersCommand::Add(args) => {
             let env = "DEPLOYER_PASSWORD";
             let from_env = (env, s.settings.secret(env));
-            let password = secret::read_secret(args.password_stdin, from_env, "password")?;
+            let mut password = secret::read_secret(args.password_stdin, from_env, "password")?;
+            // A person adding a new user at a terminal is asked (echo off); empty generates one.
+            if password.is_none() && !args.invite && s.person_at_terminal() {
+                let new = users::find_identity(&clients, &refs, &args.user)
+                    .await?
+                    .is_none();
+                if new {
+                    let prompt = format!("password for {} (empty: generate one): ", args.user);
+                    password = secret::prompt_secret(&prompt)?;
+                }
+            }
             let row = rows::row_from(&args.set, args.row.as_deref())?;
             let mismatches = rows::claim_type_mismatches(&row, &inputs.claims);
             if !mismatches.is_empty() {

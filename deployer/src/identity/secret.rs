@@ -53,6 +53,16 @@ pub fn read_secret(
     Ok(value.filter(|v| !v.is_empty()).map(Secret))
 }
 
+/// Asks a person at this terminal for a secret, echo off (on the terminal itself, never on
+/// stdout). `None` when the answer is empty.
+pub fn prompt_secret(prompt: &str) -> Result<Option<Secret>, Error> {
+    let answer = rpassword::prompt_password(prompt).map_err(|source| Error::Io {
+        what: "reading the answer from the terminal".into(),
+        source,
+    })?;
+    Ok((!answer.is_empty()).then_some(Secret(answer)))
+}
+
 /// A password Cognito's default policy accepts: 20 characters from all four classes.
 pub fn generate_password() -> Secret {
     let mut bytes = [0u8; 20];
