@@ -499,7 +499,9 @@ pub struct GcArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Create an app client with a secret, the client-credentials grant and the pool's
-    /// resource-server scope, and write its row (keyed by the client id).
+    /// resource-server scope, and write its row (keyed by the client id). Names are unique
+    /// within the stack; a row needs a V3_0 stack (the only events Cognito sends for
+    /// client-credentials tokens).
     Add {
         /// The client's name.
         name: String,
@@ -513,6 +515,13 @@ pub enum ClientsCommand {
         /// when stdout is not a terminal (CI logs it) and --output is not json.
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
+    },
+    /// The stack's machine clients: name, client id, scopes.
+    List,
+    /// Remove a machine client (by name or client id) and its row.
+    Remove {
+        /// The client's name or id.
+        client: String,
     },
 }
 

@@ -562,6 +562,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "cognito-idp:UpdateUserPoolClient",
                 "cognito-idp:DeleteUserPoolClient",
                 "cognito-idp:DescribeUserPoolClient",
+                "cognito-idp:ListUserPoolClients",
                 "cognito-idp:CreateUserPoolDomain",
                 "cognito-idp:UpdateUserPoolDomain",
                 "cognito-idp:DeleteUserPoolDomain",

@@ -349,6 +349,22 @@ async fn users_tokens_and_verify() {
     assert!(row.item.is_none());
 
     // verify passes on the deployed stack and leaves no user behind...
+    // A machine client's row on a V2_0 stack would never reach its tokens: refused, nothing made.
+    let m2m = deployer(
+        &inputs.path,
+        &["clients", "add", "reporting", "--set", "projects=p1"],
+    )
+    .await;
+    assert_eq!(m2m.code, 2, "{}", m2m.stderr);
+    assert!(
+        m2m.stderr
+            .contains("Cognito runs it for client-credentials tokens with V3_0 only"),
+        "{}",
+        m2m.stderr
+    );
+    let none = deployer(&inputs.path, &["clients", "list", "--output", "json"]).await;
+    assert_eq!(none.succeeded().json(), json!([]));
+
     let verified = deployer(&inputs.path, &["verify", "--output", "json"])
         .await
         .succeeded()
@@ -546,6 +562,45 @@ async fn import_many_users_with_bad_lines_then_m2m_client_credentials_with_v3() 
         wrong.stderr.contains("refused client") && !wrong.stderr.contains("not-the-secret"),
         "{}",
         wrong.stderr
+    );
+
+    // Names are unique within the stack; list shows the machine clients (not the stack's own
+    // app client); remove takes the client and its row away.
+    let twice = deployer(&inputs.path, &["clients", "add", "billing"]).await;
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+    assert!(
+        twice.stderr.contains(&format!(
+            "has a machine client named billing already ({id})"
+        )),
+        "{}",
+        twice.stderr
+    );
+    let listed = deployer(&inputs.path, &["clients", "list", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["name"], "billing");
+    assert_eq!(listed[0]["clientId"], id);
+    deployer(&inputs.path, &["clients", "remove", "billing"])
+        .await
+        .succeeded();
+    let listed = deployer(&inputs.path, &["clients", "list", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    assert_eq!(listed, json!([]));
+    let gone = deployer_with(
+        &inputs.path,
+        &["token", "--client", id],
+        &[("DEPLOYER_CLIENT_SECRET", secret)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        gone.code, 1,
+        "the removed client gets no token: {}",
+        gone.stderr
     );
 
     deployer(&inputs.path, &["down"]).await.succeeded();

@@ -149,6 +149,8 @@ unmodeled!(
     cfn_op::describe_stack_resource_drifts::DescribeStackResourceDriftsError,
     idp_op::admin_list_groups_for_user::AdminListGroupsForUserError,
     idp_op::describe_user_pool_client::DescribeUserPoolClientError,
+    idp_op::list_user_pool_clients::ListUserPoolClientsError,
+    idp_op::delete_user_pool_client::DeleteUserPoolClientError,
     aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
     s3_op::put_object::PutObjectError,
     s3_op::put_object_tagging::PutObjectTaggingError,

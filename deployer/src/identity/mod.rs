@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod import;
 pub mod jwt;
+pub mod machine;
 pub mod password;
 pub mod refs;
 pub mod rows;
