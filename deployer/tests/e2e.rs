@@ -72,6 +72,28 @@ async fn up_login_no_change_mapping_change_and_down_leave_nothing_behind() {
         );
     }
     assert_eq!(outputs["UserPoolDomain"], inputs.domain.as_str());
+    // The hosted UI address is the emulator's (AWS's domain does not resolve for a local
+    // pool), and the emulator answers it.
+    let hosted = outputs["HostedUiUrl"].as_str().unwrap();
+    assert!(
+        hosted.starts_with(&format!(
+            "{}/oauth2/authorize?client_id=",
+            common::endpoint()
+        )),
+        "{hosted}"
+    );
+    let port: u16 = common::endpoint()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = &hosted[common::endpoint().len()..];
+    let status = deployer::local::http_status(port, "GET", path);
+    assert!(
+        status.is_some_and(|s| (200..400).contains(&s)),
+        "GET {hosted}: {status:?}"
+    );
     assert!(
         first.stderr.contains("CREATE_COMPLETE"),
         "progress lines on stderr:\n{}",

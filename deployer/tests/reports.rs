@@ -9,7 +9,10 @@ fn helps(command: &mut clap::Command, path: &str, out: &mut Vec<(String, String)
     let text = command.render_long_help().to_string();
     out.push((path.to_owned(), text));
     // clap's own `help` subcommands print the same texts: not snapshotted twice.
-    for sub in command.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+    for sub in command
+        .get_subcommands_mut()
+        .filter(|s| s.get_name() != "help")
+    {
         let name = format!("{path} {}", sub.get_name());
         helps(sub, &name, out);
     }

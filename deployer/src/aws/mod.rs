@@ -164,6 +164,8 @@ pub struct Clients {
     /// The endpoint is a local emulator (on this machine's loopback), never AWS: the few
     /// places that make up for an emulator's known gaps look at this, and say so.
     pub emulator: bool,
+    /// The endpoint the calls go to when it is not AWS's own.
+    pub endpoint: Option<String>,
 }
 
 impl Clients {
@@ -186,6 +188,7 @@ impl Clients {
             principal: Arc::default(),
             profile: conn.profile.clone(),
             emulator: conn.endpoint.as_deref().is_some_and(loopback),
+            endpoint: conn.endpoint.clone(),
         }
     }
 
@@ -216,6 +219,7 @@ impl Clients {
             principal: Arc::default(),
             profile: profile.map(str::to_owned),
             emulator: false,
+            endpoint: None,
         }
     }
 

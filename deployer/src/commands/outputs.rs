@@ -22,7 +22,10 @@ impl fmt::Display for Outputs {
 /// `outputs`: the stack's outputs, or `NotDeployed`.
 pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
     match cfn::describe(clients, stack).await? {
-        Some(s) if !s.outputs.is_empty() => Ok(Outputs(s.outputs)),
+        Some(s) if !s.outputs.is_empty() => {
+            let emulator = clients.endpoint.as_deref().filter(|_| clients.emulator);
+            Ok(Outputs(crate::stack::localized(s.outputs, emulator)))
+        }
         _ => Err(Error::NotDeployed {
             stack: stack.into(),
             region: clients.region.clone(),

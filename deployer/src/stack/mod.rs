@@ -66,6 +66,25 @@ pub mod output {
     ];
 }
 
+/// The outputs as a person on this machine uses them: against a local emulator, the hosted
+/// UI address points at the emulator (which serves it on its own endpoint, at Cognito's
+/// `/oauth2/authorize`, where AWS's `/login` also starts), not at the AWS domain, which does
+/// not resolve for a local pool.
+pub fn localized(
+    mut outputs: BTreeMap<String, String>,
+    emulator: Option<&str>,
+) -> BTreeMap<String, String> {
+    if let (Some(endpoint), Some(url)) = (emulator, outputs.get_mut(output::HOSTED_UI_URL)) {
+        if let Some((_, query)) = url.split_once("/login?") {
+            *url = format!(
+                "{}/oauth2/authorize?{query}",
+                endpoint.trim_end_matches('/')
+            );
+        }
+    }
+    outputs
+}
+
 /// Where the trigger's zip is in S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactLocation {
@@ -305,6 +324,20 @@ mod tests {
             created: None,
             updated: None,
         }
+    }
+
+    #[test]
+    fn a_local_hosted_ui_address_points_at_the_emulator() {
+        let outputs = BTreeMap::from([(
+            output::HOSTED_UI_URL.to_owned(),
+            "https://app-login.auth.us-east-1.amazoncognito.com/login?client_id=abc&response_type=code".to_owned(),
+        )]);
+        let local = localized(outputs.clone(), Some("http://127.0.0.1:4566/"));
+        assert_eq!(
+            local[output::HOSTED_UI_URL],
+            "http://127.0.0.1:4566/oauth2/authorize?client_id=abc&response_type=code"
+        );
+        assert_eq!(localized(outputs.clone(), None), outputs);
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub async fn finish(
         }
     }
     ctx.activity.clear(&name);
+    let emulator = ctx
+        .clients
+        .endpoint
+        .as_deref()
+        .filter(|_| ctx.clients.emulator);
+    report.outputs = crate::stack::localized(std::mem::take(&mut report.outputs), emulator);
     match failures(&report.checks) {
         Some(failed) => Err(Error::Verify {
             stack: name,
