@@ -1,0 +1,148 @@
+//! The README is tested, so it and the tool cannot drift apart: every command and option its
+//! "Commands" list names exists (their `--help` says so), and the "first deploy" walkthrough
+//! runs, in order, against the suite's emulator.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap()
+}
+
+/// The ```sh block under the heading `title`.
+fn block(readme: &str, title: &str) -> Vec<String> {
+    let section = &readme[readme.find(title).unwrap_or_else(|| panic!("no {title:?}"))..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    section[start..end].lines().map(str::to_owned).collect()
+}
+
+/// Each `deployer ...` alternative of a synopsis line: the subcommand path and its options.
+fn synopses(line: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let line = line.split("  #").next().unwrap();
+    let rest = line
+        .split("cargo run -p deployer -- ")
+        .nth(1)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    // ` | ` separates alternative commands; inside an option list (`[--a X | --b Y]`) it
+    // separates options of the same one.
+    let mut alternatives: Vec<String> = Vec::new();
+    for part in rest.split(" | ") {
+        match alternatives.last_mut() {
+            Some(last) if part.starts_with('-') => last.push_str(&format!(" {part}")),
+            _ => alternatives.push(part.to_owned()),
+        }
+    }
+    for (i, alternative) in alternatives.iter().enumerate() {
+        let words: Vec<&str> = alternative.split_whitespace().collect();
+        let is_command = |w: &&&str| {
+            w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
+        };
+        let mut command: Vec<String> = words
+            .iter()
+            .take_while(is_command)
+            .map(|w| w.to_string())
+            .collect();
+        // `local start ... | stop | status`: a bare word continues the first one's parent.
+        if i > 0 && command.len() == 1 && path.len() > 1 {
+            command = [path[..path.len() - 1].to_vec(), command].concat();
+        }
+        let flags = words
+            .iter()
+            .filter_map(|w| {
+                let w = w.trim_start_matches('[');
+                w.starts_with("--").then(|| {
+                    w.trim_end_matches([']', '.', ','])
+                        .split(['=', ']'])
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                })
+            })
+            .collect();
+        path = command.clone();
+        out.push((command, flags));
+    }
+    out
+}
+
+#[test]
+fn every_command_and_option_the_readme_lists_exists() {
+    let lines = block(&readme(), "## Commands");
+    assert!(lines.len() > 15, "{lines:?}");
+    let mut checked = 0;
+    for line in &lines {
+        for (command, flags) in synopses(line) {
+            let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+                .args(&command)
+                .arg("--help")
+                .output()
+                .unwrap();
+            let help = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && help.contains("Usage: deployer"),
+                "README: {line}\n`deployer {}` is no command",
+                command.join(" ")
+            );
+            for flag in flags {
+                assert!(
+                    help.contains(&flag),
+                    "README: {line}\n`deployer {}` has no {flag}",
+                    command.join(" ")
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked} synopses");
+}
+
+/// The walkthrough, as written, on the emulator: `cargo run -p deployer --` is the built
+/// binary against the local emulator and a throwaway inputs file; `$PASSWORD` is set.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn the_first_deploy_walkthrough_runs_as_written() {
+    let inputs = common::Inputs::new(serde_json::json!({
+        "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]
+    }));
+    let command = format!(
+        "\"{}\" --local -f \"{}\"",
+        env!("CARGO_BIN_EXE_deployer"),
+        inputs.path.display()
+    );
+    common::endpoint();
+    let lines = block(&readme(), "## The first deploy to AWS");
+    assert!(lines.len() >= 6, "{lines:?}");
+    let mut outputs = Vec::new();
+    for line in lines {
+        let script = line.replace("cargo run -p deployer --", &command);
+        let out = tokio::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("PASSWORD", "Readme-walkthrough-1")
+            .env("DEPLOYER_PLAIN", "1")
+            .env("DEPLOYER_POLL_MS", "100")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "README line failed: {line}\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push((line, stdout));
+    }
+    let token = outputs
+        .iter()
+        .find(|(l, _)| l.contains(" token alice"))
+        .unwrap();
+    assert!(
+        token.1.contains("p1") && token.1.contains("p2"),
+        "{}",
+        token.1
+    );
+}
