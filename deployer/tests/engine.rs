@@ -164,6 +164,29 @@ async fn an_unchanged_fingerprint_is_a_no_op_with_no_change_set_and_no_upload() 
     assert_eq!(describe.num_calls(), 1);
 }
 
+/// A plan shows what is planned: nothing to change, and not the deployed stack's outputs as
+/// if they were planned (`up` shows them).
+#[tokio::test]
+async fn a_plan_shows_no_outputs_up_does() {
+    for dry_run in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = artifact(&dir);
+        let fp = fingerprint(&artifact);
+        let mut m = Mocks::new();
+        m.cfn = vec![mock!(Cfn::describe_stacks)
+            .then_output(move || described(ours(StackStatus::UpdateComplete, &fp)))];
+        wiring(&mut m, &artifact);
+        let report = Harness::new(&m).up(&artifact, dry_run, WAIT).await.unwrap();
+        assert_eq!(report.action, UpAction::Unchanged);
+        assert_eq!(
+            report.outputs.is_empty(),
+            dry_run,
+            "dry run {dry_run}: {:?}",
+            report.outputs
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_changed_stack_is_updated_through_an_update_change_set() {
     let dir = tempfile::tempdir().unwrap();

@@ -405,3 +405,21 @@ fn the_known_regions_are_the_sdks() {
     ours.sort_unstable();
     assert_eq!(ours, sdk);
 }
+
+/// A claim Cognito manages in the access token is refused naming the way in that exists:
+/// scopes through `scopesAttribute` (it once said `scopes`); other claims, no scope remark.
+#[test]
+fn a_managed_access_token_claim_names_the_field_that_exists() {
+    rejected(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "claims": [{"attribute": "x", "claim": "scope", "tokens": "access"}]}"#,
+        &["`scope` is managed by Cognito in the access token (add scopes with `scopesAttribute` in stack-inputs.json)"],
+    );
+    let (_, _, stderr) = render(
+        r#"{"stackName": "demo", "userPoolDomainName": "demo-login", "claims": [{"attribute": "x", "claim": "client_id", "tokens": "access"}]}"#,
+    );
+    assert!(
+        stderr.contains("`client_id` is managed by Cognito in the access token;"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("scopes go through"), "{stderr}");
+}

@@ -119,7 +119,14 @@ fn csv_lines(text: &str) -> Result<Vec<Line>, BadLine> {
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                (line, Err(e.to_string()))
+                // The line is said once, by the report; the reason without csv's position.
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("{len} field(s) where the header has {expected_len}"),
+                    _ => e.to_string(),
+                };
+                (line, Err(reason))
             }
         })
         .collect())
@@ -481,6 +488,10 @@ mod tests {
         assert_eq!(lines[1].0, 4);
         assert!(lines[1].1.contains("not an email"));
         assert_eq!(lines[2], (5, "user jane already appears on line 2"));
+        // A line of another length: its line once, the reason without csv's position.
+        let (_, bad) = parse("username,projects\nann,p1\n{bad\n", "u.csv", "userName");
+        assert_eq!(bad[0].line, 3);
+        assert_eq!(bad[0].reason, "1 field(s) where the header has 2");
     }
 
     #[test]

@@ -429,6 +429,12 @@ pub struct UserList(pub Vec<UserEntry>);
 
 impl fmt::Display for UserList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return writeln!(
+                f,
+                "no users in the pool (`deployer users add NAME` makes one)"
+            );
+        }
         writeln!(f, "{:<24} {:<22} {:<8} row", "user", "status", "enabled")?;
         for u in &self.0 {
             let row = u

@@ -247,6 +247,10 @@ pub async fn up(
         _ => crate::ephemeral::expiry(&inputs.deployer_tags),
     };
     finish::finish(ctx, inputs, &mut report, done.observed).await?;
+    if options.dry_run {
+        // A plan shows what is planned: the deployed stack's outputs are not.
+        report.outputs.clear();
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
