@@ -496,3 +496,30 @@ async fn put_boundary(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_line_says_which_artifacts_expire_and_when() {
+        let target = Target {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            project: "app".into(),
+            table: None,
+            kind: Kind::Base,
+        };
+        let step = bucket_step(&target, &Options::default(), false, false);
+        assert_eq!(step.action, Action::Create);
+        assert!(
+            step.detail.contains(&format!(
+                "artifacts no stack runs any more (neither current nor previous) expire after {} days, shared builds after {} days",
+                artifacts::EXPIRE_DAYS,
+                artifacts::BUILDS_EXPIRE_DAYS
+            )),
+            "{}",
+            step.detail
+        );
+    }
+}
