@@ -8,7 +8,35 @@
 
 use crate::error::Error;
 use std::collections::BTreeMap;
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
+
+/// The terminal's settings as the command found them, put back when it is interrupted: a
+/// question asked with echo off (a password) must not leave the person's terminal without
+/// echo when Ctrl-C ends the run in the middle of it.
+pub struct Terminal(Option<(std::fs::File, nix::sys::termios::Termios)>);
+
+impl Terminal {
+    /// The controlling terminal's settings now (none when there is no terminal).
+    pub fn save() -> Self {
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok();
+        Self(tty.and_then(|f| {
+            let saved = nix::sys::termios::tcgetattr(f.as_fd()).ok()?;
+            Some((f, saved))
+        }))
+    }
+
+    /// Puts the saved settings back.
+    pub fn restore(&self) {
+        if let Some((f, saved)) = &self.0 {
+            nix::sys::termios::tcsetattr(f.as_fd(), nix::sys::termios::SetArg::TCSANOW, saved).ok();
+        }
+    }
+}
 
 /// What the command is doing on one stack (or, keyed by "", outside any stack).
 #[derive(Debug, Clone, PartialEq, Eq)]

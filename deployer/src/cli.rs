@@ -413,7 +413,9 @@ pub enum UsersCommand {
     /// Import many users from a CSV file (header: username, email, password, then one column per
     /// row attribute) or JSON lines (the same keys; attribute values keep their JSON types).
     /// Bad lines are reported with their number; the good ones are imported. Safe to re-run:
-    /// an existing user's password is kept unless --reset-passwords.
+    /// an existing user's password is kept unless --reset-passwords; a user with none of their
+    /// own yet (FORCE_CHANGE_PASSWORD: made without one, or invited and not signed in) takes
+    /// the file's, and the report names them.
     Import {
         /// The CSV or JSON-lines file.
         file: PathBuf,

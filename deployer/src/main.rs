@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         .build()
         .expect("the tokio runtime");
     let activity = Activity::default();
+    let tty = deployer::cancel::Terminal::save();
     let result = runtime.block_on(async {
         // The only SIGINT handler of the process, installed before any work starts: Ctrl-C
         // at any moment drops the command's future, which stops every call and wait at once.
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         tokio::select! {
             result = &mut command => result,
             _ = interrupt => {
+                tty.restore();
                 if cli.command.runs_until_interrupted() {
                     return Ok(exit::SUCCESS);
                 }

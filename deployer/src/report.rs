@@ -62,10 +62,11 @@ fn graphical(err: &Error, terminal: bool) -> String {
         .with_links(false)
         .with_width(if terminal { 100 } else { 10_000 });
     let mut out = String::new();
-    handler
-        .render_report(&mut out, &Shown(err))
-        .expect("rendering into a string");
-    out
+    match handler.render_report(&mut out, &Shown(err)) {
+        Ok(()) => out,
+        // A place miette cannot draw: the words alone.
+        Err(_) => plain(err),
+    }
 }
 
 /// The error as drawn: its message, place and help, not its code or its sources.

@@ -500,3 +500,79 @@ async fn a_batch_refused_for_one_item_is_written_item_by_item_and_the_bad_one_re
         report.bad_lines[0].reason
     );
 }
+
+/// Two machine clients of one name (made before names were kept unique, or by another tool):
+/// `clients remove NAME` refuses and lists their ids; by id it removes that one. Its row is
+/// deleted only if it is no user's (a user's row carries the user's sub; DeleteItem with
+/// `attribute_not_exists(sub)` answers ConditionalCheckFailedException, DynamoDB API
+/// reference, and the row stays).
+#[tokio::test]
+async fn clients_remove_refuses_an_ambiguous_name_and_never_deletes_a_users_row() {
+    use aws_sdk_cognitoidentityprovider::types::{
+        OAuthFlowType, UserPoolClientDescription, UserPoolClientType,
+    };
+    let mut m = Mocks::new();
+    m.cognito.push(mock!(Cognito::list_user_pool_clients).then_output(|| {
+        aws_sdk_cognitoidentityprovider::operation::list_user_pool_clients::ListUserPoolClientsOutput::builder()
+            .user_pool_clients(UserPoolClientDescription::builder().client_id("client").client_name("app").build())
+            .user_pool_clients(UserPoolClientDescription::builder().client_id("m2m-one").client_name("billing").build())
+            .user_pool_clients(UserPoolClientDescription::builder().client_id("m2m-two").client_name("billing").build())
+            .build()
+    }));
+    m.cognito.push(mock!(Cognito::describe_user_pool_client).then_output(|| {
+        aws_sdk_cognitoidentityprovider::operation::describe_user_pool_client::DescribeUserPoolClientOutput::builder()
+            .user_pool_client(
+                UserPoolClientType::builder()
+                    .client_name("billing")
+                    .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+                    .build(),
+            )
+            .build()
+    }));
+    let deleted = mock!(Cognito::delete_user_pool_client)
+        .match_requests(|r| r.client_id() == Some("m2m-two"))
+        .then_output(|| {
+            aws_sdk_cognitoidentityprovider::operation::delete_user_pool_client::DeleteUserPoolClientOutput::builder().build()
+        });
+    m.cognito.push(deleted.clone());
+    let row = mock!(Ddb::delete_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("attribute_not_exists(#sub)")
+                && r.key().unwrap().get("userName") == Some(&AttributeValue::S("m2m-two".into()))
+        })
+        .then_http_response(|| {
+            json_error(
+                400,
+                "ConditionalCheckFailedException",
+                "The conditional request failed",
+            )
+        });
+    m.dynamodb.push(row.clone());
+    let clients = m.clients();
+
+    let err = deployer::identity::machine::remove(&clients, &refs(), "billing")
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string()
+            .contains("2 machine clients are named billing: m2m-one, m2m-two"),
+        "{err}"
+    );
+    assert_eq!(deleted.num_calls(), 0);
+
+    let removed = deployer::identity::machine::remove(&clients, &refs(), "m2m-two")
+        .await
+        .unwrap();
+    assert_eq!(removed.client_id, "m2m-two");
+    assert_eq!((deleted.num_calls(), row.num_calls()), (1, 1));
+
+    // The stack's own app client is never a machine client to remove.
+    let own = deployer::identity::machine::remove(&clients, &refs(), "client")
+        .await
+        .unwrap_err();
+    assert!(
+        own.to_string().contains("the stack's own app client"),
+        "{own}"
+    );
+}

@@ -120,3 +120,39 @@ async fn at_a_terminal_the_password_is_asked_for_with_echo_off() {
     );
     emu.run(&inputs.path, &["down"]).await.succeeded();
 }
+
+/// Ctrl-C at a password question ends the run at once (exit 130) and gives the terminal its
+/// echo back (the question had turned it off).
+#[tokio::test]
+async fn ctrl_c_at_a_password_question_ends_the_run_and_keeps_the_terminal_usable() {
+    let emu = Emu::ministack();
+    let inputs = Inputs::new(json!({}));
+    emu.bootstrap(&inputs.path).await;
+    emu.run(&inputs.path, &["up"]).await.succeeded();
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_ctrl_c.py");
+    let out = tokio::process::Command::new("python3")
+        .args([
+            helper,
+            "password for nobody: ",
+            "60",
+            env!("CARGO_BIN_EXE_deployer"),
+        ])
+        .args(["--endpoint-url", &emu.endpoint, "-f"])
+        .arg(&inputs.path)
+        .args(["token", "nobody"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("CI")
+        .env_remove("DEPLOYER_PASSWORD")
+        .output()
+        .await
+        .expect("python3 runs the pseudo-terminal helper");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PROMPTED=True EXIT=130"), "{text}");
+    assert!(
+        text.contains("ECHO=True"),
+        "the terminal was left without echo: {text}"
+    );
+    emu.run(&inputs.path, &["down"]).await.succeeded();
+}

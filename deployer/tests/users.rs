@@ -696,12 +696,20 @@ async fn a_refused_password_leaves_no_user_and_a_fixed_one_is_taken() {
     .succeeded();
     std::fs::write(
         &csv,
-        "username,password,projects\nada,Another-str0ng-2,p1\nbob,Str0ng-enough-3,p2\ncleo,Str0ng-enough-4,p3\n",
+        "username,password,projects\nada,weak,p1\nbob,Str0ng-enough-3,p2\ncleo,Str0ng-enough-4,p3\n",
     )
     .unwrap();
-    deployer(&inputs.path, &["users", "import", &csv_arg])
-        .await
-        .succeeded();
+    // ada keeps her own password, so the file's (weak) one is neither used nor refused; the
+    // report names who took the file's for want of their own.
+    let fixed = deployer(
+        &inputs.path,
+        &["users", "import", &csv_arg, "--output", "json"],
+    )
+    .await
+    .succeeded()
+    .json();
+    assert_eq!(fixed["passwordsGiven"], json!(["cleo"]), "{fixed}");
+    assert_eq!(fixed["badLines"], json!([]), "{fixed}");
     common::token(&inputs.path, "bob", "Str0ng-enough-3").await;
     common::token(&inputs.path, "cleo", "Str0ng-enough-4").await;
     common::token(&inputs.path, "ada", "Str0ng-enough-1").await;

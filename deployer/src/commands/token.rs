@@ -8,7 +8,7 @@ use crate::identity::{clients, secret, tokens};
 pub async fn run(s: &Session<'_>, args: &TokenArgs) -> Result<u8, Error> {
     let inputs = s.inputs()?;
     let (aws, refs) = s.open(&inputs).await?;
-    let secret = secret(s, args)?;
+    let secret = secret(s, args).await?;
     if let Some(client) = &args.client {
         let (report, access) = clients::client_token(&refs, &inputs, client, &secret).await?;
         if args.raw {
@@ -31,7 +31,7 @@ pub async fn run(s: &Session<'_>, args: &TokenArgs) -> Result<u8, Error> {
 
 /// The password (or client secret): from stdin when asked, else its environment variable,
 /// else at a terminal a prompt with echo off; else the error saying how to give it.
-fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Error> {
+async fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Error> {
     let (env, what, from_stdin, whose) = match (&args.client, &args.user) {
         (Some(client), _) => {
             let from_stdin = args.secret_stdin || args.password_stdin;
@@ -49,7 +49,7 @@ fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Error> {
         return Ok(found);
     }
     if s.person_at_terminal() {
-        if let Some(answered) = secret::prompt_secret(&format!("{what} for {whose}: "))? {
+        if let Some(answered) = secret::prompt_secret(&format!("{what} for {whose}: ")).await? {
             return Ok(answered);
         }
     }

@@ -20,7 +20,7 @@ pub async fn run(s: &Session<'_>, command: &UsersCommand) -> Result<u8, Error> {
                     .is_none();
                 if new {
                     let prompt = format!("password for {} (empty: generate one): ", args.user);
-                    password = secret::prompt_secret(&prompt)?;
+                    password = secret::prompt_secret(&prompt).await?;
                 }
             }
             let row = rows::row_from(&args.set, args.row.as_deref())?;

@@ -212,6 +212,10 @@ pub struct ImportReport {
     pub updated: usize,
     pub rows_written: usize,
     pub bad_lines: Vec<BadLine>,
+    /// Existing users who had no password of their own (FORCE_CHANGE_PASSWORD: made without
+    /// one, or invited and not yet signed in) and took the file's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passwords_given: Vec<String>,
 }
 
 impl fmt::Display for ImportReport {
@@ -224,6 +228,13 @@ impl fmt::Display for ImportReport {
             self.updated,
             self.rows_written
         )?;
+        if !self.passwords_given.is_empty() {
+            writeln!(
+                f,
+                "the file's password was set for user(s) who had none of their own yet (FORCE_CHANGE_PASSWORD): {}",
+                self.passwords_given.join(", ")
+            )?;
+        }
         for b in &self.bad_lines {
             writeln!(f, "  line {}: {}", b.line, b.reason)?;
         }
@@ -237,21 +248,21 @@ impl fmt::Display for ImportReport {
 pub async fn import(
     clients: &Clients,
     refs: &StackRefs,
-    mut records: Vec<Record>,
+    records: Vec<Record>,
     mut bad: Vec<BadLine>,
     reset_passwords: bool,
     progress: &Progress,
 ) -> Result<ImportReport, Error> {
-    if records.iter().any(|r| r.password.is_some()) {
-        let policy = super::password::read(clients, refs).await?;
-        records = refuse_weak_passwords(records, &policy, &mut bad);
-    }
+    let policy = match records.iter().any(|r| r.password.is_some()) {
+        true => Some(super::password::read(clients, refs).await?),
+        false => None,
+    };
     let bar = progress.counter(records.len() as u64, "importing users");
-    let results: Vec<(&Record, Result<Upserted, AwsError>)> = futures::stream::iter(records.iter())
+    let results: Vec<(&Record, Result<Upserted, String>)> = futures::stream::iter(records.iter())
         .map(|r| {
-            let bar = bar.clone();
+            let (bar, policy) = (bar.clone(), policy.as_ref());
             async move {
-                let result = upsert_user(clients, refs, r, reset_passwords).await;
+                let result = upsert_user(clients, refs, r, (reset_passwords, policy)).await;
                 if let Some(bar) = &bar {
                     bar.inc(1);
                 }
@@ -265,10 +276,13 @@ pub async fn import(
         bar.finish_and_clear();
     }
     let (mut created, mut updated) = (0, 0);
-    let mut rows = Vec::new();
+    let (mut rows, mut passwords_given) = (Vec::new(), Vec::new());
     for (record, result) in results {
         match result {
-            Ok((was_created, identity)) => {
+            Ok((was_created, identity, given)) => {
+                if given {
+                    passwords_given.push(identity.name.clone());
+                }
                 if was_created {
                     created += 1;
                 } else {
@@ -280,12 +294,13 @@ pub async fn import(
                 item.insert(ROW_SUB.into(), AttributeValue::S(identity.sub));
                 rows.push((record.line, item));
             }
-            Err(err) => bad.push(BadLine {
+            Err(reason) => bad.push(BadLine {
                 line: record.line,
-                reason: err.to_string(),
+                reason,
             }),
         }
     }
+    passwords_given.sort();
     rows.sort_by_key(|(line, _)| *line);
     let rows_written = write_rows(clients, refs, &rows, &mut bad).await?;
     bad.sort_by_key(|b| b.line);
@@ -294,6 +309,7 @@ pub async fn import(
         updated,
         rows_written,
         bad_lines: bad,
+        passwords_given,
     })
 }
 
@@ -381,33 +397,54 @@ async fn write_batch(
 }
 
 /// Whether the user was created (else updated), and its canonical name and sub.
-type Upserted = (bool, PoolIdentity);
+/// Whether the user was created, who it is, and whether an existing user without a password
+/// of their own took the file's.
+type Upserted = (bool, PoolIdentity, bool);
 
-/// Creates the user, or updates it when it exists (its password only when asked); `true`
-/// when created, with the user's canonical name and sub.
+/// The pool user for `r`: created (with the file's password), or updated. The file's password
+/// is set on a new user, on every user with `reset_passwords`, and on a user who has none of
+/// their own yet (FORCE_CHANGE_PASSWORD); only a password that would be set is held to the
+/// pool's policy, and a refused one makes no user.
 async fn upsert_user(
     clients: &Clients,
     refs: &StackRefs,
     r: &Record,
-    reset_passwords: bool,
-) -> Result<Upserted, AwsError> {
-    let created =
-        users::upsert_pool_user(clients, refs, &r.user, r.email.as_deref(), false).await?;
-    if let Some(password) = &r.password {
-        // A user who never had a password of their own (made without one, or left so by an
-        // earlier run) takes the one given; one who has can keep it unless told otherwise.
-        let set =
-            created || reset_passwords || users::never_signed_in(clients, refs, &r.user).await?;
-        if set {
-            if let Err(err) = users::set_password(clients, refs, &r.user, password).await {
-                if created {
-                    users::delete_pool_user(clients, refs, &r.user).await.ok();
-                }
-                return Err(err);
-            }
-        }
+    (reset_passwords, policy): (bool, Option<&super::password::PasswordPolicy>),
+) -> Result<Upserted, String> {
+    let text = |e: AwsError| e.to_string();
+    let problems = match (&r.password, policy) {
+        (Some(p), Some(policy)) => policy.problems(p.expose()),
+        _ => Vec::new(),
+    };
+    let existing = users::find_user(clients, refs, &r.user)
+        .await
+        .map_err(text)?;
+    let unclaimed = existing.as_ref().is_some_and(|(_, unclaimed)| *unclaimed);
+    let sets = existing.is_none() || reset_passwords || unclaimed;
+    if sets && !problems.is_empty() {
+        let policy = policy.map(|p| p.describe()).unwrap_or_default();
+        return Err(format!(
+            "the password does not meet the pool's policy: {} (the pool asks for {policy})",
+            problems.join("; ")
+        ));
     }
-    Ok((created, users::pool_identity(clients, refs, &r.user).await?))
+    let created = users::upsert_pool_user(clients, refs, &r.user, r.email.as_deref(), false)
+        .await
+        .map_err(text)?;
+    let mut given = false;
+    if let Some(password) = r.password.as_ref().filter(|_| created || sets) {
+        if let Err(err) = users::set_password(clients, refs, &r.user, password).await {
+            if created {
+                users::delete_pool_user(clients, refs, &r.user).await.ok();
+            }
+            return Err(err.to_string());
+        }
+        given = !created && !reset_passwords && unclaimed;
+    }
+    let identity = users::pool_identity(clients, refs, &r.user)
+        .await
+        .map_err(text)?;
+    Ok((created, identity, given))
 }
 
 /// Takes out the records holding a value their mapped claim cannot take, as bad lines naming
@@ -427,37 +464,6 @@ pub fn refuse_mistyped(
             bad.push(BadLine {
                 line: r.line,
                 reason: found.join("; "),
-            });
-            false
-        })
-        .collect()
-}
-
-/// Takes out the records whose password the pool would refuse, as bad lines saying why and
-/// what the pool asks for: those users are not created at all.
-fn refuse_weak_passwords(
-    records: Vec<Record>,
-    policy: &super::password::PasswordPolicy,
-    bad: &mut Vec<BadLine>,
-) -> Vec<Record> {
-    records
-        .into_iter()
-        .filter(|r| {
-            let problems = r
-                .password
-                .as_ref()
-                .map(|p| policy.problems(p.expose()))
-                .unwrap_or_default();
-            if problems.is_empty() {
-                return true;
-            }
-            bad.push(BadLine {
-                line: r.line,
-                reason: format!(
-                    "the password does not meet the pool's policy: {} (the pool asks for {})",
-                    problems.join("; "),
-                    policy.describe()
-                ),
             });
             false
         })

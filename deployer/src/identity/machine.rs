@@ -159,15 +159,30 @@ pub async fn remove(
         });
     }
     let all = list(clients, refs).await?;
-    let Some(client) = all
-        .0
-        .into_iter()
-        .find(|c| c.client_id == which || c.name == which)
-    else {
-        return Err(Error::Usage {
-            message: format!("stack {} has no machine client named {which}", refs.stack),
-            help: "`deployer clients list` shows them, by name and id".into(),
-        });
+    // An id names one client; a name may have been given to several (made before names were
+    // kept unique, or by other tools): then only the id will do.
+    let by_id = all.0.iter().find(|c| c.client_id == which).cloned();
+    let by_name: Vec<&MachineClient> = all.0.iter().filter(|c| c.name == which).collect();
+    let client = match (by_id, by_name.as_slice()) {
+        (Some(client), _) => client,
+        (None, [one]) => (*one).clone(),
+        (None, []) => {
+            return Err(Error::Usage {
+                message: format!("stack {} has no machine client named {which}", refs.stack),
+                help: "`deployer clients list` shows them, by name and id".into(),
+            })
+        }
+        (None, several) => {
+            let ids: Vec<&str> = several.iter().map(|c| c.client_id.as_str()).collect();
+            return Err(Error::Usage {
+                message: format!(
+                    "{} machine clients are named {which}: {}",
+                    several.len(),
+                    ids.join(", ")
+                ),
+                help: "remove one by its client id: `deployer clients remove CLIENT_ID`".into(),
+            });
+        }
     };
     clients
         .cognito
@@ -177,7 +192,8 @@ pub async fn remove(
         .send()
         .await
         .map_err(|e| clients.err("cognito-idp", "DeleteUserPoolClient", e))?;
-    clients
+    // Its row, and never a user's: a user's row is bound to their sub, a client's has none.
+    let deleted = clients
         .dynamodb
         .delete_item()
         .table_name(&refs.table)
@@ -185,9 +201,16 @@ pub async fn remove(
             &refs.partition_key,
             aws_sdk_dynamodb::types::AttributeValue::S(client.client_id.clone()),
         )
+        .condition_expression("attribute_not_exists(#sub)")
+        .expression_attribute_names("#sub", trigger::config::ROW_SUB)
         .send()
         .await
-        .map_err(|e| clients.err("dynamodb", "DeleteItem", e))?;
+        .map_err(|e| clients.err("dynamodb", "DeleteItem", e));
+    match deleted {
+        Ok(_) => {}
+        Err(err) if err.code == "ConditionalCheckFailedException" => {}
+        Err(err) => return Err(err.into()),
+    }
     Ok(RemovedClient {
         name: client.name,
         client_id: client.client_id,

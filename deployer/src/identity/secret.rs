@@ -54,12 +54,24 @@ pub fn read_secret(
 }
 
 /// Asks a person at this terminal for a secret, echo off (on the terminal itself, never on
-/// stdout). `None` when the answer is empty.
-pub fn prompt_secret(prompt: &str) -> Result<Option<Secret>, Error> {
-    let answer = rpassword::prompt_password(prompt).map_err(|source| Error::Io {
-        what: "reading the answer from the terminal".into(),
-        source,
-    })?;
+/// stdout). `None` when the answer is empty. Asked off the async threads, so Ctrl-C at the
+/// question ends the run at once (and `main` puts the terminal's echo back).
+pub async fn prompt_secret(prompt: &str) -> Result<Option<Secret>, Error> {
+    let prompt = prompt.to_owned();
+    let answer = tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+        .await
+        .expect("the prompt task")
+        .map_err(|source| match source.kind() {
+            // Ctrl-C reached the read before `main` ended the run: the same end.
+            std::io::ErrorKind::Interrupted => Error::Interrupted {
+                while_doing: "asking for a password".into(),
+                help: "nothing was changed".into(),
+            },
+            _ => Error::Io {
+                what: "reading the answer from the terminal".into(),
+                source,
+            },
+        })?;
     Ok((!answer.is_empty()).then_some(Secret(answer)))
 }
 

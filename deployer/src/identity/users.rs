@@ -94,16 +94,17 @@ pub async fn add(
         if let Some(password) = password.as_ref().or(generated.as_ref()) {
             set_password(clients, refs, user, password).await?;
         }
-        // Handed over as soon as it is the user's: a later failure (the row) does not lose it.
+        // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
+        // trigger is given), bound to the user's immutable sub.
+        let identity = pool_identity(clients, refs, user).await?;
+        let shown = write_row(clients, refs, &identity, (exists, replace), row).await?;
+        // Handed over last, once the user is whole: a failure before takes a new user back out,
+        // and its password with it.
         let secret_file = generated.as_ref().and_then(|_| sink.file());
         let generated_password = match generated {
             Some(secret) => sink.deliver(secret.into_inner(), &mut ready)?,
             None => None,
         };
-        // The pool is case-insensitive: the row goes under the name Cognito keeps (the one the
-        // trigger is given), bound to the user's immutable sub.
-        let identity = pool_identity(clients, refs, user).await?;
-        let shown = write_row(clients, refs, &identity, (exists, replace), row).await?;
         Ok::<_, Error>(AddReport {
             user: identity.name,
             action: if exists { "updated" } else { "created" },
@@ -116,7 +117,11 @@ pub async fn add(
     // A user this run made is made whole or not at all: a later step that failed (its
     // password, its row) takes it back out of the pool.
     if added.is_err() && created.load(std::sync::atomic::Ordering::Relaxed) {
-        delete_pool_user(clients, refs, user).await.ok();
+        if let Err(err) = delete_pool_user(clients, refs, user).await {
+            tracing::warn!(
+                "user {user} was made but not finished, and could not be taken out again ({err}): remove it with `deployer users remove {user}`"
+            );
+        }
     }
     // No password went to the file (a failure before it was set, or the user was made
     // meanwhile by someone else): remove the empty file `ready` made.
@@ -145,26 +150,6 @@ async fn write_row(
         super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
     }
     Ok(Some(shown))
-}
-
-/// Whether `user` has never had a password of their own: FORCE_CHANGE_PASSWORD (Cognito API
-/// reference, UserStatusType: made by an administrator, not yet signed in with a password
-/// they chose).
-pub async fn never_signed_in(
-    clients: &Clients,
-    refs: &StackRefs,
-    user: &str,
-) -> Result<bool, AwsError> {
-    let out = clients
-        .cognito
-        .admin_get_user()
-        .user_pool_id(&refs.pool_id)
-        .username(user)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e))?;
-    Ok(out.user_status
-        == Some(aws_sdk_cognitoidentityprovider::types::UserStatusType::ForceChangePassword))
 }
 
 /// Refuses a password the pool's policy would refuse, saying the policy (exit 2).
@@ -221,6 +206,19 @@ pub async fn find_identity(
     refs: &StackRefs,
     user: &str,
 ) -> Result<Option<PoolIdentity>, AwsError> {
+    Ok(find_user(clients, refs, user)
+        .await?
+        .map(|(identity, _)| identity))
+}
+
+/// `find_identity`, with whether the user has never had a password of their own
+/// (FORCE_CHANGE_PASSWORD: Cognito API reference, UserStatusType: made by an administrator,
+/// not yet signed in with a password they chose). One AdminGetUser.
+pub async fn find_user(
+    clients: &Clients,
+    refs: &StackRefs,
+    user: &str,
+) -> Result<Option<(PoolIdentity, bool)>, AwsError> {
     let out = clients
         .cognito
         .admin_get_user()
@@ -234,6 +232,8 @@ pub async fn find_identity(
         Err(err) if err.code == "UserNotFoundException" => return Ok(None),
         Err(err) => return Err(err),
     };
+    let unclaimed = out.user_status
+        == Some(aws_sdk_cognitoidentityprovider::types::UserStatusType::ForceChangePassword);
     let sub = out
         .user_attributes
         .unwrap_or_default()
@@ -241,10 +241,13 @@ pub async fn find_identity(
         .find(|a| a.name == "sub")
         .and_then(|a| a.value)
         .unwrap_or_default();
-    Ok(Some(PoolIdentity {
-        name: out.username,
-        sub,
-    }))
+    Ok(Some((
+        PoolIdentity {
+            name: out.username,
+            sub,
+        },
+        unclaimed,
+    )))
 }
 
 /// The identity of a user that exists (just created or updated).
