@@ -34,6 +34,10 @@ pub struct Global {
     /// AWS region; defaults to stack-inputs.json, then the AWS profile and environment.
     #[arg(long, global = true, env = "DEPLOYER_REGION", hide_env_values = true)]
     pub region: Option<String>,
+    /// Accept a region of the aws partition that this deployer does not list (one AWS launched
+    /// after it was built).
+    #[arg(long, global = true)]
+    pub unlisted_region: bool,
     /// AWS profile from ~/.aws/config.
     #[arg(long, global = true)]
     pub profile: Option<String>,

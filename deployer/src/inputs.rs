@@ -247,6 +247,7 @@ pub const MAX_STACK_NAME: usize = 55;
 pub mod rules;
 pub use rules::{
     deployer_tag, partition, region_problem, valid_region, valid_stack_name, AWS_REGIONS,
+    REGION_KNOWN,
 };
 
 /// One broken rule: where, what was there, and what the rule is.
@@ -332,8 +333,23 @@ impl StackInputs {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// `load`, with the rules named in `waived` not applied (what a flag such as
+    /// --unlisted-region lets through).
+    pub fn load_waiving(path: &Path, waived: &[&str]) -> Result<Self, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse_waiving(&text, &path.display().to_string(), waived)
+    }
+
     /// Parses and validates inputs text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, InputError> {
+        Self::parse_waiving(text, file, &[])
+    }
+
+    /// `parse`, with the rules named in `waived` not applied.
+    pub fn parse_waiving(text: &str, file: &str, waived: &[&str]) -> Result<Self, InputError> {
         let offset = |line: usize, column: usize| -> usize {
             text.split_inclusive('\n')
                 .take(line.saturating_sub(1))
@@ -374,7 +390,8 @@ impl StackInputs {
                 at: (at, 0).into(),
             }
         })?;
-        let violations = inputs.violations();
+        let mut violations = inputs.violations();
+        violations.retain(|v| !waived.contains(&v.id));
         if violations.is_empty() {
             Ok(inputs)
         } else {

@@ -625,7 +625,7 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     for bad in ["", "*", "9app", "app/x", "a b"] {
         let err = scope(
             &inputs,
-            region.clone(),
+            (region.clone(), &[]),
             &args(PolicyRole::Deployer, Some(bad)),
         )
         .unwrap_err();
@@ -638,20 +638,20 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     let long = "a".repeat(35);
     assert!(scope(
         &inputs,
-        region.clone(),
+        (region.clone(), &[]),
         &args(PolicyRole::Deployer, Some(&long))
     )
     .is_ok());
     let err = scope(
         &inputs,
-        region.clone(),
+        (region.clone(), &[]),
         &args(PolicyRole::Ephemeral, Some(&long)),
     )
     .unwrap_err();
     assert!(err.to_string().contains("would be cut short"), "{err}");
     let err = scope(
         &inputs,
-        region,
+        (region, &[]),
         &PolicyArgs {
             account: "12345".into(),
             ..args(PolicyRole::Publisher, None)
@@ -667,7 +667,7 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     .unwrap();
     let s = scope(
         &custom,
-        Some(REGION.into()),
+        (Some(REGION.into()), &[]),
         &args(PolicyRole::Ephemeral, None),
     )
     .unwrap();
@@ -686,7 +686,7 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     assert!(evaluate(&p, &t("app--e1-users")).allowed());
     let base = scope(
         &custom,
-        Some(REGION.into()),
+        (Some(REGION.into()), &[]),
         &args(PolicyRole::Deployer, None),
     )
     .unwrap();
@@ -694,7 +694,7 @@ fn the_prefix_is_checked_with_the_stack_name_rule() {
     // `--` belongs to copies: no base stack name holds it.
     let err = scope(
         &inputs,
-        Some(REGION.into()),
+        (Some(REGION.into()), &[]),
         &args(PolicyRole::Deployer, Some("app--x")),
     )
     .unwrap_err();

@@ -302,7 +302,7 @@ fn a_mistyped_region_is_refused_the_same_way_from_the_flag_and_from_the_inputs()
     let path = dir.path().join("stack-inputs.json");
     std::fs::write(&path, OK).unwrap();
     for (region, says) in [
-        ("us-est-1", "us-est-1 is not a region of the aws partition; did you mean us-east-1?"),
+        ("us-est-1", "us-est-1 is not a region of the aws partition; did you mean us-east-1? (a region AWS launched after this deployer was built: pass --unlisted-region"),
         ("useast1", "\"useast1\" is not an AWS region name such as us-east-1 or eu-west-2; did you mean us-east-1?"),
         ("cn-north-1", "cn-north-1 is in the aws-cn partition"),
     ] {
@@ -422,4 +422,55 @@ fn a_managed_access_token_claim_names_the_field_that_exists() {
         "{stderr}"
     );
     assert!(!stderr.contains("scopes go through"), "{stderr}");
+}
+
+/// A region AWS launched after this deployer was built is not blocked: --unlisted-region
+/// waives the known-regions rule, in the inputs and for --region alike, and nothing else.
+#[test]
+fn an_unlisted_region_is_taken_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack-inputs.json");
+    std::fs::write(&path, OK.replace('}', r#", "region": "eu-west-9"}"#)).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args(["--endpoint-url", "http://127.0.0.1:9", "-f"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["render"]).status.code(), Some(2));
+    let out = run(&["--unlisted-region", "render"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Still a name of the aws partition: the other region rules hold.
+    std::fs::write(&path, OK.replace('}', r#", "region": "cn-west-9"}"#)).unwrap();
+    let out = run(&["--unlisted-region", "render"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --region too: past the region check, the run meets the (absent) endpoint instead.
+    std::fs::write(&path, OK).unwrap();
+    let refused = run(&[
+        "--region",
+        "eu-west-9",
+        "policy",
+        "--account",
+        "111122223333",
+        "--role",
+        "deployer",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let out = run(&["--unlisted-region", "--region", "eu-west-9", "render"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -79,7 +79,7 @@ pub async fn connect(
     target: &Target,
     endpoint: Option<String>,
     region: Option<&str>,
-    profile: Option<&str>,
+    (profile, waived): (Option<&str>, &[&str]),
 ) -> Result<Connection, ConnectError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(profile) = profile {
@@ -103,7 +103,8 @@ pub async fn connect(
         .map(|r| r.to_string())
         .ok_or(ConnectError::NoRegion)?;
     // Before any call: the same rule as the inputs' region, for --region and the profile's.
-    if let Some((_, why)) = crate::inputs::region_problem(&region) {
+    let problem = crate::inputs::region_problem(&region).filter(|(id, _)| !waived.contains(id));
+    if let Some((_, why)) = problem {
         return Err(ConnectError::Region { region, why });
     }
     let profile = profile.map(str::to_owned);

@@ -29,7 +29,7 @@ fn usage(message: String, help: &str) -> Error {
 /// prefix whose copies' names would be cut short.
 pub fn scope(
     inputs: &StackInputs,
-    region: Option<String>,
+    (region, waived): (Option<String>, &[&str]),
     args: &PolicyArgs,
 ) -> Result<Scope, Error> {
     let region = region.or(inputs.region.clone()).ok_or_else(|| {
@@ -38,7 +38,8 @@ pub fn scope(
             "set \"region\" in stack-inputs.json or pass --region",
         )
     })?;
-    if let Some((_, why)) = crate::inputs::region_problem(&region) {
+    let problem = crate::inputs::region_problem(&region).filter(|(id, _)| !waived.contains(id));
+    if let Some((_, why)) = problem {
         return Err(usage(
             format!("--region: {why}"),
             "pass a region such as us-east-1",
@@ -81,7 +82,7 @@ pub fn scope(
 /// The role's policy document.
 pub fn policy(
     inputs: &StackInputs,
-    region: Option<String>,
+    region: (Option<String>, &[&str]),
     args: &PolicyArgs,
 ) -> Result<Value, Error> {
     Ok(policy::document(&scope(inputs, region, args)?))
@@ -89,7 +90,8 @@ pub fn policy(
 
 /// `deployer policy`: for the project's inputs, never one ephemeral copy's.
 pub fn run(s: &super::session::Session<'_>, args: &PolicyArgs) -> Result<u8, Error> {
-    let document = policy(&s.base_inputs()?, s.global.region.clone(), args)?;
+    let region = (s.global.region.clone(), s.waived());
+    let document = policy(&s.base_inputs()?, region, args)?;
     let text = serde_json::to_string_pretty(&document).expect("policy serializes");
     println!("{text}");
     Ok(crate::error::exit::SUCCESS)

@@ -76,9 +76,20 @@ impl<'a> Session<'a> {
         self.global.local
     }
 
+    /// The input rules --unlisted-region waives.
+    pub fn waived(&self) -> &'static [&'static str] {
+        match self.global.unlisted_region {
+            true => &[crate::inputs::REGION_KNOWN],
+            false => &[],
+        }
+    }
+
     /// The inputs file as it is (a project's, never an ephemeral copy's).
     pub fn base_inputs(&self) -> Result<StackInputs, Error> {
-        Ok(StackInputs::load(&self.global.inputs)?)
+        Ok(StackInputs::load_waiving(
+            &self.global.inputs,
+            self.waived(),
+        )?)
     }
 
     /// The inputs file, made into this run's ephemeral copy when asked.
@@ -93,7 +104,8 @@ impl<'a> Session<'a> {
         let copy = ephemeral::apply(&inputs, &suffix, global.ttl, SystemTime::now(), env);
         ephemeral::check_whole(&copy)?;
         // The suffixed names and the deployer's tags are what AWS will see: check them too.
-        let violations = copy.violations();
+        let mut violations = copy.violations();
+        violations.retain(|v| !self.waived().contains(&v.id));
         if !violations.is_empty() {
             let file = global.inputs.display();
             return Err(InputError::Invalid {
@@ -111,7 +123,9 @@ impl<'a> Session<'a> {
     pub async fn connect(&self, region: Option<String>) -> Result<Connection, Error> {
         if let Some(flag) = &self.global.region {
             // --region is checked by the inputs' rules, in their words.
-            if let Some((_, why)) = crate::inputs::region_problem(flag) {
+            let problem =
+                crate::inputs::region_problem(flag).filter(|(id, _)| !self.waived().contains(id));
+            if let Some((_, why)) = problem {
                 return Err(Error::Usage {
                     message: format!("--region: {why}"),
                     help: "pass a region of the aws partition, e.g. --region us-east-1".into(),
@@ -141,7 +155,8 @@ impl<'a> Session<'a> {
             }
         };
         let profile = self.settings.profile.as_deref();
-        Ok(aws::connect(&target, endpoint, region.as_deref(), profile).await?)
+        let waived = self.waived();
+        Ok(aws::connect(&target, endpoint, region.as_deref(), (profile, waived)).await?)
     }
 
     /// The clients for the inputs' stack.

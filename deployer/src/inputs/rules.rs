@@ -223,10 +223,10 @@ pub static RULES: &[Rule] = &[
         keeps: || vec![json!({"region": "us-east-1"}), json!({"region": "il-central-1"})],
     },
     Rule {
-        id: "region-known",
+        id: REGION_KNOWN,
         says: "a region the aws partition has (the SDK's endpoint metadata lists them)",
         doc: REGIONS,
-        check: |i, f| region_rule(i, f, "region-known"),
+        check: |i, f| region_rule(i, f, REGION_KNOWN),
         breaks: || vec![json!({"region": "us-est-1"}), json!({"region": "eu-west-9"})],
         keeps: || vec![json!({"region": "ap-southeast-7"}), json!({"region": "mx-central-1"})],
     },
@@ -803,6 +803,9 @@ pub const AWS_REGIONS: &[&str] = &[
     "us-west-2",
 ];
 
+/// The id of the rule --unlisted-region waives.
+pub const REGION_KNOWN: &str = "region-known";
+
 /// The first region rule `region` breaks: its id and why, in the words every place that
 /// checks a region uses (the inputs' `region`, --region, the profile's).
 pub fn region_problem(region: &str) -> Option<(&'static str, String)> {
@@ -824,8 +827,8 @@ pub fn region_problem(region: &str) -> Option<(&'static str, String)> {
     }
     if !AWS_REGIONS.contains(&region) {
         return Some((
-            "region-known",
-            format!("{region} is not a region of the aws partition{} (a region newer than this deployer's SDK needs a newer deployer)", closest(region)),
+            REGION_KNOWN,
+            format!("{region} is not a region of the aws partition{} (a region AWS launched after this deployer was built: pass --unlisted-region, or use a newer deployer)", closest(region)),
         ));
     }
     None
