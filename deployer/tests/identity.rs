@@ -61,6 +61,22 @@ fn pool_policy(m: &mut Mocks) {
     }));
 }
 
+/// `users add henry` with this password and no row.
+async fn add_henry(m: &Mocks, password: &str) -> Result<users::AddReport, deployer::error::Error> {
+    let password = deployer::identity::secret::Secret::new(password.into());
+    let sink = (false, false, &SecretSink::Nowhere);
+    users::add(
+        &m.clients(),
+        &refs(),
+        "henry",
+        None,
+        Some(password),
+        HashMap::new(),
+        sink,
+    )
+    .await
+}
+
 /// A new user whose password passes the policy check but that Cognito still refuses for a
 /// reason the check cannot see (AdminSetUserPassword: InvalidPasswordException, HTTP 400, API
 /// reference Errors; the developer guide lists Basic Latin letters only, and this password
@@ -90,18 +106,7 @@ async fn a_new_user_whose_password_cognito_refuses_is_removed_again() {
     for rule in [&created, &refused, &removed] {
         m.cognito.push(rule.clone());
     }
-    let password = deployer::identity::secret::Secret::new("Ünïcode-Passw0rd".into());
-    let err = users::add(
-        &m.clients(),
-        &refs(),
-        "henry",
-        None,
-        Some(password),
-        HashMap::new(),
-        (false, false, &SecretSink::Nowhere),
-    )
-    .await
-    .unwrap_err();
+    let err = add_henry(&m, "Ünïcode-Passw0rd").await.unwrap_err();
     assert!(
         err.to_string().contains("InvalidPasswordException"),
         "{err}"
@@ -123,18 +128,7 @@ async fn a_new_user_whose_password_cognito_refuses_is_removed_again() {
 async fn a_weak_password_is_refused_before_anything_is_made() {
     let mut m = Mocks::new();
     pool_policy(&mut m);
-    let password = deployer::identity::secret::Secret::new("weak".into());
-    let err = users::add(
-        &m.clients(),
-        &refs(),
-        "henry",
-        None,
-        Some(password),
-        HashMap::new(),
-        (false, false, &SecretSink::Nowhere),
-    )
-    .await
-    .unwrap_err();
+    let err = add_henry(&m, "weak").await.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     let text = format!(
         "{err} {:?}",

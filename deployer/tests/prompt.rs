@@ -16,9 +16,16 @@ async fn ctrl_c_at_the_destructive_change_question_ends_the_run_at_once() {
     emu.run(&inputs.path, &["up"]).await.succeeded();
     // Kept to disposable is a downgrade: at a terminal, `up` asks before executing it.
     inputs.rewrite(json!({"lifecycle": "disposable"}));
-    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_ctrl_c.py");
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terminal.py");
     let out = tokio::process::Command::new("python3")
-        .args([helper, "Type yes", "60", env!("CARGO_BIN_EXE_deployer")])
+        .args([
+            helper,
+            "Type yes",
+            "60",
+            "ctrl-c",
+            "--",
+            env!("CARGO_BIN_EXE_deployer"),
+        ])
         .args(["--endpoint-url", &emu.endpoint, "-f"])
         .arg(&inputs.path)
         .arg("up")
@@ -76,15 +83,10 @@ async fn at_a_terminal_the_password_is_asked_for_with_echo_off() {
     let answer = |prompt: &'static str, args: &'static [&'static str]| {
         let (endpoint, path) = (emu.endpoint.clone(), inputs.path.clone());
         async move {
-            let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_answer.py");
+            let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terminal.py");
             let out = tokio::process::Command::new("python3")
-                .args([
-                    helper,
-                    prompt,
-                    password,
-                    "60",
-                    env!("CARGO_BIN_EXE_deployer"),
-                ])
+                .args([helper, prompt, "60", "answer", password, "--"])
+                .arg(env!("CARGO_BIN_EXE_deployer"))
                 .args(["--endpoint-url", &endpoint, "-f"])
                 .arg(&path)
                 .args(args)
@@ -129,14 +131,10 @@ async fn ctrl_c_at_a_password_question_ends_the_run_and_keeps_the_terminal_usabl
     let inputs = Inputs::new(json!({}));
     emu.bootstrap(&inputs.path).await;
     emu.run(&inputs.path, &["up"]).await.succeeded();
-    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_ctrl_c.py");
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terminal.py");
     let out = tokio::process::Command::new("python3")
-        .args([
-            helper,
-            "password for nobody: ",
-            "60",
-            env!("CARGO_BIN_EXE_deployer"),
-        ])
+        .args([helper, "password for nobody: ", "60", "ctrl-c", "--"])
+        .arg(env!("CARGO_BIN_EXE_deployer"))
         .args(["--endpoint-url", &emu.endpoint, "-f"])
         .arg(&inputs.path)
         .args(["token", "nobody"])

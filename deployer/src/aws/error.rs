@@ -280,6 +280,10 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + Modeled + StdError + Send + Sync + 'static,
     {
+        let detail = match &err {
+            SdkError::ServiceError(_) | SdkError::TimeoutError(_) => String::new(),
+            _ => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+        };
         let (code, message, kind) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
@@ -313,31 +317,18 @@ impl AwsError {
                 "the request timed out".into(),
                 ErrorKind::Timeout,
             ),
+            // Raised before AWS answered: a short cause here, the SDK's whole chain in `detail`.
             _ => {
-                let detail =
-                    aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
                 tracing::debug!(service, operation, %detail, "the call failed before AWS answered");
-                let (code, message, kind) = if credentials_error(&err) {
+                if credentials_error(&err) {
                     let message = "no AWS credentials could be loaded".to_owned();
                     ("NoCredentials".into(), message, ErrorKind::NoCredentials)
                 } else if matches!(err, SdkError::DispatchFailure(_)) {
-                    (
-                        "Unreachable".into(),
-                        root_cause(&err),
-                        ErrorKind::Unreachable,
-                    )
+                    let message = root_cause(&err);
+                    ("Unreachable".into(), message, ErrorKind::Unreachable)
                 } else {
                     ("ClientError".into(), root_cause(&err), ErrorKind::Other)
-                };
-                return Self {
-                    service,
-                    operation,
-                    code,
-                    message,
-                    kind,
-                    principal: None,
-                    detail,
-                };
+                }
             }
         };
         Self {
@@ -347,7 +338,7 @@ impl AwsError {
             message,
             kind,
             principal: None,
-            detail: String::new(),
+            detail,
         }
     }
 

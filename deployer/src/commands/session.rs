@@ -65,10 +65,11 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Whether a person can answer a question here: stdin is a terminal and this is not CI.
+    /// Whether a person can answer a question here: stdin and stderr are terminals and this
+    /// is not CI. The one rule for every question (a destructive change, a password).
     pub fn person_at_terminal(&self) -> bool {
         use std::io::IsTerminal;
-        !self.settings.ci && std::io::stdin().is_terminal()
+        !self.settings.ci && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
     }
 
     /// Whether the calls go to the local emulator.

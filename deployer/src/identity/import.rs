@@ -441,9 +441,14 @@ async fn upsert_user(
         }
         given = !created && !reset_passwords && unclaimed;
     }
-    let identity = users::pool_identity(clients, refs, &r.user)
-        .await
-        .map_err(text)?;
+    // An existing user's name and sub are what the first look read (neither changes); a new
+    // one's are read now.
+    let identity = match (created, existing) {
+        (false, Some((identity, _))) => identity,
+        _ => users::pool_identity(clients, refs, &r.user)
+            .await
+            .map_err(text)?,
+    };
     Ok((created, identity, given))
 }
 

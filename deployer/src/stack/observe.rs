@@ -1,6 +1,6 @@
 //! Reads the world into a value: the account, the stack, and for a failed stack its root cause.
 
-use super::plan::{Observed, TableClaim};
+use super::plan::{creates, Observed, TableClaim};
 use super::{recover, Event, Stack, StackStatus, MANAGED_BY, TABLE_LOGICAL_ID};
 use crate::aws::{cfn, AwsError, Clients, ErrorKind};
 
@@ -42,17 +42,6 @@ pub async fn reobserve(
         cause,
         table,
     })
-}
-
-/// Whether `up` would create the stack from this state.
-pub fn creates(stack: Option<&Stack>) -> bool {
-    match stack {
-        None => true,
-        Some(s) => matches!(
-            s.status,
-            StackStatus::ReviewInProgress | StackStatus::RollbackComplete
-        ),
-    }
 }
 
 /// Who owns an existing table named `name`: the stack's own, left behind by an earlier

@@ -6,25 +6,14 @@ use crate::error::Error;
 use crate::inputs::{Lifecycle, StackInputs};
 use crate::stack::{Change, Stack};
 
-/// Who may confirm a destructive change at the moment it is shown.
+/// Who may confirm a destructive change at the moment it is shown (`Session::person_at_terminal`
+/// says whether a person can).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirm {
     /// Nobody (CI, pipes): refuse unless --allow-replace.
     Never,
     /// A person at this terminal, asked on stderr and answering on stdin.
     Terminal,
-}
-
-impl Confirm {
-    /// A person can answer: stdin and stderr are terminals and this is not CI.
-    pub fn detect(ci: bool) -> Self {
-        use std::io::IsTerminal;
-        if !ci && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-            Self::Terminal
-        } else {
-            Self::Never
-        }
-    }
 }
 
 /// Resource types whose replacement loses data: the pool (its users) and the table (its rows).

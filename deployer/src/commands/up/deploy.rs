@@ -58,21 +58,22 @@ impl<'a> Deploy<'a> {
         (desired, artifact): (&'a Desired, &'a Artifact),
         first: &Observed,
     ) -> Self {
-        let deployed = first.stack.as_ref();
-        Self {
+        let mut run = Self {
             inputs,
             options,
             desired,
             artifact,
             checked: false,
             uploaded: false,
-            downgrades: downgrades(deployed, inputs),
-            adopting: options.adopt && deployed.is_some_and(|s| !s.is_ours()),
-        }
+            downgrades: Vec::new(),
+            adopting: false,
+        };
+        run.observe(first);
+        run
     }
 
-    /// What a fresh observation adds: a stack that became kept, or became another's, since
-    /// the first look (another run got there first) needs the same yes.
+    /// What an observation adds to what needs a yes: the first look's, and after a lost race
+    /// a stack that became kept, or became another's, meanwhile.
     fn observe(&mut self, observed: &Observed) {
         let deployed = observed.stack.as_ref();
         for found in downgrades(deployed, self.inputs) {

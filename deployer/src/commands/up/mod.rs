@@ -163,7 +163,10 @@ pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
         wait_timeout: args.wait_timeout,
         adopt: args.adopt,
         allow_replace: args.allow_replace,
-        confirm: Confirm::detect(s.settings.ci),
+        confirm: match s.person_at_terminal() {
+            true => Confirm::Terminal,
+            false => Confirm::Never,
+        },
         publish: args.publish,
         ..UpOptions::for_target(s.local())
     };
@@ -277,8 +280,8 @@ async fn first_look(
     let choices = plan::Options {
         adopt: options.adopt,
     };
-    let place = (name, inputs.table_name());
-    let place = (place.0, place.1.as_str());
+    let table = inputs.table_name();
+    let place = (name, table.as_str());
     let observed = wait::observe_settled(ctx, place, None, choices, options.wait_timeout).await;
     // A template or source problem is reported before anything AWS said.
     let template = rendering.await.expect("rendering the template panicked")?;
