@@ -184,6 +184,10 @@ pub struct UpArgs {
     /// a person at a terminal answers yes.
     #[arg(long)]
     pub allow_replace: bool,
+    /// On an existing pool (userPool.existing) whose pre-token-generation slot calls another
+    /// function: put this stack's trigger there instead. `down` puts the other one back.
+    #[arg(long)]
+    pub replace_trigger: bool,
     /// Take over a stack of this name that the deployer did not create (its resources are
     /// changed to match the inputs).
     #[arg(long)]

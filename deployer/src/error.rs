@@ -149,6 +149,14 @@ pub enum Error {
         #[help]
         help: String,
     },
+    #[error("user pool {pool}: {problem}")]
+    #[diagnostic(code(pool::refused))]
+    Pool {
+        pool: String,
+        problem: String,
+        #[help]
+        help: String,
+    },
     #[error("{message}")]
     #[diagnostic(code(usage))]
     Usage {
@@ -187,7 +195,7 @@ impl Error {
             Self::Verify { .. } | Self::Drifted { .. } => exit::VERIFY_FAILED,
             Self::TimedOut { .. } | Self::Raced { .. } => exit::TIMED_OUT,
             Self::Interrupted { .. } => exit::INTERRUPTED,
-            Self::Kept { .. } | Self::Usage { .. } => exit::BAD_INPUT,
+            Self::Kept { .. } | Self::Usage { .. } | Self::Pool { .. } => exit::BAD_INPUT,
             Self::Refused { .. } | Self::Destructive { .. } => exit::BAD_INPUT,
             Self::Token { .. } => exit::VERIFY_FAILED,
             Self::Connect(ConnectError::Region { .. }) => exit::BAD_INPUT,

@@ -17,7 +17,8 @@ use trigger::config::{
     GroupsMapping, Policy, TriggerConfig,
 };
 
-/// Everything the stack is made from. Only `stackName` and `userPoolDomainName` are required.
+/// Everything the stack is made from. Only `stackName` is required, and `userPoolDomainName`
+/// for a new pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StackInputs {
@@ -26,8 +27,13 @@ pub struct StackInputs {
     pub schema: Option<String>,
     /// The CloudFormation stack name; also prefixes the function and its log group.
     pub stack_name: String,
-    /// The hosted UI domain prefix (`<prefix>.auth.<region>.amazoncognito.com`), unique across AWS.
+    /// The hosted UI domain prefix (`<prefix>.auth.<region>.amazoncognito.com`), unique across
+    /// AWS. Required for a new pool; an existing pool keeps its own domain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user_pool_domain_name: String,
+    /// A pool made outside the deployer to bring the claims to, instead of a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pool: Option<UserPoolInputs>,
     /// AWS region; else --region, the profile or AWS_REGION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -78,6 +84,25 @@ pub struct StackInputs {
     pub base_table: Option<String>,
 }
 
+/// An existing user pool: the stack adds the trigger to it and leaves everything else of it
+/// (users, groups, clients, domain, identity providers, other triggers) as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPoolInputs {
+    /// The pool's id, `<region>_<id>` (for example `eu-west-1_AbC123xyz`), in the stack's
+    /// account and region.
+    pub existing: String,
+    /// The app clients whose tokens get the claims; tokens for other clients are issued as
+    /// Cognito makes them. Empty: every client of the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
+    /// Make an app client of the deployer's own in the pool (`token`, `verify` and the viewer
+    /// sign in with it; otherwise they use the first of `clients`, which must then allow
+    /// ALLOW_ADMIN_USER_PASSWORD_AUTH).
+    #[serde(default)]
+    pub app_client: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TableInputs {
@@ -87,6 +112,12 @@ pub struct TableInputs {
     /// Partition key attribute: the user name (or M2M client id). Default `userName`, as in the blog.
     #[serde(default = "default_partition_key")]
     pub partition_key: String,
+    /// The user attribute whose value keys a user's row (for example `email` or
+    /// `custom:employee_id`), instead of the pool's user name: for users who sign in through
+    /// an identity provider, whose user names (`okta_jane@example.com`) the table does not
+    /// know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key_attribute: Option<String>,
 }
 
 impl Default for TableInputs {
@@ -94,6 +125,7 @@ impl Default for TableInputs {
         Self {
             name: None,
             partition_key: default_partition_key(),
+            user_key_attribute: None,
         }
     }
 }
@@ -431,7 +463,18 @@ impl StackInputs {
             max_claim_bytes: self.trigger.max_claim_bytes,
             max_claims_bytes: self.trigger.max_claims_bytes,
             consistent_read: true,
+            user_key_attribute: self.table.user_key_attribute.clone(),
+            clients: self
+                .user_pool
+                .as_ref()
+                .map(|p| p.clients.clone())
+                .unwrap_or_default(),
         }
+    }
+
+    /// The existing pool the claims are brought to, when the inputs name one.
+    pub fn existing_pool(&self) -> Option<&UserPoolInputs> {
+        self.user_pool.as_ref()
     }
 
     /// Every rule the inputs break (empty when they are valid): the rules of

@@ -24,6 +24,7 @@ pub mod local;
 pub mod logs;
 pub mod output;
 pub mod policy;
+pub mod pool;
 pub mod progress;
 pub mod render;
 pub mod report;

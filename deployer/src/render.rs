@@ -21,6 +21,11 @@ pub const REQUIRED_RESOURCES: &[(&str, &str)] = &[
     ("UserPoolClient", "AWS::Cognito::UserPoolClient"),
     ("UserPoolDomain", "AWS::Cognito::UserPoolDomain"),
 ];
+
+/// What a stack on an existing pool leaves out: the pool and its domain are not the
+/// stack's, and the app client is made only when asked for (`userPool.appClient`).
+const NOT_ON_EXISTING: &[&str] = &["UserPool", "UserPoolDomain"];
+const EXISTING_OUTPUTS_LEFT_OUT: &[&str] = &["UserPoolDomain", "HostedUiUrl"];
 /// The resource types the template uses, once each, sorted: a change set names them
 /// (`ResourceTypes`), and the CI roles allow change sets of these alone.
 pub fn resource_types() -> Vec<&'static str> {
@@ -85,6 +90,10 @@ struct Context<'a> {
     id_token_minutes: u32,
     access_token_minutes: u32,
     refresh_token_days: u32,
+    existing_pool: bool,
+    app_client: bool,
+    pool_ref: &'static str,
+    first_client: Option<&'a str>,
 }
 
 handlebars_helper!(json: |value: Json| serde_json::to_string(value).expect("json values serialize"));
@@ -104,12 +113,19 @@ fn engine() -> Handlebars<'static> {
 /// Renders the stack template and checks that it parses and holds what the deployer needs.
 pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
     let kept = inputs.lifecycle == Lifecycle::Kept;
+    let existing = inputs.existing_pool();
     let function_name = inputs.function_name();
     let context = Context {
-        description: format!(
-            "Cognito user pool {} with claims from DynamoDB (managed by deployer)",
-            inputs.stack_name
-        ),
+        description: match existing {
+            Some(p) => format!(
+                "Claims from DynamoDB for the existing user pool {} (managed by deployer)",
+                p.existing
+            ),
+            None => format!(
+                "Cognito user pool {} with claims from DynamoDB (managed by deployer)",
+                inputs.stack_name
+            ),
+        },
         stack_name: &inputs.stack_name,
         domain: &inputs.user_pool_domain_name,
         table_name: inputs.table_name(),
@@ -154,12 +170,55 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
         id_token_minutes: inputs.tokens.id_token_minutes,
         access_token_minutes: inputs.tokens.access_token_minutes,
         refresh_token_days: inputs.tokens.refresh_token_days,
+        existing_pool: existing.is_some(),
+        app_client: existing.is_none_or(|p| p.app_client),
+        pool_ref: match existing {
+            Some(_) => "ExistingUserPool",
+            None => "UserPool",
+        },
+        first_client: existing.and_then(|p| p.clients.first().map(String::as_str)),
     };
     let text = engine()
         .render("stack", &context)
         .map_err(|e| RenderError::Template(e.to_string()))?;
-    check(&text)?;
+    check_shape(&text, Shape::of(inputs))?;
     Ok(text)
+}
+
+/// Which of the resources and outputs a template must have.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shape {
+    /// On a pool made outside the stack.
+    pub existing_pool: bool,
+    /// With the deployer's own app client (always, on a pool of its own).
+    pub app_client: bool,
+    /// With the UserPoolClientId output (the deployer's client or a listed one).
+    pub client_output: bool,
+}
+
+impl Shape {
+    pub fn of(inputs: &StackInputs) -> Self {
+        let existing = inputs.existing_pool();
+        Self {
+            existing_pool: existing.is_some(),
+            app_client: existing.is_none_or(|p| p.app_client),
+            client_output: existing.is_none_or(|p| p.app_client || !p.clients.is_empty()),
+        }
+    }
+
+    fn resources(self) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+        REQUIRED_RESOURCES.iter().filter(move |(name, _)| {
+            !(self.existing_pool && NOT_ON_EXISTING.contains(name)
+                || !self.app_client && *name == "UserPoolClient")
+        })
+    }
+
+    fn outputs(self) -> impl Iterator<Item = &'static &'static str> {
+        REQUIRED_OUTPUTS.iter().filter(move |name| {
+            !(self.existing_pool && EXISTING_OUTPUTS_LEFT_OUT.contains(name)
+                || !self.client_output && **name == "UserPoolClientId")
+        })
+    }
 }
 
 /// What of the function's configuration a published version depends on, hashed: a change
@@ -223,10 +282,23 @@ pub fn parse(text: &str) -> Result<serde_json::Value, RenderError> {
     }
 }
 
-/// The template parses as YAML and has every resource (of the right type) and output needed.
+/// The template parses as YAML and has every resource (of the right type) and output needed
+/// by a stack that makes its own pool.
 pub fn check(text: &str) -> Result<serde_json::Value, RenderError> {
+    check_shape(
+        text,
+        Shape {
+            existing_pool: false,
+            app_client: true,
+            client_output: true,
+        },
+    )
+}
+
+/// `check`, for a template of this shape.
+pub fn check_shape(text: &str, shape: Shape) -> Result<serde_json::Value, RenderError> {
     let doc = parse(text)?;
-    for (name, kind) in REQUIRED_RESOURCES {
+    for (name, kind) in shape.resources() {
         let found = doc
             .get("Resources")
             .and_then(|r| r.get(*name))
@@ -238,7 +310,7 @@ pub fn check(text: &str) -> Result<serde_json::Value, RenderError> {
             )));
         }
     }
-    for name in REQUIRED_OUTPUTS {
+    for name in shape.outputs() {
         if doc.get("Outputs").and_then(|o| o.get(*name)).is_none() {
             return Err(RenderError::Missing(format!("output {name}")));
         }

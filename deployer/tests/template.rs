@@ -25,8 +25,14 @@ const V3_PATTERN: &str = r#"{"stackName": "m2m", "userPoolDomainName": "m2m-logi
     "callbackUrls": ["https://app.example.com/callback"], "tags": {"team": "identity"}, "lifecycle": "disposable",
     "trigger": {"codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0d4518bd353a0a7c6"}}"#;
 
+const EXISTING: &str = r#"{"stackName": "main-claims", "region": "eu-west-1", "userPool": {"existing": "eu-west-1_AbC123xyz", "clients": ["4tq7abcdef"]},
+    "table": {"userKeyAttribute": "email"}, "claims": [{"attribute": "role", "tokens": "access"}]}"#;
+const EXISTING_WITH_CLIENT: &str = r#"{"stackName": "main-claims", "userPool": {"existing": "us-east-1_AbC123xyz", "appClient": true},
+    "eventVersion": "V1_0"}"#;
+
 #[test]
 fn golden_templates() {
+    insta::assert_snapshot!("existing_pool", render::render(&inputs(EXISTING)).unwrap());
     insta::assert_snapshot!("shipped", render::render(&shipped()).unwrap());
     insta::assert_snapshot!("v1_kept", render::render(&inputs(V1_KEPT)).unwrap());
     insta::assert_snapshot!("v3_pattern", render::render(&inputs(V3_PATTERN)).unwrap());
@@ -34,6 +40,68 @@ fn golden_templates() {
 
 fn doc(text: &str) -> Value {
     render::parse(&render::render(&inputs(text)).unwrap()).unwrap()
+}
+
+/// On an existing pool the stack holds only what the deployer owns: no pool, no domain, an
+/// app client only when asked for; the permission names that pool alone, and the pool's
+/// previous trigger is a parameter of the stack (what `down` puts back).
+#[test]
+fn a_stack_on_an_existing_pool_holds_only_what_the_deployer_owns() {
+    let d = doc(EXISTING);
+    let resources = d["Resources"].as_object().unwrap();
+    let mut names: Vec<&str> = resources.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "TriggerAlias",
+            "TriggerFunction",
+            "TriggerLogGroup",
+            "TriggerPermission",
+            "TriggerRole",
+            "TriggerVersion",
+            "UsersTable"
+        ]
+    );
+    let permission = &resources["TriggerPermission"]["Properties"];
+    assert_eq!(
+        permission["SourceArn"]["Fn::Sub"],
+        "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/${ExistingUserPool}"
+    );
+    assert_eq!(permission["Principal"], "cognito-idp.amazonaws.com");
+    let parameters = d["Parameters"].as_object().unwrap();
+    assert!(
+        parameters.contains_key("ExistingUserPool") && parameters.contains_key("PreviousTrigger")
+    );
+    assert!(
+        !parameters.contains_key("PoolDeletionProtection"),
+        "no pool to protect"
+    );
+    assert_eq!(
+        d["Outputs"]["UserPoolId"]["Value"]["Ref"],
+        "ExistingUserPool"
+    );
+    assert_eq!(d["Outputs"]["UserPoolClientId"]["Value"], "4tq7abcdef");
+    assert!(d["Outputs"].get("HostedUiUrl").is_none());
+    let config: Value = serde_json::from_str(
+        resources["TriggerFunction"]["Properties"]["Environment"]["Variables"]["TRIGGER_CONFIG"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["clients"], serde_json::json!(["4tq7abcdef"]));
+    assert_eq!(config["userKeyAttribute"], "email");
+
+    let d = doc(EXISTING_WITH_CLIENT);
+    let client = &d["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["UserPoolId"]["Ref"], "ExistingUserPool");
+    assert_eq!(
+        d["Outputs"]["UserPoolClientId"]["Value"]["Ref"],
+        "UserPoolClient"
+    );
+    assert!(
+        d["Resources"].get("UserPool").is_none() && d["Resources"].get("UserPoolDomain").is_none()
+    );
 }
 
 #[test]

@@ -59,6 +59,29 @@ pub struct Classified {
     pub principal: Principal,
 }
 
+/// Checks the event's version and source and names the principal to look up: a user by
+/// name, or by the value of `key_attribute` (empty when the user has none: no row to read).
+pub fn classify_keyed(
+    event: &PreTokenEvent,
+    key_attribute: Option<&str>,
+) -> Result<Classified, EventError> {
+    let mut classified = classify(event)?;
+    if let (Principal::User(key), Some(attribute)) = (&mut classified.principal, key_attribute) {
+        let attributes = &event.request.user_attributes;
+        *key = attributes.get(attribute).unwrap_or_default().to_owned();
+    }
+    Ok(classified)
+}
+
+/// Whether the event's app client is one whose tokens get the claims (`clients`; empty: all).
+pub fn serves_client(event: &PreTokenEvent, clients: &[String]) -> bool {
+    let client = event
+        .caller_context
+        .as_ref()
+        .and_then(|c| c.client_id.as_deref());
+    clients.is_empty() || client.is_some_and(|c| clients.iter().any(|listed| listed == c))
+}
+
 /// Checks the event's version and source and names the principal to look up.
 pub fn classify(event: &PreTokenEvent) -> Result<Classified, EventError> {
     let version = EventVersion::parse(&event.version)
@@ -141,10 +164,7 @@ pub use crate::config::ROW_SUB;
 
 /// Whether `row` belongs to the user of `event`.
 pub fn binding(event: &PreTokenEvent, row: &Row) -> Binding {
-    match (
-        row.get(ROW_SUB),
-        event.request.user_attributes.sub.as_deref(),
-    ) {
+    match (row.get(ROW_SUB), event.request.user_attributes.sub()) {
         (None, _) => Binding::Unbound,
         (Some(AttributeValue::S(stored)), Some(sub)) if stored == sub => Binding::Bound,
         // A row bound to a sub, read for an event without one (an M2M client whose id is a

@@ -288,6 +288,15 @@ pub struct TriggerConfig {
     /// Strongly consistent reads, so a row written just before a login is seen by it.
     #[serde(default = "default_true")]
     pub consistent_read: bool,
+    /// The user attribute (from the event's `request.userAttributes`) whose value keys a
+    /// user's row, instead of the user name: federated users' names (`okta_jane@example.com`)
+    /// are the pool's, not the table's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key_attribute: Option<String>,
+    /// The app clients whose tokens get the claims; events for other clients are answered
+    /// unchanged, with no lookup. Empty: every client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
 }
 
 /// A configuration the trigger refuses to run with.
@@ -337,6 +346,8 @@ impl TriggerConfig {
             max_claim_bytes: default_max_claim_bytes(),
             max_claims_bytes: default_max_claims_bytes(),
             consistent_read: true,
+            user_key_attribute: None,
+            clients: Vec::new(),
         }
     }
 
@@ -355,10 +366,16 @@ impl TriggerConfig {
 
     /// The checks shared with the deployer: names present, no reserved or duplicate claims, a sane deadline.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let key_attribute = self.user_key_attribute.iter();
+        let clients = self.clients.iter();
         for (field, value) in [
             ("table", &self.table),
             ("partitionKey", &self.partition_key),
-        ] {
+        ]
+        .into_iter()
+        .chain(key_attribute.map(|a| ("userKeyAttribute", a)))
+        .chain(clients.map(|c| ("clients[]", c)))
+        {
             if !named(value) {
                 return Err(ConfigError::Empty {
                     field: field.into(),

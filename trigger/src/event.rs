@@ -103,11 +103,18 @@ pub struct Request {
     pub user_attributes: UserAttributes,
 }
 
-/// The one user attribute the trigger reads: the immutable `sub` its row is bound to.
+/// The user's attributes: the immutable `sub` its row is bound to, and the one that keys the
+/// row when the mapping says so (`userKeyAttribute`). Cognito sends every value as a string.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct UserAttributes {
-    #[serde(default)]
-    pub sub: Option<String>,
+pub struct UserAttributes(pub std::collections::HashMap<String, String>);
+
+impl UserAttributes {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+    pub fn sub(&self) -> Option<&str> {
+        self.get("sub")
+    }
 }
 
 /// The user's groups as Cognito would write them (`cognito:groups`), and their IAM roles.

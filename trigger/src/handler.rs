@@ -46,9 +46,19 @@ pub async fn handle<S: PrincipalStore>(
             return Err(TriggerError::Malformed(err.to_string()));
         }
     };
-    let classified = claims::classify(&event).inspect_err(|err| {
+    let key_attribute = config.user_key_attribute.as_deref();
+    let classified = claims::classify_keyed(&event, key_attribute).inspect_err(|err| {
         tracing::error!(outcome = outcome::MALFORMED, source = %event.trigger_source, error = %err, "login");
     })?;
+    if !claims::serves_client(&event, &config.clients) {
+        tracing::info!(
+            outcome = outcome::OTHER_CLIENT,
+            source = %event.trigger_source,
+            total_us = started.elapsed().as_micros() as u64,
+            "login"
+        );
+        return Ok(raw);
+    }
     let principal = &classified.principal;
     let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u64| {
         tracing::error!(
@@ -64,7 +74,11 @@ pub async fn handle<S: PrincipalStore>(
     };
 
     let lookup_started = Instant::now();
-    let found = store.get(principal.key()).await;
+    // A user without the attribute that keys the rows has no row to read.
+    let found = match principal.key() {
+        "" => Ok(None),
+        key => store.get(key).await,
+    };
     let lookup_us = lookup_started.elapsed().as_micros() as u64;
     let stale = |row: &claims::Row| {
         matches!(principal, claims::Principal::User(_))

@@ -6,6 +6,8 @@ pub const NO_ROW: &str = "no_row";
 pub const STALE_ROW: &str = "stale_row";
 pub const LOOKUP_FAILED_ISSUED: &str = "lookup_failed_issued";
 pub const MALFORMED: &str = "malformed";
+/// A token for an app client the mapping does not serve (`userPool.clients`): as Cognito made it.
+pub const OTHER_CLIENT: &str = "other_client";
 pub const DENIED_NO_ROW: &str = "denied_no_row";
 pub const DENIED_STALE_ROW: &str = "denied_stale_row";
 pub const DENIED_TIMEOUT: &str = "denied_timeout";
@@ -18,6 +20,7 @@ pub const ALL: &[&str] = &[
     STALE_ROW,
     LOOKUP_FAILED_ISSUED,
     MALFORMED,
+    OTHER_CLIENT,
     DENIED_NO_ROW,
     DENIED_STALE_ROW,
     DENIED_TIMEOUT,

@@ -593,3 +593,68 @@ async fn a_row_bound_to_another_user_of_the_same_name_gives_no_claims() {
         .unwrap_err();
     assert!(matches!(err, TriggerError::Denied));
 }
+
+/// Federated users (`okta_jane@example.com`) keyed by an attribute the event carries: the
+/// row is read under its value, and a user without it has no row (issued or denied as
+/// `onMissingRow` says, without a lookup).
+#[tokio::test]
+async fn rows_keyed_by_a_user_attribute_are_read_under_its_value() {
+    let store = store_with("jane@example.com", &[("projects", s("p-1"))]);
+    let mut cfg = config(
+        json!({"table": "t", "claims": [{"attribute": "projects"}], "userKeyAttribute": "email"}),
+    );
+    let mut event = fixture("v2_authentication");
+    event["userName"] = json!("okta_jane@example.com");
+    let out = handle(&store, &cfg, event.clone()).await.unwrap();
+    assert_eq!(*store.asked.lock().unwrap(), vec!["jane@example.com"]);
+    let id = &out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"];
+    assert_eq!(
+        id["claimsToAddOrOverride"]["projects"],
+        json!("p-1"),
+        "{out}"
+    );
+
+    event["request"]["userAttributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    let out = handle(&store, &cfg, event.clone()).await.unwrap();
+    assert_eq!(
+        store.asked.lock().unwrap().len(),
+        1,
+        "no lookup without the key"
+    );
+    assert!(
+        out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+            ["claimsToAddOrOverride"]
+            .get("projects")
+            .is_none(),
+        "{out}"
+    );
+    cfg.on_missing_row = Policy::Deny;
+    assert!(matches!(
+        handle(&store, &cfg, event).await.unwrap_err(),
+        TriggerError::Denied
+    ));
+}
+
+/// `userPool.clients`: tokens for another app client of the pool come back as Cognito made
+/// them, with no lookup; a listed client's get the claims.
+#[tokio::test]
+async fn only_the_listed_app_clients_tokens_get_the_claims() {
+    let store = jane();
+    let mut cfg = pattern_config();
+    cfg.clients = vec!["another-client".into()];
+    let event = fixture("v2_authentication");
+    let out = handle(&store, &cfg, event.clone()).await.unwrap();
+    assert_eq!(out, event, "answered unchanged");
+    assert!(store.asked.lock().unwrap().is_empty(), "no lookup");
+    cfg.clients.push("1example23456789".into());
+    let out = handle(&store, &cfg, event).await.unwrap();
+    let access = &out["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"];
+    assert_eq!(
+        access["claimsToAddOrOverride"]["tenant"],
+        json!("acme"),
+        "{out}"
+    );
+}

@@ -6,6 +6,7 @@ use crate::aws::cfn;
 use crate::aws::ErrorKind;
 use crate::ctx::Ctx;
 use crate::error::Error;
+use crate::pool;
 use crate::stack::changeset::{self, Halt};
 use crate::stack::{
     change_set_name, delete, plan, wait, ChangeKind, ChangeSetRequest, ParamValue, Stack,
@@ -38,6 +39,9 @@ pub struct DownReport {
     /// The kept stack's table left behind, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retained_table: Option<String>,
+    /// On an existing pool: what became of its pre-token-generation slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_slot: Option<String>,
     pub seconds: f64,
 }
 
@@ -52,6 +56,9 @@ impl fmt::Display for DownReport {
             DownAction::Deleted => {
                 writeln!(f, "stack {} deleted in {:.1}s", self.stack, self.seconds)?
             }
+        }
+        if let Some(slot) = &self.pool_slot {
+            writeln!(f, "{slot}")?;
         }
         if self.artifacts_removed > 0 {
             writeln!(f, "removed {} artifact(s)", self.artifacts_removed)?;
@@ -133,6 +140,7 @@ pub async fn down(
         artifacts_removed: 0,
         retained: options.retain.clone(),
         retained_table: None,
+        pool_slot: None,
         seconds: 0.0,
     };
     if let Some(stack) = &stack {
@@ -143,6 +151,11 @@ pub async fn down(
                 why: crate::stack::not_ours(),
                 help: "`down` deletes only stacks the deployer made; delete this one with the tool that made it".into(),
             });
+        }
+        // An existing pool's slot goes back to what it held before, while this stack's
+        // function is still there to be replaced: the pool never calls a deleted function.
+        if let Some(pool_id) = stack.parameters.get(pool::EXISTING_POOL) {
+            report.pool_slot = restore_slot(ctx, stack, pool_id).await?;
         }
         let disposable = stack.disposable();
         let resources = cfn::resources(ctx.clients, &stack.id).await?;
@@ -174,6 +187,46 @@ pub async fn down(
         artifacts::delete_stack_artifacts(ctx.clients, &bucket, &account, &name).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Puts back what the existing pool's slot held before this stack took it (the stack's own
+/// record), if the slot still calls this stack's function; a slot changed since is left as
+/// it is. What was done, in words.
+async fn restore_slot(ctx: Ctx<'_>, stack: &Stack, pool_id: &str) -> Result<Option<String>, Error> {
+    let recorded = stack.parameters.get(pool::PREVIOUS_TRIGGER);
+    let Some(previous) = pool::Slot::from_json(recorded.map_or("{}", String::as_str)) else {
+        return Err(Error::Pool {
+            pool: pool_id.into(),
+            problem: format!("stack {} recorded its previous trigger as {recorded:?}, which is not a pre-token-generation configuration", stack.name),
+            help: "nothing was changed or deleted; set the pool's pre-token-generation trigger yourself, then run `deployer down` again".into(),
+        });
+    };
+    let account = ctx.clients.account_id().await?;
+    // A pool deleted since: nothing to put back.
+    let Some(found) = pool::read(ctx, pool_id, &account).await? else {
+        return Ok(None);
+    };
+    let current = pool::Slot::of(found.lambda_config());
+    let ours = stack
+        .outputs
+        .get(crate::stack::output::FUNCTION_NAME)
+        .cloned()
+        .unwrap_or_else(|| format!("{}-pretoken", stack.name));
+    if !current.calls(&ours) {
+        return Ok(Some(format!(
+            "user pool {pool_id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
+            current.describe()
+        )));
+    }
+    ctx.progress.step(&format!(
+        "putting back user pool {pool_id}'s pre-token-generation trigger ({})",
+        previous.describe()
+    ));
+    pool::set_slot(ctx, pool_id, &account, &previous).await?;
+    Ok(Some(format!(
+        "user pool {pool_id}: pre-token-generation slot restored to {}",
+        previous.describe()
+    )))
 }
 
 /// States a stack can be updated from.

@@ -115,6 +115,12 @@ const LOG_RETENTION: &str =
     "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html";
 const CLIENT: &str =
     "https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateUserPoolClient.html";
+const CLIENT_ID: &str =
+    "https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_DescribeUserPoolClient.html";
+const DESCRIBE_POOL: &str =
+    "https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_DescribeUserPool.html";
+const ATTRIBUTES: &str =
+    "https://docs.aws.amazon.com/cognito/latest/developerguide/user-pool-settings-attributes.html";
 const TAGS: &str = "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html";
 const TAG_LIMITS: &str =
     "https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html#tag-conventions";
@@ -161,7 +167,7 @@ pub static RULES: &[Rule] = &[
         check: |i, f| {
             let d = &i.user_pool_domain_name;
             f.check(
-                (1..=63).contains(&d.len())
+                d.is_empty() || (1..=63).contains(&d.len())
                     && d.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                     && !d.starts_with('-')
                     && !d.ends_with('-'),
@@ -176,6 +182,87 @@ pub static RULES: &[Rule] = &[
             json!({"userPoolDomainName": "d".repeat(64)}),
         ],
         keeps: || vec![json!({"userPoolDomainName": "d"}), json!({"userPoolDomainName": "d".repeat(63)})],
+    },
+    Rule {
+        id: "pool-domain",
+        says: "a new pool needs userPoolDomainName (its hosted UI's prefix); an existing pool (userPool.existing) keeps its own domain and takes none",
+        doc: COGNITO_DOMAIN,
+        check: |i, f| {
+            let d = &i.user_pool_domain_name;
+            f.check(d.is_empty() == i.user_pool.is_some(), "userPoolDomainName", d)
+        },
+        breaks: || vec![
+            json!({"userPoolDomainName": null}),
+            json!({"userPool": {"existing": "us-east-1_AbC123"}}),
+        ],
+        keeps: || vec![json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123"}})],
+    },
+    Rule {
+        id: "pool-id",
+        says: "a user pool id: <region>_<letters and digits>, at most 55 characters, of a pool in the stack's region",
+        doc: DESCRIBE_POOL,
+        check: |i, f| {
+            let Some(pool) = &i.user_pool else { return };
+            let id = &pool.existing;
+            let well_formed = id.len() <= 55
+                && id.split_once('_').is_some_and(|(region, rest)| {
+                    !region.is_empty()
+                        && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !rest.is_empty()
+                        && rest.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            let in_region = match (&i.region, id.split_once('_')) {
+                (Some(region), Some((prefix, _))) => region == prefix,
+                _ => true,
+            };
+            f.check(well_formed && in_region, "userPool.existing", id)
+        },
+        breaks: || vec![
+            json!({"userPoolDomainName": null, "userPool": {"existing": "AbC123"}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_"}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_Ab c"}}),
+            json!({"userPoolDomainName": null, "region": "eu-west-1", "userPool": {"existing": "us-east-1_AbC123"}}),
+        ],
+        keeps: || vec![json!({"userPoolDomainName": null, "region": "eu-west-1", "userPool": {"existing": "eu-west-1_AbC123xyz"}})],
+    },
+    Rule {
+        id: "pool-client-id",
+        says: "an app client id: 1 to 128 letters, digits, underscores and plus signs, each listed once",
+        doc: CLIENT_ID,
+        check: |i, f| {
+            let Some(pool) = &i.user_pool else { return };
+            for (n, c) in pool.clients.iter().enumerate() {
+                let ok = (1..=128).contains(&c.len())
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '+')
+                    && !pool.clients[..n].contains(c);
+                f.check(ok, format!("userPool.clients[{n}]"), c);
+            }
+        },
+        breaks: || vec![
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123", "clients": [""]}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123", "clients": ["a-b"]}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123", "clients": ["a1", "a1"]}}),
+        ],
+        keeps: || vec![json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123", "clients": ["4tq7abc", "x".repeat(128)]}})],
+    },
+    Rule {
+        id: "user-key-attribute",
+        says: "a user attribute name: 1 to 32 characters (after any custom: prefix) with no spaces, such as email or custom:employee_id",
+        doc: ATTRIBUTES,
+        check: |i, f| {
+            let Some(a) = &i.table.user_key_attribute else { return };
+            let name = a.strip_prefix("custom:").unwrap_or(a);
+            let ok = (1..=32).contains(&name.chars().count())
+                && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+            f.check(ok, "table.userKeyAttribute", a)
+        },
+        breaks: || vec![
+            json!({"table": {"userKeyAttribute": ""}}),
+            json!({"table": {"userKeyAttribute": "custom:"}}),
+            json!({"table": {"userKeyAttribute": "employee id"}}),
+            json!({"table": {"userKeyAttribute": "x".repeat(33)}}),
+        ],
+        keeps: || vec![json!({"table": {"userKeyAttribute": "email"}}), json!({"table": {"userKeyAttribute": format!("custom:{}", "x".repeat(32))}})],
     },
     Rule {
         id: "domain-reserved-words",
@@ -417,8 +504,9 @@ pub static RULES: &[Rule] = &[
         id: "feature-plan",
         says: "eventVersion V2_0 and V3_0 (access token customization) need the ESSENTIALS or PLUS feature plan",
         doc: FEATURE_PLANS,
+        // An existing pool's own plan is checked once connected (`existing::inspect`).
         check: |i, f| {
-            if i.event_version != EventVersion::V1_0 {
+            if i.event_version != EventVersion::V1_0 && i.user_pool.is_none() {
                 f.check(i.feature_plan != FeaturePlan::Lite, "featurePlan", &i.feature_plan.as_str());
             }
         },

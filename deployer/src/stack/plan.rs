@@ -307,15 +307,19 @@ pub fn desired(
     artifact: &ArtifactLocation,
     tags: BTreeMap<String, String>,
     protected: bool,
+    extra: BTreeMap<String, String>,
 ) -> Desired {
-    let mut parameters = BTreeMap::from([
-        (ARTIFACT_BUCKET.to_owned(), artifact.bucket.clone()),
-        (ARTIFACT_KEY.to_owned(), artifact.key.clone()),
-    ]);
-    parameters.insert(
-        POOL_PROTECTION.into(),
-        if protected { "ACTIVE" } else { "INACTIVE" }.into(),
-    );
+    // A stack on an existing pool (`pool::EXISTING_POOL`) holds no pool to protect.
+    let own_pool = !extra.contains_key(crate::pool::EXISTING_POOL);
+    let mut parameters = extra;
+    parameters.insert(ARTIFACT_BUCKET.to_owned(), artifact.bucket.clone());
+    parameters.insert(ARTIFACT_KEY.to_owned(), artifact.key.clone());
+    if own_pool {
+        parameters.insert(
+            POOL_PROTECTION.into(),
+            if protected { "ACTIVE" } else { "INACTIVE" }.into(),
+        );
+    }
     parameters.insert(
         TABLE_PROTECTION.into(),
         if protected { "true" } else { "false" }.into(),
@@ -388,7 +392,14 @@ mod tests {
     }
 
     fn want_kept(kept: bool) -> Desired {
-        desired("s", "tpl".into(), &location(), BTreeMap::new(), kept)
+        desired(
+            "s",
+            "tpl".into(),
+            &location(),
+            BTreeMap::new(),
+            kept,
+            BTreeMap::new(),
+        )
     }
 
     fn want() -> Desired {
@@ -626,6 +637,7 @@ mod tests {
                 &location(),
                 BTreeMap::from([(crate::ephemeral::TAG_EXPIRES.to_owned(), at.to_owned())]),
                 false,
+                BTreeMap::new(),
             )
             .fingerprint
         };

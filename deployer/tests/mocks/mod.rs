@@ -817,6 +817,7 @@ impl Harness {
             confirm: up::Confirm::Never,
             publish: false,
             bootstrap_itself: false,
+            replace_trigger: false,
         };
         change(&mut options);
         up::up(self.ctx(), &paths, inputs, &options).await

@@ -7,7 +7,8 @@ use crate::cancel::Doing;
 use crate::ctx::Ctx;
 use crate::error::Error;
 use crate::inputs::StackInputs;
-use crate::stack::output::FUNCTION_NAME;
+use crate::pool;
+use crate::stack::output::{FUNCTION_NAME, TRIGGER_ARN};
 use crate::stack::plan::Observed;
 use crate::wiring::{self, Check};
 use std::collections::BTreeMap;
@@ -19,17 +20,27 @@ pub async fn finish(
     inputs: &StackInputs,
     report: &mut UpReport,
     observed: Observed,
+    existing: Option<&pool::Inspected>,
 ) -> Result<(), Error> {
     let name = report.stack.clone();
     let deployed = observed.stack.as_ref();
     match report.action {
         // A plan shows what is planned, not the outputs of what is deployed now.
-        UpAction::Planned => {}
+        UpAction::Planned => {
+            if let Some(p) = existing {
+                ctx.progress.note(&format!(
+                    "then the pre-token-generation slot of user pool {} would call this stack's trigger (it now has {})",
+                    p.pool_id,
+                    p.current.describe()
+                ));
+            }
+        }
         UpAction::Unchanged => {
             ctx.progress.step(
                 "nothing changed since the last deploy; checking nothing was changed outside the stack",
             );
             report.outputs = deployed.map(|s| s.outputs.clone()).unwrap_or_default();
+            wire(ctx, inputs, report, &observed.account, existing).await?;
             report.checks = checks(ctx, inputs, report, &observed.account).await?;
             if let Some(failed) = failures(&report.checks) {
                 ctx.activity.clear(&name);
@@ -47,6 +58,7 @@ pub async fn finish(
                 .await?
                 .map(|s| s.outputs)
                 .unwrap_or_default();
+            wire(ctx, inputs, report, &observed.account, existing).await?;
             report.checks = checks(ctx, inputs, report, &observed.account).await?;
             // The new zip is what runs now; the one before stays for a rollback.
             let previous = deployed
@@ -71,6 +83,33 @@ pub async fn finish(
         }),
         None => Ok(()),
     }
+}
+
+/// On an existing pool: its pre-token-generation slot set to the stack's trigger (the alias
+/// the stack's outputs name), the rest of the pool as it was.
+async fn wire(
+    ctx: Ctx<'_>,
+    inputs: &StackInputs,
+    report: &UpReport,
+    account: &str,
+    existing: Option<&pool::Inspected>,
+) -> Result<(), Error> {
+    let Some(p) = existing else {
+        return Ok(());
+    };
+    let Some(trigger) = report.outputs.get(TRIGGER_ARN) else {
+        return Ok(());
+    };
+    let slot = pool::Slot::calling(trigger, inputs.event_version);
+    if pool::set_slot(ctx, &p.pool_id, account, &slot).await? == pool::Wired::Written {
+        ctx.progress.note(&format!(
+            "user pool {}: the pre-token-generation slot now calls {} (it had {}; `deployer down` puts that back)",
+            p.pool_id,
+            slot.describe(),
+            p.current.describe()
+        ));
+    }
+    Ok(())
 }
 
 /// The wiring checks against the report's outputs and zip.

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::inputs::{Lifecycle, StackInputs};
 use crate::local::Paths;
 use crate::output;
+use crate::pool;
 use crate::render;
 use crate::stack::plan::{self, Observed};
 use crate::stack::{wait, ArtifactLocation, Change};
@@ -49,6 +50,8 @@ pub struct UpOptions {
     /// Make the bucket and the boundary when they are missing (the local emulator), instead
     /// of stopping with what an admin must run.
     pub bootstrap_itself: bool,
+    /// On an existing pool, take a pre-token-generation slot another function holds.
+    pub replace_trigger: bool,
 }
 
 /// What `up` did to the stack.
@@ -168,6 +171,7 @@ pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
             false => Confirm::Never,
         },
         publish: args.publish,
+        replace_trigger: args.replace_trigger,
         ..UpOptions::for_target(s.local())
     };
     let report = up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?;
@@ -208,6 +212,7 @@ impl UpOptions {
             confirm: Confirm::Never,
             publish: false,
             bootstrap_itself: local,
+            replace_trigger: false,
         }
     }
 }
@@ -221,6 +226,15 @@ pub async fn up(
 ) -> Result<UpReport, Error> {
     let started = Instant::now();
     let (template, local, observed) = first_look(ctx, paths, inputs, options).await?;
+    // An existing pool is read (and refused if it would break) before anything is built.
+    let recorded = observed
+        .stack
+        .as_ref()
+        .and_then(|s| s.parameters.get(pool::PREVIOUS_TRIGGER));
+    let account = observed.account.as_str();
+    let replace = options.replace_trigger;
+    let existing =
+        pool::inspect(ctx, inputs, account, recorded.map(String::as_str), replace).await?;
     // The bucket and the boundary are checked before anything is built or fetched, and
     // otherwise before anything is changed; a no-op `up` needs neither.
     let signed = inputs.trigger.code_signing_config_arn.is_some();
@@ -239,7 +253,20 @@ pub async fn up(
     };
     let kept = inputs.lifecycle == Lifecycle::Kept;
     let tags = inputs.stack_tags();
-    let desired = plan::desired(&inputs.stack_name, template, &location, tags, kept);
+    let pool_parameters = existing.iter().flat_map(|p| {
+        [
+            (pool::EXISTING_POOL.to_owned(), p.pool_id.clone()),
+            (pool::PREVIOUS_TRIGGER.to_owned(), p.previous.to_json()),
+        ]
+    });
+    let desired = plan::desired(
+        &inputs.stack_name,
+        template,
+        &location,
+        tags,
+        kept,
+        pool_parameters.collect(),
+    );
     let mut run = Deploy::new(inputs, options, (&desired, &artifact), &observed);
     run.checked = checked;
     let done = deploy::deploy(ctx, run, observed).await?;
@@ -249,7 +276,7 @@ pub async fn up(
         (UpAction::Unchanged, Some(deployed)) => crate::ephemeral::expiry(&deployed.tags),
         _ => crate::ephemeral::expiry(&inputs.deployer_tags),
     };
-    finish::finish(ctx, inputs, &mut report, done.observed).await?;
+    finish::finish(ctx, inputs, &mut report, done.observed, existing.as_ref()).await?;
     if options.dry_run {
         // A plan shows what is planned: the deployed stack's outputs are not.
         report.outputs.clear();

@@ -1,0 +1,278 @@
+//! Claims for a pool the team already has (`userPool.existing`), end to end on the suite's
+//! emulator: a pool made outside the deployer, with a user in a group, a pre sign-up
+//! trigger, its own app clients and another pre-token-generation trigger, gets the claims
+//! from `up --replace-trigger`; `down` leaves it exactly as it was.
+
+mod common;
+
+use aws_sdk_cognitoidentityprovider::types::{
+    AuthFlowType, ExplicitAuthFlowsType, LambdaConfigType, UserPoolTierType, UserPoolType,
+};
+use aws_sdk_cognitoidentityprovider::Client as Cognito;
+use common::{claims, deployer, deployer_with, sdk, unique};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "Correct-Horse-42-battery";
+const FOREIGN: &str = "arn:aws:lambda:us-east-1:000000000000:function:team-own-pretoken";
+const SIGN_UP: &str = "arn:aws:lambda:us-east-1:000000000000:function:team-pre-sign-up";
+
+/// The team's pool, as made in the console: a pre sign-up trigger, a pre-token-generation
+/// trigger of its own, a user in a group, two app clients.
+async fn teams_pool(cognito: &Cognito) -> (String, String, String) {
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(unique("team"))
+        .user_pool_tier(UserPoolTierType::Essentials)
+        .lambda_config(
+            LambdaConfigType::builder()
+                .pre_sign_up(SIGN_UP)
+                .pre_token_generation(FOREIGN)
+                .build(),
+        )
+        .user_pool_tags("owner", "identity-team")
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap()
+        .id
+        .unwrap();
+    let client = |name: &str| {
+        cognito
+            .create_user_pool_client()
+            .user_pool_id(&pool)
+            .client_name(name)
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+            .send()
+    };
+    let web = client("web")
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap()
+        .client_id
+        .unwrap();
+    let mobile = client("mobile")
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap()
+        .client_id
+        .unwrap();
+    cognito
+        .create_group()
+        .user_pool_id(&pool)
+        .group_name("engineers")
+        .send()
+        .await
+        .unwrap();
+    common::pool_user(&pool, "jane", Some(PASSWORD)).await;
+    cognito
+        .admin_add_user_to_group()
+        .user_pool_id(&pool)
+        .username("jane")
+        .group_name("engineers")
+        .send()
+        .await
+        .unwrap();
+    (pool, web, mobile)
+}
+
+async fn described(cognito: &Cognito, pool: &str) -> UserPoolType {
+    cognito
+        .describe_user_pool()
+        .user_pool_id(pool)
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap()
+}
+
+/// The pool as it is, but for the time of its last change and the deprecated
+/// UnusedAccountValidityDays (`deployer::pool::comparable`).
+fn settled(p: UserPoolType) -> UserPoolType {
+    deployer::pool::comparable(&p)
+}
+
+async fn id_token(cognito: &Cognito, pool: &str, client: &str) -> Value {
+    let auth = cognito
+        .admin_initiate_auth()
+        .user_pool_id(pool)
+        .client_id(client)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", "jane")
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    claims(auth.authentication_result.unwrap().id_token().unwrap())
+}
+
+#[tokio::test]
+async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
+    let cognito = Cognito::new(&sdk().await);
+    let (pool, web, mobile) = teams_pool(&cognito).await;
+    let before = described(&cognito, &pool).await;
+
+    let stack = unique("t");
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("stack-inputs.json");
+    let file = json!({
+        "stackName": stack,
+        "region": "us-east-1",
+        "userPool": {"existing": pool, "clients": [web]},
+        "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}],
+        "lifecycle": "disposable",
+    });
+    std::fs::write(&inputs, file.to_string()).unwrap();
+
+    // The slot holds the team's own trigger: refused, nothing made.
+    let refused = deployer(&inputs, &["up"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "user pool {pool}: its pre-token-generation slot already calls {FOREIGN}"
+        )) && refused.stderr.contains("--replace-trigger"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        settled(described(&cognito, &pool).await),
+        settled(before.clone())
+    );
+    let status = deployer(&inputs, &["status", "--output", "json"]).await;
+    assert_ne!(status.code, 0, "no stack was made: {}", status.stdout);
+
+    let up = deployer(&inputs, &["up", "--replace-trigger", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    let outputs = &up["outputs"];
+    assert_eq!(outputs["UserPoolId"], pool.as_str());
+    assert_eq!(outputs["UserPoolClientId"], web.as_str());
+    assert!(outputs.get("UserPoolDomain").is_none(), "{outputs}");
+    let made: Vec<&str> = up["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["logicalId"].as_str().unwrap())
+        .collect();
+    assert!(
+        !made.contains(&"UserPool")
+            && !made.contains(&"UserPoolClient")
+            && !made.contains(&"UserPoolDomain"),
+        "the stack makes only what the deployer owns: {made:?}"
+    );
+    assert!(
+        up["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{}",
+        up["checks"]
+    );
+
+    // Between up and down the pool differs only in its pre-token-generation slot.
+    let during = described(&cognito, &pool).await;
+    assert_eq!(
+        deployer::pool::changed_besides_slot(&before, &during),
+        Vec::<String>::new()
+    );
+    let slot = deployer::pool::Slot::of(during.lambda_config());
+    assert!(slot.calls(&format!("{stack}-pretoken")), "{slot:?}");
+    assert_eq!(during.lambda_config().unwrap().pre_sign_up(), Some(SIGN_UP));
+
+    // The team's user gets a row and the claims, through the team's client.
+    deployer(
+        &inputs,
+        &["users", "add", "jane", "--set", "projects=p-1,p-2"],
+    )
+    .await
+    .succeeded();
+    let token = deployer_with(
+        &inputs,
+        &["token", "jane", "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .succeeded()
+    .json();
+    assert_eq!(
+        token["idToken"]["projects"],
+        json!(["p-1", "p-2"]),
+        "{token}"
+    );
+    let id = id_token(&cognito, &pool, &web).await;
+    assert_eq!(id["projects"], json!(["p-1", "p-2"]), "{id}");
+    assert_eq!(id["cognito:groups"], json!(["engineers"]), "{id}");
+    // A client the mapping does not serve gets Cognito's tokens as they were.
+    let other = id_token(&cognito, &pool, &mobile).await;
+    assert!(other.get("projects").is_none(), "{other}");
+
+    // status sees the slot changed behind the stack's back; up sets it back.
+    let update = cognito.update_user_pool().user_pool_id(&pool);
+    deployer::commands::down::keep_configuration(update, &during)
+        .lambda_config(LambdaConfigType::builder().pre_sign_up(SIGN_UP).build())
+        .send()
+        .await
+        .unwrap();
+    let drift = deployer(&inputs, &["status"]).await;
+    assert_ne!(drift.code, 0, "{}", drift.stdout);
+    assert!(
+        format!("{}{}", drift.stdout, drift.stderr)
+            .contains("the pool has no pre-token-generation trigger"),
+        "{}\n{}",
+        drift.stdout,
+        drift.stderr
+    );
+    deployer(&inputs, &["up"]).await.succeeded();
+    let id = id_token(&cognito, &pool, &web).await;
+    assert_eq!(id["projects"], json!(["p-1", "p-2"]), "{id}");
+
+    // down: the team's trigger back, the user, group, clients and other trigger untouched.
+    let down = deployer(&inputs, &["down"]).await.succeeded();
+    assert!(
+        down.stdout.contains(&format!(
+            "user pool {pool}: pre-token-generation slot restored to {FOREIGN}"
+        )),
+        "{}",
+        down.stdout
+    );
+    let after = described(&cognito, &pool).await;
+    assert_eq!(
+        deployer::pool::changed_besides_slot(&before, &after),
+        Vec::<String>::new()
+    );
+    assert_eq!(settled(after.clone()), settled(before.clone()));
+    assert_eq!(
+        deployer::pool::Slot::of(after.lambda_config()).effective(),
+        deployer::pool::Slot::of(before.lambda_config()).effective()
+    );
+    cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("jane")
+        .send()
+        .await
+        .unwrap();
+    let groups = cognito
+        .list_groups()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.groups().len(), 1);
+    let clients = cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clients.user_pool_clients().len(), 2);
+    let left = common::Emu::ministack().leftovers(&stack).await;
+    assert!(left.is_empty(), "{left:?}");
+}
