@@ -104,13 +104,14 @@ pub struct Request {
 }
 
 /// The user's attributes: the immutable `sub` its row is bound to, and the one that keys the
-/// row when the mapping says so (`userKeyAttribute`). Cognito sends every value as a string.
+/// row when the mapping says so (`userKeyAttribute`). Cognito sends every value as a string
+/// (a `null` reads as absent).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct UserAttributes(pub std::collections::HashMap<String, String>);
+pub struct UserAttributes(pub std::collections::HashMap<String, Option<String>>);
 
 impl UserAttributes {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0.get(name).and_then(|v| v.as_deref())
     }
     pub fn sub(&self) -> Option<&str> {
         self.get("sub")
