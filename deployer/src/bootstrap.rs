@@ -36,6 +36,7 @@ impl Target {
             table: self.table.clone(),
             role: Role::Deployer,
             code_signing: None,
+            existing_pool: None,
         }
     }
 

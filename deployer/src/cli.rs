@@ -440,7 +440,7 @@ pub enum UsersCommand {
 
 #[derive(Debug, Args)]
 pub struct UserAddArgs {
-    /// The user name (the row's partition key).
+    /// The user name (the row's partition key, unless table.userKeyAttribute names another).
     pub user: String,
     /// The user's email address.
     #[arg(long)]

@@ -54,11 +54,21 @@ pub enum EphemeralError {
         help("a copy is <stackName>--<suffix> within 55 characters, and the CI roles know copies by that whole prefix: shorten stackName (33 characters leave room for any suffix) or pass a shorter --suffix")
     )]
     NameCut { base: String, copy: String },
+    #[error("ephemeral copies cannot run on an existing pool (userPool.existing {0}): a pool has one pre-token-generation slot, which the copies would take from each other and from the base stack")]
+    #[diagnostic(
+        code(ephemeral::existing_pool),
+        help("give the copies a pool of their own (inputs without userPool), or preview a change with `deployer plan`")
+    )]
+    ExistingPool(String),
 }
 
 /// A copy whose name does not start with `<base>--` in full (a long base cut short) would fall
-/// outside the ephemeral role's names, or inside another project's: refused.
+/// outside the ephemeral role's names, or inside another project's: refused. So is a copy on
+/// an existing pool, whose one slot the copies would take from each other.
 pub fn check_whole(copy: &StackInputs) -> Result<(), EphemeralError> {
+    if let Some(pool) = copy.existing_pool() {
+        return Err(EphemeralError::ExistingPool(pool.existing.clone()));
+    }
     let base = copy.project();
     if copy
         .stack_name
@@ -301,5 +311,25 @@ mod tests {
             "https://github.com/o/r/actions/runs/5"
         );
         assert!(out.violations().is_empty(), "{:?}", out.violations());
+    }
+
+    #[test]
+    fn a_copy_on_an_existing_pool_is_refused() {
+        let inputs = StackInputs::parse(
+            r#"{"stackName": "app", "userPool": {"existing": "us-east-1_AbC123"}}"#,
+            "t.json",
+        )
+        .unwrap();
+        let copy = apply(
+            &inputs,
+            "pr-1",
+            Duration::from_secs(3600),
+            SystemTime::now(),
+            &HashMap::new(),
+        );
+        assert_eq!(
+            check_whole(&copy),
+            Err(EphemeralError::ExistingPool("us-east-1_AbC123".into()))
+        );
     }
 }

@@ -59,6 +59,17 @@ pub struct Scope {
     /// The code signing configuration the inputs name (`trigger.codeSigningConfigArn`): the
     /// roles may then create the function only with it, and never detach it.
     pub code_signing: Option<String>,
+    /// A pool made outside the deployer (`userPool.existing`): the role reaches that pool by
+    /// its ARN, and no other pool at all.
+    pub existing_pool: Option<ExistingPool>,
+}
+
+/// The existing pool a role deploys to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingPool {
+    pub id: String,
+    /// The stack makes an app client of its own in it (`userPool.appClient`).
+    pub app_client: bool,
 }
 
 /// The longest prefix whose ephemeral copies are never truncated (`<prefix>--<suffix>`, the
@@ -548,6 +559,24 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             ],
             vec![table],
         ),
+    ]);
+    statements.extend(pools(s, pool_tag));
+    statements
+}
+
+/// The user pool statements: a pool of the stack's own, scoped by its `deployer:stack` tag;
+/// or the one existing pool, by its ARN.
+fn pools(s: &Scope, pool_tag: impl Fn(&str) -> Value) -> Vec<Statement> {
+    if let Some(existing) = &s.existing_pool {
+        return existing_pool(s, existing);
+    }
+    let n = s.names();
+    let tag_test = if s.role == Role::Ephemeral {
+        "StringLike"
+    } else {
+        "StringEquals"
+    };
+    vec![
         // A pool's id is generated: the `deployer:stack` tag the template sets on each pool
         // scopes it to this role's stacks (never a tag every pool shares).
         allow(
@@ -606,7 +635,37 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             &["cognito-idp:DescribeUserPoolDomain"],
             vec!["*".into()],
         ),
-    ]);
+    ]
+}
+
+/// A pool made outside the deployer: read it, set its pre-token-generation slot (UpdateUserPool,
+/// which Cognito cannot narrow to one field: docs/security.md says what that gives), check
+/// the listed clients, and make the stack's own client when asked. Nothing that makes,
+/// deletes or tags a pool, and no user administration: users of a pool the team already has
+/// are managed with the team's own credentials.
+fn existing_pool(s: &Scope, existing: &ExistingPool) -> Vec<Statement> {
+    let pool = vec![s.arn("cognito-idp", &format!("userpool/{}", existing.id))];
+    let mut statements = vec![allow(
+        "ExistingUserPool",
+        &[
+            "cognito-idp:DescribeUserPool",
+            "cognito-idp:UpdateUserPool",
+            "cognito-idp:DescribeUserPoolClient",
+        ],
+        pool.clone(),
+    )];
+    if existing.app_client {
+        statements.push(allow(
+            "ExistingUserPoolAppClient",
+            &[
+                "cognito-idp:CreateUserPoolClient",
+                "cognito-idp:UpdateUserPoolClient",
+                "cognito-idp:DeleteUserPoolClient",
+                "cognito-idp:ListUserPoolClients",
+            ],
+            pool,
+        ));
+    }
     statements
 }
 

@@ -782,3 +782,85 @@ fn bootstrap_keeps_other_projects_bucket_statements() {
     let again = policy::bucket_policy("aws", BUCKET, "a", None, Some(&a));
     assert_eq!(again, a);
 }
+
+/// A stack on a pool the team already has: the role reaches that pool by its ARN (it has no
+/// `deployer:stack` tag), only to read it and set its trigger slot (and make the stack's own
+/// client when asked); never another pool, never a pool's creation or deletion, never its
+/// users. Copies cannot run on it at all.
+#[test]
+fn a_role_for_an_existing_pool_reaches_that_pool_alone_and_not_its_users() {
+    let pool = format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_Team01");
+    let other = format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_Other9");
+    let existing = |app_client: bool| {
+        policy::document(&Scope {
+            existing_pool: Some(policy::ExistingPool {
+                id: format!("{REGION}_Team01"),
+                app_client,
+            }),
+            ..scope(Role::Deployer)
+        })
+    };
+    let p = existing(false);
+    // The requests carry this project's stack tag: a pool tagged as the project's is still
+    // not the existing pool.
+    let on = |p: &Value, action: &str, arn: &str| {
+        evaluate(
+            p,
+            &Request::new(action, arn)
+                .with("aws:ResourceTag/deployer:stack", "app")
+                .with("aws:RequestTag/deployer:stack", "app"),
+        )
+        .allowed()
+    };
+    for action in [
+        "cognito-idp:DescribeUserPool",
+        "cognito-idp:UpdateUserPool",
+        "cognito-idp:DescribeUserPoolClient",
+    ] {
+        assert!(on(&p, action, &pool), "{action} on the existing pool");
+        assert!(!on(&p, action, &other), "{action} on another pool");
+    }
+    for action in [
+        "cognito-idp:CreateUserPool",
+        "cognito-idp:DeleteUserPool",
+        "cognito-idp:TagResource",
+        "cognito-idp:CreateUserPoolDomain",
+        "cognito-idp:DeleteUserPoolDomain",
+        "cognito-idp:DeleteUserPoolClient",
+        "cognito-idp:AdminCreateUser",
+        "cognito-idp:AdminSetUserPassword",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminInitiateAuth",
+        "cognito-idp:CreateResourceServer",
+    ] {
+        assert!(!on(&p, action, &pool), "{action} on the existing pool");
+        assert!(!on(&p, action, &other), "{action} on another pool");
+        assert!(!on(&p, action, "*"), "{action} on *");
+    }
+    let with_client = existing(true);
+    assert!(on(&with_client, "cognito-idp:CreateUserPoolClient", &pool));
+    assert!(!on(
+        &with_client,
+        "cognito-idp:CreateUserPoolClient",
+        &other
+    ));
+    assert!(!on(&with_client, "cognito-idp:AdminCreateUser", &pool));
+
+    let inputs = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "region": "eu-west-1", "userPool": {"existing": "eu-west-1_Team01"}}"#,
+        "t.json",
+    )
+    .unwrap();
+    let err =
+        deployer::commands::policy::scope(&inputs, (None, &[]), &args(PolicyRole::Ephemeral, None))
+            .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ephemeral copies cannot run on an existing pool"),
+        "{err}"
+    );
+    let scope =
+        deployer::commands::policy::scope(&inputs, (None, &[]), &args(PolicyRole::Deployer, None))
+            .unwrap();
+    assert_eq!(scope.existing_pool.unwrap().id, "eu-west-1_Team01");
+}

@@ -276,3 +276,86 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     let left = common::Emu::ministack().leftovers(&stack).await;
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Rows keyed by an attribute (`table.userKeyAttribute`): a federated user's pool name
+/// (`okta_jane@example.com` here) is not what the table knows; its email is. `users add`
+/// writes the row under the email, the login reads it from the event's attributes, `users
+/// list` shows it and `users remove` removes it.
+#[tokio::test]
+async fn rows_keyed_by_email_reach_a_federated_style_user() {
+    let inputs = common::Inputs::new(json!({
+        "table": {"userKeyAttribute": "email"},
+        "claims": [{"attribute": "role", "tokens": "both"}],
+    }));
+    deployer(&inputs.path, &["up"]).await.succeeded();
+    let user = "okta_jane@example.com";
+    deployer_with(
+        &inputs.path,
+        &[
+            "users",
+            "add",
+            user,
+            "--email",
+            "jane@corp.example",
+            "--set",
+            "role=site-engineer",
+        ],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .succeeded();
+    let outputs = deployer(&inputs.path, &["outputs", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let row = ddb
+        .get_item()
+        .table_name(outputs["TableName"].as_str().unwrap())
+        .key(
+            "userName",
+            aws_sdk_dynamodb::types::AttributeValue::S("jane@corp.example".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(row.item.is_some(), "the row is under the email");
+    let token = deployer_with(
+        &inputs.path,
+        &["token", user, "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .succeeded()
+    .json();
+    assert_eq!(token["idToken"]["role"], "site-engineer", "{token}");
+    let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    let jane = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user"] == user)
+        .unwrap()
+        .clone();
+    assert_eq!(jane["row"]["role"], "site-engineer", "{list}");
+    deployer(&inputs.path, &["users", "remove", user])
+        .await
+        .succeeded();
+    let row = ddb
+        .get_item()
+        .table_name(outputs["TableName"].as_str().unwrap())
+        .key(
+            "userName",
+            aws_sdk_dynamodb::types::AttributeValue::S("jane@corp.example".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(row.item.is_none(), "removed with the user");
+    deployer(&inputs.path, &["down"]).await.succeeded();
+}

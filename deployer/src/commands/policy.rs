@@ -68,6 +68,16 @@ pub fn scope(
             &format!("ephemeral copies need a base stack name of at most {MAX_EPHEMERAL_PREFIX} characters (stackName, or --prefix)"),
         ));
     }
+    let existing_pool = inputs.existing_pool().map(|p| crate::policy::ExistingPool {
+        id: p.existing.clone(),
+        app_client: p.app_client,
+    });
+    if existing_pool.is_some() && role == Role::Ephemeral {
+        return Err(usage(
+            "ephemeral copies cannot run on an existing pool (userPool.existing): a pool has one pre-token-generation slot, which the copies would take from each other and from the base stack".into(),
+            "test mapping changes on copies with a pool of their own (inputs without userPool), or with `deployer plan`",
+        ));
+    }
     Ok(Scope {
         partition: crate::aws::partition(&region).into(),
         account: args.account.clone(),
@@ -76,6 +86,7 @@ pub fn scope(
         table: inputs.table.name.clone(),
         role,
         code_signing: inputs.trigger.code_signing_config_arn.clone(),
+        existing_pool,
     })
 }
 

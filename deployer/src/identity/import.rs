@@ -279,6 +279,12 @@ pub async fn import(
     let (mut rows, mut passwords_given) = (Vec::new(), Vec::new());
     for (record, result) in results {
         match result {
+            // No attribute to key the row by (table.userKeyAttribute): the user is there,
+            // the row cannot be.
+            Ok((_, identity, _)) if identity.row_key(refs).is_err() => bad.push(BadLine {
+                line: record.line,
+                reason: identity.row_key(refs).unwrap_err().to_string(),
+            }),
             Ok((was_created, identity, given)) => {
                 if given {
                     passwords_given.push(identity.name.clone());
@@ -290,7 +296,7 @@ pub async fn import(
                 }
                 // Under the name Cognito keeps, bound to the user's sub.
                 let mut item = record.row.clone();
-                item.insert(refs.partition_key.clone(), AttributeValue::S(identity.name));
+                item.insert(refs.partition_key.clone(), AttributeValue::S(identity.key));
                 item.insert(ROW_SUB.into(), AttributeValue::S(identity.sub));
                 rows.push((record.line, item));
             }

@@ -15,6 +15,9 @@ pub struct StackRefs {
     pub client_id: String,
     pub table: String,
     pub partition_key: String,
+    /// The user attribute whose value keys a user's row (`table.userKeyAttribute`); `None`:
+    /// the user name.
+    pub user_key_attribute: Option<String>,
     pub domain: String,
     pub region: String,
     pub event_version: String,
@@ -60,11 +63,11 @@ impl StackRefs {
             .map(|s| s.outputs)
             .unwrap_or_default();
         let get = |k: &str| outputs.get(k).cloned().filter(|v| !v.is_empty());
-        let (Some(pool_id), Some(client_id), Some(table)) = (
-            get(output::USER_POOL_ID),
-            get(output::USER_POOL_CLIENT_ID),
-            get(output::TABLE_NAME),
-        ) else {
+        // A stack on an existing pool may have no client of its own (userPool.appClient,
+        // userPool.clients): the commands that sign in say so (`require_client`).
+        let client_id = get(output::USER_POOL_CLIENT_ID).unwrap_or_default();
+        let (Some(pool_id), Some(table)) = (get(output::USER_POOL_ID), get(output::TABLE_NAME))
+        else {
             return Err(Error::NotDeployed {
                 stack: inputs.stack_name.clone(),
                 region: clients.region.clone(),
@@ -76,6 +79,7 @@ impl StackRefs {
             client_id,
             table,
             partition_key: inputs.table.partition_key.clone(),
+            user_key_attribute: inputs.table.user_key_attribute.clone(),
             domain: get("UserPoolDomain").unwrap_or_default(),
             region: conn.region.clone(),
             event_version: get("EventVersion")
@@ -108,14 +112,60 @@ impl StackRefs {
         }
     }
 
-    /// The hosted UI / OAuth base: the pool domain on AWS, the emulator's gateway locally.
+    /// The hosted UI / OAuth base: the pool domain on AWS (a custom domain as it is), the
+    /// emulator's gateway locally.
     pub fn auth_base(&self) -> String {
         match &self.endpoint {
             Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None if self.domain.contains('.') => format!("https://{}", self.domain),
             None => format!(
                 "https://{}.auth.{}.amazoncognito.com",
                 self.domain, self.region
             ),
         }
+    }
+
+    /// The app client the sign-in commands use; a stack on an existing pool may have none.
+    pub fn require_client(&self) -> Result<&str, Error> {
+        if self.client_id.is_empty() {
+            return Err(Error::Usage {
+                message: format!(
+                    "stack {} has no app client to sign in with (it runs on user pool {}, with no userPool.appClient and no userPool.clients)",
+                    self.stack, self.pool_id
+                ),
+                help: "set \"appClient\": true under userPool (the deployer makes a client of its own in the pool), or list the pool's clients in userPool.clients (the first must allow ALLOW_ADMIN_USER_PASSWORD_AUTH), then `deployer up`".into(),
+            });
+        }
+        Ok(&self.client_id)
+    }
+
+    /// An existing pool's own domain (prefix or custom), for the hosted UI: the stack makes
+    /// none there.
+    pub async fn with_pool_domain(mut self, clients: &Clients) -> Result<Self, Error> {
+        if !self.domain.is_empty() {
+            return Ok(self);
+        }
+        let pool = clients
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(&self.pool_id)
+            .send()
+            .await
+            .map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))?;
+        let pool = pool.user_pool.unwrap_or_else(|| {
+            aws_sdk_cognitoidentityprovider::types::UserPoolType::builder().build()
+        });
+        self.domain = pool
+            .custom_domain()
+            .or(pool.domain())
+            .unwrap_or_default()
+            .to_owned();
+        if self.domain.is_empty() && self.endpoint.is_none() {
+            return Err(Error::Usage {
+                message: format!("user pool {} has no domain: the viewer signs in through the hosted UI", self.pool_id),
+                help: "give the pool a domain (console: App integration > Domain), or see the claims with `deployer token USER`".into(),
+            });
+        }
+        Ok(self)
     }
 }

@@ -31,11 +31,12 @@ pub async fn login(
     user: &str,
     password: &Secret,
 ) -> Result<RawTokens, Error> {
+    let client = refs.require_client()?;
     let out = clients
         .cognito
         .admin_initiate_auth()
         .user_pool_id(&refs.pool_id)
-        .client_id(&refs.client_id)
+        .client_id(client)
         .auth_flow(AuthFlowType::AdminUserPasswordAuth)
         .auth_parameters("USERNAME", user)
         .auth_parameters("PASSWORD", password.expose())

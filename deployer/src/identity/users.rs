@@ -143,11 +143,12 @@ async fn write_row(
         return Ok(None);
     }
     let shown = row_json(&row);
+    let key = identity.row_key(refs)?;
     row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
     if replace {
-        put_row(clients, refs, &identity.name, &row).await?;
+        put_row(clients, refs, key, &row).await?;
     } else {
-        super::rows::merge_row(clients, refs, &identity.name, &row, &identity.sub).await?;
+        super::rows::merge_row(clients, refs, key, &row, &identity.sub).await?;
     }
     Ok(Some(shown))
 }
@@ -197,6 +198,34 @@ pub async fn delete_pool_user(
 pub struct PoolIdentity {
     pub name: String,
     pub sub: String,
+    /// What keys the user's row: the name, or the value of `table.userKeyAttribute` (empty
+    /// when the user has no such attribute).
+    pub key: String,
+}
+
+impl PoolIdentity {
+    /// The row key, or why there is none.
+    pub fn row_key(&self, refs: &StackRefs) -> Result<&str, Error> {
+        match (&refs.user_key_attribute, self.key.is_empty()) {
+            (Some(attribute), true) => Err(Error::Usage {
+                message: format!("user {} has no {attribute} attribute, which keys its row (table.userKeyAttribute)", self.name),
+                help: "give the user the attribute (`aws cognito-idp admin-update-user-attributes`), or key rows by user name (remove table.userKeyAttribute)".into(),
+            }),
+            _ => Ok(&self.key),
+        }
+    }
+}
+
+/// The value that keys `name`'s row among the user's `attributes`.
+fn row_key_of(refs: &StackRefs, name: &str, attributes: &[AttributeType]) -> String {
+    match &refs.user_key_attribute {
+        None => name.to_owned(),
+        Some(key) => attributes
+            .iter()
+            .find(|a| &a.name == key)
+            .and_then(|a| a.value.clone())
+            .unwrap_or_default(),
+    }
 }
 
 /// The canonical name and sub of `user` (any letter case: the pool is case-insensitive);
@@ -234,15 +263,15 @@ pub async fn find_user(
     };
     let unclaimed = out.user_status
         == Some(aws_sdk_cognitoidentityprovider::types::UserStatusType::ForceChangePassword);
-    let sub = out
-        .user_attributes
-        .unwrap_or_default()
-        .into_iter()
+    let attributes = out.user_attributes.unwrap_or_default();
+    let sub = attributes
+        .iter()
         .find(|a| a.name == "sub")
-        .and_then(|a| a.value)
+        .and_then(|a| a.value.clone())
         .unwrap_or_default();
     Ok(Some((
         PoolIdentity {
+            key: row_key_of(refs, &out.username, &attributes),
             name: out.username,
             sub,
         },
@@ -381,10 +410,16 @@ pub async fn remove(
     refs: &StackRefs,
     user: &str,
 ) -> Result<RemoveReport, Error> {
-    // The row is under the name Cognito keeps, whatever case was typed.
-    let user = &find_identity(clients, refs, user)
-        .await?
-        .map_or_else(|| user.to_owned(), |i| i.name);
+    // The row is under the name Cognito keeps, whatever case was typed (or the attribute
+    // that keys rows), read before the user is gone.
+    let identity = find_identity(clients, refs, user).await?;
+    let key = match (&identity, &refs.user_key_attribute) {
+        (Some(i), _) => i.key.clone(),
+        (None, None) => user.to_owned(),
+        // No user left to read the attribute from: its row cannot be found by name.
+        (None, Some(_)) => String::new(),
+    };
+    let user = &identity.map_or_else(|| user.to_owned(), |i| i.name);
     let removed_from_pool = found(
         clients
             .cognito
@@ -395,19 +430,25 @@ pub async fn remove(
             .await
             .map_err(|e| clients.err("cognito-idp", "AdminDeleteUser", e)),
     )?;
-    let deleted = clients
-        .dynamodb
-        .delete_item()
-        .table_name(&refs.table)
-        .key(&refs.partition_key, AttributeValue::S(user.to_owned()))
-        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-        .send()
-        .await
-        .map_err(|e| clients.err("dynamodb", "DeleteItem", e))?;
+    let deleted = match key.is_empty() {
+        true => None,
+        false => {
+            clients
+                .dynamodb
+                .delete_item()
+                .table_name(&refs.table)
+                .key(&refs.partition_key, AttributeValue::S(key))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| clients.err("dynamodb", "DeleteItem", e))?
+                .attributes
+        }
+    };
     Ok(RemoveReport {
         user: user.into(),
         removed_from_pool,
-        removed_row: deleted.attributes.is_some_and(|a| !a.is_empty()),
+        removed_row: deleted.is_some_and(|a| !a.is_empty()),
     })
 }
 
@@ -425,6 +466,9 @@ pub struct UserEntry {
     pub stale_row: bool,
     #[serde(skip)]
     sub: Option<String>,
+    /// What keys the user's row (`PoolIdentity::key`).
+    #[serde(skip)]
+    key: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -474,8 +518,11 @@ pub async fn list(clients: &Clients, refs: &StackRefs) -> Result<UserList, Error
             .await
             .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
         for u in out.users.unwrap_or_default() {
+            let name = u.username.clone().unwrap_or_default();
+            let key = row_key_of(refs, &name, u.attributes());
             users.push(UserEntry {
-                user: u.username.unwrap_or_default(),
+                key,
+                user: name,
                 status: u
                     .user_status
                     .map(|s| s.as_str().to_owned())
@@ -512,13 +559,16 @@ async fn attach_rows(
 ) -> Result<(), Error> {
     let keys = chunk
         .iter()
-        .map(|u| {
-            HashMap::from([(
-                refs.partition_key.clone(),
-                AttributeValue::S(u.user.clone()),
-            )])
-        })
+        .map(|u| HashMap::from([(refs.partition_key.clone(), AttributeValue::S(u.key.clone()))]))
+        .filter(|k| !matches!(k.values().next(), Some(AttributeValue::S(v)) if v.is_empty()))
         .collect::<Vec<_>>();
+    // Users keyed by an attribute may share a value; BatchGetItem refuses a key twice.
+    let mut keys = keys;
+    keys.sort_by_key(|k| format!("{:?}", k.values().next()));
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut request = Some(
         aws_sdk_dynamodb::types::KeysAndAttributes::builder()
             .set_keys(Some(keys))
@@ -542,7 +592,7 @@ async fn attach_rows(
             let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
                 continue;
             };
-            if let Some(entry) = chunk.iter_mut().find(|u| &u.user == name) {
+            for entry in chunk.iter_mut().filter(|u| &u.key == name) {
                 let mut row = row_json(&item);
                 row.remove(&refs.partition_key);
                 let owner = row.remove(ROW_SUB);

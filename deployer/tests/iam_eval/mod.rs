@@ -29,6 +29,7 @@ pub fn app_scope(
         table: None,
         role,
         code_signing: None,
+        existing_pool: None,
     }
 }
 

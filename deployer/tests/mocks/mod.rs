@@ -832,6 +832,7 @@ pub fn refs() -> deployer::identity::refs::StackRefs {
         client_id: "client".into(),
         table: "app-users".into(),
         partition_key: "userName".into(),
+        user_key_attribute: None,
         domain: "app-login".into(),
         region: "us-east-1".into(),
         event_version: "V2_0".into(),
