@@ -289,6 +289,10 @@ pub struct PlanArgs {
     /// Show what taking over a stack the deployer did not create would change.
     #[arg(long)]
     pub adopt: bool,
+    /// Plan as `up --replace-trigger` would: take an existing pool's occupied
+    /// pre-token-generation slot.
+    #[arg(long)]
+    pub replace_trigger: bool,
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,

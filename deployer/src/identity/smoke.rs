@@ -120,16 +120,28 @@ pub async fn smoke(
     inputs: &StackInputs,
 ) -> Result<VerifyReport, Error> {
     let expect = expectation(inputs);
+    // Nothing is made that could not sign in, or whose row could not be keyed.
+    refs.require_client()?;
     let mut suffix = [0u8; 4];
     getrandom::fill(&mut suffix).expect("the OS random source");
     let user = format!("deployer-verify-{}", hex::encode(suffix));
+    let email = match refs.user_key_attribute.as_deref() {
+        None => None,
+        Some("email") => Some(format!("{user}@verify.invalid")),
+        Some(other) => {
+            return Err(Error::Usage {
+                message: format!("verify's temporary user cannot be given the {other} attribute that keys rows (table.userKeyAttribute)"),
+                help: "check a real user's tokens with `deployer token USER`".into(),
+            })
+        }
+    };
     let password = generate_password();
     let result = async {
         add(
             clients,
             refs,
             &user,
-            None,
+            email.as_deref(),
             Some(password.clone()),
             expect.row.clone(),
             (false, true, &super::secret::SecretSink::Json),

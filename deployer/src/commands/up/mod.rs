@@ -193,6 +193,7 @@ pub async fn run_plan(s: &Session<'_>, args: &PlanArgs) -> Result<u8, Error> {
         dry_run: true,
         wait_timeout: args.wait_timeout,
         adopt: args.adopt,
+        replace_trigger: args.replace_trigger,
         ..UpOptions::for_target(s.local())
     };
     s.print(&up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?);
