@@ -146,3 +146,82 @@ async fn the_first_deploy_walkthrough_runs_as_written() {
         token.1
     );
 }
+
+/// "Claims for the pool you already have", as written, on the emulator: the inputs shown
+/// (with a pool the test makes as a team would: a user, an app client, another
+/// pre-token-generation trigger), then each command line.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn the_existing_pool_walkthrough_runs_as_written() {
+    use aws_sdk_cognitoidentityprovider::types::{ExplicitAuthFlowsType, LambdaConfigType};
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&common::sdk().await);
+    let theirs = "arn:aws:lambda:us-east-1:000000000000:function:their-pretoken";
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(common::unique("readme"))
+        .lambda_config(LambdaConfigType::builder().pre_token_generation(theirs).build())
+        .send()
+        .await
+        .unwrap()
+        .user_pool
+        .unwrap()
+        .id
+        .unwrap();
+    let client = cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("web")
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap()
+        .client_id
+        .unwrap();
+    common::pool_user(&pool, "jane", Some("Readme-walkthrough-1")).await;
+
+    let readme = readme();
+    let section = &readme[readme.find("## Claims for the pool you already have").unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    let mut inputs: serde_json::Value = serde_json::from_str(&section[start..end]).unwrap();
+    let stack = common::unique("t");
+    inputs["stackName"] = stack.clone().into();
+    inputs["region"] = "us-east-1".into();
+    inputs["userPool"]["existing"] = pool.clone().into();
+    inputs["userPool"]["clients"] = serde_json::json!([client]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack-inputs.json");
+    std::fs::write(&file, inputs.to_string()).unwrap();
+
+    let command = format!("\"{}\" --local -f \"{}\"", env!("CARGO_BIN_EXE_deployer"), file.display());
+    let lines = block(&readme, "## Claims for the pool you already have");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let mut token = String::new();
+    for line in lines {
+        let script = line.replace("cargo run -p deployer --", &command);
+        let out = tokio::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("PASSWORD", "Readme-walkthrough-1")
+            .env("DEPLOYER_PLAIN", "1")
+            .env("DEPLOYER_POLL_MS", "100")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "README line failed: {line}\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if line.contains(" token jane") {
+            token = stdout;
+        }
+    }
+    assert!(token.contains("p1") && token.contains("p2"), "{token}");
+    let after = cognito.describe_user_pool().user_pool_id(&pool).send().await.unwrap();
+    let slot = deployer::pool::Slot::of(after.user_pool.unwrap().lambda_config());
+    assert_eq!(slot.effective(), Some((theirs, "V1_0")), "their trigger is back");
+}
