@@ -216,14 +216,32 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     // The other commands work on it: verify's temporary user comes and goes through the
     // team's client, invoke runs the trigger on jane's event, logs shows her logins, and the
     // users list shows her row.
-    let verified = deployer(&inputs, &["verify", "--output", "json"]).await.succeeded().json();
-    assert_eq!(verified["idClaims"]["projects"], json!(["verify-projects-a", "verify-projects-b"]), "{verified}");
-    let invoked = deployer(&inputs, &["invoke", "--user", "jane", "--output", "json"]).await.succeeded();
+    let verified = deployer(&inputs, &["verify", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    assert_eq!(
+        verified["idClaims"]["projects"],
+        json!(["verify-projects-a", "verify-projects-b"]),
+        "{verified}"
+    );
+    let invoked = deployer(&inputs, &["invoke", "--user", "jane", "--output", "json"])
+        .await
+        .succeeded();
     assert!(invoked.stdout.contains("p-1"), "{}", invoked.stdout);
-    let logs = deployer(&inputs, &["logs", "--since", "10m"]).await.succeeded();
+    let logs = deployer(&inputs, &["logs", "--since", "10m"])
+        .await
+        .succeeded();
     assert!(logs.stdout.contains("jane"), "{}", logs.stdout);
-    let users = deployer(&inputs, &["users", "list", "--output", "json"]).await.succeeded().json();
-    assert_eq!(users.as_array().unwrap().len(), 1, "verify's user is gone: {users}");
+    let users = deployer(&inputs, &["users", "list", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        1,
+        "verify's user is gone: {users}"
+    );
     assert_eq!(users[0]["row"]["projects"], "p-1,p-2", "{users}");
 
     // status sees the slot changed behind the stack's back; up sets it back.

@@ -159,7 +159,11 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
     let pool = cognito
         .create_user_pool()
         .pool_name(common::unique("readme"))
-        .lambda_config(LambdaConfigType::builder().pre_token_generation(theirs).build())
+        .lambda_config(
+            LambdaConfigType::builder()
+                .pre_token_generation(theirs)
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -183,7 +187,9 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
     common::pool_user(&pool, "jane", Some("Readme-walkthrough-1")).await;
 
     let readme = readme();
-    let section = &readme[readme.find("## Claims for the pool you already have").unwrap()..];
+    let section = &readme[readme
+        .find("## Claims for the pool you already have")
+        .unwrap()..];
     let start = section.find("```json\n").unwrap() + "```json\n".len();
     let end = start + section[start..].find("```").unwrap();
     let mut inputs: serde_json::Value = serde_json::from_str(&section[start..end]).unwrap();
@@ -196,7 +202,11 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
     let file = dir.path().join("stack-inputs.json");
     std::fs::write(&file, inputs.to_string()).unwrap();
 
-    let command = format!("\"{}\" --local -f \"{}\"", env!("CARGO_BIN_EXE_deployer"), file.display());
+    let command = format!(
+        "\"{}\" --local -f \"{}\"",
+        env!("CARGO_BIN_EXE_deployer"),
+        file.display()
+    );
     let lines = block(&readme, "## Claims for the pool you already have");
     assert_eq!(lines.len(), 5, "{lines:?}");
     let mut token = String::new();
@@ -221,7 +231,16 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
         }
     }
     assert!(token.contains("p1") && token.contains("p2"), "{token}");
-    let after = cognito.describe_user_pool().user_pool_id(&pool).send().await.unwrap();
+    let after = cognito
+        .describe_user_pool()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
     let slot = deployer::pool::Slot::of(after.user_pool.unwrap().lambda_config());
-    assert_eq!(slot.effective(), Some((theirs, "V1_0")), "their trigger is back");
+    assert_eq!(
+        slot.effective(),
+        Some((theirs, "V1_0")),
+        "their trigger is back"
+    );
 }
