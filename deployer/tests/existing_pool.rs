@@ -362,6 +362,81 @@ async fn rows_keyed_by_email_reach_a_federated_style_user() {
     .succeeded()
     .json();
     assert_eq!(token["idToken"]["role"], "site-engineer", "{token}");
+    // Another user who shares the email never takes jane's row: refused, and removing that
+    // user leaves her row alone.
+    let other = deployer_with(
+        &inputs.path,
+        &[
+            "users",
+            "add",
+            "mallory",
+            "--email",
+            "jane@corp.example",
+            "--set",
+            "role=admin",
+        ],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await;
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("belongs to another user"),
+        "{}",
+        other.stderr
+    );
+    // A user who later takes the same email (an attribute change): removing them deletes no
+    // row of jane's.
+    deployer_with(
+        &inputs.path,
+        &["users", "add", "mallory", "--email", "mallory@corp.example"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .succeeded();
+    let cognito = Cognito::new(&sdk().await);
+    let pool = deployer(&inputs.path, &["outputs", "--output", "json"])
+        .await
+        .succeeded()
+        .json()["UserPoolId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cognito
+        .admin_update_user_attributes()
+        .user_pool_id(&pool)
+        .username("mallory")
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email")
+                .value("jane@corp.example")
+                .build()
+                .unwrap(),
+        )
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email_verified")
+                .value("true")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    deployer(&inputs.path, &["users", "remove", "mallory"])
+        .await
+        .succeeded();
+    let token = deployer_with(
+        &inputs.path,
+        &["token", user, "--output", "json"],
+        &[("DEPLOYER_PASSWORD", PASSWORD)],
+        None,
+    )
+    .await
+    .succeeded()
+    .json();
+    assert_eq!(token["idToken"]["role"], "site-engineer", "{token}");
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
         .succeeded()

@@ -67,10 +67,25 @@ pub fn classify_keyed(
 ) -> Result<Classified, EventError> {
     let mut classified = classify(event)?;
     if let (Principal::User(key), Some(attribute)) = (&mut classified.principal, key_attribute) {
-        let attributes = &event.request.user_attributes;
-        *key = attributes.get(attribute).unwrap_or_default().to_owned();
+        *key = key_value(&event.request.user_attributes, attribute)
+            .unwrap_or_default()
+            .to_owned();
     }
     Ok(classified)
+}
+
+/// The value of the attribute that keys the user's row. An email or phone number counts only
+/// once verified: a user may set their own to anyone's, and would otherwise read that
+/// person's row.
+fn key_value<'a>(attributes: &'a crate::event::UserAttributes, attribute: &str) -> Option<&'a str> {
+    let value = attributes.get(attribute).filter(|v| !v.is_empty())?;
+    match attribute {
+        "email" | "phone_number" => {
+            let verified = attributes.get(&format!("{attribute}_verified"));
+            (verified == Some("true")).then_some(value)
+        }
+        _ => Some(value),
+    }
 }
 
 /// Whether the event's app client is one whose tokens get the claims (`clients`; empty: all).
@@ -160,10 +175,14 @@ pub enum Binding {
     Stale,
 }
 
-pub use crate::config::ROW_SUB;
+pub use crate::config::{ROW_PRINCIPAL, ROW_SUB};
 
 /// Whether `row` belongs to the user of `event`.
 pub fn binding(event: &PreTokenEvent, row: &Row) -> Binding {
+    // A machine client's row is never a user's (a user's key attribute may name a client id).
+    if matches!(row.get(ROW_PRINCIPAL), Some(AttributeValue::S(p)) if p == "client") {
+        return Binding::Stale;
+    }
     match (row.get(ROW_SUB), event.request.user_attributes.sub()) {
         (None, _) => Binding::Unbound,
         (Some(AttributeValue::S(stored)), Some(sub)) if stored == sub => Binding::Bound,

@@ -12,6 +12,10 @@ use std::time::Duration;
 /// and `users import`, checked at every login).
 pub const ROW_SUB: &str = "sub";
 
+/// The row attribute marking a machine client's row (`clients add` writes `client`): never a
+/// user's, whatever key a user's attribute names.
+pub const ROW_PRINCIPAL: &str = "deployer:principal";
+
 /// Name of the environment variable holding the JSON configuration.
 pub const CONFIG_ENV: &str = "TRIGGER_CONFIG";
 
@@ -461,7 +465,7 @@ impl TriggerConfig {
             .map(|m| m.attribute.as_str())
             .chain(self.groups.as_ref().map(|g| g.attribute.as_str()))
             .chain(self.scopes_attribute.as_deref())
-            .chain([ROW_SUB]);
+            .chain([ROW_SUB, ROW_PRINCIPAL]);
         names.filter(|name| seen.insert(*name)).collect()
     }
 }
@@ -482,7 +486,10 @@ mod tests {
         let config = TriggerConfig::blog_default("UserInfoTable");
         config.validate().unwrap();
         assert_eq!(config.partition_key, "userName");
-        assert_eq!(config.projected_attributes(), vec!["projects", "sub"]);
+        assert_eq!(
+            config.projected_attributes(),
+            vec!["projects", "sub", "deployer:principal"]
+        );
     }
 
     #[test]
@@ -545,7 +552,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.projected_attributes(),
-            vec!["role", "tenant_id", "groups", "scopes", "sub"]
+            vec![
+                "role",
+                "tenant_id",
+                "groups",
+                "scopes",
+                "sub",
+                "deployer:principal"
+            ]
         );
     }
 }

@@ -46,10 +46,8 @@ pub async fn handle<S: PrincipalStore>(
             return Err(TriggerError::Malformed(err.to_string()));
         }
     };
-    let key_attribute = config.user_key_attribute.as_deref();
-    let classified = claims::classify_keyed(&event, key_attribute).inspect_err(|err| {
-        tracing::error!(outcome = outcome::MALFORMED, source = %event.trigger_source, error = %err, "login");
-    })?;
+    // Another app client's tokens are Cognito's alone: answered as they came, whatever the
+    // event holds.
     if !claims::serves_client(&event, &config.clients) {
         tracing::info!(
             outcome = outcome::OTHER_CLIENT,
@@ -59,6 +57,10 @@ pub async fn handle<S: PrincipalStore>(
         );
         return Ok(raw);
     }
+    let key_attribute = config.user_key_attribute.as_deref();
+    let classified = claims::classify_keyed(&event, key_attribute).inspect_err(|err| {
+        tracing::error!(outcome = outcome::MALFORMED, source = %event.trigger_source, error = %err, "login");
+    })?;
     let principal = &classified.principal;
     let log_denied = |outcome: &str, cause: &dyn std::fmt::Display, lookup_us: u64| {
         tracing::error!(

@@ -658,3 +658,54 @@ async fn only_the_listed_app_clients_tokens_get_the_claims() {
         "{out}"
     );
 }
+
+/// A key attribute a user can set to anyone's: an email or phone number keys a row only once
+/// verified; and a machine client's row (`deployer:principal` = `client`) is never a user's,
+/// whatever the user's attribute names.
+#[tokio::test]
+async fn a_user_cannot_point_their_key_attribute_at_another_principals_row() {
+    let mut store = store_with("victim@example.com", &[("projects", s("secret"))]);
+    store.rows.insert(
+        "4tq7client".into(),
+        [
+            ("projects".to_owned(), s("machine")),
+            ("deployer:principal".to_owned(), s("client")),
+        ]
+        .into(),
+    );
+    let by_email = config(
+        json!({"table": "t", "claims": [{"attribute": "projects"}], "userKeyAttribute": "email"}),
+    );
+    let mut event = fixture("v2_authentication");
+    event["request"]["userAttributes"]["email"] = json!("victim@example.com");
+    event["request"]["userAttributes"]["email_verified"] = json!("false");
+    let out = handle(&store, &by_email, event.clone()).await.unwrap();
+    assert!(
+        store.asked.lock().unwrap().is_empty(),
+        "an unverified email reads nothing"
+    );
+    let claims = &out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+        ["claimsToAddOrOverride"];
+    assert!(claims.get("projects").is_none(), "{out}");
+
+    let by_custom = config(
+        json!({"table": "t", "claims": [{"attribute": "projects"}], "userKeyAttribute": "custom:badge"}),
+    );
+    event["request"]["userAttributes"]["custom:badge"] = json!("4tq7client");
+    let out = handle(&store, &by_custom, event).await.unwrap();
+    let claims = &out["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]
+        ["claimsToAddOrOverride"];
+    assert!(claims.get("projects").is_none(), "a client's row: {out}");
+}
+
+/// The listed-clients check comes first: an event of another client is answered unchanged
+/// even when the trigger could not have read it.
+#[tokio::test]
+async fn another_clients_event_is_answered_unchanged_even_when_unreadable() {
+    let mut cfg = pattern_config();
+    cfg.clients = vec!["listed".into()];
+    let mut event = fixture("v2_authentication");
+    event["triggerSource"] = json!("SomethingNew_Source");
+    let out = handle(&jane(), &cfg, event.clone()).await.unwrap();
+    assert_eq!(out, event);
+}

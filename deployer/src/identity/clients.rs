@@ -110,7 +110,13 @@ pub async fn add_client(
         let client_id = client.client_id.unwrap_or_default();
         // Into the file as soon as the client exists: a failed row write does not lose it.
         let client_secret = sink.deliver(client.client_secret.unwrap_or_default(), &mut ready)?;
-        put_row(clients, refs, &client_id, &row).await?;
+        // Marked as a client's: a user whose key attribute names this id never reads it.
+        let mut item = row.clone();
+        item.insert(
+            trigger::config::ROW_PRINCIPAL.into(),
+            AttributeValue::S("client".into()),
+        );
+        put_row(clients, refs, &client_id, &item).await?;
         Ok::<_, Error>(ClientReport {
             name: name.into(),
             client_id,

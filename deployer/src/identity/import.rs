@@ -329,6 +329,21 @@ async fn write_rows(
     bad: &mut Vec<BadLine>,
 ) -> Result<usize, Error> {
     let mut rows_written = 0;
+    // Rows keyed by an attribute are written one by one, each only over a row of its own
+    // user: another living user may share the value.
+    if refs.user_key_attribute.is_some() {
+        for (line, item) in rows {
+            if super::rows::put_own_row(clients, refs, item.clone()).await? {
+                rows_written += 1;
+            } else {
+                bad.push(BadLine {
+                    line: *line,
+                    reason: "the user was imported, but the row under its key is another user's (they share the attribute that keys rows): not written".into(),
+                });
+            }
+        }
+        return Ok(rows_written);
+    }
     for chunk in rows.chunks(25) {
         match write_batch(clients, refs, chunk).await {
             Ok(()) => rows_written += chunk.len(),

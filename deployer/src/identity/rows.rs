@@ -72,6 +72,13 @@ pub async fn merge_row(
     match updated {
         Ok(_) => Ok(()),
         // DynamoDB API reference, UpdateItem: ConditionalCheckFailedException (400).
+        // Rows keyed by an attribute: another living user shares the value. Never replaced.
+        Err(err)
+            if err.code == "ConditionalCheckFailedException"
+                && refs.user_key_attribute.is_some() =>
+        {
+            Err(err)
+        }
         Err(err) if err.code == "ConditionalCheckFailedException" => {
             tracing::warn!(
                 key,
@@ -80,6 +87,46 @@ pub async fn merge_row(
             put_row(clients, refs, key, row).await
         }
         Err(err) => Err(err),
+    }
+}
+
+/// Writes a user's whole row (`item`, key and sub included) unless the row there is bound to
+/// another user: with rows keyed by an attribute (`table.userKeyAttribute`) that is another
+/// living user who shares the value, whose row is never replaced. `false` when refused.
+pub async fn put_own_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    item: HashMap<String, AttributeValue>,
+) -> Result<bool, AwsError> {
+    let sub = item
+        .get(ROW_SUB)
+        .cloned()
+        .unwrap_or(AttributeValue::S(String::new()));
+    let put = clients
+        .dynamodb
+        .put_item()
+        .table_name(&refs.table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#sub) OR #sub = :sub")
+        .expression_attribute_names("#sub", ROW_SUB)
+        .expression_attribute_values(":sub", sub)
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "PutItem", e));
+    match put {
+        Ok(_) => Ok(true),
+        // DynamoDB API reference, PutItem: ConditionalCheckFailedException (400).
+        Err(err) if err.code == "ConditionalCheckFailedException" => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Why a keyed row was not written: it is another user's.
+pub fn shared_key(refs: &StackRefs, user: &str, key: &str) -> Error {
+    let attribute = refs.user_key_attribute.as_deref().unwrap_or("the key");
+    Error::Usage {
+        message: format!("the row under {key} belongs to another user (their sub is bound to it): {user} shares its {attribute}; nothing was written"),
+        help: format!("give each user their own {attribute}, or remove the other user first (`deployer users remove`)"),
     }
 }
 

@@ -145,10 +145,24 @@ async fn write_row(
     let shown = row_json(&row);
     let key = identity.row_key(refs)?;
     row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
-    if replace {
+    let keyed = refs.user_key_attribute.is_some();
+    let refused = || super::rows::shared_key(refs, &identity.name, key);
+    if replace && keyed {
+        let mut item = row.clone();
+        item.insert(
+            refs.partition_key.clone(),
+            AttributeValue::S(key.to_owned()),
+        );
+        if !super::rows::put_own_row(clients, refs, item).await? {
+            return Err(refused());
+        }
+    } else if replace {
         put_row(clients, refs, key, &row).await?;
     } else {
-        super::rows::merge_row(clients, refs, key, &row, &identity.sub).await?;
+        match super::rows::merge_row(clients, refs, key, &row, &identity.sub).await {
+            Err(e) if e.code == "ConditionalCheckFailedException" => return Err(refused()),
+            other => other?,
+        }
     }
     Ok(Some(shown))
 }
@@ -413,6 +427,7 @@ pub async fn remove(
     // The row is under the name Cognito keeps, whatever case was typed (or the attribute
     // that keys rows), read before the user is gone.
     let identity = find_identity(clients, refs, user).await?;
+    let sub = identity.as_ref().map(|i| i.sub.clone());
     let key = match (&identity, &refs.user_key_attribute) {
         (Some(i), _) => i.key.clone(),
         (None, None) => user.to_owned(),
@@ -432,24 +447,51 @@ pub async fn remove(
     )?;
     let deleted = match key.is_empty() {
         true => None,
-        false => {
-            clients
-                .dynamodb
-                .delete_item()
-                .table_name(&refs.table)
-                .key(&refs.partition_key, AttributeValue::S(key))
-                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-                .send()
-                .await
-                .map_err(|e| clients.err("dynamodb", "DeleteItem", e))?
-                .attributes
-        }
+        false => delete_own_row(clients, refs, key, sub.as_deref()).await?,
     };
     Ok(RemoveReport {
         user: user.into(),
         removed_from_pool,
         removed_row: deleted.is_some_and(|a| !a.is_empty()),
     })
+}
+
+/// Deletes the row under `key` unless it is bound to another user than `sub` (with rows keyed
+/// by an attribute, another living user who shares the value). The row removed, if any.
+async fn delete_own_row(
+    clients: &Clients,
+    refs: &StackRefs,
+    key: String,
+    sub: Option<&str>,
+) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+    let mut delete = clients
+        .dynamodb
+        .delete_item()
+        .table_name(&refs.table)
+        .key(&refs.partition_key, AttributeValue::S(key.clone()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+    if let (Some(_), Some(sub)) = (&refs.user_key_attribute, sub) {
+        delete = delete
+            .condition_expression("attribute_not_exists(#sub) OR #sub = :sub")
+            .expression_attribute_names("#sub", ROW_SUB)
+            .expression_attribute_values(":sub", AttributeValue::S(sub.to_owned()));
+    }
+    match delete
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "DeleteItem", e))
+    {
+        Ok(out) => Ok(out.attributes),
+        // DynamoDB API reference, DeleteItem: ConditionalCheckFailedException (400).
+        Err(e) if e.code == "ConditionalCheckFailedException" => {
+            tracing::warn!(
+                key,
+                "the row under this key is another user's: left as it is"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One line of `users list`.
