@@ -21,21 +21,22 @@ fn config() -> TriggerConfig {
 }
 
 #[tokio::test]
-async fn found_reads_one_item_by_key_with_only_the_mapped_attributes_and_its_owner() {
+async fn found_reads_one_item_by_key_with_only_the_mapped_attributes_its_owner_and_kind() {
     let rule = mock!(Client::get_item)
         .match_requests(|req| {
             req.table_name() == Some("UserInfoTable")
                 && req.key().and_then(|k| k.get("userName"))
                     == Some(&AttributeValue::S("jane".into()))
-                && req.projection_expression() == Some("#a0, #a1, #a2, #a3")
+                && req.projection_expression() == Some("#a0, #a1, #a2, #a3, #a4")
                 && req.expression_attribute_names().map(|n| {
                     (
                         n["#a0"].as_str(),
                         n["#a1"].as_str(),
                         n["#a2"].as_str(),
                         n["#a3"].as_str(),
+                        n["#a4"].as_str(),
                     )
-                }) == Some(("projects", "name", "groups", "sub"))
+                }) == Some(("projects", "name", "groups", "sub", "deployer:principal"))
                 && req.consistent_read() == Some(true)
         })
         .then_output(|| {
