@@ -459,6 +459,14 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         allow("PassTriggerRole", &["iam:PassRole"], vec![role])
             .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
         create_function(s, &function),
+        // The invoke permission is Cognito's alone: never one for another principal (a public
+        // invoke would let anyone read rows through crafted events).
+        allow(
+            "CognitoInvokePermission",
+            &["lambda:AddPermission"],
+            vec![function.clone(), format!("{function}:*")],
+        )
+        .when(json!({"StringEquals": {"lambda:Principal": "cognito-idp.amazonaws.com"}})),
         allow(
             "TriggerFunction",
             &[
@@ -467,7 +475,6 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "lambda:UpdateFunctionCode",
                 "lambda:UpdateFunctionConfiguration",
                 "lambda:DeleteFunction",
-                "lambda:AddPermission",
                 "lambda:RemovePermission",
                 "lambda:GetPolicy",
                 "lambda:TagResource",
@@ -638,35 +645,22 @@ fn pools(s: &Scope, pool_tag: impl Fn(&str) -> Value) -> Vec<Statement> {
     ]
 }
 
-/// A pool made outside the deployer: read it, set its pre-token-generation slot (UpdateUserPool,
-/// which Cognito cannot narrow to one field: docs/security.md says what that gives), check
-/// the listed clients, and make the stack's own client when asked. Nothing that makes,
-/// deletes or tags a pool, and no user administration: users of a pool the team already has
-/// are managed with the team's own credentials.
+/// A pool made outside the deployer: read it and list its clients (no secrets), nothing more.
+/// Its pre-token-generation slot is set once, by an admin's `up` (UpdateUserPool, which Cognito
+/// cannot narrow to that field, would let the role rewrite the pool: point its custom-auth
+/// triggers at code it deploys, turn MFA off); the slot then calls the stack's alias, which
+/// every later deploy moves without touching the pool. No client administration (Cognito
+/// authorizes it for every client of the pool), no pool creation, deletion or tagging, and
+/// no user administration: the team's users are managed with the team's credentials.
 fn existing_pool(s: &Scope, existing: &ExistingPool) -> Vec<Statement> {
-    let pool = vec![s.arn("cognito-idp", &format!("userpool/{}", existing.id))];
-    let mut statements = vec![allow(
+    vec![allow(
         "ExistingUserPool",
         &[
             "cognito-idp:DescribeUserPool",
-            "cognito-idp:UpdateUserPool",
-            "cognito-idp:DescribeUserPoolClient",
+            "cognito-idp:ListUserPoolClients",
         ],
-        pool.clone(),
-    )];
-    if existing.app_client {
-        statements.push(allow(
-            "ExistingUserPoolAppClient",
-            &[
-                "cognito-idp:CreateUserPoolClient",
-                "cognito-idp:UpdateUserPoolClient",
-                "cognito-idp:DeleteUserPoolClient",
-                "cognito-idp:ListUserPoolClients",
-            ],
-            pool,
-        ));
-    }
-    statements
+        vec![s.arn("cognito-idp", &format!("userpool/{}", existing.id))],
+    )]
 }
 
 /// Creating the stack's function; with code signing, only with the project's configuration

@@ -95,6 +95,24 @@ impl Slot {
         .any(|arn| function_name(arn) == Some(function))
     }
 
+    /// Whether every function the slot names is a Lambda function of this account and region
+    /// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`).
+    pub fn functions_in(&self, region: &str, account: &str) -> bool {
+        let here = |arn: &str| {
+            let parts: Vec<&str> = arn.split(':').collect();
+            matches!(parts.as_slice(),
+                ["arn", _, "lambda", r, a, "function", name] | ["arn", _, "lambda", r, a, "function", name, _]
+                    if *r == region && *a == account && !name.is_empty())
+        };
+        [
+            self.classic.as_deref(),
+            self.versioned.as_ref().map(|(a, _)| a.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .all(here)
+    }
+
     /// As the stack records it.
     pub fn to_json(&self) -> String {
         let mut out = serde_json::Map::new();
@@ -179,18 +197,34 @@ pub fn pool_arn(region: &str, account: &str, pool: &str) -> String {
 
 /// Reads the pool and refuses, before anything is built or changed, what the deploy would
 /// break: a pool not there, a feature plan without the event version, a slot holding another
-/// function (unless `replace`), a listed app client not in the pool. `recorded` is what the
-/// deployed stack recorded as the slot's previous holder.
+/// function (unless `replace`), a listed app client not in the pool, a stack wired to another
+/// pool. `deployed` is the deployed stack's parameters (what it recorded).
 pub async fn inspect(
     ctx: Ctx<'_>,
     inputs: &StackInputs,
     account: &str,
-    recorded: Option<&str>,
+    deployed: Option<&std::collections::BTreeMap<String, String>>,
     replace: bool,
 ) -> Result<Option<Inspected>, Error> {
+    let wired_to = deployed.and_then(|p| p.get(EXISTING_POOL));
+    let named = inputs.existing_pool().map(|p| p.existing.as_str());
+    if let Some(wired) = wired_to.filter(|w| Some(w.as_str()) != named) {
+        return Err(problem(
+            wired,
+            format!(
+                "stack {} is wired to it, and the inputs name {}",
+                inputs.stack_name,
+                named.map_or("a pool of the stack's own".into(), |n| format!("user pool {n}"))
+            ),
+            "nothing was changed; `deployer down` (with inputs naming this pool) puts its previous trigger back, then `deployer up` with the new inputs",
+        ));
+    }
     let Some(existing) = inputs.existing_pool() else {
         return Ok(None);
     };
+    let recorded = deployed
+        .and_then(|p| p.get(PREVIOUS_TRIGGER))
+        .map(String::as_str);
     let id = existing.existing.as_str();
     ctx.progress.step(&format!("reading user pool {id}"));
     let pool = describe(ctx, id, account).await?;
@@ -211,9 +245,7 @@ pub async fn inspect(
             "a pool has one pre-token-generation trigger. `deployer up --replace-trigger` puts this stack's there, and `deployer down` puts that one back; or remove it from the pool first",
         ));
     };
-    for client in &existing.clients {
-        check_client(ctx, id, client).await?;
-    }
+    check_clients(ctx, id, &existing.clients).await?;
     Ok(Some(Inspected {
         pool_id: id.to_owned(),
         current: slot,
@@ -275,24 +307,42 @@ fn check_plan(pool: &UserPoolType, id: &str, version: EventVersion) -> Result<()
     ))
 }
 
-async fn check_client(ctx: Ctx<'_>, pool: &str, client: &str) -> Result<(), Error> {
-    let out = ctx
-        .clients
-        .cognito
-        .describe_user_pool_client()
-        .user_pool_id(pool)
-        .client_id(client)
-        .send()
-        .await
-        .map_err(|e| ctx.clients.err("cognito-idp", "DescribeUserPoolClient", e));
-    match out {
-        Ok(_) => Ok(()),
-        Err(e) if e.is(ErrorKind::NotFound) => Err(problem(
+/// Each listed client is one of the pool's. ListUserPoolClients, not DescribeUserPoolClient,
+/// whose answer carries the client's secret.
+async fn check_clients(ctx: Ctx<'_>, pool: &str, listed: &[String]) -> Result<(), Error> {
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let mut found = std::collections::BTreeSet::new();
+    let mut token = None;
+    loop {
+        let out = ctx
+            .clients
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(pool)
+            .max_results(60)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| ctx.clients.err("cognito-idp", "ListUserPoolClients", e))?;
+        found.extend(
+            out.user_pool_clients()
+                .iter()
+                .filter_map(|c| c.client_id.clone()),
+        );
+        token = out.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    match listed.iter().find(|c| !found.contains(*c)) {
+        None => Ok(()),
+        Some(client) => Err(problem(
             pool,
             format!("it has no app client {client} (userPool.clients)"),
             "list the pool's clients with `aws cognito-idp list-user-pool-clients --user-pool-id <pool>` and fix userPool.clients",
         )),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -321,11 +371,27 @@ pub async fn set_slot(ctx: Ctx<'_>, id: &str, account: &str, slot: &Slot) -> Res
         return Ok(Wired::Already);
     }
     let update = ctx.clients.cognito.update_user_pool().user_pool_id(id);
-    crate::commands::down::keep_configuration(update, &before)
+    let sent = crate::commands::down::keep_configuration(update, &before)
         .lambda_config(slot.applied_to(before.lambda_config()))
         .send()
         .await
-        .map_err(|e| ctx.clients.err("cognito-idp", "UpdateUserPool", e))?;
+        .map_err(|e| ctx.clients.err("cognito-idp", "UpdateUserPool", e));
+    match sent {
+        Ok(_) => {}
+        // The CI roles do not hold it, by design (docs/security.md).
+        Err(e) if e.is(ErrorKind::AccessDenied) => {
+            return Err(problem(
+                id,
+                format!(
+                    "setting its pre-token-generation slot to {} needs cognito-idp:UpdateUserPool on {}, which the identity in use does not hold (the CI roles never do)",
+                    slot.describe(),
+                    pool_arn(&ctx.clients.region, account, id)
+                ),
+                "run this once with an admin's credentials (`deployer up`, or `deployer down` to put the previous trigger back); deploys after it only move the alias the slot calls",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
     let after = describe(ctx, id, account).await?;
     let changed = changed_besides_slot(&before, &after);
     let read_back = Slot::of(after.lambda_config());
@@ -423,6 +489,26 @@ mod tests {
         assert_eq!(
             Slot::from_json(r#"{"PreTokenGenerationConfig": {"LambdaArn": 1}}"#),
             None
+        );
+    }
+
+    #[test]
+    fn a_recorded_slot_is_put_back_only_with_functions_of_this_account_and_region() {
+        let here = |arn: &str| {
+            Slot::calling(arn, EventVersion::V2_0).functions_in("us-east-1", "111122223333")
+        };
+        assert!(here("arn:aws:lambda:us-east-1:111122223333:function:team"));
+        assert!(here(
+            "arn:aws:lambda:us-east-1:111122223333:function:team:live"
+        ));
+        assert!(!here("arn:aws:lambda:us-east-1:999999999999:function:team"));
+        assert!(!here("arn:aws:lambda:eu-west-1:111122223333:function:team"));
+        assert!(!here("arn:aws:lambda:us-east-1:111122223333:layer:team"));
+        assert!(!here("arn:aws:lambda:us-east-1:111122223333:function:"));
+        assert!(!here("https://example.com"));
+        assert!(
+            Slot::default().functions_in("us-east-1", "111122223333"),
+            "an empty slot"
         );
     }
 

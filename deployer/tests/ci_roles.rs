@@ -59,6 +59,7 @@ impl Stack {
             .with("aws:RequestTag/deployer:stack", &self.name)
             .with("iam:PermissionsBoundary", self.boundary())
             .with("iam:PassedToService", "lambda.amazonaws.com")
+            .with("lambda:Principal", "cognito-idp.amazonaws.com")
             .with_all(
                 "cloudformation:ResourceTypes",
                 &deployer::render::resource_types(),
@@ -212,6 +213,7 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "TriggerRoleBounded",
                 "NoRoleWithoutBoundary",
                 "PassTriggerRole",
+                "CognitoInvokePermission",
                 "UserPools",
                 "TagUserPools",
                 "CreateUserPools",
@@ -224,6 +226,7 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "TriggerRoleBounded",
                 "NoRoleWithoutBoundary",
                 "PassTriggerRole",
+                "CognitoInvokePermission",
                 "UserPools",
                 "TagUserPools",
                 "CreateUserPools",
@@ -353,7 +356,8 @@ fn the_escalations_an_analyzer_lists_are_refused() {
                 "iam:PassRole",
                 &format!("arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"),
             )
-            .with("iam:PassedToService", "lambda.amazonaws.com"),
+            .with("iam:PassedToService", "lambda.amazonaws.com")
+            .with("lambda:Principal", "cognito-idp.amazonaws.com"),
             "passing an admin role",
         );
         refused(
@@ -783,84 +787,103 @@ fn bootstrap_keeps_other_projects_bucket_statements() {
     assert_eq!(again, a);
 }
 
-/// A stack on a pool the team already has: the role reaches that pool by its ARN (it has no
-/// `deployer:stack` tag), only to read it and set its trigger slot (and make the stack's own
-/// client when asked); never another pool, never a pool's creation or deletion, never its
-/// users. Copies cannot run on it at all.
+/// The invoke permission the stack's function carries is Cognito's: no role can add one for
+/// anyone else (a public invoke would let anyone read rows through crafted events).
 #[test]
-fn a_role_for_an_existing_pool_reaches_that_pool_alone_and_not_its_users() {
+fn the_function_can_be_opened_to_cognito_only() {
+    for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
+        let p = doc(role);
+        let own = Stack::new(stack);
+        let arn = own.arn("function");
+        let add = |principal: &str| {
+            Request::new("lambda:AddPermission", &arn).with("lambda:Principal", principal)
+        };
+        assert!(
+            evaluate(&p, &add("cognito-idp.amazonaws.com")).allowed(),
+            "{role:?}"
+        );
+        for other in ["*", "111122223333", "apigateway.amazonaws.com"] {
+            assert!(!evaluate(&p, &add(other)).allowed(), "{role:?}: {other}");
+        }
+        assert!(!evaluate(&p, &Request::new("lambda:AddPermission", &arn)).allowed());
+    }
+}
+
+/// A stack on a pool the team already has: the role reaches that pool by its ARN (it has no
+/// `deployer:stack` tag), only to read it and list its clients (no secrets); never another
+/// pool, never a write to it (its trigger slot is set once by an admin: UpdateUserPool would
+/// let the role rewrite the pool), never its clients or users. No policy is printed for a stack
+/// that would make a client there, nor for copies.
+#[test]
+fn a_role_for_an_existing_pool_reaches_that_pool_alone_and_only_to_read_it() {
     let pool = format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_Team01");
     let other = format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_Other9");
-    let existing = |app_client: bool| {
-        policy::document(&Scope {
-            existing_pool: Some(policy::ExistingPool {
-                id: format!("{REGION}_Team01"),
-                app_client,
-            }),
-            ..scope(Role::Deployer)
-        })
-    };
-    let p = existing(false);
+    let p = policy::document(&Scope {
+        existing_pool: Some(policy::ExistingPool {
+            id: format!("{REGION}_Team01"),
+            app_client: false,
+        }),
+        ..scope(Role::Deployer)
+    });
     // The requests carry this project's stack tag: a pool tagged as the project's is still
     // not the existing pool.
-    let on = |p: &Value, action: &str, arn: &str| {
-        evaluate(
-            p,
-            &Request::new(action, arn)
-                .with("aws:ResourceTag/deployer:stack", "app")
-                .with("aws:RequestTag/deployer:stack", "app"),
-        )
-        .allowed()
+    let on = |action: &str, arn: &str| {
+        let request = Request::new(action, arn)
+            .with("aws:ResourceTag/deployer:stack", "app")
+            .with("aws:RequestTag/deployer:stack", "app");
+        evaluate(&p, &request).allowed()
     };
     for action in [
         "cognito-idp:DescribeUserPool",
-        "cognito-idp:UpdateUserPool",
-        "cognito-idp:DescribeUserPoolClient",
+        "cognito-idp:ListUserPoolClients",
     ] {
-        assert!(on(&p, action, &pool), "{action} on the existing pool");
-        assert!(!on(&p, action, &other), "{action} on another pool");
+        assert!(on(action, &pool), "{action} on the existing pool");
+        assert!(!on(action, &other), "{action} on another pool");
     }
     for action in [
+        "cognito-idp:UpdateUserPool",
+        "cognito-idp:DescribeUserPoolClient",
+        "cognito-idp:CreateUserPoolClient",
+        "cognito-idp:UpdateUserPoolClient",
+        "cognito-idp:DeleteUserPoolClient",
         "cognito-idp:CreateUserPool",
         "cognito-idp:DeleteUserPool",
         "cognito-idp:TagResource",
         "cognito-idp:CreateUserPoolDomain",
-        "cognito-idp:DeleteUserPoolDomain",
-        "cognito-idp:DeleteUserPoolClient",
         "cognito-idp:AdminCreateUser",
         "cognito-idp:AdminSetUserPassword",
         "cognito-idp:AdminDeleteUser",
         "cognito-idp:AdminInitiateAuth",
         "cognito-idp:CreateResourceServer",
     ] {
-        assert!(!on(&p, action, &pool), "{action} on the existing pool");
-        assert!(!on(&p, action, &other), "{action} on another pool");
-        assert!(!on(&p, action, "*"), "{action} on *");
+        assert!(!on(action, &pool), "{action} on the existing pool");
+        assert!(!on(action, &other), "{action} on another pool");
+        assert!(!on(action, "*"), "{action} on *");
     }
-    let with_client = existing(true);
-    assert!(on(&with_client, "cognito-idp:CreateUserPoolClient", &pool));
-    assert!(!on(
-        &with_client,
-        "cognito-idp:CreateUserPoolClient",
-        &other
-    ));
-    assert!(!on(&with_client, "cognito-idp:AdminCreateUser", &pool));
 
-    let inputs = deployer::inputs::StackInputs::parse(
-        r#"{"stackName": "app", "region": "eu-west-1", "userPool": {"existing": "eu-west-1_Team01"}}"#,
-        "t.json",
-    )
-    .unwrap();
-    let err =
-        deployer::commands::policy::scope(&inputs, (None, &[]), &args(PolicyRole::Ephemeral, None))
-            .unwrap_err();
+    let inputs = |app_client: bool| {
+        deployer::inputs::StackInputs::parse(
+            &serde_json::json!({"stackName": "app", "region": "eu-west-1",
+                "userPool": {"existing": "eu-west-1_Team01", "appClient": app_client}})
+            .to_string(),
+            "t.json",
+        )
+        .unwrap()
+    };
+    let scope_of = |app_client: bool, role: PolicyRole| {
+        deployer::commands::policy::scope(&inputs(app_client), (None, &[]), &args(role, None))
+    };
+    let err = scope_of(false, PolicyRole::Ephemeral).unwrap_err();
     assert!(
         err.to_string()
             .contains("ephemeral copies cannot run on an existing pool"),
         "{err}"
     );
-    let scope =
-        deployer::commands::policy::scope(&inputs, (None, &[]), &args(PolicyRole::Deployer, None))
-            .unwrap();
+    let err = scope_of(true, PolicyRole::Deployer).unwrap_err();
+    assert!(
+        err.to_string().contains("every client of the pool"),
+        "{err}"
+    );
+    let scope = scope_of(false, PolicyRole::Deployer).unwrap();
     assert_eq!(scope.existing_pool.unwrap().id, "eu-west-1_Team01");
 }

@@ -543,6 +543,7 @@ async fn delete_failed_names_each_blocking_resource_and_down_can_retain_it() {
     let h = Harness::new(&m);
     let target = DownTarget {
         stack: STACK.into(),
+        named_pool: None,
     };
     let options = DownOptions {
         force: false,

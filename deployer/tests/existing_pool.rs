@@ -264,6 +264,29 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     let id = id_token(&cognito, &pool, &web).await;
     assert_eq!(id["projects"], json!(["p-1", "p-2"]), "{id}");
 
+    // down decides from the stack, and writes to the pool only if the file at hand names
+    // the pool the stack records: another pool named, nothing is changed or deleted.
+    let mut other = file.clone();
+    other["userPool"]["existing"] = json!("us-east-1_Other123");
+    std::fs::write(&inputs, other.to_string()).unwrap();
+    let refused = deployer(&inputs, &["down"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("the file at hand names us-east-1_Other123"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        common::Emu::ministack()
+            .stack_status(&stack)
+            .await
+            .is_some(),
+        "the stack is still there"
+    );
+    std::fs::write(&inputs, file.to_string()).unwrap();
+
     // down: the team's trigger back, the user, group, clients and other trigger untouched.
     let down = deployer(&inputs, &["down"]).await.succeeded();
     assert!(

@@ -55,6 +55,10 @@ const NOT_HERE: &[(&str, &str)] = &[
         "ListLogGroups",
         "only CloudFormation's provisioning uses it",
     ),
+    (
+        "CognitoInvokePermission",
+        "only CloudFormation's provisioning uses it; ci_roles.rs proves the condition",
+    ),
     ("UserPools", "Cognito is not enforced"),
     ("TagUserPools", "Cognito is not enforced"),
     ("CreateUserPools", "Cognito is not enforced"),

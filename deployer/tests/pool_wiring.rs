@@ -283,11 +283,42 @@ async fn an_occupied_slot_is_refused_without_replace_trigger_and_recorded_with_i
     let ours = json!({"PreTokenGenerationConfig": {"LambdaArn": OURS, "LambdaVersion": "V2_0"}});
     let h = Harness::new(&describing(answer(&pool("PLUS", ours))));
     let recorded = Slot::calling(THEIRS, deployer::inputs::EventVersion::V1_0).to_json();
-    let got = pool::inspect(h.ctx(), &inputs("V2_0"), ACCOUNT, Some(&recorded), false)
+    let deployed = std::collections::BTreeMap::from([
+        (pool::EXISTING_POOL.to_owned(), POOL.to_owned()),
+        (pool::PREVIOUS_TRIGGER.to_owned(), recorded),
+    ]);
+    let got = pool::inspect(h.ctx(), &inputs("V2_0"), ACCOUNT, Some(&deployed), false)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(got.previous.effective(), Some((THEIRS, "V1_0")));
+}
+
+/// A stack wired to one pool is not moved to another, or to a pool of its own, by an inputs
+/// change: the first pool would keep calling the stack's function with no way back. Refused
+/// before any call.
+#[tokio::test]
+async fn a_stack_wired_to_one_pool_is_not_moved_to_another() {
+    let deployed = std::collections::BTreeMap::from([(
+        pool::EXISTING_POOL.to_owned(),
+        "us-east-1_FIRST".to_owned(),
+    )]);
+    let own = StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "app-login"}"#,
+        "t.json",
+    )
+    .unwrap();
+    for inputs in [inputs("V2_0"), own] {
+        let h = Harness::new(&Mocks::new());
+        let err = pool::inspect(h.ctx(), &inputs, ACCOUNT, Some(&deployed), false)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("user pool us-east-1_FIRST: stack app is wired to it"),
+            "{text}"
+        );
+    }
 }
 
 /// An identity without cognito-idp:DescribeUserPool on the pool: Cognito answers 400
@@ -322,4 +353,78 @@ async fn access_denied_on_the_pool_names_the_action_and_the_pool() {
         )),
         "{err}"
     );
+}
+
+/// The CI roles never hold UpdateUserPool on an existing pool (docs/security.md): Cognito's
+/// 400 AccessDeniedException on the write names the action, the pool, and who must run it.
+#[tokio::test]
+async fn the_slot_written_without_update_user_pool_says_an_admin_runs_it_once() {
+    let mut m = Mocks::new();
+    let before = pool("ESSENTIALS", json!({}));
+    m.cognito
+        .push(mock!(Cognito::describe_user_pool).then_http_response(move || answer(&before)));
+    let message = format!("User: arn:aws:sts::{ACCOUNT}:assumed-role/ci-deployer/run-42 is not authorized to perform: cognito-idp:UpdateUserPool on resource: arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{POOL}");
+    m.cognito.push(
+        mock!(Cognito::update_user_pool)
+            .then_http_response(move || json_error(400, "AccessDeniedException", &message)),
+    );
+    let h = Harness::new(&m);
+    let slot = Slot::calling(OURS, deployer::inputs::EventVersion::V2_0);
+    let err = pool::set_slot(h.ctx(), POOL, ACCOUNT, &slot)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("needs cognito-idp:UpdateUserPool on arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{POOL}")),
+        "{text}"
+    );
+    let deployer::error::Error::Pool { help, .. } = err else {
+        panic!()
+    };
+    assert!(help.contains("admin's credentials"), "{help}");
+}
+
+/// The listed clients are looked up with ListUserPoolClients (API reference: its answer has
+/// no secrets, unlike DescribeUserPoolClient's), across pages; one not there is named.
+#[tokio::test]
+async fn a_listed_client_not_in_the_pool_is_named_and_no_secret_is_read() {
+    let page = |clients: &[&str], next: Option<&str>| {
+        let mut body = json!({"UserPoolClients": clients.iter().map(|c| json!({"ClientId": c, "UserPoolId": POOL, "ClientName": "x"})).collect::<Vec<_>>()});
+        if let Some(next) = next {
+            body["NextToken"] = json!(next);
+        }
+        answer(&body)
+    };
+    let inputs = |clients: &[&str]| {
+        StackInputs::parse(
+            &json!({"stackName": "app", "userPool": {"existing": POOL, "clients": clients}})
+                .to_string(),
+            "stack-inputs.json",
+        )
+        .unwrap()
+    };
+    for (listed, ok) in [
+        (&["web1", "web3"][..], true),
+        (&["web1", "gone"][..], false),
+    ] {
+        let mut m = describing(answer(&pool("ESSENTIALS", json!({}))));
+        m.cognito.push(
+            mock!(Cognito::list_user_pool_clients)
+                .sequence()
+                .http_response(move || page(&["web1", "web2"], Some("p2")))
+                .http_response(move || page(&["web3"], None))
+                .build(),
+        );
+        let h = Harness::new(&m);
+        let got = pool::inspect(h.ctx(), &inputs(listed), ACCOUNT, None, false).await;
+        match ok {
+            true => assert!(got.is_ok(), "{got:?}"),
+            false => assert!(
+                got.unwrap_err()
+                    .to_string()
+                    .contains("it has no app client gone"),
+                "{listed:?}"
+            ),
+        }
+    }
 }

@@ -75,6 +75,7 @@ async fn a_stack_the_deployer_did_not_make_is_refused_by_up_and_down() {
 
     let target = DownTarget {
         stack: STACK.into(),
+        named_pool: None,
     };
     let options = DownOptions {
         force: true,
@@ -582,6 +583,7 @@ async fn down_force_lifts_protection_through_the_stack_and_keeps_the_table() {
     let h = Harness::new(&kept_down_mocks().0);
     let target = DownTarget {
         stack: STACK.into(),
+        named_pool: None,
     };
     let plain = DownOptions {
         force: false,
@@ -633,6 +635,7 @@ async fn down_that_loses_the_race_for_the_release_names_the_stack_and_deletes_no
     let h = Harness::new(&m);
     let target = DownTarget {
         stack: STACK.into(),
+        named_pool: None,
     };
     let forced = DownOptions {
         force: true,
@@ -817,6 +820,7 @@ async fn a_stack_that_cannot_be_updated_has_its_pool_released_keeping_its_whole_
     let h = Harness::new(&m);
     let target = DownTarget {
         stack: STACK.into(),
+        named_pool: None,
     };
     let options = DownOptions {
         force: true,

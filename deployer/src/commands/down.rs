@@ -84,6 +84,9 @@ impl fmt::Display for DownReport {
 #[derive(Debug, Clone)]
 pub struct DownTarget {
     pub stack: String,
+    /// The existing pool the user's file names (the inputs' `userPool.existing`, or an
+    /// outputs file's `UserPoolId`): a stack that records another is not written back to.
+    pub named_pool: Option<String>,
 }
 
 /// Options of `down`.
@@ -103,11 +106,15 @@ pub async fn run(
     s: &super::session::Session<'_>,
     args: &crate::cli::DownArgs,
 ) -> Result<u8, Error> {
-    let (stack, region) = match &args.from_outputs {
-        Some(file) => super::outputs::read_outputs_file(file)?,
+    let (stack, region, named_pool) = match &args.from_outputs {
+        Some(file) => {
+            let (stack, region) = super::outputs::read_outputs_file(file)?;
+            (stack, region, super::outputs::read_pool_id(file))
+        }
         None => {
             let inputs = s.inputs()?;
-            (inputs.stack_name, inputs.region)
+            let pool = inputs.existing_pool().map(|p| p.existing.clone());
+            (inputs.stack_name, inputs.region, pool)
         }
     };
     let conn = s.connect(region).await?;
@@ -118,7 +125,7 @@ pub async fn run(
         wait_timeout: args.wait_timeout,
         retain: args.retain.clone(),
     };
-    let target = DownTarget { stack };
+    let target = DownTarget { stack, named_pool };
     s.print(&down(s.ctx(&clients), &target, &options).await?);
     Ok(crate::error::exit::SUCCESS)
 }
@@ -155,7 +162,7 @@ pub async fn down(
         // An existing pool's slot goes back to what it held before, while this stack's
         // function is still there to be replaced: the pool never calls a deleted function.
         if let Some(pool_id) = stack.parameters.get(pool::EXISTING_POOL) {
-            report.pool_slot = restore_slot(ctx, stack, pool_id).await?;
+            report.pool_slot = restore_slot(ctx, stack, pool_id, target).await?;
         }
         let disposable = stack.disposable();
         let resources = cfn::resources(ctx.clients, &stack.id).await?;
@@ -192,26 +199,50 @@ pub async fn down(
 /// Puts back what the existing pool's slot held before this stack took it (the stack's own
 /// record), if the slot still calls this stack's function; a slot changed since is left as
 /// it is. What was done, in words.
-async fn restore_slot(ctx: Ctx<'_>, stack: &Stack, pool_id: &str) -> Result<Option<String>, Error> {
-    let recorded = stack.parameters.get(pool::PREVIOUS_TRIGGER);
-    let Some(previous) = pool::Slot::from_json(recorded.map_or("{}", String::as_str)) else {
-        return Err(Error::Pool {
-            pool: pool_id.into(),
-            problem: format!("stack {} recorded its previous trigger as {recorded:?}, which is not a pre-token-generation configuration", stack.name),
-            help: "nothing was changed or deleted; set the pool's pre-token-generation trigger yourself, then run `deployer down` again".into(),
-        });
+async fn restore_slot(
+    ctx: Ctx<'_>,
+    stack: &Stack,
+    pool_id: &str,
+    target: &DownTarget,
+) -> Result<Option<String>, Error> {
+    let refuse = |problem: String| {
+        Error::Pool {
+        pool: pool_id.into(),
+        problem,
+        help: "nothing was changed or deleted; put the pool's pre-token-generation trigger right yourself, then run `deployer down` again".into(),
+    }
     };
+    // A copy never holds an existing pool (`up` refuses one): a record there is not acted on.
+    if crate::ephemeral::is_ephemeral(&stack.tags) {
+        return Ok(Some(format!(
+            "stack {} is an ephemeral copy, which never holds an existing pool: user pool {pool_id} left as it is",
+            stack.name
+        )));
+    }
+    if target.named_pool.as_deref() != Some(pool_id) {
+        return Err(refuse(format!(
+            "stack {} records this pool, and the file at hand names {}",
+            stack.name,
+            target.named_pool.as_deref().unwrap_or("none")
+        )));
+    }
     let account = ctx.clients.account_id().await?;
+    let recorded = stack.parameters.get(pool::PREVIOUS_TRIGGER);
+    let previous = pool::Slot::from_json(recorded.map_or("{}", String::as_str))
+        .filter(|p| p.functions_in(&ctx.clients.region, &account))
+        .ok_or_else(|| {
+            refuse(format!(
+                "stack {} recorded its previous trigger as {recorded:?}, not a pre-token-generation configuration of functions in this account and region",
+                stack.name
+            ))
+        })?;
     // A pool deleted since: nothing to put back.
     let Some(found) = pool::read(ctx, pool_id, &account).await? else {
         return Ok(None);
     };
     let current = pool::Slot::of(found.lambda_config());
-    let ours = stack
-        .outputs
-        .get(crate::stack::output::FUNCTION_NAME)
-        .cloned()
-        .unwrap_or_else(|| format!("{}-pretoken", stack.name));
+    // The function the stack's name gives, never an output the stack could say anything in.
+    let ours = format!("{}-pretoken", stack.name);
     if !current.calls(&ours) {
         return Ok(Some(format!(
             "user pool {pool_id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",

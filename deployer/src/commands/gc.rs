@@ -223,6 +223,7 @@ pub async fn gc(ctx: Ctx<'_>, now: SystemTime, options: &GcOptions) -> Result<Gc
         .map(|(stack, reason)| async move {
             let target = DownTarget {
                 stack: stack.clone(),
+                named_pool: None,
             };
             let options = DownOptions {
                 force: false,

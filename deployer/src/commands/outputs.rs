@@ -34,6 +34,13 @@ pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
 }
 
 /// The stack name and region in an outputs file written by `up --outputs-file`.
+/// The `UserPoolId` an outputs file holds, if it can be read.
+pub fn read_pool_id(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let outputs: HashMap<String, String> = serde_json::from_str(&text).ok()?;
+    outputs.get(crate::stack::output::USER_POOL_ID).cloned()
+}
+
 pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error> {
     let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
         what: format!("reading {}", file.display()),

@@ -72,6 +72,12 @@ pub fn scope(
         id: p.existing.clone(),
         app_client: p.app_client,
     });
+    if inputs.existing_pool().is_some_and(|p| p.app_client) {
+        return Err(usage(
+            "userPool.appClient asks the CI role to make an app client in an existing pool, and Cognito authorizes client administration for every client of the pool (it could make itself a client_credentials client, or change a production client's callback URLs)".into(),
+            "make the client as an admin and list it in userPool.clients (set appClient to false), or deploy this stack with an admin's credentials",
+        ));
+    }
     if existing_pool.is_some() && role == Role::Ephemeral {
         return Err(usage(
             "ephemeral copies cannot run on an existing pool (userPool.existing): a pool has one pre-token-generation slot, which the copies would take from each other and from the base stack".into(),

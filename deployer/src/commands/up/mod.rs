@@ -228,14 +228,10 @@ pub async fn up(
     let started = Instant::now();
     let (template, local, observed) = first_look(ctx, paths, inputs, options).await?;
     // An existing pool is read (and refused if it would break) before anything is built.
-    let recorded = observed
-        .stack
-        .as_ref()
-        .and_then(|s| s.parameters.get(pool::PREVIOUS_TRIGGER));
+    let deployed = observed.stack.as_ref().map(|s| &s.parameters);
     let account = observed.account.as_str();
     let replace = options.replace_trigger;
-    let existing =
-        pool::inspect(ctx, inputs, account, recorded.map(String::as_str), replace).await?;
+    let existing = pool::inspect(ctx, inputs, account, deployed, replace).await?;
     // The bucket and the boundary are checked before anything is built or fetched, and
     // otherwise before anything is changed; a no-op `up` needs neither.
     let signed = inputs.trigger.code_signing_config_arn.is_some();
