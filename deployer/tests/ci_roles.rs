@@ -872,6 +872,7 @@ fn a_role_for_an_existing_pool_reaches_that_pool_alone_and_only_to_read_it() {
     };
     let scope_of = |app_client: bool, role: PolicyRole| {
         deployer::commands::policy::scope(&inputs(app_client), (None, &[]), &args(role, None))
+            .map_err(|e| e.to_string())
     };
     let err = scope_of(false, PolicyRole::Ephemeral).unwrap_err();
     assert!(

@@ -239,6 +239,8 @@ fn request(kind: &str, permission: &str, s: &str) -> Request {
             &policy::boundary_arn("aws", ACCOUNT, "app", REGION, kind_of(s)),
         )
         .with("iam:PassedToService", "lambda.amazonaws.com")
+        // The template's one permission is Cognito's.
+        .with("lambda:Principal", "cognito-idp.amazonaws.com")
 }
 
 /// The boundary a stack's roles carry: the copies' for `app--*`, else the base stack's.
