@@ -113,6 +113,19 @@ impl Slot {
         .all(here)
     }
 
+    /// Whether the slot calls a function the deployer makes for `project` (the base stack's
+    /// or a copy's, `<project>*-pretoken`): never a trigger to put back.
+    pub fn calls_deployer_function(&self, project: &str) -> bool {
+        [
+            self.classic.as_deref(),
+            self.versioned.as_ref().map(|(a, _)| a.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(function_name)
+        .any(|name| name.starts_with(project) && name.ends_with("-pretoken"))
+    }
+
     /// As the stack records it.
     pub fn to_json(&self) -> String {
         let mut out = serde_json::Map::new();
@@ -510,6 +523,20 @@ mod tests {
             Slot::default().functions_in("us-east-1", "111122223333"),
             "an empty slot"
         );
+    }
+
+    #[test]
+    fn a_deployer_function_of_the_project_is_never_a_trigger_to_put_back() {
+        let slot = |name: &str| {
+            Slot::calling(
+                &format!("arn:aws:lambda:us-east-1:1:function:{name}:live"),
+                EventVersion::V2_0,
+            )
+        };
+        assert!(slot("app-pretoken").calls_deployer_function("app"));
+        assert!(slot("app--pr-7-pretoken").calls_deployer_function("app"));
+        assert!(!slot("team-pretoken").calls_deployer_function("app"));
+        assert!(!slot("app-signup").calls_deployer_function("app"));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use deployer::identity::users;
 use deployer::progress::Progress;
 use mocks::*;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 type Cognito = aws_sdk_cognitoidentityprovider::Client;
 type Ddb = aws_sdk_dynamodb::Client;
@@ -188,7 +190,7 @@ fn merges_role(r: &aws_sdk_dynamodb::operation::update_item::UpdateItemInput) ->
         && set["role"] == &AttributeValue::S("lead".into())
         && set["sub"] == &AttributeValue::S(SUB.into())
         && r.condition_expression()
-            == Some("attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub")
+            == Some("(attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub) AND attribute_not_exists(#kind)")
         && values[":sub"] == AttributeValue::S(SUB.into())
 }
 
@@ -338,18 +340,49 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
         .match_requests(puts_role_and_sub)
         .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
     m.dynamodb.push(put.clone());
+    // Whose the row is: its sub, which no user of the pool has any more (ListUsers with a
+    // `sub = "..."` filter answers no users: Cognito API reference, ListUsers).
+    m.dynamodb.push(mock!(Ddb::get_item).then_output(|| {
+        aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+            .item("userName", AttributeValue::S("jane".into()))
+            .item("sub", AttributeValue::S("old-sub-of-a-deleted-jane".into()))
+            .build()
+    }));
+    let gone = Arc::new(AtomicBool::new(true));
+    let answer = gone.clone();
+    m.cognito.push(
+        mock!(Cognito::list_users)
+            .match_requests(|r| r.filter() == Some("sub = \"old-sub-of-a-deleted-jane\""))
+            .then_output(move || {
+                let mut out = aws_sdk_cognitoidentityprovider::operation::list_users::ListUsersOutput::builder();
+                if !answer.load(Ordering::Relaxed) {
+                    out = out.users(aws_sdk_cognitoidentityprovider::types::UserType::builder().username("jane2").build());
+                }
+                out.build()
+            }),
+    );
     let row = HashMap::from([("role".to_owned(), AttributeValue::S("lead".into()))]);
-    users::add(
-        &m.clients(),
-        &refs(),
-        "jane",
-        None,
-        None,
-        row.clone(),
-        (false, false, &SecretSink::Nowhere),
-    )
-    .await
-    .unwrap();
+    let add = |m: &Mocks, row: HashMap<String, AttributeValue>| {
+        let clients = m.clients();
+        async move {
+            users::add(
+                &clients,
+                &refs(),
+                "jane",
+                None,
+                None,
+                row,
+                (false, false, &SecretSink::Nowhere),
+            )
+            .await
+        }
+    };
+    add(&m, row.clone()).await.unwrap();
+    assert_eq!(put.num_calls(), 1);
+    // The sub is a living user's (two users share the key): nothing is written.
+    gone.store(false, Ordering::Relaxed);
+    let err = add(&m, row.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("belongs to another user"), "{err}");
     assert_eq!(put.num_calls(), 1);
 
     // --replace: the row as given, nothing merged (no UpdateItem rule).

@@ -77,7 +77,10 @@ pub fn classify_keyed(
 /// The value of the attribute that keys the user's row. An email or phone number counts only
 /// once verified: a user may set their own to anyone's, and would otherwise read that
 /// person's row.
-fn key_value<'a>(attributes: &'a crate::event::UserAttributes, attribute: &str) -> Option<&'a str> {
+pub fn key_value<'a>(
+    attributes: &'a crate::event::UserAttributes,
+    attribute: &str,
+) -> Option<&'a str> {
     let value = attributes.get(attribute).filter(|v| !v.is_empty())?;
     match attribute {
         "email" | "phone_number" => {

@@ -161,9 +161,7 @@ pub async fn down(
         }
         // An existing pool's slot goes back to what it held before, while this stack's
         // function is still there to be replaced: the pool never calls a deleted function.
-        if let Some(pool_id) = stack.parameters.get(pool::EXISTING_POOL) {
-            report.pool_slot = restore_slot(ctx, stack, pool_id, target).await?;
-        }
+        report.pool_slot = restore_slot(ctx, stack, target).await?;
         let disposable = stack.disposable();
         let resources = cfn::resources(ctx.clients, &stack.id).await?;
         release(
@@ -198,44 +196,19 @@ pub async fn down(
 
 /// Puts back what the existing pool's slot held before this stack took it (the stack's own
 /// record), if the slot still calls this stack's function; a slot changed since is left as
-/// it is. What was done, in words.
+/// it is. While the pool calls the function this delete removes, the delete goes ahead only
+/// once the slot is put back: a record that cannot be trusted refuses it. What was done, in
+/// words.
 async fn restore_slot(
     ctx: Ctx<'_>,
     stack: &Stack,
-    pool_id: &str,
     target: &DownTarget,
 ) -> Result<Option<String>, Error> {
-    let refuse = |problem: String| {
-        Error::Pool {
-        pool: pool_id.into(),
-        problem,
-        help: "nothing was changed or deleted; put the pool's pre-token-generation trigger right yourself, then run `deployer down` again".into(),
-    }
+    let recorded_pool = stack.parameters.get(pool::EXISTING_POOL);
+    let Some(pool_id) = recorded_pool.or(target.named_pool.as_ref()) else {
+        return Ok(None);
     };
-    // A copy never holds an existing pool (`up` refuses one): a record there is not acted on.
-    if crate::ephemeral::is_ephemeral(&stack.tags) {
-        return Ok(Some(format!(
-            "stack {} is an ephemeral copy, which never holds an existing pool: user pool {pool_id} left as it is",
-            stack.name
-        )));
-    }
-    if target.named_pool.as_deref() != Some(pool_id) {
-        return Err(refuse(format!(
-            "stack {} records this pool, and the file at hand names {}",
-            stack.name,
-            target.named_pool.as_deref().unwrap_or("none")
-        )));
-    }
     let account = ctx.clients.account_id().await?;
-    let recorded = stack.parameters.get(pool::PREVIOUS_TRIGGER);
-    let previous = pool::Slot::from_json(recorded.map_or("{}", String::as_str))
-        .filter(|p| p.functions_in(&ctx.clients.region, &account))
-        .ok_or_else(|| {
-            refuse(format!(
-                "stack {} recorded its previous trigger as {recorded:?}, not a pre-token-generation configuration of functions in this account and region",
-                stack.name
-            ))
-        })?;
     // A pool deleted since: nothing to put back.
     let Some(found) = pool::read(ctx, pool_id, &account).await? else {
         return Ok(None);
@@ -244,11 +217,44 @@ async fn restore_slot(
     // The function the stack's name gives, never an output the stack could say anything in.
     let ours = format!("{}-pretoken", stack.name);
     if !current.calls(&ours) {
-        return Ok(Some(format!(
-            "user pool {pool_id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
-            current.describe()
+        return Ok(recorded_pool.map(|_| {
+            format!(
+                "user pool {pool_id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
+                current.describe()
+            )
+        }));
+    }
+    let refuse = |problem: String| {
+        Error::Pool {
+        pool: pool_id.clone(),
+        problem,
+        help: format!("nothing was changed or deleted; point the pool's pre-token-generation trigger at what it should call (console, or `aws cognito-idp update-user-pool` with its whole configuration), then `deployer down` again: a slot that no longer calls {ours} is left as it is"),
+    }
+    };
+    if recorded_pool.is_none() || crate::ephemeral::is_ephemeral(&stack.tags) {
+        return Err(refuse(format!(
+            "its pre-token-generation slot calls {ours}, which this delete removes, and stack {} holds no record of what the slot called before",
+            stack.name
         )));
     }
+    if target.named_pool.as_deref() != Some(pool_id.as_str()) {
+        return Err(refuse(format!(
+            "stack {} records this pool, and the file at hand names {}",
+            stack.name,
+            target.named_pool.as_deref().unwrap_or("none")
+        )));
+    }
+    let recorded = stack.parameters.get(pool::PREVIOUS_TRIGGER);
+    let project = stack.project();
+    let previous = pool::Slot::from_json(recorded.map_or("{}", String::as_str))
+        .filter(|p| p.functions_in(&ctx.clients.region, &account))
+        .filter(|p| !p.calls_deployer_function(project))
+        .ok_or_else(|| {
+            refuse(format!(
+                "stack {} recorded its previous trigger as {recorded:?}: not functions of this account and region made outside the deployer",
+                stack.name
+            ))
+        })?;
     ctx.progress.step(&format!(
         "putting back user pool {pool_id}'s pre-token-generation trigger ({})",
         previous.describe()

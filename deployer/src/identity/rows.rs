@@ -6,7 +6,7 @@ use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use trigger::config::ROW_SUB;
+use trigger::config::{ROW_PRINCIPAL, ROW_SUB};
 
 /// Writes a principal's row: the given attributes under the table's partition key.
 pub async fn put_row(
@@ -45,6 +45,7 @@ pub async fn merge_row(
     let mut names = HashMap::from([
         ("#pk".to_owned(), refs.partition_key.clone()),
         ("#sub".to_owned(), ROW_SUB.to_owned()),
+        ("#kind".to_owned(), ROW_PRINCIPAL.to_owned()),
     ]);
     let mut values = HashMap::from([(":sub".to_owned(), AttributeValue::S(sub.to_owned()))]);
     let mut sets = Vec::new();
@@ -62,7 +63,7 @@ pub async fn merge_row(
         .key(&refs.partition_key, AttributeValue::S(key.to_owned()))
         .update_expression(format!("SET {}", sets.join(", ")))
         .condition_expression(
-            "attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub",
+            "(attribute_not_exists(#pk) OR attribute_not_exists(#sub) OR #sub = :sub) AND attribute_not_exists(#kind)",
         )
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
@@ -72,22 +73,67 @@ pub async fn merge_row(
     match updated {
         Ok(_) => Ok(()),
         // DynamoDB API reference, UpdateItem: ConditionalCheckFailedException (400).
-        // Rows keyed by an attribute: another living user shares the value. Never replaced.
-        Err(err)
-            if err.code == "ConditionalCheckFailedException"
-                && refs.user_key_attribute.is_some() =>
-        {
-            Err(err)
-        }
+        // Bound to another sub, or a client's: replaced only when no living user holds it.
         Err(err) if err.code == "ConditionalCheckFailedException" => {
-            tracing::warn!(
-                key,
-                "the row belonged to another user of this name: replaced, not merged"
-            );
-            put_row(clients, refs, key, row).await
+            match holder(clients, refs, key).await? {
+                Holder::Orphan => {
+                    tracing::warn!(
+                        key,
+                        "the row belonged to a user who is gone: replaced, not merged"
+                    );
+                    put_row(clients, refs, key, row).await
+                }
+                Holder::Client | Holder::LivingUser => Err(err),
+            }
         }
         Err(err) => Err(err),
     }
+}
+
+/// Whose a row is, when a write conditioned on its owner found it bound elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A machine client's row (`clients add` marked it).
+    Client,
+    /// A user of the pool, alive (another user sharing the key attribute's value).
+    LivingUser,
+    /// A user no longer in the pool (deleted and made again under the same key), or no row.
+    Orphan,
+}
+
+/// Reads the row under `key` and asks the pool whether its owner (`sub`) is still a user
+/// (ListUsers with the filter `sub = "..."`: Cognito API reference, ListUsers).
+pub async fn holder(clients: &Clients, refs: &StackRefs, key: &str) -> Result<Holder, AwsError> {
+    let row = clients
+        .dynamodb
+        .get_item()
+        .table_name(&refs.table)
+        .key(&refs.partition_key, AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "GetItem", e))?
+        .item
+        .unwrap_or_default();
+    if matches!(row.get(ROW_PRINCIPAL), Some(AttributeValue::S(k)) if k == "client") {
+        return Ok(Holder::Client);
+    }
+    let Some(AttributeValue::S(sub)) = row.get(ROW_SUB) else {
+        return Ok(Holder::Orphan);
+    };
+    let found = clients
+        .cognito
+        .list_users()
+        .user_pool_id(&refs.pool_id)
+        .filter(format!("sub = \"{}\"", sub.replace('"', "")))
+        .limit(1)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
+    Ok(match found.users().is_empty() {
+        true => Holder::Orphan,
+        false => Holder::LivingUser,
+    })
 }
 
 /// Writes a user's whole row (`item`, key and sub included) unless the row there is bound to
@@ -102,30 +148,48 @@ pub async fn put_own_row(
         .get(ROW_SUB)
         .cloned()
         .unwrap_or(AttributeValue::S(String::new()));
+    let key = match item.get(&refs.partition_key) {
+        Some(AttributeValue::S(k)) => k.clone(),
+        _ => String::new(),
+    };
     let put = clients
         .dynamodb
         .put_item()
         .table_name(&refs.table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#sub) OR #sub = :sub")
+        .set_item(Some(item.clone()))
+        .condition_expression(
+            "(attribute_not_exists(#sub) OR #sub = :sub) AND attribute_not_exists(#kind)",
+        )
         .expression_attribute_names("#sub", ROW_SUB)
+        .expression_attribute_names("#kind", ROW_PRINCIPAL)
         .expression_attribute_values(":sub", sub)
         .send()
         .await
         .map_err(|e| clients.err("dynamodb", "PutItem", e));
     match put {
         Ok(_) => Ok(true),
-        // DynamoDB API reference, PutItem: ConditionalCheckFailedException (400).
-        Err(err) if err.code == "ConditionalCheckFailedException" => Ok(false),
+        // DynamoDB API reference, PutItem: ConditionalCheckFailedException (400). A row of a
+        // user who is gone is this user's to take.
+        Err(err) if err.code == "ConditionalCheckFailedException" => {
+            match holder(clients, refs, &key).await? {
+                Holder::Orphan => {
+                    let mut row = item;
+                    row.remove(&refs.partition_key);
+                    put_row(clients, refs, &key, &row).await?;
+                    Ok(true)
+                }
+                Holder::Client | Holder::LivingUser => Ok(false),
+            }
+        }
         Err(err) => Err(err),
     }
 }
 
-/// Why a keyed row was not written: it is another user's.
+/// Why a row was not written: it is another living user's, or a machine client's.
 pub fn shared_key(refs: &StackRefs, user: &str, key: &str) -> Error {
-    let attribute = refs.user_key_attribute.as_deref().unwrap_or("the key");
+    let attribute = refs.user_key_attribute.as_deref().unwrap_or("user name");
     Error::Usage {
-        message: format!("the row under {key} belongs to another user (their sub is bound to it): {user} shares its {attribute}; nothing was written"),
+        message: format!("the row under {key} belongs to another user or to a machine client: {user} shares its {attribute}; nothing was written"),
         help: format!("give each user their own {attribute}, or remove the other user first (`deployer users remove`)"),
     }
 }

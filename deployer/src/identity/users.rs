@@ -2,7 +2,7 @@
 //! `users import` shares.
 
 use super::refs::StackRefs;
-use super::rows::{put_row, row_json};
+use super::rows::row_json;
 use super::secret::{generate_password, Secret};
 use crate::aws::{AwsError, Clients};
 use crate::error::Error;
@@ -145,9 +145,8 @@ async fn write_row(
     let shown = row_json(&row);
     let key = identity.row_key(refs)?;
     row.insert(ROW_SUB.into(), AttributeValue::S(identity.sub.clone()));
-    let keyed = refs.user_key_attribute.is_some();
     let refused = || super::rows::shared_key(refs, &identity.name, key);
-    if replace && keyed {
+    if replace {
         let mut item = row.clone();
         item.insert(
             refs.partition_key.clone(),
@@ -156,8 +155,6 @@ async fn write_row(
         if !super::rows::put_own_row(clients, refs, item).await? {
             return Err(refused());
         }
-    } else if replace {
-        put_row(clients, refs, key, &row).await?;
     } else {
         match super::rows::merge_row(clients, refs, key, &row, &identity.sub).await {
             Err(e) if e.code == "ConditionalCheckFailedException" => return Err(refused()),
@@ -231,15 +228,21 @@ impl PoolIdentity {
 }
 
 /// The value that keys `name`'s row among the user's `attributes`.
+/// The trigger's own rule (`trigger::claims::key_value`): an email or phone number keys a
+/// row only once verified.
 fn row_key_of(refs: &StackRefs, name: &str, attributes: &[AttributeType]) -> String {
-    match &refs.user_key_attribute {
-        None => name.to_owned(),
-        Some(key) => attributes
+    let Some(key) = &refs.user_key_attribute else {
+        return name.to_owned();
+    };
+    let map = trigger::event::UserAttributes(
+        attributes
             .iter()
-            .find(|a| &a.name == key)
-            .and_then(|a| a.value.clone())
-            .unwrap_or_default(),
-    }
+            .map(|a| (a.name.clone(), a.value.clone()))
+            .collect(),
+    );
+    trigger::claims::key_value(&map, key)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The canonical name and sub of `user` (any letter case: the pool is case-insensitive);
@@ -359,11 +362,13 @@ pub async fn upsert_pool_user(
                 return Err(err);
             }
             if let Some(email) = email {
+                // Verified, as on a new user: an unverified email keys no row.
                 cognito
                     .admin_update_user_attributes()
                     .user_pool_id(&refs.pool_id)
                     .username(user)
                     .user_attributes(attribute("email", email))
+                    .user_attributes(attribute("email_verified", "true"))
                     .send()
                     .await
                     .map_err(|e| clients.err("cognito-idp", "AdminUpdateUserAttributes", e))?;
@@ -470,9 +475,14 @@ async fn delete_own_row(
         .table_name(&refs.table)
         .key(&refs.partition_key, AttributeValue::S(key.clone()))
         .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+    // Never a machine client's row; with rows keyed by an attribute, only this user's own
+    // (another user may share the value, and an unbound row may be anyone's).
+    delete = delete
+        .condition_expression("attribute_not_exists(#kind)")
+        .expression_attribute_names("#kind", trigger::config::ROW_PRINCIPAL);
     if let (Some(_), Some(sub)) = (&refs.user_key_attribute, sub) {
         delete = delete
-            .condition_expression("attribute_not_exists(#sub) OR #sub = :sub")
+            .condition_expression("attribute_not_exists(#kind) AND #sub = :sub")
             .expression_attribute_names("#sub", ROW_SUB)
             .expression_attribute_values(":sub", AttributeValue::S(sub.to_owned()));
     }
