@@ -95,7 +95,7 @@ impl Command {
             Self::Verify => "verify",
             Self::Logs(_) => "logs",
             Self::Invoke(_) => "invoke",
-            Self::Status => "status",
+            Self::Status(_) => "status",
             Self::Gc(_) => "gc",
             Self::Local(_) => "local",
             Self::Policy(_) => "policy",
@@ -153,7 +153,7 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// The stack's state, and whether what runs is still what was deployed: CloudFormation
     /// drift detection plus the deployer's wiring checks. Exit 0 in sync, 4 drifted.
-    Status,
+    Status(StatusArgs),
     /// Delete ephemeral stacks whose expiry has passed (never a stack without the ephemeral tag).
     Gc(GcArgs),
     /// Print the least-privilege IAM policy of one of the three CI roles: the deployer of the
@@ -293,9 +293,44 @@ pub struct PlanArgs {
     /// pre-token-generation slot.
     #[arg(long)]
     pub replace_trigger: bool,
+    /// Instead of the change set: what the inputs' mapping changes in real principals'
+    /// tokens against the deployed mapping (claims added, removed, changed in value or type,
+    /// scopes, groups, claims the size budgets drop), and the tokens' sizes against
+    /// downstream limits. Reads only.
+    #[arg(long)]
+    pub claims: bool,
+    #[command(flatten)]
+    pub who: SampleArgs,
+    /// With --claims: exit 10 when any principal's tokens change.
+    #[arg(long, requires = "claims")]
+    pub detailed_exitcode: bool,
     /// How long to wait for another operation on the stack to finish before giving up (exit 5).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::duration::parse)]
     pub wait_timeout: Duration,
+}
+
+/// Which principals a claims preview reads.
+#[derive(Debug, Clone, Args)]
+pub struct SampleArgs {
+    /// How many rows of the table to sample (a paged, projected Scan).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub sample: u16,
+    /// These users instead of a sample (comma-separated names).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub users: Vec<String>,
+    /// These machine clients instead of a sample (comma-separated client ids).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub clients: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Instead of drift: the sizes of sampled principals' tokens under the deployed mapping,
+    /// against API Gateway's, CloudFront's and a cookie's limits, the largest named.
+    #[arg(long)]
+    pub sizes: bool,
+    #[command(flatten)]
+    pub who: SampleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub mod exit {
     pub const PARTIAL: u8 = 6;
     /// `up --detailed-exitcode` found nothing to change.
     pub const NO_CHANGE: u8 = 10;
+    /// `plan --claims --detailed-exitcode`: some principal's tokens change.
+    pub const CLAIMS_CHANGE: u8 = 10;
     /// Interrupted (Ctrl-C); the stack is left where the next run continues from.
     pub const INTERRUPTED: u8 = 130;
 }

@@ -25,6 +25,7 @@ pub mod logs;
 pub mod output;
 pub mod policy;
 pub mod pool;
+pub mod preview;
 pub mod progress;
 pub mod render;
 pub mod report;

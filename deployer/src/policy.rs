@@ -563,6 +563,8 @@ fn deploying(s: &Scope) -> Vec<Statement> {
                 "dynamodb:DeleteItem",
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",
+                // `plan --claims` and `status --sizes`: a bounded, projected sample.
+                "dynamodb:Scan",
             ],
             vec![table],
         ),

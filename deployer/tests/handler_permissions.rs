@@ -57,10 +57,6 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("dynamodb:DescribeImport", "no ImportSourceSpecification"),
     ("dynamodb:ImportTable", "no ImportSourceSpecification"),
     (
-        "dynamodb:Scan",
-        "listed for table import and replicas, which the template never sets",
-    ),
-    (
         "dynamodb:Query",
         "listed for table import and replicas, which the template never sets",
     ),

@@ -133,6 +133,9 @@ modeled! {
     aws_sdk_lambda::operation::get_alias::GetAliasError { is_resource_not_found_exception => NotFound }
     aws_sdk_dynamodb::operation::describe_table::DescribeTableError { is_resource_not_found_exception => NotFound }
     aws_sdk_lambda::operation::invoke::InvokeError { is_resource_not_found_exception => NotFound }
+    aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationError { is_resource_not_found_exception => NotFound }
+    aws_sdk_dynamodb::operation::scan::ScanError { is_resource_not_found_exception => NotFound }
+    aws_sdk_dynamodb::operation::get_item::GetItemError { is_resource_not_found_exception => NotFound }
 }
 
 // Operations whose errors carry no modeled case the deployer branches on.

@@ -12,6 +12,7 @@ pub mod local;
 pub mod logs;
 pub mod outputs;
 pub mod policy;
+pub mod preview;
 pub mod render;
 pub mod session;
 pub mod status;
@@ -48,7 +49,7 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Clients(command) => clients::run(&s, command).await,
         Command::Logs(args) => logs::run(&s, args).await,
         Command::Invoke(args) => invoke::run(&s, args).await,
-        Command::Status => status::run(&s).await,
+        Command::Status(args) => status::run(&s, args).await,
         Command::Verify => verify::run(&s).await,
     }
 }

@@ -367,9 +367,17 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
 }
 
 /// `deployer status`: exit 4 when the stack is not in sync with its template.
-pub async fn run(s: &super::session::Session<'_>) -> Result<u8, Error> {
+pub async fn run(
+    s: &super::session::Session<'_>,
+    args: &crate::cli::StatusArgs,
+) -> Result<u8, Error> {
     let inputs = s.inputs()?;
     let clients = s.clients(&inputs).await?;
+    if args.sizes {
+        let who = super::preview::Who::from(&args.who);
+        s.print(&super::preview::claims(&clients, &inputs, &who, true).await?);
+        return Ok(crate::error::exit::SUCCESS);
+    }
     let report = status(&clients, &inputs.stack_name, s.settings.poll).await?;
     s.print(&report);
     Ok(if report.in_sync {

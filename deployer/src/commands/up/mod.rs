@@ -187,6 +187,9 @@ pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
 
 /// `deployer plan`: `up` with nothing executed.
 pub async fn run_plan(s: &Session<'_>, args: &PlanArgs) -> Result<u8, Error> {
+    if args.claims {
+        return super::preview::run_plan(s, args).await;
+    }
     let inputs = s.inputs()?;
     let clients = s.clients(&inputs).await?;
     let options = UpOptions {
