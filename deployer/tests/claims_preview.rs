@@ -158,6 +158,19 @@ async fn a_mapping_change_is_previewed_per_user_and_equals_the_tokens_after_up()
             ("dropped", "ID:notes", "dropped"),
         ])
     );
+    // Named users instead of a sample: those alone, with the same answer.
+    let named = deployer(
+        &inputs.path,
+        &["plan", "--claims", "--users", "alice", "--output", "json"],
+    )
+    .await
+    .succeeded()
+    .json();
+    assert_eq!(named["principals"].as_array().unwrap().len(), 1, "{named}");
+    assert_eq!(
+        changes(principal(&named, "alice")),
+        changes(principal(&report, "alice"))
+    );
     let summary = &report["summary"];
     assert_eq!(summary["ID projects"]["type"], 2, "{summary}");
     assert_eq!(summary["ID app_role"]["added"], 3, "{summary}");
