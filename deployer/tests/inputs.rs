@@ -474,3 +474,22 @@ fn an_unlisted_region_is_taken_when_asked_for() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every example under examples/ is inputs the deployer accepts and renders (the same check
+/// `render` makes before any call).
+#[test]
+fn every_example_is_valid_inputs_that_render() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path().join("stack-inputs.json");
+        if !path.is_file() {
+            continue;
+        }
+        let inputs = deployer::inputs::StackInputs::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        deployer::render::render(&inputs).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 1, "no examples in {}", dir.display());
+}
