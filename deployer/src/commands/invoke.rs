@@ -328,35 +328,34 @@ async fn build_event(
     }
 }
 
-/// The event Cognito sends when `name` signs in: its attributes and groups, as the pool has
-/// them now.
-async fn user_event_for(
+/// A pool user as a login's event carries them: the name Cognito keeps, the attributes and
+/// the groups (with their roles).
+pub struct PoolUser {
+    pub name: String,
+    pub attributes: Vec<(String, String)>,
+    pub groups: Vec<Group>,
+}
+
+/// The pool's user `name` (any letter case), or `None` when there is no such user.
+pub async fn pool_user(
     clients: &Clients,
-    refs: &StackRefs,
-    options: &InvokeOptions,
+    pool: &str,
     name: &str,
-) -> Result<(Value, String), Error> {
-    let version = version_of(options, refs)?;
-    let source = source_of(options, "Authentication")?;
+) -> Result<Option<PoolUser>, Error> {
     let user = clients
         .cognito
         .admin_get_user()
-        .user_pool_id(&refs.pool_id)
+        .user_pool_id(pool)
         .username(name)
         .send()
         .await
         .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
     let user = match user {
         Ok(u) => u,
-        Err(e) if e.is(ErrorKind::NotFound) => {
-            return Err(usage(
-                format!("no user {name} in the pool {}", refs.pool_id),
-                "`deployer users list` shows the pool's users; `deployer users add` makes one",
-            ))
-        }
+        Err(e) if e.is(ErrorKind::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let attributes: Vec<(String, String)> = user
+    let attributes = user
         .user_attributes
         .unwrap_or_default()
         .into_iter()
@@ -365,7 +364,7 @@ async fn user_event_for(
     let groups = clients
         .cognito
         .admin_list_groups_for_user()
-        .user_pool_id(&refs.pool_id)
+        .user_pool_id(pool)
         .username(&user.username)
         .send()
         .await
@@ -378,7 +377,30 @@ async fn user_event_for(
             role_arn: g.role_arn,
             precedence: g.precedence,
         })
-        .collect::<Vec<_>>();
+        .collect();
+    Ok(Some(PoolUser {
+        name: user.username,
+        attributes,
+        groups,
+    }))
+}
+
+/// The event Cognito sends when `name` signs in: its attributes and groups, as the pool has
+/// them now.
+async fn user_event_for(
+    clients: &Clients,
+    refs: &StackRefs,
+    options: &InvokeOptions,
+    name: &str,
+) -> Result<(Value, String), Error> {
+    let version = version_of(options, refs)?;
+    let source = source_of(options, "Authentication")?;
+    let Some(user) = pool_user(clients, &refs.pool_id, name).await? else {
+        return Err(usage(
+            format!("no user {name} in the pool {}", refs.pool_id),
+            "`deployer users list` shows the pool's users; `deployer users add` makes one",
+        ));
+    };
     // The hosted UI asks for the client's OAuth scopes; the SDK's sign-in gets this one.
     let scopes = if source == "TokenGeneration_HostedAuth" {
         client_scopes(clients, refs, &refs.client_id).await?
@@ -391,12 +413,12 @@ async fn user_event_for(
         region: &refs.region,
         pool_id: &refs.pool_id,
         client_id: &refs.client_id,
-        user_name: &user.username,
-        attributes: &attributes,
-        groups: &groups,
+        user_name: &user.name,
+        attributes: &user.attributes,
+        groups: &user.groups,
         scopes: &scopes,
     });
-    Ok((event, user.username))
+    Ok((event, user.name))
 }
 
 /// `invoke`: the report, also when the function failed (`error` set: exit 4).

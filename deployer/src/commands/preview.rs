@@ -491,47 +491,12 @@ async fn pool_user(
     let Some(pool) = c.pool.as_deref().filter(|_| !keyed) else {
         return Ok((name.into(), Vec::new(), Vec::new()));
     };
-    let user = c
-        .clients
-        .cognito
-        .admin_get_user()
-        .user_pool_id(pool)
-        .username(name)
-        .send()
-        .await
-        .map_err(|e| c.clients.err("cognito-idp", "AdminGetUser", e));
-    let user = match user {
-        Ok(u) => u,
-        Err(e) if e.is(ErrorKind::NotFound) || e.code == "UserNotFoundException" => {
-            return Ok((name.into(), Vec::new(), Vec::new()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let attributes = user
-        .user_attributes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| (a.name, a.value.unwrap_or_default()))
-        .collect();
-    let groups = c
-        .clients
-        .cognito
-        .admin_list_groups_for_user()
-        .user_pool_id(pool)
-        .username(&user.username)
-        .send()
-        .await
-        .map_err(|e| c.clients.err("cognito-idp", "AdminListGroupsForUser", e))?
-        .groups
-        .unwrap_or_default()
-        .into_iter()
-        .map(|g| Group {
-            name: g.group_name.unwrap_or_default(),
-            role_arn: g.role_arn,
-            precedence: g.precedence,
-        })
-        .collect();
-    Ok((user.username, attributes, groups))
+    Ok(
+        match crate::commands::invoke::pool_user(c.clients, pool, name).await? {
+            Some(u) => (u.name, u.attributes, u.groups),
+            None => (name.into(), Vec::new(), Vec::new()),
+        },
+    )
 }
 
 /// Cognito's own claims in a user's tokens, with values of their real lengths (developer
