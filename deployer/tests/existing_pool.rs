@@ -145,10 +145,21 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     let status = deployer(&inputs, &["status", "--output", "json"]).await;
     assert_ne!(status.code, 0, "no stack was made: {}", status.stdout);
 
-    let up = deployer(&inputs, &["up", "--replace-trigger", "--output", "json"])
-        .await
-        .succeeded()
-        .json();
+    let outputs_file = dir.path().join("outputs.json");
+    let up = deployer(
+        &inputs,
+        &[
+            "up",
+            "--replace-trigger",
+            "--output",
+            "json",
+            "--outputs-file",
+            outputs_file.to_str().unwrap(),
+        ],
+    )
+    .await
+    .succeeded()
+    .json();
     let outputs = &up["outputs"];
     assert_eq!(outputs["UserPoolId"], pool.as_str());
     assert_eq!(outputs["UserPoolClientId"], web.as_str());
@@ -288,7 +299,13 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     std::fs::write(&inputs, file.to_string()).unwrap();
 
     // down: the team's trigger back, the user, group, clients and other trigger untouched.
-    let down = deployer(&inputs, &["down"]).await.succeeded();
+    // From the outputs file `up` wrote, as a CI teardown does: it names the pool too.
+    let down = deployer(
+        &inputs,
+        &["down", "--from-outputs", outputs_file.to_str().unwrap()],
+    )
+    .await
+    .succeeded();
     assert!(
         down.stdout.contains(&format!(
             "user pool {pool}: pre-token-generation slot restored to {FOREIGN}"

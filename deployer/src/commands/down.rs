@@ -109,7 +109,7 @@ pub async fn run(
     let (stack, region, named_pool) = match &args.from_outputs {
         Some(file) => {
             let (stack, region) = super::outputs::read_outputs_file(file)?;
-            (stack, region, super::outputs::read_pool_id(file))
+            (stack, region, super::outputs::read_existing_pool(file))
         }
         None => {
             let inputs = s.inputs()?;

@@ -34,10 +34,12 @@ pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
 }
 
 /// The stack name and region in an outputs file written by `up --outputs-file`.
-/// The `UserPoolId` an outputs file holds, if it can be read.
-pub fn read_pool_id(file: &Path) -> Option<String> {
+/// The existing pool an outputs file names: its `UserPoolId` when the stack ran on a pool made
+/// outside it (the file then has `PreviousTrigger`); `None` for a stack with a pool of its own.
+pub fn read_existing_pool(file: &Path) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let outputs: HashMap<String, String> = serde_json::from_str(&text).ok()?;
+    outputs.get(crate::pool::PREVIOUS_TRIGGER)?;
     outputs.get(crate::stack::output::USER_POOL_ID).cloned()
 }
 
