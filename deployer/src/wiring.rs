@@ -45,6 +45,13 @@ pub async fn verify(
         &target.pool_arn,
         &target.account,
     ));
+    // Any permission on the unqualified function must be the same: only this pool.
+    if !read.unqualified_policy.is_null() {
+        let mut check =
+            permission_check(&read.unqualified_policy, &target.pool_arn, &target.account);
+        check.name = "only this pool invokes the function";
+        checks.push(check);
+    }
     let role = read.function.role.as_deref().unwrap_or_default();
     let role = role.rsplit('/').next().unwrap_or_default();
     checks.extend(role_checks(clients, &target, role, &read.table_arn, expected).await?);
@@ -97,14 +104,17 @@ struct Read {
     lambda_config: Option<aws_sdk_cognitoidentityprovider::types::LambdaConfigType>,
     function: aws_sdk_lambda::types::FunctionConfiguration,
     policy: Value,
+    /// The unqualified function's own resource policy (none: `Value::Null`), when the pool
+    /// calls an alias: a permission there would let others invoke the same code.
+    unqualified_policy: Value,
     table_arn: String,
     alias: Option<aws_sdk_lambda::operation::get_alias::GetAliasOutput>,
 }
 
-/// The five reads, at once.
+/// The six reads, at once.
 async fn read(clients: &Clients, t: &Target) -> Result<Read, AwsError> {
     let lambda = &clients.lambda;
-    let (pool, function, policy, table, alias) = tokio::join!(
+    let (pool, function, policy, table, alias, unqualified) = tokio::join!(
         clients
             .cognito
             .describe_user_pool()
@@ -130,6 +140,19 @@ async fn read(clients: &Clients, t: &Target) -> Result<Read, AwsError> {
                 None => Ok(None),
             }
         },
+        async {
+            if t.qualifier.is_none() {
+                return Ok(None);
+            }
+            let read = lambda.get_policy().function_name(&t.function).send().await;
+            match read.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
+                Ok(out) => Ok(out.policy),
+                // Lambda API reference, GetPolicy: ResourceNotFoundException when the function
+                // has no resource-based policy.
+                Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
     );
     let pool = pool.map_err(|e| clients.err("cognito-idp", "DescribeUserPool", e))?;
     let function = function.map_err(|e| clients.err("lambda", "GetFunction", e))?;
@@ -144,6 +167,9 @@ async fn read(clients: &Clients, t: &Target) -> Result<Read, AwsError> {
             .unwrap_or(Value::Null),
         table_arn: table.table.and_then(|t| t.table_arn).unwrap_or_default(),
         alias: alias.map_err(|e| clients.err("lambda", "GetAlias", e))?,
+        unqualified_policy: unqualified?
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or(Value::Null),
     })
 }
 

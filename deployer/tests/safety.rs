@@ -1180,3 +1180,40 @@ async fn adopting_a_stack_refuses_to_remove_what_the_deployer_did_not_make() {
     );
     assert_eq!(execute.num_calls(), 0);
 }
+
+/// A permission added to the unqualified function (say, for any principal) would let others
+/// invoke the same code as the pool's alias: a no-op `up` notices it as drift.
+#[tokio::test]
+async fn a_no_op_up_notices_another_invoke_permission_on_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = artifact(&dir);
+    let fp = fingerprint(&artifact);
+    let mut m = Mocks::new();
+    m.cfn = vec![mock!(Cfn::describe_stacks)
+        .then_output(move || described(ours(StackStatus::UpdateComplete, &fp)))];
+    // Lambda API reference, GetPolicy: the function's resource-based policy, as a JSON string.
+    m.lambda.push(
+        mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(|r| r.qualifier().is_none())
+            .then_output(|| {
+                aws_sdk_lambda::operation::get_policy::GetPolicyOutput::builder()
+                    .policy(r#"{"Statement":[{"Sid":"open","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction"}]}"#)
+                    .build()
+            }),
+    );
+    wiring(&mut m, &artifact);
+    let err = Harness::new(&m)
+        .up(&artifact, false, WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 4);
+    let Error::Drifted { failed, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.contains("only this pool invokes the function") && f.contains("open")),
+        "{failed:?}"
+    );
+}

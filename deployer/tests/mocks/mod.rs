@@ -570,6 +570,22 @@ pub fn wiring_with(
                     .build()
             }),
     );
+    // The unqualified function has no policy of its own (Lambda API reference, GetPolicy:
+    // ResourceNotFoundException, 404).
+    m.lambda.push(
+        mock!(aws_sdk_lambda::Client::get_policy)
+            .match_requests(|r| r.qualifier().is_none())
+            .then_http_response(|| {
+                let mut r = json_error(
+                    404,
+                    "ResourceNotFoundException",
+                    "The resource you requested does not exist.",
+                );
+                r.headers_mut()
+                    .insert("x-amzn-errortype", "ResourceNotFoundException");
+                r
+            }),
+    );
     m.lambda.push(mock!(aws_sdk_lambda::Client::get_policy)
         .match_requests(|r| r.qualifier() == Some("live"))
         .then_output(|| {
