@@ -27,7 +27,7 @@ pub async fn finish(
     match report.action {
         // A plan shows what is planned, not the outputs of what is deployed now.
         UpAction::Planned => {
-            if let Some(p) = existing {
+            if let Some(p) = existing.filter(|p| !p.current.calls(&inputs.function_name())) {
                 ctx.progress.note(&format!(
                     "then the pre-token-generation slot of user pool {} would call this stack's trigger (it now has {})",
                     p.pool_id,
