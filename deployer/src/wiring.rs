@@ -221,10 +221,10 @@ fn wired(
         name: "trigger wired",
         ok: wired_arn == *trigger_arn && wired_version == event_version,
         detail: if wired_arn.is_empty() {
-            "the pool has no pre-token-generation trigger (changed outside the stack; `deployer up` sets it back)".into()
+            "the pool has no pre-token-generation trigger (changed outside the stack)".into()
         } else {
             format!(
-                "{wired_arn} with {wired_version} (expected {trigger_arn} with {event_version}): changed outside the stack; `deployer up` sets it back"
+                "{wired_arn} with {wired_version} (expected {trigger_arn} with {event_version}): changed outside the stack"
             )
         },
     }
