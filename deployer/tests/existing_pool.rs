@@ -110,6 +110,23 @@ async fn id_token(cognito: &Cognito, pool: &str, client: &str) -> Value {
     claims(auth.authentication_result.unwrap().id_token().unwrap())
 }
 
+/// The table row under `key` (the stack's outputs name the table).
+async fn row_under(
+    ddb: &aws_sdk_dynamodb::Client,
+    outputs: &Value,
+    key: &str,
+) -> aws_sdk_dynamodb::operation::get_item::GetItemOutput {
+    ddb.get_item()
+        .table_name(outputs["TableName"].as_str().unwrap())
+        .key(
+            "userName",
+            aws_sdk_dynamodb::types::AttributeValue::S(key.into()),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     let cognito = Cognito::new(&sdk().await);
@@ -203,15 +220,7 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     )
     .await
     .succeeded();
-    let token = deployer_with(
-        &inputs,
-        &["token", "jane", "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .succeeded()
-    .json();
+    let token = common::token(&inputs, "jane", PASSWORD).await;
     assert_eq!(
         token["idToken"]["projects"],
         json!(["p-1", "p-2"]),
@@ -381,26 +390,9 @@ async fn rows_keyed_by_email_reach_a_federated_style_user() {
         .succeeded()
         .json();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
-    let row = ddb
-        .get_item()
-        .table_name(outputs["TableName"].as_str().unwrap())
-        .key(
-            "userName",
-            aws_sdk_dynamodb::types::AttributeValue::S("jane@corp.example".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    let row = row_under(&ddb, &outputs, "jane@corp.example").await;
     assert!(row.item.is_some(), "the row is under the email");
-    let token = deployer_with(
-        &inputs.path,
-        &["token", user, "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .succeeded()
-    .json();
+    let token = common::token(&inputs.path, user, PASSWORD).await;
     assert_eq!(token["idToken"]["role"], "site-engineer", "{token}");
     // Another user who shares the email never takes jane's row: refused, and removing that
     // user leaves her row alone.
@@ -467,15 +459,7 @@ async fn rows_keyed_by_email_reach_a_federated_style_user() {
     deployer(&inputs.path, &["users", "remove", "mallory"])
         .await
         .succeeded();
-    let token = deployer_with(
-        &inputs.path,
-        &["token", user, "--output", "json"],
-        &[("DEPLOYER_PASSWORD", PASSWORD)],
-        None,
-    )
-    .await
-    .succeeded()
-    .json();
+    let token = common::token(&inputs.path, user, PASSWORD).await;
     assert_eq!(token["idToken"]["role"], "site-engineer", "{token}");
     let list = deployer(&inputs.path, &["users", "list", "--output", "json"])
         .await
@@ -492,16 +476,7 @@ async fn rows_keyed_by_email_reach_a_federated_style_user() {
     deployer(&inputs.path, &["users", "remove", user])
         .await
         .succeeded();
-    let row = ddb
-        .get_item()
-        .table_name(outputs["TableName"].as_str().unwrap())
-        .key(
-            "userName",
-            aws_sdk_dynamodb::types::AttributeValue::S("jane@corp.example".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    let row = row_under(&ddb, &outputs, "jane@corp.example").await;
     assert!(row.item.is_none(), "removed with the user");
     deployer(&inputs.path, &["down"]).await.succeeded();
 }

@@ -101,22 +101,16 @@ fn every_command_and_option_the_readme_lists_exists() {
     assert!(checked > 20, "{checked} synopses");
 }
 
-/// The walkthrough, as written, on the emulator: `cargo run -p deployer --` is the built
-/// binary against the local emulator and a throwaway inputs file; `$PASSWORD` is set.
+/// Runs each README line in bash, `cargo run -p deployer --` being the built binary against
+/// the local emulator and `inputs`, with `$PASSWORD` set; each must succeed. Each line and
+/// its stdout.
 #[cfg(feature = "e2e")]
-#[tokio::test]
-async fn the_first_deploy_walkthrough_runs_as_written() {
-    let inputs = common::Inputs::new(serde_json::json!({
-        "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]
-    }));
+async fn run_lines(lines: Vec<String>, inputs: &Path) -> Vec<(String, String)> {
     let command = format!(
         "\"{}\" --local -f \"{}\"",
         env!("CARGO_BIN_EXE_deployer"),
-        inputs.path.display()
+        inputs.display()
     );
-    common::endpoint();
-    let lines = block(&readme(), "## The first deploy to AWS");
-    assert!(lines.len() >= 6, "{lines:?}");
     let mut outputs = Vec::new();
     for line in lines {
         let script = line.replace("cargo run -p deployer --", &command);
@@ -136,6 +130,21 @@ async fn the_first_deploy_walkthrough_runs_as_written() {
         );
         outputs.push((line, stdout));
     }
+    outputs
+}
+
+/// The walkthrough, as written, on the emulator: `cargo run -p deployer --` is the built
+/// binary against the local emulator and a throwaway inputs file; `$PASSWORD` is set.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn the_first_deploy_walkthrough_runs_as_written() {
+    let inputs = common::Inputs::new(serde_json::json!({
+        "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}]
+    }));
+    common::endpoint();
+    let lines = block(&readme(), "## The first deploy to AWS");
+    assert!(lines.len() >= 6, "{lines:?}");
+    let outputs = run_lines(lines, &inputs.path).await;
     let token = outputs
         .iter()
         .find(|(l, _)| l.contains(" token alice"))
@@ -202,34 +211,14 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
     let file = dir.path().join("stack-inputs.json");
     std::fs::write(&file, inputs.to_string()).unwrap();
 
-    let command = format!(
-        "\"{}\" --local -f \"{}\"",
-        env!("CARGO_BIN_EXE_deployer"),
-        file.display()
-    );
     let lines = block(&readme, "## Claims for the pool you already have");
     assert_eq!(lines.len(), 5, "{lines:?}");
-    let mut token = String::new();
-    for line in lines {
-        let script = line.replace("cargo run -p deployer --", &command);
-        let out = tokio::process::Command::new("bash")
-            .args(["-c", &script])
-            .env("PASSWORD", "Readme-walkthrough-1")
-            .env("DEPLOYER_PLAIN", "1")
-            .env("DEPLOYER_POLL_MS", "100")
-            .output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "README line failed: {line}\nstdout:\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if line.contains(" token jane") {
-            token = stdout;
-        }
-    }
+    let outputs = run_lines(lines, &file).await;
+    let token = &outputs
+        .iter()
+        .find(|(l, _)| l.contains(" token jane"))
+        .unwrap()
+        .1;
     assert!(token.contains("p1") && token.contains("p2"), "{token}");
     let after = cognito
         .describe_user_pool()
