@@ -464,7 +464,9 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         allow(
             "CognitoInvokePermission",
             &["lambda:AddPermission"],
-            vec![function.clone(), format!("{function}:*")],
+            // The function and the alias the pool calls: no permission on another version or
+            // alias, which the wiring checks do not read.
+            vec![function.clone(), format!("{function}:live")],
         )
         .when(json!({"StringEquals": {"lambda:Principal": "cognito-idp.amazonaws.com"}})),
         allow(

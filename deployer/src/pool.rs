@@ -114,7 +114,8 @@ impl Slot {
     }
 
     /// Whether the slot calls a function the deployer makes for `project` (the base stack's
-    /// or a copy's, `<project>*-pretoken`): never a trigger to put back.
+    /// `<project>-pretoken` or a copy's `<project>--<suffix>-pretoken`): never a trigger to put
+    /// back.
     pub fn calls_deployer_function(&self, project: &str) -> bool {
         [
             self.classic.as_deref(),
@@ -123,7 +124,12 @@ impl Slot {
         .into_iter()
         .flatten()
         .filter_map(function_name)
-        .any(|name| name.starts_with(project) && name.ends_with("-pretoken"))
+        .any(|name| {
+            let copy = name
+                .strip_prefix(&format!("{project}{}", crate::policy::COPY_SEPARATOR))
+                .is_some_and(|rest| rest.ends_with("-pretoken"));
+            name == format!("{project}-pretoken") || copy
+        })
     }
 
     /// As the stack records it.
@@ -537,6 +543,10 @@ mod tests {
         assert!(slot("app--pr-7-pretoken").calls_deployer_function("app"));
         assert!(!slot("team-pretoken").calls_deployer_function("app"));
         assert!(!slot("app-signup").calls_deployer_function("app"));
+        assert!(
+            !slot("app-legacy-pretoken").calls_deployer_function("app"),
+            "a team's own"
+        );
     }
 
     #[test]

@@ -806,6 +806,21 @@ fn the_function_can_be_opened_to_cognito_only() {
             assert!(!evaluate(&p, &add(other)).allowed(), "{role:?}: {other}");
         }
         assert!(!evaluate(&p, &Request::new("lambda:AddPermission", &arn)).allowed());
+        // Only the function and the alias the pool calls: never a version or another alias.
+        let cognito = |qualified: &str| {
+            Request::new("lambda:AddPermission", qualified)
+                .with("lambda:Principal", "cognito-idp.amazonaws.com")
+        };
+        assert!(
+            evaluate(&p, &cognito(&format!("{arn}:live"))).allowed(),
+            "{role:?}"
+        );
+        for other in ["3", "staging"] {
+            assert!(
+                !evaluate(&p, &cognito(&format!("{arn}:{other}"))).allowed(),
+                "{role:?}: {other}"
+            );
+        }
     }
 }
 

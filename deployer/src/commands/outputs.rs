@@ -33,7 +33,6 @@ pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
     }
 }
 
-/// The stack name and region in an outputs file written by `up --outputs-file`.
 /// The existing pool an outputs file names: its `UserPoolId` when the stack ran on a pool made
 /// outside it (the file then has `PreviousTrigger`); `None` for a stack with a pool of its own.
 pub fn read_existing_pool(file: &Path) -> Option<String> {
@@ -43,6 +42,7 @@ pub fn read_existing_pool(file: &Path) -> Option<String> {
     outputs.get(crate::stack::output::USER_POOL_ID).cloned()
 }
 
+/// The stack name and region in an outputs file written by `up --outputs-file`.
 pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error> {
     let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
         what: format!("reading {}", file.display()),

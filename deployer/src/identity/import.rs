@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
-use trigger::config::ROW_SUB;
+use trigger::config::{ROW_PRINCIPAL, ROW_SUB};
 
 /// One user to import.
 #[derive(Debug, Clone)]
@@ -184,6 +184,11 @@ fn record(
     if fields.contains_key(ROW_SUB) {
         return Err(format!(
             "column {ROW_SUB} is the deployer's: it binds the row to its user's immutable sub"
+        ));
+    }
+    if fields.contains_key(ROW_PRINCIPAL) {
+        return Err(format!(
+            "column {ROW_PRINCIPAL} is the deployer's: it marks a machine client's row"
         ));
     }
     if fields.contains_key(partition_key) {

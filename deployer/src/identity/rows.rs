@@ -225,11 +225,22 @@ pub fn row_from(
         };
         row.insert(k.trim().to_owned(), AttributeValue::S(v.to_owned()));
     }
-    if row.contains_key(ROW_SUB) {
-        return Err(Error::Usage {
-            message: format!("the row attribute {ROW_SUB:?} is the deployer's"),
-            help: "it binds the row to its user's immutable sub, and `users add` writes it; keep your own data under another name".into(),
-        });
+    for (own, why) in [
+        (
+            ROW_SUB,
+            "it binds the row to its user's immutable sub, and `users add` writes it",
+        ),
+        (
+            ROW_PRINCIPAL,
+            "it marks a machine client's row, and `clients add` writes it",
+        ),
+    ] {
+        if row.contains_key(own) {
+            return Err(Error::Usage {
+                message: format!("the row attribute {own:?} is the deployer's"),
+                help: format!("{why}; keep your own data under another name"),
+            });
+        }
     }
     Ok(row)
 }
