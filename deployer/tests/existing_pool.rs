@@ -110,6 +110,52 @@ async fn id_token(cognito: &Cognito, pool: &str, client: &str) -> Value {
     claims(auth.authentication_result.unwrap().id_token().unwrap())
 }
 
+/// Sets the stack's `ExistingUserPool` parameter as a deploying role could (UpdateStack with
+/// the previous template and every other parameter as it is).
+async fn forge_recorded_pool(stack: &str, pool: &str) {
+    use aws_sdk_cloudformation::types::Parameter;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk().await);
+    let described = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let params = described.stacks()[0].parameters().to_vec();
+    let mut update = cfn
+        .update_stack()
+        .stack_name(stack)
+        .use_previous_template(true);
+    for p in params {
+        let key = p.parameter_key().unwrap().to_owned();
+        let param = match key.as_str() {
+            "ExistingUserPool" => Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(pool),
+            _ => Parameter::builder()
+                .parameter_key(key)
+                .use_previous_value(true),
+        };
+        update = update.parameters(param.build());
+    }
+    update.send().await.unwrap();
+    for _ in 0..100 {
+        let s = cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        let status = s.stacks()[0].stack_status().unwrap().as_str().to_owned();
+        if !status.ends_with("IN_PROGRESS") {
+            assert_eq!(status, "UPDATE_COMPLETE");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the update did not finish");
+}
+
 /// The table row under `key` (the stack's outputs name the table).
 async fn row_under(
     ddb: &aws_sdk_dynamodb::Client,
@@ -283,6 +329,24 @@ async fn a_pool_made_outside_gets_the_claims_and_is_left_as_it_was() {
     deployer(&inputs, &["up"]).await.succeeded();
     let id = id_token(&cognito, &pool, &web).await;
     assert_eq!(id["projects"], json!(["p-1", "p-2"]), "{id}");
+
+    // A deploying role points the stack's record at another pool (an update of its
+    // parameters): the pool the inputs name still calls the function, so down deletes nothing.
+    forge_recorded_pool(&stack, "us-east-1_Forged123").await;
+    let refused = deployer(&inputs, &["down"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("holds no record of what the slot called before"),
+        "{}",
+        refused.stderr
+    );
+    assert!(common::Emu::ministack()
+        .stack_status(&stack)
+        .await
+        .is_some());
+    forge_recorded_pool(&stack, &pool).await;
 
     // down decides from the stack, and writes to the pool only if the file at hand names
     // the pool the stack records: another pool named, nothing is changed or deleted.

@@ -194,6 +194,33 @@ pub async fn down(
     Ok(report)
 }
 
+/// Of the `named` pools, those whose slot calls `ours`, and what is said of the recorded pool
+/// when its slot calls something else (a pool deleted since counts as neither).
+async fn calling_pools(
+    ctx: Ctx<'_>,
+    named: std::collections::BTreeSet<&String>,
+    recorded_pool: Option<&String>,
+    (account, ours): (&str, &str),
+) -> Result<(Vec<String>, Option<String>), Error> {
+    let mut calling = Vec::new();
+    let mut left = None;
+    for id in named {
+        let Some(found) = pool::read(ctx, id, account).await? else {
+            continue;
+        };
+        let current = pool::Slot::of(found.lambda_config());
+        if current.calls(ours) {
+            calling.push(id.clone());
+        } else if Some(id) == recorded_pool {
+            left = Some(format!(
+                "user pool {id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
+                current.describe()
+            ));
+        }
+    }
+    Ok((calling, left))
+}
+
 /// Puts back what the existing pool's slot held before this stack took it (the stack's own
 /// record), if the slot still calls this stack's function; a slot changed since is left as
 /// it is. While the pool calls the function this delete removes, the delete goes ahead only
@@ -205,33 +232,37 @@ async fn restore_slot(
     target: &DownTarget,
 ) -> Result<Option<String>, Error> {
     let recorded_pool = stack.parameters.get(pool::EXISTING_POOL);
-    let Some(pool_id) = recorded_pool.or(target.named_pool.as_ref()) else {
+    // Every pool the stack or the file at hand names: the stack's record alone could be
+    // pointed elsewhere while the file's pool still calls the function.
+    let named: std::collections::BTreeSet<&String> = recorded_pool
+        .into_iter()
+        .chain(target.named_pool.as_ref())
+        .collect();
+    if named.is_empty() {
         return Ok(None);
-    };
+    }
     let account = ctx.clients.account_id().await?;
-    // A pool deleted since: nothing to put back.
-    let Some(found) = pool::read(ctx, pool_id, &account).await? else {
-        return Ok(None);
-    };
-    let current = pool::Slot::of(found.lambda_config());
     // The function the stack's name gives, never an output the stack could say anything in.
     let ours = format!("{}-pretoken", stack.name);
-    if !current.calls(&ours) {
-        return Ok(recorded_pool.map(|_| {
-            format!(
-                "user pool {pool_id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
-                current.describe()
-            )
-        }));
-    }
-    let refuse = |problem: String| {
-        Error::Pool {
+    let (calling, left) = calling_pools(ctx, named, recorded_pool, (&account, &ours)).await?;
+    let help = format!("nothing was changed or deleted; point the pool's pre-token-generation trigger at what it should call (console, or `aws cognito-idp update-user-pool` with its whole configuration), then `deployer down` again: a slot that no longer calls {ours} is left as it is");
+    let pool_id = match calling.as_slice() {
+        [] => return Ok(left),
+        [one] => one.clone(),
+        _ => {
+            return Err(Error::Pool {
+                pool: calling.join(", "),
+                problem: format!("more than one pool calls {ours}, which this delete removes"),
+                help,
+            })
+        }
+    };
+    let refuse = |problem: String| Error::Pool {
         pool: pool_id.clone(),
         problem,
-        help: format!("nothing was changed or deleted; point the pool's pre-token-generation trigger at what it should call (console, or `aws cognito-idp update-user-pool` with its whole configuration), then `deployer down` again: a slot that no longer calls {ours} is left as it is"),
-    }
+        help: help.clone(),
     };
-    if recorded_pool.is_none() || crate::ephemeral::is_ephemeral(&stack.tags) {
+    if recorded_pool != Some(&pool_id) || crate::ephemeral::is_ephemeral(&stack.tags) {
         return Err(refuse(format!(
             "its pre-token-generation slot calls {ours}, which this delete removes, and stack {} holds no record of what the slot called before",
             stack.name
@@ -259,7 +290,7 @@ async fn restore_slot(
         "putting back user pool {pool_id}'s pre-token-generation trigger ({})",
         previous.describe()
     ));
-    pool::set_slot(ctx, pool_id, &account, &previous).await?;
+    pool::set_slot(ctx, &pool_id, &account, &previous).await?;
     Ok(Some(format!(
         "user pool {pool_id}: pre-token-generation slot restored to {}",
         previous.describe()
