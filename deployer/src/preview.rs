@@ -106,6 +106,17 @@ pub fn tokens(p: &Principal, mapping: &Mapping) -> Tokens {
         Err(e) => return failed(e.to_string()),
     };
     let key = mapping.config.user_key_attribute.as_deref();
+    // Another app client's tokens are Cognito's alone, as the trigger answers them.
+    if !claims::serves_client(&event, &mapping.config.clients) {
+        let answer = answer(&json!({ "response": {} }));
+        let (id, access) = token_payloads(&p.issued, &answer);
+        return Tokens {
+            id_token_bytes: if p.client { 0 } else { encoded_size(&id) },
+            access_token_bytes: Some(encoded_size(&access)),
+            answer,
+            ..Tokens::default()
+        };
+    }
     let classified = match claims::classify_keyed(&event, key) {
         Ok(c) => c,
         Err(e) => return failed(e.to_string()),

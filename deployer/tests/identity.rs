@@ -336,8 +336,15 @@ async fn a_row_another_user_left_is_replaced_not_merged_and_replace_overwrites()
                 )
             }),
     );
+    // The row is taken only as it was seen: still bound to the old sub (a write in between
+    // fails the condition).
     let put = mock!(Ddb::put_item)
-        .match_requests(puts_role_and_sub)
+        .match_requests(|r| {
+            puts_role_and_sub(r)
+                && r.condition_expression() == Some("#sub = :seen AND attribute_not_exists(#kind)")
+                && r.expression_attribute_values().and_then(|v| v.get(":seen"))
+                    == Some(&AttributeValue::S("old-sub-of-a-deleted-jane".into()))
+        })
         .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
     m.dynamodb.push(put.clone());
     // Whose the row is: its sub, which no user of the pool has any more (ListUsers with a

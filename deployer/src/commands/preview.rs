@@ -317,13 +317,15 @@ async fn scan(
     let (projection, names) = placeholders(&c.attributes);
     let mut rows = Vec::new();
     let mut start = None;
-    while rows.len() < limit {
+    // Items read, whatever their key: the bound holds even for rows this key does not name.
+    let mut read = 0;
+    while read < limit {
         let page = c
             .clients
             .dynamodb
             .scan()
             .table_name(&c.table)
-            .limit(PAGE.min((limit - rows.len()) as i32))
+            .limit(PAGE.min((limit - read) as i32))
             .projection_expression(&projection)
             .set_expression_attribute_names(Some(names.clone()))
             .set_exclusive_start_key(start)
@@ -341,7 +343,9 @@ async fn scan(
             }
             Err(e) => return Err(e.into()),
         };
-        for mut item in page.items.unwrap_or_default() {
+        let items = page.items.unwrap_or_default();
+        read += items.len().max(1);
+        for mut item in items {
             if let Some(AttributeValue::S(key)) = item.remove(&c.partition_key) {
                 rows.push((key, item));
             }

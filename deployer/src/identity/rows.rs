@@ -76,12 +76,15 @@ pub async fn merge_row(
         // Bound to another sub, or a client's: replaced only when no living user holds it.
         Err(err) if err.code == "ConditionalCheckFailedException" => {
             match holder(clients, refs, key).await? {
-                Holder::Orphan => {
+                Holder::Orphan(seen) => {
+                    if !take_orphan(clients, refs, key, row, seen).await? {
+                        return Err(err);
+                    }
                     tracing::warn!(
                         key,
                         "the row belonged to a user who is gone: replaced, not merged"
                     );
-                    put_row(clients, refs, key, row).await
+                    Ok(())
                 }
                 Holder::Client | Holder::LivingUser => Err(err),
             }
@@ -91,14 +94,15 @@ pub async fn merge_row(
 }
 
 /// Whose a row is, when a write conditioned on its owner found it bound elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
     /// A machine client's row (`clients add` marked it).
     Client,
     /// A user of the pool, alive (another user sharing the key attribute's value).
     LivingUser,
-    /// A user no longer in the pool (deleted and made again under the same key), or no row.
-    Orphan,
+    /// A user no longer in the pool (deleted and made again under the same key), or no row:
+    /// the sub it was seen bound to, if any.
+    Orphan(Option<String>),
 }
 
 /// Reads the row under `key` and asks the pool whether its owner (`sub`) is still a user
@@ -119,21 +123,65 @@ pub async fn holder(clients: &Clients, refs: &StackRefs, key: &str) -> Result<Ho
         return Ok(Holder::Client);
     }
     let Some(AttributeValue::S(sub)) = row.get(ROW_SUB) else {
-        return Ok(Holder::Orphan);
+        return Ok(Holder::Orphan(None));
     };
     let found = clients
         .cognito
         .list_users()
         .user_pool_id(&refs.pool_id)
-        .filter(format!("sub = \"{}\"", sub.replace('"', "")))
+        // ListUsers: quotation marks in the filter are escaped with a backslash.
+        .filter(format!(
+            "sub = \"{}\"",
+            sub.replace('\\', "\\\\").replace('"', "\\\"")
+        ))
         .limit(1)
         .send()
         .await
         .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
     Ok(match found.users().is_empty() {
-        true => Holder::Orphan,
+        true => Holder::Orphan(Some(sub.clone())),
         false => Holder::LivingUser,
     })
+}
+
+/// Replaces an orphaned row, only if it is still as it was seen (bound to `seen`, or to no
+/// one; never a client's): a write that came in between is not lost.
+async fn take_orphan(
+    clients: &Clients,
+    refs: &StackRefs,
+    key: &str,
+    row: &HashMap<String, AttributeValue>,
+    seen: Option<String>,
+) -> Result<bool, AwsError> {
+    let mut item = row.clone();
+    item.insert(
+        refs.partition_key.clone(),
+        AttributeValue::S(key.to_owned()),
+    );
+    let mut put = clients
+        .dynamodb
+        .put_item()
+        .table_name(&refs.table)
+        .set_item(Some(item))
+        .expression_attribute_names("#sub", ROW_SUB)
+        .expression_attribute_names("#kind", ROW_PRINCIPAL);
+    put = match seen {
+        Some(seen) => put
+            .condition_expression("#sub = :seen AND attribute_not_exists(#kind)")
+            .expression_attribute_values(":seen", AttributeValue::S(seen)),
+        None => {
+            put.condition_expression("attribute_not_exists(#sub) AND attribute_not_exists(#kind)")
+        }
+    };
+    match put
+        .send()
+        .await
+        .map_err(|e| clients.err("dynamodb", "PutItem", e))
+    {
+        Ok(_) => Ok(true),
+        Err(err) if err.code == "ConditionalCheckFailedException" => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// Writes a user's whole row (`item`, key and sub included) unless the row there is bound to
@@ -172,11 +220,10 @@ pub async fn put_own_row(
         // user who is gone is this user's to take.
         Err(err) if err.code == "ConditionalCheckFailedException" => {
             match holder(clients, refs, &key).await? {
-                Holder::Orphan => {
+                Holder::Orphan(seen) => {
                     let mut row = item;
                     row.remove(&refs.partition_key);
-                    put_row(clients, refs, &key, &row).await?;
-                    Ok(true)
+                    take_orphan(clients, refs, &key, &row, seen).await
                 }
                 Holder::Client | Holder::LivingUser => Ok(false),
             }
