@@ -213,6 +213,19 @@ async fn a_mapping_change_is_previewed_per_user_and_equals_the_tokens_after_up()
     // Deployed now: the same mapping again changes nothing.
     let after = deployer(&inputs.path, &["plan", "--claims", "--detailed-exitcode"]).await;
     assert_eq!(after.code, 0, "{}", after.stdout);
+    // Keying the rows by email instead: the rows are under user names, and these users have
+    // no email, so every claim goes.
+    inputs.rewrite(json!({"table": {"userKeyAttribute": "email"}}));
+    let keyed = deployer(&inputs.path, &["plan", "--claims", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    let bob = changes(principal(&keyed, "bob"));
+    assert!(
+        !bob.is_empty() && bob.iter().all(|(_, _, kind)| kind == "removed"),
+        "{bob:?}"
+    );
+    inputs.rewrite(json!({"table": {}}));
     let sizes = deployer(&inputs.path, &["status", "--sizes", "--output", "json"])
         .await
         .succeeded()

@@ -294,11 +294,23 @@ async fn principals(
             users
         }
     };
-    let keyed = mappings
-        .iter()
-        .any(|m| m.config.user_key_attribute.is_some());
+    // What the table's keys are: the deployed mapping's (the first), else the inputs'.
+    let table_key = mappings
+        .first()
+        .and_then(|m| m.config.user_key_attribute.clone());
     let found: Vec<Result<Principal, Error>> = futures::stream::iter(users)
-        .map(|(name, row)| user_principal(c, name, row, keyed, mappings))
+        .map(|(name, row)| {
+            // A named user is looked up by name; a sampled row by its key when the keys are
+            // user names, else by the sub it is bound to.
+            let lookup = match (&row, &table_key) {
+                (None, _) | (Some(_), None) => Lookup::Name,
+                (Some(row), Some(attribute)) => match row.get(ROW_SUB) {
+                    Some(AttributeValue::S(sub)) => Lookup::Sub(sub.clone(), attribute.clone()),
+                    _ => Lookup::Unknown(attribute.clone()),
+                },
+            };
+            user_principal(c, name, row, lookup, mappings)
+        })
         .buffered(8)
         .collect()
         .await;
@@ -424,23 +436,25 @@ async fn user_principal(
     c: &Context<'_>,
     name: String,
     row: Option<Row>,
-    keyed: bool,
+    lookup: Lookup,
     mappings: &[&Mapping],
 ) -> Result<Principal, Error> {
-    let (user_name, mut attributes, groups) = pool_user(c, &name, keyed).await?;
+    let found = pool_user(c, &name, &lookup).await?;
+    let (user_name, mut attributes, groups) = match found {
+        Some(u) => (u.name, u.attributes, u.groups),
+        None => (name.clone(), Vec::new(), Vec::new()),
+    };
     if attributes.iter().all(|(k, _)| k != "sub") {
         if let Some(AttributeValue::S(sub)) = row.as_ref().and_then(|r| r.get(ROW_SUB)) {
             attributes.push(("sub".into(), sub.clone()));
         }
     }
-    // Sampled under a key attribute with no user found: the attribute as the row's key says.
-    if let (true, Some(_)) = (keyed && attributes.len() <= 1, &row) {
-        for m in mappings {
-            if let Some(a) = &m.config.user_key_attribute {
-                attributes.push((a.clone(), name.clone()));
-                attributes.push((format!("{a}_verified"), "true".into()));
-            }
-        }
+    // A row keyed by an attribute whose user is not found: the attribute as the key says.
+    if let (Lookup::Sub(_, attribute) | Lookup::Unknown(attribute), true) =
+        (&lookup, attributes.len() <= 1)
+    {
+        attributes.push((attribute.clone(), name.clone()));
+        attributes.push((format!("{attribute}_verified"), "true".into()));
     }
     let pool = c.pool.clone().unwrap_or_default();
     let scopes = vec!["aws.cognito.signin.user.admin".to_owned()];
@@ -485,22 +499,49 @@ async fn user_principal(
     })
 }
 
-/// The pool user's name, attributes and groups (`name` when there is no such user, with
-/// none). Under a key attribute the row's key is not a user name: no lookup.
+/// How a principal's pool user is found.
+enum Lookup {
+    /// By the user name.
+    Name,
+    /// By the sub a row keyed by this attribute is bound to (ListUsers, filter `sub = "..."`).
+    Sub(String, String),
+    /// A row keyed by this attribute, bound to no one: no user to find.
+    Unknown(String),
+}
+
+/// The pool user `lookup` finds, if any.
 async fn pool_user(
     c: &Context<'_>,
     name: &str,
-    keyed: bool,
-) -> Result<(String, Vec<(String, String)>, Vec<Group>), Error> {
-    let Some(pool) = c.pool.as_deref().filter(|_| !keyed) else {
-        return Ok((name.into(), Vec::new(), Vec::new()));
+    lookup: &Lookup,
+) -> Result<Option<crate::commands::invoke::PoolUser>, Error> {
+    let Some(pool) = c.pool.as_deref() else {
+        return Ok(None);
     };
-    Ok(
-        match crate::commands::invoke::pool_user(c.clients, pool, name).await? {
-            Some(u) => (u.name, u.attributes, u.groups),
-            None => (name.into(), Vec::new(), Vec::new()),
-        },
-    )
+    let user_name = match lookup {
+        Lookup::Name => name.to_owned(),
+        Lookup::Unknown(_) => return Ok(None),
+        Lookup::Sub(sub, _) => {
+            let found = c
+                .clients
+                .cognito
+                .list_users()
+                .user_pool_id(pool)
+                .filter(format!(
+                    "sub = \"{}\"",
+                    sub.replace('\\', "\\\\").replace('"', "\\\"")
+                ))
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| c.clients.err("cognito-idp", "ListUsers", e))?;
+            match found.users().first().and_then(|u| u.username()) {
+                Some(u) => u.to_owned(),
+                None => return Ok(None),
+            }
+        }
+    };
+    crate::commands::invoke::pool_user(c.clients, pool, &user_name).await
 }
 
 /// Cognito's own claims in a user's tokens, with values of their real lengths (developer
