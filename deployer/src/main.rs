@@ -83,5 +83,10 @@ fn main() -> ExitCode {
     };
     // Blocking work still running (a hash, an emulator start) must not hold the exit up.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    // Once more at the end: a password question interrupted just as it began can turn echo
+    // off after the restore above (its blocking read is not cancelled).
+    if code == exit::INTERRUPTED {
+        tty.restore();
+    }
     ExitCode::from(code)
 }
