@@ -421,6 +421,7 @@ async fn a_second_import_keeps_passwords_unless_asked_to_reset_them() {
         pool_policy(&mut m);
         exists(&mut m);
         get_user(&mut m, "jane");
+        rows_of_clients(&mut m, &[]);
         let set_password = mock!(Cognito::admin_set_user_password).then_output(|| {
             aws_sdk_cognitoidentityprovider::operation::admin_set_user_password::AdminSetUserPasswordOutput::builder().build()
         });
@@ -467,9 +468,33 @@ async fn a_second_import_keeps_passwords_unless_asked_to_reset_them() {
     }
 }
 
+/// BatchGetItem (API reference) for the rows an import is about to write: the rows of
+/// `clients` are machine clients' (`deployer:principal` = `client`), the others are not there.
+fn rows_of_clients(m: &mut Mocks, clients: &'static [&'static str]) {
+    m.dynamodb
+        .push(mock!(Ddb::batch_get_item).then_output(move || {
+            let items = clients
+                .iter()
+                .map(|c| {
+                    HashMap::from([
+                        ("userName".to_owned(), AttributeValue::S((*c).into())),
+                        (
+                            "deployer:principal".to_owned(),
+                            AttributeValue::S("client".into()),
+                        ),
+                    ])
+                })
+                .collect();
+            aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput::builder()
+                .responses("app-users", items)
+                .build()
+        }));
+}
+
 #[tokio::test]
 async fn a_batch_refused_for_one_item_is_written_item_by_item_and_the_bad_one_reported() {
     let mut m = Mocks::new();
+    rows_of_clients(&mut m, &[]);
     exists(&mut m);
     get_user(&mut m, "ann");
     get_user(&mut m, "bob");
@@ -608,5 +633,49 @@ async fn clients_remove_refuses_an_ambiguous_name_and_never_deletes_a_users_row(
     assert!(
         own.to_string().contains("the stack's own app client"),
         "{own}"
+    );
+}
+
+/// A user named like a machine client's id: the import makes the user, but never writes over
+/// the client's row (it would give the client the user's claims).
+#[tokio::test]
+async fn an_import_never_writes_over_a_machine_clients_row() {
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "ann");
+    get_user(&mut m, "4tq7client");
+    rows_of_clients(&mut m, &["4tq7client"]);
+    let batch = mock!(Ddb::batch_write_item)
+        .match_requests(|r| {
+            let items = &r.request_items().unwrap()["app-users"];
+            items.len() == 1
+                && items[0].put_request().unwrap().item().get("userName")
+                    == Some(&AttributeValue::S("ann".into()))
+        })
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput::builder().build()
+        });
+    m.dynamodb.push(batch.clone());
+    let records = vec![
+        record(2, "ann", None, &[("role", "a")]),
+        record(3, "4tq7client", None, &[("role", "admin")]),
+    ];
+    let report = import::import(
+        &m.clients(),
+        &refs(),
+        records,
+        Vec::new(),
+        false,
+        &Progress::new(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.rows_written, batch.num_calls()), (1, 1));
+    assert_eq!(report.bad_lines.len(), 1, "{:?}", report.bad_lines);
+    assert_eq!(report.bad_lines[0].line, 3);
+    assert!(
+        report.bad_lines[0].reason.contains("machine client's"),
+        "{:?}",
+        report.bad_lines
     );
 }

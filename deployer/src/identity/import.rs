@@ -350,6 +350,22 @@ async fn write_rows(
         return Ok(rows_written);
     }
     for chunk in rows.chunks(25) {
+        // A machine client's row under a user's name is never written over.
+        let clients_rows = client_rows(clients, refs, chunk).await?;
+        let (theirs, chunk): (Vec<_>, Vec<_>) = chunk.iter().cloned().partition(|(_, item)| {
+            item.get(&refs.partition_key)
+                .is_some_and(|k| clients_rows.contains(k))
+        });
+        for (line, _) in theirs {
+            bad.push(BadLine {
+                line,
+                reason: "the user was imported, but the row under its name is a machine client's (clients add): not written".into(),
+            });
+        }
+        let chunk = chunk.as_slice();
+        if chunk.is_empty() {
+            continue;
+        }
         match write_batch(clients, refs, chunk).await {
             Ok(()) => rows_written += chunk.len(),
             // DynamoDB refuses the whole batch for one bad item: find it.
@@ -380,6 +396,52 @@ async fn write_rows(
         }
     }
     Ok(rows_written)
+}
+
+/// The keys among `rows` whose row in the table is a machine client's (BatchGetItem of the
+/// marker alone, retrying what DynamoDB leaves unprocessed).
+async fn client_rows(
+    clients: &Clients,
+    refs: &StackRefs,
+    rows: &[(usize, HashMap<String, AttributeValue>)],
+) -> Result<Vec<AttributeValue>, AwsError> {
+    let mut keys: Vec<HashMap<String, AttributeValue>> = rows
+        .iter()
+        .filter_map(|(_, item)| item.get(&refs.partition_key))
+        .map(|k| HashMap::from([(refs.partition_key.clone(), k.clone())]))
+        .collect();
+    keys.dedup();
+    let mut found = Vec::new();
+    let mut request = Some(
+        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .projection_expression("#pk, #kind")
+            .expression_attribute_names("#pk", refs.partition_key.clone())
+            .expression_attribute_names("#kind", ROW_PRINCIPAL)
+            .build()
+            .expect("keys set"),
+    );
+    while let Some(keys) = request.take() {
+        let out = clients
+            .dynamodb
+            .batch_get_item()
+            .request_items(&refs.table, keys)
+            .send()
+            .await
+            .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
+        for item in out
+            .responses
+            .unwrap_or_default()
+            .remove(&refs.table)
+            .unwrap_or_default()
+        {
+            if matches!(item.get(ROW_PRINCIPAL), Some(AttributeValue::S(k)) if k == "client") {
+                found.extend(item.get(&refs.partition_key).cloned());
+            }
+        }
+        request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
+    }
+    Ok(found)
 }
 
 /// Writes up to 25 rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed.
