@@ -255,6 +255,14 @@ pub async fn inspect(
         // This stack's own function (or a slot emptied since): what the stack replaced was
         // recorded when it first took the slot.
         recorded()
+    } else if let Some(other) = other_deployer_stack(ctx, &slot).await? {
+        // Taken over, its record would chain: this stack's `down` would put back a function
+        // the other stack's `down` deletes.
+        return Err(problem(
+            id,
+            format!("its pre-token-generation slot calls {}, the trigger of the deployer's stack {other}", slot.describe()),
+            &format!("one deployer stack per pool: `deployer down` stack {other} first (it puts back what it replaced), then `deployer up`"),
+        ));
     } else if replace {
         slot.clone()
     } else {
@@ -270,6 +278,21 @@ pub async fn inspect(
         current: slot,
         previous,
     }))
+}
+
+/// The deployer's stack whose trigger the slot calls (`<stack>-pretoken`, a stack the
+/// deployer made), if any.
+async fn other_deployer_stack(ctx: Ctx<'_>, slot: &Slot) -> Result<Option<String>, Error> {
+    let Some(stack) = slot
+        .function()
+        .and_then(function_name)
+        .and_then(|f| f.strip_suffix("-pretoken"))
+        .filter(|s| crate::inputs::valid_stack_name(s))
+    else {
+        return Ok(None);
+    };
+    let found = crate::aws::cfn::describe(ctx.clients, stack).await?;
+    Ok(found.filter(|s| s.is_ours()).map(|s| s.name))
 }
 
 /// DescribeUserPool, with the two refusals a user can act on named.

@@ -215,6 +215,11 @@ async fn a_read_back_that_lost_a_setting_is_an_error_naming_it() {
 /// Only the DescribeUserPool rule: any other call (an update, a build) fails the test.
 fn describing(body: HttpResponse) -> Mocks {
     let mut m = Mocks::new();
+    // No deployer stack is named like the team's trigger (DescribeStacks: ValidationError).
+    m.cfn.push(
+        mock!(aws_sdk_cloudformation::Client::describe_stacks)
+            .then_http_response(mocks::no_such_stack),
+    );
     let body = Arc::new(Mutex::new(Some(body)));
     m.cognito.push(
         mock!(Cognito::describe_user_pool).then_http_response(move || {
@@ -427,4 +432,42 @@ async fn a_listed_client_not_in_the_pool_is_named_and_no_secret_is_read() {
             ),
         }
     }
+}
+
+/// The slot calls another deployer stack's trigger (`app-pretoken`, stack `app` made by the
+/// deployer): taking it over, even with --replace-trigger, would chain the records (this
+/// stack's `down` would put back a function `app`'s `down` deletes). Refused.
+#[tokio::test]
+async fn a_slot_held_by_another_deployer_stack_is_not_taken_even_with_replace_trigger() {
+    let theirs = json!({"PreTokenGenerationConfig": {"LambdaArn": OURS, "LambdaVersion": "V2_0"}});
+    let mut m = Mocks::new();
+    m.cognito.push(
+        mock!(Cognito::describe_user_pool)
+            .then_http_response(move || answer(&pool("PLUS", theirs.clone()))),
+    );
+    m.cfn.push(
+        mock!(aws_sdk_cloudformation::Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some("app"))
+            .then_output(|| {
+                mocks::described(mocks::ours(
+                    aws_sdk_cloudformation::types::StackStatus::UpdateComplete,
+                    "fp",
+                ))
+            }),
+    );
+    let second = StackInputs::parse(
+        &json!({"stackName": "second", "userPool": {"existing": POOL}}).to_string(),
+        "stack-inputs.json",
+    )
+    .unwrap();
+    let h = Harness::new(&m);
+    let err = pool::inspect(h.ctx(), &second, ACCOUNT, None, true)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("the trigger of the deployer's stack app"),
+        "{text}"
+    );
+    assert_eq!(err.exit_code(), 2);
 }
