@@ -273,6 +273,21 @@ fn default_refresh_days() -> u32 {
     30
 }
 
+/// What the stack's trigger function is named after the stack: `<stackName>-pretoken`.
+const FUNCTION_SUFFIX: &str = "-pretoken";
+
+/// The trigger function of stack `stack`.
+pub fn function_of_stack(stack: &str) -> String {
+    format!("{stack}{FUNCTION_SUFFIX}")
+}
+
+/// The stack a trigger function's name says it belongs to (`None`: not a trigger's name).
+pub fn stack_of_function(function: &str) -> Option<&str> {
+    function
+        .strip_suffix(FUNCTION_SUFFIX)
+        .filter(|s| valid_stack_name(s))
+}
+
 /// The longest stack name that keeps `<stackName>-pretoken` within Lambda's 64 characters.
 pub const MAX_STACK_NAME: usize = 55;
 
@@ -442,7 +457,7 @@ impl StackInputs {
     }
 
     pub fn function_name(&self) -> String {
-        format!("{}-pretoken", self.stack_name)
+        function_of_stack(&self.stack_name)
     }
 
     pub fn logout_urls(&self) -> &[String] {

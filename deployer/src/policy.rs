@@ -114,14 +114,14 @@ impl Scope {
             Role::Ephemeral => Names {
                 stack: format!("{p}{COPY_SEPARATOR}*"),
                 table: format!("{p}{COPY_SEPARATOR}*-users"),
-                function: format!("{p}{COPY_SEPARATOR}*-pretoken"),
+                function: crate::inputs::function_of_stack(&format!("{p}{COPY_SEPARATOR}*")),
                 artifacts: format!("{p}{COPY_SEPARATOR}*/*"),
                 stack_tag: format!("{p}{COPY_SEPARATOR}*"),
             },
             Role::Deployer | Role::Publisher => Names {
                 stack: p.clone(),
                 table: self.table.clone().unwrap_or_else(|| format!("{p}-users")),
-                function: format!("{p}-pretoken"),
+                function: crate::inputs::function_of_stack(p),
                 artifacts: format!("{p}/*"),
                 stack_tag: p.clone(),
             },

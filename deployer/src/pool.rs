@@ -16,7 +16,7 @@ use aws_sdk_cognitoidentityprovider::types::{
     LambdaConfigType, PreTokenGenerationLambdaVersionType as Version,
     PreTokenGenerationVersionConfigType, UserPoolTierType, UserPoolType,
 };
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 /// The stack parameter (and output) recording what the slot held before the first deploy.
 pub const PREVIOUS_TRIGGER: &str = "PreviousTrigger";
@@ -24,11 +24,31 @@ pub const PREVIOUS_TRIGGER: &str = "PreviousTrigger";
 pub const EXISTING_POOL: &str = "ExistingUserPool";
 
 /// The pre-token-generation slot as the pool has it: the classic setting (V1_0 events) and
-/// the versioned one. Empty: no trigger.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// the versioned one. Empty: no trigger. Recorded in the stack as the pool gives it
+/// (`{"PreTokenGeneration": ..., "PreTokenGenerationConfig": {"LambdaArn", "LambdaVersion"}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
+    #[serde(
+        rename = "PreTokenGeneration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub classic: Option<String>,
-    pub versioned: Option<(String, String)>,
+    #[serde(
+        rename = "PreTokenGenerationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub versioned: Option<Versioned>,
+}
+
+/// The versioned setting: the function and the event version Cognito sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned {
+    #[serde(rename = "LambdaArn")]
+    pub arn: String,
+    #[serde(rename = "LambdaVersion")]
+    pub version: String,
 }
 
 impl Slot {
@@ -38,11 +58,9 @@ impl Slot {
         };
         Self {
             classic: c.pre_token_generation().map(str::to_owned),
-            versioned: c.pre_token_generation_config().map(|v| {
-                (
-                    v.lambda_arn().to_owned(),
-                    v.lambda_version().as_str().to_owned(),
-                )
+            versioned: c.pre_token_generation_config().map(|v| Versioned {
+                arn: v.lambda_arn().to_owned(),
+                version: v.lambda_version().as_str().to_owned(),
             }),
         }
     }
@@ -57,7 +75,10 @@ impl Slot {
             },
             v => Self {
                 classic: None,
-                versioned: Some((trigger_arn.to_owned(), v.as_str().to_owned())),
+                versioned: Some(Versioned {
+                    arn: trigger_arn.to_owned(),
+                    version: v.as_str().to_owned(),
+                }),
             },
         }
     }
@@ -66,7 +87,7 @@ impl Slot {
     /// classic one with V1_0. AWS may report a versioned write in both settings.
     pub fn effective(&self) -> Option<(&str, &str)> {
         match (&self.versioned, &self.classic) {
-            (Some((arn, version)), _) => Some((arn, version)),
+            (Some(v), _) => Some((&v.arn, &v.version)),
             (None, Some(arn)) => Some((arn, "V1_0")),
             (None, None) => None,
         }
@@ -78,90 +99,56 @@ impl Slot {
 
     /// The function the slot calls (either setting; the versioned one first).
     pub fn function(&self) -> Option<&str> {
-        self.versioned
-            .as_ref()
-            .map(|(arn, _)| arn.as_str())
-            .or(self.classic.as_deref())
+        self.effective().map(|(arn, _)| arn)
+    }
+
+    /// Every function ARN the slot names, in either setting.
+    fn arns(&self) -> impl Iterator<Item = &str> {
+        [
+            self.classic.as_deref(),
+            self.versioned.as_ref().map(|v| v.arn.as_str()),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Whether the slot calls the function named `function` (any version or alias of it).
     pub fn calls(&self, function: &str) -> bool {
-        [
-            self.classic.as_deref(),
-            self.versioned.as_ref().map(|(a, _)| a.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|arn| function_name(arn) == Some(function))
+        self.arns().any(|arn| function_name(arn) == Some(function))
     }
 
     /// Whether every function the slot names is a Lambda function of this account and region
     /// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`).
     pub fn functions_in(&self, region: &str, account: &str) -> bool {
-        let here = |arn: &str| {
+        self.arns().all(|arn| {
             let parts: Vec<&str> = arn.split(':').collect();
             matches!(parts.as_slice(),
                 ["arn", _, "lambda", r, a, "function", name] | ["arn", _, "lambda", r, a, "function", name, _]
                     if *r == region && *a == account && !name.is_empty())
-        };
-        [
-            self.classic.as_deref(),
-            self.versioned.as_ref().map(|(a, _)| a.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .all(here)
+        })
     }
 
     /// Whether the slot calls a function the deployer makes for `project` (the base stack's
     /// `<project>-pretoken` or a copy's `<project>--<suffix>-pretoken`): never a trigger to put
     /// back.
     pub fn calls_deployer_function(&self, project: &str) -> bool {
-        [
-            self.classic.as_deref(),
-            self.versioned.as_ref().map(|(a, _)| a.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(function_name)
-        .any(|name| {
-            let copy = name
-                .strip_prefix(&format!("{project}{}", crate::policy::COPY_SEPARATOR))
-                .is_some_and(|rest| rest.ends_with("-pretoken"));
-            name == format!("{project}-pretoken") || copy
+        self.arns().filter_map(function_name).any(|name| {
+            let stack = crate::inputs::stack_of_function(name);
+            stack == Some(project)
+                || stack
+                    .and_then(|s| s.strip_prefix(project))
+                    .is_some_and(|rest| rest.starts_with(crate::policy::COPY_SEPARATOR))
         })
     }
 
     /// As the stack records it.
     pub fn to_json(&self) -> String {
-        let mut out = serde_json::Map::new();
-        if let Some(arn) = &self.classic {
-            out.insert("PreTokenGeneration".into(), json!(arn));
-        }
-        if let Some((arn, version)) = &self.versioned {
-            out.insert(
-                "PreTokenGenerationConfig".into(),
-                json!({"LambdaArn": arn, "LambdaVersion": version}),
-            );
-        }
-        Value::Object(out).to_string()
+        serde_json::to_string(self).expect("a slot serializes")
     }
 
     /// From the stack's record; `None` when it is not one.
     pub fn from_json(text: &str) -> Option<Self> {
-        let v: Value = serde_json::from_str(text).ok()?;
-        let classic = match v.get("PreTokenGeneration") {
-            None => None,
-            Some(arn) => Some(arn.as_str()?.to_owned()),
-        };
-        let versioned = match v.get("PreTokenGenerationConfig") {
-            None => None,
-            Some(c) => Some((
-                c.get("LambdaArn")?.as_str()?.to_owned(),
-                c.get("LambdaVersion")?.as_str()?.to_owned(),
-            )),
-        };
-        Some(Self { classic, versioned })
+        serde_json::from_str(text).ok()
     }
 
     /// The pool's Lambda configuration with this slot in place and every other trigger as it is.
@@ -170,10 +157,10 @@ impl Slot {
             .cloned()
             .unwrap_or_else(|| LambdaConfigType::builder().build());
         config.pre_token_generation = self.classic.clone();
-        config.pre_token_generation_config = self.versioned.as_ref().map(|(arn, version)| {
+        config.pre_token_generation_config = self.versioned.as_ref().map(|v| {
             PreTokenGenerationVersionConfigType::builder()
-                .lambda_arn(arn)
-                .lambda_version(Version::from(version.as_str()))
+                .lambda_arn(&v.arn)
+                .lambda_version(Version::from(v.version.as_str()))
                 .build()
                 .expect("both fields are set")
         });
@@ -182,10 +169,9 @@ impl Slot {
 
     /// In words, for messages.
     pub fn describe(&self) -> String {
-        match (&self.versioned, &self.classic) {
-            (None, None) => "no pre-token-generation trigger".into(),
-            (Some((arn, version)), _) => format!("{arn} ({version})"),
-            (None, Some(arn)) => format!("{arn} (V1_0)"),
+        match self.effective() {
+            None => "no pre-token-generation trigger".into(),
+            Some((arn, version)) => format!("{arn} ({version})"),
         }
     }
 }
@@ -286,8 +272,7 @@ async fn other_deployer_stack(ctx: Ctx<'_>, slot: &Slot) -> Result<Option<String
     let Some(stack) = slot
         .function()
         .and_then(function_name)
-        .and_then(|f| f.strip_suffix("-pretoken"))
-        .filter(|s| crate::inputs::valid_stack_name(s))
+        .and_then(crate::inputs::stack_of_function)
     else {
         return Ok(None);
     };
@@ -409,6 +394,16 @@ pub enum Wired {
 /// with it, then reads the pool back: any other setting that changed is an error naming it.
 pub async fn set_slot(ctx: Ctx<'_>, id: &str, account: &str, slot: &Slot) -> Result<Wired, Error> {
     let before = describe(ctx, id, account).await?;
+    set_slot_from(ctx, (id, account), before, slot).await
+}
+
+/// `set_slot`, from the pool as it was just read (`before`).
+pub async fn set_slot_from(
+    ctx: Ctx<'_>,
+    (id, account): (&str, &str),
+    before: UserPoolType,
+    slot: &Slot,
+) -> Result<Wired, Error> {
     if Slot::of(before.lambda_config()).effective() == slot.effective() {
         return Ok(Wired::Already);
     }
@@ -513,10 +508,10 @@ mod tests {
             ),
             Slot {
                 classic: Some("arn:aws:lambda:us-east-1:1:function:other".into()),
-                versioned: Some((
-                    "arn:aws:lambda:us-east-1:1:function:other".into(),
-                    "V2_0".into(),
-                )),
+                versioned: Some(Versioned {
+                    arn: "arn:aws:lambda:us-east-1:1:function:other".into(),
+                    version: "V2_0".into(),
+                }),
             },
         ] {
             assert_eq!(

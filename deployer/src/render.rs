@@ -114,6 +114,7 @@ fn engine() -> Handlebars<'static> {
 pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
     let kept = inputs.lifecycle == Lifecycle::Kept;
     let existing = inputs.existing_pool();
+    let shape = Shape::of(inputs);
     let function_name = inputs.function_name();
     let context = Context {
         description: match existing {
@@ -170,8 +171,8 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
         id_token_minutes: inputs.tokens.id_token_minutes,
         access_token_minutes: inputs.tokens.access_token_minutes,
         refresh_token_days: inputs.tokens.refresh_token_days,
-        existing_pool: existing.is_some(),
-        app_client: existing.is_none_or(|p| p.app_client),
+        existing_pool: shape.existing_pool,
+        app_client: shape.app_client,
         pool_ref: match existing {
             Some(_) => "ExistingUserPool",
             None => "UserPool",
@@ -181,7 +182,7 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
     let text = engine()
         .render("stack", &context)
         .map_err(|e| RenderError::Template(e.to_string()))?;
-    check_shape(&text, Shape::of(inputs))?;
+    check_shape(&text, shape)?;
     Ok(text)
 }
 

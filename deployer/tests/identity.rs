@@ -679,3 +679,41 @@ async fn an_import_never_writes_over_a_machine_clients_row() {
         report.bad_lines
     );
 }
+
+/// The same user on two lines of one import: the marker read asks each key once
+/// (BatchGetItem, API reference: "ValidationException ... Provided list of item keys contains
+/// duplicates" otherwise).
+#[tokio::test]
+async fn an_import_asks_each_key_once() {
+    let mut m = Mocks::new();
+    exists(&mut m);
+    get_user(&mut m, "ann");
+    get_user(&mut m, "bob");
+    let read = mock!(Ddb::batch_get_item)
+        .match_requests(|r| r.request_items().unwrap()["app-users"].keys().len() == 2)
+        .then_output(|| {
+            aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput::builder().build()
+        });
+    m.dynamodb.push(read.clone());
+    m.dynamodb
+        .push(mock!(Ddb::batch_write_item).then_output(|| {
+            aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput::builder().build()
+        }));
+    let records = vec![
+        record(2, "ann", None, &[("role", "a")]),
+        record(3, "bob", None, &[("role", "b")]),
+        record(4, "ann", None, &[("role", "c")]),
+    ];
+    let report = import::import(
+        &m.clients(),
+        &refs(),
+        records,
+        Vec::new(),
+        false,
+        &Progress::new(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read.num_calls(), 1);
+    assert!(report.bad_lines.is_empty(), "{:?}", report.bad_lines);
+}

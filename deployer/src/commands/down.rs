@@ -12,6 +12,7 @@ use crate::stack::{
     change_set_name, delete, plan, wait, ChangeKind, ChangeSetRequest, ParamValue, Stack,
     StackStatus, FINGERPRINT_OUTPUT, POOL_PROTECTION, TABLE_LOGICAL_ID,
 };
+use aws_sdk_cognitoidentityprovider::types::UserPoolType;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,10 +108,7 @@ pub async fn run(
     args: &crate::cli::DownArgs,
 ) -> Result<u8, Error> {
     let (stack, region, named_pool) = match &args.from_outputs {
-        Some(file) => {
-            let (stack, region) = super::outputs::read_outputs_file(file)?;
-            (stack, region, super::outputs::read_existing_pool(file))
-        }
+        Some(file) => super::outputs::read_outputs_file(file)?,
         None => {
             let inputs = s.inputs()?;
             let pool = inputs.existing_pool().map(|p| p.existing.clone());
@@ -194,14 +192,14 @@ pub async fn down(
     Ok(report)
 }
 
-/// Of the `named` pools, those whose slot calls `ours`, and what is said of the recorded pool
+/// Of the `named` pools, those whose slot calls `ours` (as read), and what is said of the recorded pool
 /// when its slot calls something else (a pool deleted since counts as neither).
 async fn calling_pools(
     ctx: Ctx<'_>,
     named: std::collections::BTreeSet<&String>,
     recorded_pool: Option<&String>,
     (account, ours): (&str, &str),
-) -> Result<(Vec<String>, Option<String>), Error> {
+) -> Result<(Vec<(String, UserPoolType)>, Option<String>), Error> {
     let mut calling = Vec::new();
     let mut left = None;
     for id in named {
@@ -210,7 +208,7 @@ async fn calling_pools(
         };
         let current = pool::Slot::of(found.lambda_config());
         if current.calls(ours) {
-            calling.push(id.clone());
+            calling.push((id.clone(), found));
         } else if Some(id) == recorded_pool {
             left = Some(format!(
                 "user pool {id}: its pre-token-generation slot calls {}, not this stack's function: left as it is",
@@ -243,18 +241,19 @@ async fn restore_slot(
     }
     let account = ctx.clients.account_id().await?;
     // The function the stack's name gives, never an output the stack could say anything in.
-    let ours = format!("{}-pretoken", stack.name);
+    let ours = crate::inputs::function_of_stack(&stack.name);
     let (calling, left) = calling_pools(ctx, named, recorded_pool, (&account, &ours)).await?;
     let help = format!("nothing was changed or deleted; point the pool's pre-token-generation trigger at what it should call (console, or `aws cognito-idp update-user-pool` with its whole configuration), then `deployer down` again: a slot that no longer calls {ours} is left as it is");
-    let pool_id = match calling.as_slice() {
-        [] => return Ok(left),
-        [one] => one.clone(),
-        _ => {
+    let (pool_id, found) = match <[_; 1]>::try_from(calling) {
+        Ok([one]) => one,
+        Err(calling) if calling.is_empty() => return Ok(left),
+        Err(calling) => {
+            let ids: Vec<&str> = calling.iter().map(|(id, _)| id.as_str()).collect();
             return Err(Error::Pool {
-                pool: calling.join(", "),
+                pool: ids.join(", "),
                 problem: format!("more than one pool calls {ours}, which this delete removes"),
                 help,
-            })
+            });
         }
     };
     let refuse = |problem: String| Error::Pool {
@@ -290,7 +289,7 @@ async fn restore_slot(
         "putting back user pool {pool_id}'s pre-token-generation trigger ({})",
         previous.describe()
     ));
-    pool::set_slot(ctx, &pool_id, &account, &previous).await?;
+    pool::set_slot_from(ctx, (&pool_id, &account), found, &previous).await?;
     Ok(Some(format!(
         "user pool {pool_id}: pre-token-generation slot restored to {}",
         previous.describe()

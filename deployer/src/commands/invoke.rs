@@ -4,7 +4,7 @@
 //! `sam remote invoke`, but it knows the Cognito event shapes (the Cognito developer guide,
 //! "Pre token generation Lambda trigger": the fixtures in trigger/tests/fixtures follow it).
 
-use crate::aws::{Clients, ErrorKind};
+use crate::aws::Clients;
 use crate::error::Error;
 use crate::identity::refs::StackRefs;
 use crate::logs::{self, LoginLine, RawEvent};
@@ -37,13 +37,7 @@ pub struct InvokeOptions {
     pub source: Option<String>,
 }
 
-/// A pool group as the event lists it.
-#[derive(Debug, Clone)]
-pub struct Group {
-    pub name: String,
-    pub role_arn: Option<String>,
-    pub precedence: Option<i32>,
-}
+pub use crate::identity::users::Group;
 
 /// What a user event is built from.
 #[derive(Debug, Clone)]
@@ -328,63 +322,6 @@ async fn build_event(
     }
 }
 
-/// A pool user as a login's event carries them: the name Cognito keeps, the attributes and
-/// the groups (with their roles).
-pub struct PoolUser {
-    pub name: String,
-    pub attributes: Vec<(String, String)>,
-    pub groups: Vec<Group>,
-}
-
-/// The pool's user `name` (any letter case), or `None` when there is no such user.
-pub async fn pool_user(
-    clients: &Clients,
-    pool: &str,
-    name: &str,
-) -> Result<Option<PoolUser>, Error> {
-    let user = clients
-        .cognito
-        .admin_get_user()
-        .user_pool_id(pool)
-        .username(name)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
-    let user = match user {
-        Ok(u) => u,
-        Err(e) if e.is(ErrorKind::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let attributes = user
-        .user_attributes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| (a.name, a.value.unwrap_or_default()))
-        .collect();
-    let groups = clients
-        .cognito
-        .admin_list_groups_for_user()
-        .user_pool_id(pool)
-        .username(&user.username)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "AdminListGroupsForUser", e))?
-        .groups
-        .unwrap_or_default()
-        .into_iter()
-        .map(|g| Group {
-            name: g.group_name.unwrap_or_default(),
-            role_arn: g.role_arn,
-            precedence: g.precedence,
-        })
-        .collect();
-    Ok(Some(PoolUser {
-        name: user.username,
-        attributes,
-        groups,
-    }))
-}
-
 /// The event Cognito sends when `name` signs in: its attributes and groups, as the pool has
 /// them now.
 async fn user_event_for(
@@ -395,7 +332,7 @@ async fn user_event_for(
 ) -> Result<(Value, String), Error> {
     let version = version_of(options, refs)?;
     let source = source_of(options, "Authentication")?;
-    let Some(user) = pool_user(clients, &refs.pool_id, name).await? else {
+    let Some(user) = crate::identity::users::pool_user(clients, &refs.pool_id, name).await? else {
         return Err(usage(
             format!("no user {name} in the pool {}", refs.pool_id),
             "`deployer users list` shows the pool's users; `deployer users add` makes one",

@@ -33,17 +33,10 @@ pub async fn outputs(clients: &Clients, stack: &str) -> Result<Outputs, Error> {
     }
 }
 
-/// The existing pool an outputs file names: its `UserPoolId` when the stack ran on a pool made
-/// outside it (the file then has `PreviousTrigger`); `None` for a stack with a pool of its own.
-pub fn read_existing_pool(file: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let outputs: HashMap<String, String> = serde_json::from_str(&text).ok()?;
-    outputs.get(crate::pool::PREVIOUS_TRIGGER)?;
-    outputs.get(crate::stack::output::USER_POOL_ID).cloned()
-}
-
-/// The stack name and region in an outputs file written by `up --outputs-file`.
-pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error> {
+/// The stack name, the region and the existing pool in an outputs file written by
+/// `up --outputs-file`. The pool is its `UserPoolId` when the stack ran on a pool made outside
+/// it (the file then has `PreviousTrigger`); `None` for a stack with a pool of its own.
+pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>, Option<String>), Error> {
     let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
         what: format!("reading {}", file.display()),
         source,
@@ -80,7 +73,11 @@ pub fn read_outputs_file(file: &Path) -> Result<(String, Option<String>), Error>
             });
         }
     }
-    Ok((stack, region))
+    let existing_pool = outputs
+        .get(crate::pool::PREVIOUS_TRIGGER)
+        .and(outputs.get(crate::stack::output::USER_POOL_ID))
+        .cloned();
+    Ok((stack, region, existing_pool))
 }
 
 /// `deployer outputs`.

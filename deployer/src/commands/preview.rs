@@ -5,6 +5,7 @@
 use crate::aws::{cfn, Clients, ErrorKind};
 use crate::commands::invoke::{client_event, user_event, Group, UserEvent};
 use crate::error::Error;
+use crate::identity::users;
 use crate::inputs::StackInputs;
 use crate::preview::{self, Change, Event, Issued, Mapping, Principal, Tokens};
 use crate::stack::output;
@@ -514,35 +515,23 @@ async fn pool_user(
     c: &Context<'_>,
     name: &str,
     lookup: &Lookup,
-) -> Result<Option<crate::commands::invoke::PoolUser>, Error> {
+) -> Result<Option<users::PoolUser>, Error> {
     let Some(pool) = c.pool.as_deref() else {
         return Ok(None);
     };
     let user_name = match lookup {
         Lookup::Name => name.to_owned(),
         Lookup::Unknown(_) => return Ok(None),
-        Lookup::Sub(sub, _) => {
-            let found = c
-                .clients
-                .cognito
-                .list_users()
-                .user_pool_id(pool)
-                .filter(format!(
-                    "sub = \"{}\"",
-                    sub.replace('\\', "\\\\").replace('"', "\\\"")
-                ))
-                .limit(1)
-                .send()
-                .await
-                .map_err(|e| c.clients.err("cognito-idp", "ListUsers", e))?;
-            match found.users().first().and_then(|u| u.username()) {
-                Some(u) => u.to_owned(),
-                None => return Ok(None),
-            }
-        }
+        Lookup::Sub(sub, _) => match users::user_by_sub(c.clients, pool, sub).await? {
+            Some(name) => name,
+            None => return Ok(None),
+        },
     };
-    crate::commands::invoke::pool_user(c.clients, pool, &user_name).await
+    users::pool_user(c.clients, pool, &user_name).await
 }
+
+/// A value of a UUID's length, for the claims Cognito fills with one (`jti`, `origin_jti`...).
+const UUID: &str = "a1b2c3d4-5678-90ab-cdef-0123456789ab";
 
 /// Cognito's own claims in a user's tokens, with values of their real lengths (developer
 /// guide, "Understanding the identity (ID) token", "Understanding the access token").
@@ -553,7 +542,6 @@ fn issued(
     attributes: &[(String, String)],
     groups: &[Group],
 ) -> Issued {
-    let uuid = "a1b2c3d4-5678-90ab-cdef-0123456789ab";
     let mut id = Map::new();
     for (k, v) in attributes {
         let value = match v.as_str() {
@@ -565,14 +553,14 @@ fn issued(
     }
     id.insert("iss".into(), json!(issuer(&c.region, pool)));
     id.insert("cognito:username".into(), json!(user));
-    id.insert("origin_jti".into(), json!(uuid));
+    id.insert("origin_jti".into(), json!(UUID));
     id.insert("aud".into(), json!(c.client));
-    id.insert("event_id".into(), json!(uuid));
+    id.insert("event_id".into(), json!(UUID));
     id.insert("token_use".into(), json!("id"));
     for k in ["auth_time", "exp", "iat"] {
         id.insert(k.into(), json!(1_700_000_000));
     }
-    id.insert("jti".into(), json!(uuid));
+    id.insert("jti".into(), json!(UUID));
     let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     if !names.is_empty() {
         id.insert("cognito:groups".into(), json!(names));
@@ -580,7 +568,7 @@ fn issued(
     let sub = attributes
         .iter()
         .find(|(k, _)| k == "sub")
-        .map_or(uuid, |(_, v)| v.as_str());
+        .map_or(UUID, |(_, v)| v.as_str());
     let mut access = access_claims(c, pool, &c.client, sub, "aws.cognito.signin.user.admin");
     access.insert("username".into(), json!(user));
     if !names.is_empty() {
@@ -596,7 +584,6 @@ fn access_claims(
     sub: &str,
     scope: &str,
 ) -> Map<String, Value> {
-    let uuid = "a1b2c3d4-5678-90ab-cdef-0123456789ab";
     let mut access = Map::new();
     access.insert(
         "sub".into(),
@@ -605,14 +592,14 @@ fn access_claims(
     access.insert("iss".into(), json!(issuer(&c.region, pool)));
     access.insert("version".into(), json!(2));
     access.insert("client_id".into(), json!(client));
-    access.insert("origin_jti".into(), json!(uuid));
-    access.insert("event_id".into(), json!(uuid));
+    access.insert("origin_jti".into(), json!(UUID));
+    access.insert("event_id".into(), json!(UUID));
     access.insert("token_use".into(), json!("access"));
     access.insert("scope".into(), json!(scope));
     for k in ["auth_time", "exp", "iat"] {
         access.insert(k.into(), json!(1_700_000_000));
     }
-    access.insert("jti".into(), json!(uuid));
+    access.insert("jti".into(), json!(UUID));
     access
 }
 

@@ -398,50 +398,26 @@ async fn write_rows(
     Ok(rows_written)
 }
 
-/// The keys among `rows` whose row in the table is a machine client's (BatchGetItem of the
-/// marker alone, retrying what DynamoDB leaves unprocessed).
+/// The keys among `rows` whose row in the table is a machine client's (its marker read alone).
 async fn client_rows(
     clients: &Clients,
     refs: &StackRefs,
     rows: &[(usize, HashMap<String, AttributeValue>)],
 ) -> Result<Vec<AttributeValue>, AwsError> {
-    let mut keys: Vec<HashMap<String, AttributeValue>> = rows
+    let keys = rows
         .iter()
-        .filter_map(|(_, item)| item.get(&refs.partition_key))
-        .map(|k| HashMap::from([(refs.partition_key.clone(), k.clone())]))
-        .collect();
-    keys.dedup();
-    let mut found = Vec::new();
-    let mut request = Some(
-        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .projection_expression("#pk, #kind")
-            .expression_attribute_names("#pk", refs.partition_key.clone())
-            .expression_attribute_names("#kind", ROW_PRINCIPAL)
-            .build()
-            .expect("keys set"),
-    );
-    while let Some(keys) = request.take() {
-        let out = clients
-            .dynamodb
-            .batch_get_item()
-            .request_items(&refs.table, keys)
-            .send()
-            .await
-            .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
-        for item in out
-            .responses
-            .unwrap_or_default()
-            .remove(&refs.table)
-            .unwrap_or_default()
-        {
-            if matches!(item.get(ROW_PRINCIPAL), Some(AttributeValue::S(k)) if k == "client") {
-                found.extend(item.get(&refs.partition_key).cloned());
-            }
-        }
-        request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
-    }
-    Ok(found)
+        .filter_map(|(_, item)| match item.get(&refs.partition_key) {
+            Some(AttributeValue::S(k)) => Some(k.clone()),
+            _ => None,
+        });
+    let found = super::rows::batch_rows(clients, refs, keys, Some(&[ROW_PRINCIPAL])).await?;
+    Ok(found
+        .into_iter()
+        .filter(
+            |item| matches!(item.get(ROW_PRINCIPAL), Some(AttributeValue::S(k)) if k == "client"),
+        )
+        .filter_map(|mut item| item.remove(&refs.partition_key))
+        .collect())
 }
 
 /// Writes up to 25 rows with BatchWriteItem, retrying what DynamoDB leaves unprocessed.

@@ -93,6 +93,60 @@ pub async fn merge_row(
     }
 }
 
+/// The rows under `keys` (each asked once: BatchGetItem refuses a key twice), with only
+/// `attributes` when given, retrying the keys DynamoDB leaves unprocessed. At most 100 keys
+/// (BatchGetItem's limit).
+pub async fn batch_rows(
+    clients: &Clients,
+    refs: &StackRefs,
+    keys: impl IntoIterator<Item = String>,
+    attributes: Option<&[&str]>,
+) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+    let keys: std::collections::BTreeSet<String> =
+        keys.into_iter().filter(|k| !k.is_empty()).collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = keys
+        .into_iter()
+        .map(|k| HashMap::from([(refs.partition_key.clone(), AttributeValue::S(k))]))
+        .collect();
+    let mut wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder().set_keys(Some(keys));
+    if let Some(attributes) = attributes {
+        let names: HashMap<String, String> = attributes
+            .iter()
+            .chain([&refs.partition_key.as_str()])
+            .enumerate()
+            .map(|(n, a)| (format!("#p{n}"), (*a).to_owned()))
+            .collect();
+        let projection = (0..names.len())
+            .map(|n| format!("#p{n}"))
+            .collect::<Vec<_>>();
+        wanted = wanted
+            .projection_expression(projection.join(", "))
+            .set_expression_attribute_names(Some(names));
+    }
+    let mut request = Some(wanted.build().expect("keys set"));
+    let mut rows = Vec::new();
+    while let Some(keys) = request.take() {
+        let out = clients
+            .dynamodb
+            .batch_get_item()
+            .request_items(&refs.table, keys)
+            .send()
+            .await
+            .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
+        rows.extend(
+            out.responses
+                .unwrap_or_default()
+                .remove(&refs.table)
+                .unwrap_or_default(),
+        );
+        request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
+    }
+    Ok(rows)
+}
+
 /// Whose a row is, when a write conditioned on its owner found it bound elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
@@ -125,23 +179,12 @@ pub async fn holder(clients: &Clients, refs: &StackRefs, key: &str) -> Result<Ho
     let Some(AttributeValue::S(sub)) = row.get(ROW_SUB) else {
         return Ok(Holder::Orphan(None));
     };
-    let found = clients
-        .cognito
-        .list_users()
-        .user_pool_id(&refs.pool_id)
-        // ListUsers: quotation marks in the filter are escaped with a backslash.
-        .filter(format!(
-            "sub = \"{}\"",
-            sub.replace('\\', "\\\\").replace('"', "\\\"")
-        ))
-        .limit(1)
-        .send()
-        .await
-        .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
-    Ok(match found.users().is_empty() {
-        true => Holder::Orphan(Some(sub.clone())),
-        false => Holder::LivingUser,
-    })
+    Ok(
+        match super::users::user_by_sub(clients, &refs.pool_id, sub).await? {
+            None => Holder::Orphan(Some(sub.clone())),
+            Some(_) => Holder::LivingUser,
+        },
+    )
 }
 
 /// Replaces an orphaned row, only if it is still as it was seen (bound to `seen`, or to no

@@ -609,53 +609,112 @@ async fn attach_rows(
     refs: &StackRefs,
     chunk: &mut [UserEntry],
 ) -> Result<(), Error> {
-    let keys = chunk
-        .iter()
-        .map(|u| HashMap::from([(refs.partition_key.clone(), AttributeValue::S(u.key.clone()))]))
-        .filter(|k| !matches!(k.values().next(), Some(AttributeValue::S(v)) if v.is_empty()))
-        .collect::<Vec<_>>();
-    // Users keyed by an attribute may share a value; BatchGetItem refuses a key twice.
-    let mut keys = keys;
-    keys.sort_by_key(|k| format!("{:?}", k.values().next()));
-    keys.dedup();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let mut request = Some(
-        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .build()
-            .expect("keys set"),
-    );
-    while let Some(keys) = request.take() {
-        let out = clients
-            .dynamodb
-            .batch_get_item()
-            .request_items(&refs.table, keys)
-            .send()
-            .await
-            .map_err(|e| clients.err("dynamodb", "BatchGetItem", e))?;
-        for item in out
-            .responses
-            .unwrap_or_default()
-            .remove(&refs.table)
-            .unwrap_or_default()
-        {
-            let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
-                continue;
+    let keys = chunk.iter().map(|u| u.key.clone());
+    for item in super::rows::batch_rows(clients, refs, keys, None).await? {
+        let Some(AttributeValue::S(name)) = item.get(&refs.partition_key) else {
+            continue;
+        };
+        // Users keyed by an attribute may share a value: each gets the row.
+        for entry in chunk.iter_mut().filter(|u| &u.key == name) {
+            let mut row = row_json(&item);
+            row.remove(&refs.partition_key);
+            let owner = row.remove(ROW_SUB);
+            entry.stale_row = match (owner, &entry.sub) {
+                (Some(Value::String(owner)), Some(sub)) => &owner != sub,
+                _ => false,
             };
-            for entry in chunk.iter_mut().filter(|u| &u.key == name) {
-                let mut row = row_json(&item);
-                row.remove(&refs.partition_key);
-                let owner = row.remove(ROW_SUB);
-                entry.stale_row = match (owner, &entry.sub) {
-                    (Some(Value::String(owner)), Some(sub)) => &owner != sub,
-                    _ => false,
-                };
-                entry.row = Some(row);
-            }
+            entry.row = Some(row);
         }
-        request = out.unprocessed_keys.and_then(|mut u| u.remove(&refs.table));
     }
     Ok(())
+}
+
+/// A pool group as a login's event lists it.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub precedence: Option<i32>,
+}
+
+/// A pool user as a login's event carries them: the name Cognito keeps, the attributes and
+/// the groups (with their roles).
+pub struct PoolUser {
+    pub name: String,
+    pub attributes: Vec<(String, String)>,
+    pub groups: Vec<Group>,
+}
+
+/// The pool's user `name` (any letter case), or `None` when there is no such user.
+pub async fn pool_user(
+    clients: &Clients,
+    pool: &str,
+    name: &str,
+) -> Result<Option<PoolUser>, Error> {
+    let user = clients
+        .cognito
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(name)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminGetUser", e));
+    let user = match user {
+        Ok(u) => u,
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let attributes = user
+        .user_attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.name, a.value.unwrap_or_default()))
+        .collect();
+    let groups = clients
+        .cognito
+        .admin_list_groups_for_user()
+        .user_pool_id(pool)
+        .username(&user.username)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "AdminListGroupsForUser", e))?
+        .groups
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| Group {
+            name: g.group_name.unwrap_or_default(),
+            role_arn: g.role_arn,
+            precedence: g.precedence,
+        })
+        .collect();
+    Ok(Some(PoolUser {
+        name: user.username,
+        attributes,
+        groups,
+    }))
+}
+
+/// The name of the pool user whose immutable `sub` this is, if there is one (ListUsers with
+/// the filter `sub = "..."`; Cognito API reference, ListUsers: quotation marks in the filter
+/// are escaped with a backslash).
+pub async fn user_by_sub(
+    clients: &Clients,
+    pool: &str,
+    sub: &str,
+) -> Result<Option<String>, AwsError> {
+    let escaped = sub.replace('\\', "\\\\").replace('"', "\\\"");
+    let found = clients
+        .cognito
+        .list_users()
+        .user_pool_id(pool)
+        .filter(format!("sub = \"{escaped}\""))
+        .limit(1)
+        .send()
+        .await
+        .map_err(|e| clients.err("cognito-idp", "ListUsers", e))?;
+    Ok(found
+        .users()
+        .first()
+        .and_then(|u| u.username())
+        .map(str::to_owned))
 }

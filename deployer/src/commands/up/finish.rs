@@ -101,6 +101,11 @@ async fn wire(
         return Ok(());
     };
     let slot = pool::Slot::calling(trigger, inputs.event_version);
+    // Already so when `up` read the pool (the alias the slot calls never changes name): no
+    // second read. A change since is for the wiring checks that follow to see.
+    if p.current.effective() == slot.effective() {
+        return Ok(());
+    }
     if pool::set_slot(ctx, &p.pool_id, account, &slot).await? == pool::Wired::Written {
         ctx.progress.note(&format!(
             "user pool {}: the pre-token-generation slot now calls {} (it had {}; `deployer down` puts that back)",
