@@ -3,7 +3,7 @@
 
 pub mod clients;
 pub mod import;
-pub mod jwt;
+pub use authorizer::token as jwt;
 pub mod machine;
 pub mod password;
 pub mod refs;

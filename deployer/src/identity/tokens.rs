@@ -104,12 +104,7 @@ pub async fn fetch_jwks(refs: &StackRefs) -> Result<Jwks, Error> {
     serde_json::from_slice::<Jwks>(&reply.body).map_err(|e| fail(e.to_string()))
 }
 
-/// Which token, and for which client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenUse {
-    Id,
-    Access,
-}
+pub use authorizer::token::TokenUse;
 
 /// Checks a token's signature against the pool's keys, its issuer, its audience or client,
 /// its use and its expiry; returns its claims.
@@ -120,33 +115,14 @@ pub fn verify_token(
     client_id: &str,
     token_use: TokenUse,
 ) -> Result<Map<String, Value>, String> {
-    let issuer = refs.issuer();
-    let expect = jwt::Expect {
-        issuer: &issuer,
-        audience: (token_use == TokenUse::Id).then_some(client_id),
-        now: jwt::now(),
-    };
-    let claims = jwt::verify(jwks, token, &expect)?;
-    let want_use = if token_use == TokenUse::Id {
-        "id"
-    } else {
-        "access"
-    };
-    if claims.get("token_use").and_then(Value::as_str) != Some(want_use) {
-        return Err(format!(
-            "token_use is {:?}, expected {want_use:?}",
-            claims.get("token_use")
-        ));
-    }
-    if token_use == TokenUse::Access
-        && claims.get("client_id").and_then(Value::as_str) != Some(client_id)
-    {
-        return Err(format!(
-            "client_id is {:?}, expected {client_id:?}",
-            claims.get("client_id")
-        ));
-    }
-    Ok(claims)
+    jwt::verify_cognito(
+        jwks,
+        token,
+        &refs.issuer(),
+        &[client_id],
+        token_use,
+        jwt::now(),
+    )
 }
 
 /// The claims the mapping adds (by name), to mark them in the output.

@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// How far the clocks of Cognito and this machine may disagree, in seconds.
@@ -74,6 +74,12 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("not a JWT: the {what} is not base64url ({e})"))
 }
 
+/// The signing key a token names (its header's `kid`), if it is readable.
+pub fn kid(token: &str) -> Option<String> {
+    let header = decode_part(token.split('.').next()?, "header").ok()?;
+    serde_json::from_slice::<Header>(&header).ok()?.kid
+}
+
 /// Checks the token's signature against `jwks` and its claims against `expect`; returns the
 /// claims. Only RS256 is accepted, whatever the header says.
 pub fn verify(jwks: &Jwks, token: &str, expect: &Expect) -> Result<Map<String, Value>, String> {
@@ -106,6 +112,64 @@ pub fn verify(jwks: &Jwks, token: &str, expect: &Expect) -> Result<Map<String, V
         .map_err(|e| format!("not a JWT: the payload is not a JSON object ({e})"))?;
     check_claims(&claims, expect)?;
     Ok(claims)
+}
+
+/// Which of a pool's tokens: the ID token (`aud` names the client) or the access token
+/// (`client_id` does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenUse {
+    Id,
+    #[default]
+    Access,
+}
+
+impl TokenUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Access => "access",
+        }
+    }
+}
+
+/// A Cognito token of the pool `issuer`, of the use `token_use`, issued to one of `clients`:
+/// the signature and times as [`verify`] checks them, then `token_use`, then the client (an
+/// ID token's `aud`, an access token's `client_id`; developer guide, "Verifying a JSON Web
+/// Token", step 3). An empty `clients` accepts no token.
+pub fn verify_cognito(
+    jwks: &Jwks,
+    token: &str,
+    issuer: &str,
+    clients: &[&str],
+    token_use: TokenUse,
+    now: u64,
+) -> Result<Map<String, Value>, String> {
+    let expect = Expect {
+        issuer,
+        audience: None,
+        now,
+    };
+    let claims = verify(jwks, token, &expect)?;
+    let found = claims.get("token_use").and_then(Value::as_str);
+    if found != Some(token_use.as_str()) {
+        return Err(format!(
+            "verification failed: token_use is {}, expected {:?}",
+            found.map_or("missing".into(), |f| format!("{f:?}")),
+            token_use.as_str()
+        ));
+    }
+    let client_claim = match token_use {
+        TokenUse::Id => "aud",
+        TokenUse::Access => "client_id",
+    };
+    match claims.get(client_claim).and_then(Value::as_str) {
+        Some(client) if clients.contains(&client) => Ok(claims),
+        found => Err(format!(
+            "verification failed: {client_claim} is {}, not one of the accepted clients",
+            found.map_or("missing".into(), |f| format!("{f:?}"))
+        )),
+    }
 }
 
 /// The token's signature, made by `key` (RS256, a signing key) over its header and payload.
@@ -396,6 +460,36 @@ mod tests {
         let mut set = jwks();
         set.keys[1].kty = "EC".into();
         assert!(verify(&set, &sign(KEY, &header(), &claims()), &id()).is_err());
+    }
+
+    #[test]
+    fn a_cognito_token_must_have_the_use_and_one_of_the_clients() {
+        let clients = ["client-1", "client-9"];
+        let check = |c: &Value, use_: TokenUse| {
+            verify_cognito(&jwks(), &sign(KEY, &header(), c), ISS, &clients, use_, NOW)
+        };
+        // ID token: aud names the client.
+        assert!(check(&claims(), TokenUse::Id).is_ok());
+        let err = check(&claims(), TokenUse::Access).unwrap_err();
+        assert!(
+            err.contains("token_use is \"id\", expected \"access\""),
+            "{err}"
+        );
+        let mut other = claims();
+        other["aud"] = json!("client-2");
+        let err = check(&other, TokenUse::Id).unwrap_err();
+        assert!(err.contains("aud is \"client-2\""), "{err}");
+        // Access token: client_id names it, and there is no aud.
+        let access = json!({"sub": "u-1", "iss": ISS, "client_id": "client-9", "exp": NOW + 60,
+                            "token_use": "access", "scope": "aws.cognito.signin.user.admin"});
+        assert!(check(&access, TokenUse::Access).is_ok());
+        let mut no_client = access.clone();
+        no_client.as_object_mut().unwrap().remove("client_id");
+        let err = check(&no_client, TokenUse::Access).unwrap_err();
+        assert!(err.contains("client_id is missing"), "{err}");
+        let none: [&str; 0] = [];
+        let token = sign(KEY, &header(), &access);
+        assert!(verify_cognito(&jwks(), &token, ISS, &none, TokenUse::Access, NOW).is_err());
     }
 
     #[test]
