@@ -119,7 +119,7 @@ fn advice(error: &ValidationError, config: &AuthzConfig) -> Option<String> {
             }
         )),
         ValidationError::UnsafeOptionalAttributeAccess(_) => Some(
-            "a mapped claim is optional (a user without a row has none): test it with `has` first, e.g. `context.token has projects && ...`".into(),
+            "the mapped claims are optional: a principal without a row has none".into(),
         ),
         _ => None,
     }
@@ -488,7 +488,11 @@ forbid (principal, action, resource) when { context.token has level && context.t
         )])
         .unwrap_err();
         assert!(
-            problems[0].help.as_deref().unwrap().contains("`has`"),
+            problems[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("without a row"),
             "{problems:?}"
         );
 

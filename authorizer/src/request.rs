@@ -66,6 +66,13 @@ pub fn typed(value: &Value, kind: CedarType) -> Result<Value, String> {
                 Err(wrong())
             }
         }
+        // A V1_0 trigger writes a list as JSON text (`["p1","p2"]`).
+        (CedarType::Set, Value::String(s)) if s.starts_with('[') => {
+            match serde_json::from_str::<Vec<String>>(s) {
+                Ok(items) => Ok(json!(items)),
+                Err(_) => Err(wrong()),
+            }
+        }
         (CedarType::Set, Value::String(s)) => {
             let items: Vec<&str> = s
                 .split(',')
@@ -262,6 +269,8 @@ mod tests {
         let config = config(TokenUse::Id);
         let claims = json!({"sub": "u-1", "cognito:username": "jane", "aud": "client-1",
                             "token_use": "id", "custom:tenant": "acme", "projects": "a, b"});
+        let v1 = typed(&json!(r#"["p1","p2"]"#), CedarType::Set).unwrap();
+        assert_eq!(v1, json!(["p1", "p2"]));
         let p = parts(
             &config,
             claims.as_object().unwrap(),

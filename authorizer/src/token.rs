@@ -117,9 +117,12 @@ pub fn verify(jwks: &Jwks, token: &str, expect: &Expect) -> Result<Map<String, V
 /// Which of a pool's tokens: the ID token (`aud` names the client) or the access token
 /// (`client_id` does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenUse {
+    /// The ID token (its `aud` is the client).
     Id,
+    /// The access token (its `client_id` is the client).
     #[default]
     Access,
 }

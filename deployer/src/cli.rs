@@ -100,6 +100,7 @@ impl Command {
             Self::Local(_) => "local",
             Self::Policy(_) => "policy",
             Self::Bootstrap(_) => "bootstrap",
+            Self::Authz(_) => "authz",
         }
     }
 
@@ -166,6 +167,47 @@ pub enum Command {
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// The API's Cedar authorization: its schema, one decision, a table of cases; evaluated
+    /// by the authorizer's own library.
+    #[command(subcommand)]
+    Authz(AuthzCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthzCommand {
+    /// Print the Cedar schema the policies are checked against: generated from the claim
+    /// mapping (claims with a type) and the API's routes.
+    Schema,
+    /// Decide one request as the deployed authorizer would: ALLOW or DENY, the deciding
+    /// policies, any errors.
+    Check(AuthzCheckArgs),
+    /// Evaluate a table of cases offline (no AWS): `N passed, M failed`; exit 7 when any
+    /// case fails.
+    Test {
+        /// The case file: {"cases": [{"name", "user" or "client", "groups", "claims",
+        /// "request": "GET /path", "expect": "allow" or "deny"}]}.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuthzCheckArgs {
+    /// The request, `METHOD /path` (for example "GET /projects/alpha").
+    pub request: String,
+    /// A user: without --claims, their real claims (their row and pool attributes through the
+    /// deployed mapping, as `plan --claims` computes them).
+    #[arg(long, conflicts_with = "client")]
+    pub user: Option<String>,
+    /// A machine client (client credentials): without --claims, its row's claims.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// The token's claims as a JSON object (or @FILE), offline: over the ones --user or
+    /// --client give.
+    #[arg(long, value_name = "JSON")]
+    pub claims: Option<String>,
+    /// With --claims: a group of the user (`cognito:groups`); repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]

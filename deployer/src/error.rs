@@ -22,6 +22,8 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 5;
     /// `users import` wrote some lines and refused others (each named with its line).
     pub const PARTIAL: u8 = 6;
+    /// `authz test`: some case's decision is not the expected one.
+    pub const CASES_FAILED: u8 = 7;
     /// `up --detailed-exitcode` found nothing to change.
     pub const NO_CHANGE: u8 = 10;
     /// `plan --claims --detailed-exitcode`: some principal's tokens change.
@@ -44,6 +46,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Authz(#[from] crate::authz::AuthzError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Aws(#[from] AwsError),
@@ -192,7 +197,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Inputs(_) | Self::Ephemeral(_) => exit::BAD_INPUT,
+            Self::Inputs(_) | Self::Ephemeral(_) | Self::Authz(_) => exit::BAD_INPUT,
             Self::DeployFailed { .. } | Self::Stuck { .. } => exit::DEPLOY_FAILED,
             Self::Verify { .. } | Self::Drifted { .. } => exit::VERIFY_FAILED,
             Self::TimedOut { .. } | Self::Raced { .. } => exit::TIMED_OUT,

@@ -73,6 +73,10 @@ pub struct StackInputs {
     /// Tags on the stack (CloudFormation copies them to the resources).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// An HTTP API whose authorizer decides every call with Cedar policies, from the token's
+    /// claims alone. Without it, the stack has no API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiInputs>,
     /// The deployer's own tags (ephemeral runs: expiry, commit, pipeline); never from the file.
     #[serde(skip)]
     #[schemars(skip)]
@@ -101,6 +105,79 @@ pub struct UserPoolInputs {
     /// ALLOW_ADMIN_USER_PASSWORD_AUTH).
     #[serde(default)]
     pub app_client: bool,
+}
+
+/// The API: its routes, what each acts on and calls, which token it takes, and the policies
+/// that decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiInputs {
+    /// The routes, by route key (`GET /projects/{projectId}`): also the Cedar actions' ids.
+    pub routes: BTreeMap<String, RouteInputs>,
+    /// Which token the API takes in the `Authorization` header: `access` (default) or `id`.
+    #[serde(default)]
+    pub token: authorizer::token::TokenUse,
+    /// The app clients whose tokens it accepts. Default: the stack's app client, or
+    /// userPool.clients for an existing pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
+    /// The folder of `.cedar` policy files, relative to the inputs file.
+    #[serde(default = "default_policies")]
+    pub policies: String,
+    /// The Cedar namespace of the entity types and actions.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteInputs {
+    /// What the route acts on: a Cedar entity type, named by a path parameter. Without it,
+    /// the route acts on the API itself (`Api::"api"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceInputs>,
+    /// What an allowed call reaches: `whoami` (built in: echoes what the backend receives),
+    /// a Lambda function's ARN, or an HTTPS URL.
+    #[serde(default = "default_target")]
+    pub target: String,
+}
+
+/// A route's resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceInputs {
+    /// The Cedar entity type (`Project`).
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    /// The path parameter whose value is the entity's id; default the path's only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+}
+
+/// The built-in target.
+pub const WHOAMI: &str = "whoami";
+
+/// The path parameter naming a route's resource: the one given, if the path has it, else
+/// the path's only parameter.
+pub fn resource_parameter(route: &str, resource: &ResourceInputs) -> Option<String> {
+    let (_, path) = authorizer::route::split(route).ok()?;
+    let params = authorizer::route::parameters(path);
+    match &resource.parameter {
+        Some(p) => params.contains(&p.as_str()).then(|| p.clone()),
+        None if params.len() == 1 => Some(params[0].to_owned()),
+        None => None,
+    }
+}
+
+fn default_policies() -> String {
+    "policies".into()
+}
+fn default_namespace() -> String {
+    "App".into()
+}
+fn default_target() -> String {
+    WHOAMI.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

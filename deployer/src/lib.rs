@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod artifacts;
+pub mod authz;
 pub mod aws;
 pub mod bootstrap;
 pub mod build;

@@ -151,6 +151,19 @@ fn failed(error: String) -> Tokens {
     }
 }
 
+/// A token's payload: its claims.
+pub type Payload = Map<String, Value>;
+
+/// The ID and access token payloads `mapping` gives `p`: Cognito's claims with the
+/// trigger's over them, or why the trigger refuses the principal's event.
+pub fn payloads(p: &Principal, mapping: &Mapping) -> Result<(Payload, Payload), String> {
+    let tokens = tokens(p, mapping);
+    match tokens.error {
+        Some(e) => Err(e),
+        None => Ok(token_payloads(&p.issued, &tokens.answer)),
+    }
+}
+
 /// Cognito's claims with the trigger's over them (and its groups and scopes), per token.
 fn token_payloads(issued: &Issued, answer: &Answer) -> (Map<String, Value>, Map<String, Value>) {
     let mut id = issued.id.clone();

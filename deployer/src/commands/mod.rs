@@ -2,6 +2,7 @@
 //! the parsed command line to its module; each returns its exit code. `main` does nothing
 //! else.
 
+pub mod authz;
 pub mod bootstrap;
 pub mod build;
 pub mod clients;
@@ -51,5 +52,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Invoke(args) => invoke::run(&s, args).await,
         Command::Status(args) => status::run(&s, args).await,
         Command::Verify => verify::run(&s).await,
+        Command::Authz(command) => authz::run(&s, command).await,
     }
 }

@@ -123,22 +123,7 @@ pub async fn claims(
         }
     }
     let mappings: Vec<&Mapping> = old.iter().chain(Some(&new)).collect();
-    let table = deployed
-        .as_ref()
-        .map(|d| d.table.clone())
-        .unwrap_or_else(|| inputs.table_name());
-    let context = Context {
-        clients,
-        pool: deployed.as_ref().map(|d| d.pool_id.clone()),
-        client: deployed
-            .as_ref()
-            .map(|d| d.client_id.clone())
-            .unwrap_or_default(),
-        table,
-        partition_key: inputs.table.partition_key.clone(),
-        attributes: projected(&mappings, &inputs.table.partition_key),
-        region: clients.region.clone(),
-    };
+    let context = context(clients, inputs, deployed.as_ref(), &mappings);
     let principals = principals(&context, who, &mappings, &mut notes).await?;
     let mut out = Vec::new();
     for p in &principals {
@@ -161,6 +146,58 @@ pub async fn claims(
     }
     let changed = out.iter().any(|p| !p.changes.is_empty());
     Ok(report(inputs, out, notes, changed, sizes_only))
+}
+
+/// Where the principals are read from: the deployed stack's pool and table (else the
+/// inputs'), the attributes the mappings read.
+fn context<'a>(
+    clients: &'a Clients,
+    inputs: &StackInputs,
+    deployed: Option<&Deployed>,
+    mappings: &[&Mapping],
+) -> Context<'a> {
+    let table = deployed
+        .map(|d| d.table.clone())
+        .unwrap_or_else(|| inputs.table_name());
+    Context {
+        clients,
+        pool: deployed.map(|d| d.pool_id.clone()),
+        client: deployed.map(|d| d.client_id.clone()).unwrap_or_default(),
+        table,
+        partition_key: inputs.table.partition_key.clone(),
+        attributes: projected(mappings, &inputs.table.partition_key),
+        region: clients.region.clone(),
+    }
+}
+
+/// The token payloads (ID, access) each of `who` gets from the deployed stack: Cognito's own
+/// claims with the trigger's over them, computed by the trigger's own code from the
+/// principal's row and pool attributes (as `plan --claims` computes them).
+pub async fn deployed_payloads(
+    clients: &Clients,
+    inputs: &StackInputs,
+    who: &Who,
+) -> Result<Vec<(Principal, preview::Payload, preview::Payload)>, Error> {
+    let deployed = deployed(clients, inputs).await?;
+    let Some(mapping) = deployed.as_ref().and_then(|d| d.mapping.clone()) else {
+        return Err(Error::NotDeployed {
+            stack: inputs.stack_name.clone(),
+            region: clients.region.clone(),
+        });
+    };
+    let context = context(clients, inputs, deployed.as_ref(), &[&mapping]);
+    let mut notes = Vec::new();
+    let principals = principals(&context, who, &[&mapping], &mut notes).await?;
+    principals
+        .into_iter()
+        .map(|p| {
+            let (id, access) = preview::payloads(&p, &mapping).map_err(|e| Error::Usage {
+                message: format!("{}: {e}", p.name),
+                help: "see `deployer invoke` for what the trigger answers".into(),
+            })?;
+            Ok((p, id, access))
+        })
+        .collect()
 }
 
 fn report(

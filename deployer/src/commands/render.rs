@@ -5,7 +5,9 @@ use crate::error::{exit, Error};
 
 /// `deployer render`: the template, to stdout.
 pub fn run(s: &Session<'_>) -> Result<u8, Error> {
-    print!("{}", crate::render::render(&s.inputs()?)?);
+    let inputs = s.inputs()?;
+    crate::authz::check(&inputs, s.inputs_file())?;
+    print!("{}", crate::render::render(&inputs)?);
     Ok(exit::SUCCESS)
 }
 

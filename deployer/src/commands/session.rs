@@ -85,6 +85,11 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The inputs file's path (api.policies is relative to it).
+    pub fn inputs_file(&self) -> &std::path::Path {
+        &self.global.inputs
+    }
+
     /// The inputs file as it is (a project's, never an ephemeral copy's).
     pub fn base_inputs(&self) -> Result<StackInputs, Error> {
         Ok(StackInputs::load_waiving(

@@ -125,6 +125,15 @@ const TAGS: &str = "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIRefe
 const TAG_LIMITS: &str =
     "https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html#tag-conventions";
 const TOKEN_SIZE: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html";
+const HTTP_ROUTES: &str =
+    "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html";
+const HTTP_INTEGRATIONS: &str =
+    "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations.html";
+const HTTP_QUOTAS: &str =
+    "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html";
+// Cedar as Verified Permissions documents it (the same grammar as docs.cedarpolicy.com).
+const CEDAR_SCHEMA: &str =
+    "https://docs.aws.amazon.com/verifiedpermissions/latest/userguide/schema.html";
 
 /// Each rule, in the order its violations are listed.
 pub static RULES: &[Rule] = &[
@@ -781,6 +790,138 @@ pub static RULES: &[Rule] = &[
         breaks: || vec![json!({"tags": (0..48).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
         keeps: || vec![json!({"tags": (0..47).map(|n| (format!("t{n}"), json!("x"))).collect::<serde_json::Map<_, _>>()})],
     },
+    Rule {
+        id: "api-route",
+        says: "a route key: a method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY), a space, and a path starting with / whose parameters are {name} (letters, digits, _ . -), each once, with a greedy {name+} only as the last segment",
+        doc: HTTP_ROUTES,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            for key in api.routes.keys() {
+                f.check(route_key_ok(key), format!("api.routes[{key:?}]"), key);
+            }
+        },
+        breaks: || vec![
+            json!({"api": {"routes": {"GET projects": {}}}}),
+            json!({"api": {"routes": {"FETCH /projects": {}}}}),
+            json!({"api": {"routes": {"GET /a//b": {}}}}),
+            json!({"api": {"routes": {"GET /{p+}/x": {}}}}),
+            json!({"api": {"routes": {"GET /{a}/{a}": {}}}}),
+            json!({"api": {"routes": {"GET /{a b}": {}}}}),
+        ],
+        keeps: || vec![json!({"api": {"routes": {"GET /": {}, "ANY /files/{path+}": {}, "DELETE /p/{p.id}/v": {"resource": {"type": "P"}}}}})],
+    },
+    Rule {
+        id: "api-routes-count",
+        says: "an api has 1 to 300 routes (API Gateway's quota per HTTP API)",
+        doc: HTTP_QUOTAS,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            let n = api.routes.len();
+            f.check((1..=300).contains(&n), "api.routes", &format!("{n} routes"));
+        },
+        breaks: || vec![json!({"api": {"routes": {}}})],
+        keeps: || vec![json!({"api": {"routes": {"GET /me": {}}}})],
+    },
+    Rule {
+        id: "api-resource",
+        says: "a route's resource: a Cedar entity type name (a letter or _, then letters, digits, _; not User, UserGroup, Client, Api or Action: the schema's own), and a parameter of the route's path (which may be left out when the path has exactly one)",
+        doc: CEDAR_SCHEMA,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            for (key, route) in &api.routes {
+                let Some(resource) = &route.resource else { continue };
+                let path = format!("api.routes[{key:?}].resource");
+                let ty = &resource.entity_type;
+                let own = ["User", "UserGroup", "Client", "Api", "Action"];
+                f.check(authorizer::schema::identifier(ty) && !own.contains(&ty.as_str()), format!("{path}.type"), ty);
+                if route_key_ok(key) && super::resource_parameter(key, resource).is_none() {
+                    f.at(format!("{path}.parameter"), &resource.parameter);
+                }
+            }
+        },
+        breaks: || vec![
+            json!({"api": {"routes": {"GET /p/{id}": {"resource": {"type": "my-project"}}}}}),
+            json!({"api": {"routes": {"GET /p/{id}": {"resource": {"type": "User"}}}}}),
+            json!({"api": {"routes": {"GET /p/{id}": {"resource": {"type": "P", "parameter": "pid"}}}}}),
+            json!({"api": {"routes": {"GET /p/{a}/{b}": {"resource": {"type": "P"}}}}}),
+            json!({"api": {"routes": {"GET /p": {"resource": {"type": "P"}}}}}),
+        ],
+        keeps: || vec![json!({"api": {"routes": {"GET /p/{a}/{b}": {"resource": {"type": "Project_2", "parameter": "b"}}}}})],
+    },
+    Rule {
+        id: "api-target",
+        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]), or an https:// URL",
+        doc: HTTP_INTEGRATIONS,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            for (key, route) in &api.routes {
+                f.check(target_ok(&route.target), format!("api.routes[{key:?}].target"), &route.target);
+            }
+        },
+        breaks: || vec![
+            json!({"api": {"routes": {"GET /me": {"target": "who"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "http://example.com/me"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123:function:f"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:s3:::bucket"}}}}),
+        ],
+        keeps: || vec![json!({"api": {"routes": {
+            "GET /me": {"target": "whoami"},
+            "GET /a": {"target": "arn:aws:lambda:us-east-1:123456789012:function:my-api"},
+            "GET /b": {"target": "arn:aws-cn:lambda:cn-north-1:123456789012:function:my-api:live"},
+            "GET /c": {"target": "https://backend.example.com/c"}
+        }}})],
+    },
+    Rule {
+        id: "api-namespace",
+        says: "a Cedar namespace: a letter or _, then letters, digits and _ (not a Cedar keyword)",
+        doc: CEDAR_SCHEMA,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            f.check(authorizer::schema::identifier(&api.namespace), "api.namespace", &api.namespace);
+        },
+        breaks: || vec![json!({"api": {"routes": {"GET /me": {}}, "namespace": "my-app"}})],
+        keeps: || vec![json!({"api": {"routes": {"GET /me": {}}, "namespace": "Projects_v2"}})],
+    },
+    Rule {
+        id: "api-clients",
+        says: "the app clients an API accepts: client ids (1 to 128 letters, digits, _ and +, each once); an existing pool without the deployer's app client needs them here or in userPool.clients",
+        doc: CLIENT_ID,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            for (n, c) in api.clients.iter().enumerate() {
+                let ok = (1..=128).contains(&c.len())
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '+')
+                    && !api.clients[..n].contains(c);
+                f.check(ok, format!("api.clients[{n}]"), c);
+            }
+            if let Some(pool) = &i.user_pool {
+                if api.clients.is_empty() && pool.clients.is_empty() && !pool.app_client {
+                    f.at("api.clients", &api.clients);
+                }
+            }
+        },
+        breaks: || vec![
+            json!({"api": {"routes": {"GET /me": {}}, "clients": ["a-b"]}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123"}, "api": {"routes": {"GET /me": {}}}}),
+        ],
+        keeps: || vec![
+            json!({"api": {"routes": {"GET /me": {}}, "clients": ["4tq7abc"]}}),
+            json!({"userPoolDomainName": null, "userPool": {"existing": "us-east-1_AbC123", "clients": ["4tq7abc"]}, "api": {"routes": {"GET /me": {}}}}),
+        ],
+    },
+    Rule {
+        id: "api-access-token-claims",
+        says: "an API that takes access tokens needs eventVersion V2_0 or V3_0: a V1_0 trigger changes only the ID token, so the policies would see none of the claims (or set api.token to id)",
+        doc: PRE_TOKEN,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            if api.token == authorizer::token::TokenUse::Access && i.event_version == EventVersion::V1_0 {
+                f.at("api.token", &"access");
+            }
+        },
+        breaks: || vec![json!({"eventVersion": "V1_0", "api": {"routes": {"GET /me": {}}}})],
+        keeps: || vec![json!({"eventVersion": "V1_0", "api": {"routes": {"GET /me": {}}, "token": "id"}})],
+    },
 ];
 
 /// Why the lookup's budget has the bounds it has.
@@ -948,6 +1089,64 @@ fn region_rule(inputs: &StackInputs, f: &mut Found, id: &str) {
 pub fn deployer_tag(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.starts_with("deployer:") || key == MANAGED_BY.0
+}
+
+/// Whether `key` is a route key API Gateway takes (see the `api-route` rule).
+fn route_key_ok(key: &str) -> bool {
+    let Ok((_, path)) = authorizer::route::split(key) else {
+        return false;
+    };
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut names = Vec::new();
+    for (n, segment) in segments.iter().enumerate() {
+        if segment.is_empty() && segments.len() != 1 {
+            return false;
+        }
+        let Some(inner) = segment.strip_prefix('{') else {
+            if segment.contains(['{', '}']) {
+                return false;
+            }
+            continue;
+        };
+        let Some(inner) = inner.strip_suffix('}') else {
+            return false;
+        };
+        let (name, greedy) = match inner.strip_suffix('+') {
+            Some(name) => (name, true),
+            None => (inner, false),
+        };
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && !names.contains(&name)
+            && (!greedy || n + 1 == segments.len());
+        if !ok {
+            return false;
+        }
+        names.push(name);
+    }
+    true
+}
+
+/// Whether `target` is a route target the deployer can integrate (see `api-target`).
+fn target_ok(target: &str) -> bool {
+    if target == super::WHOAMI {
+        return true;
+    }
+    if let Some(rest) = target.strip_prefix("https://") {
+        return url::Url::parse(target).is_ok_and(|u| u.host_str().is_some()) && !rest.is_empty();
+    }
+    let parts: Vec<&str> = target.split(':').collect();
+    matches!(parts.as_slice(),
+        ["arn", partition, "lambda", region, account, "function", name, rest @ ..]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
+                && !name.is_empty() && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && rest.len() <= 1
+                && rest.iter().all(|q| !q.is_empty()))
 }
 
 /// The characters AWS allows in tag keys and values.

@@ -160,6 +160,8 @@ impl UpReport {
 /// `deployer up`: exit 2 with --detailed-exitcode when nothing changed.
 pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
     let inputs = s.inputs()?;
+    // The API's policies are checked with the inputs, before any AWS call.
+    crate::authz::check(&inputs, s.inputs_file())?;
     let clients = s.clients(&inputs).await?;
     let options = UpOptions {
         dry_run: args.dry_run,
@@ -191,6 +193,8 @@ pub async fn run_plan(s: &Session<'_>, args: &PlanArgs) -> Result<u8, Error> {
         return super::preview::run_plan(s, args).await;
     }
     let inputs = s.inputs()?;
+    // The API's policies are checked with the inputs, before any AWS call.
+    crate::authz::check(&inputs, s.inputs_file())?;
     let clients = s.clients(&inputs).await?;
     let options = UpOptions {
         dry_run: true,

@@ -1,0 +1,158 @@
+//! `authz`: the API's Cedar authorization, checked and exercised with the authorizer's own
+//! library: `schema` (what the policies are checked against), `check` (one decision, on
+//! given claims or on a user's or client's real ones), `test` (a table of cases, offline).
+
+use super::session::Session;
+use crate::authz::{self, cases};
+use crate::cli::{AuthzCheckArgs, AuthzCommand};
+use crate::error::{exit, Error};
+use authorizer::decide::Decision;
+use authorizer::token::TokenUse;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+pub async fn run(s: &Session<'_>, command: &AuthzCommand) -> Result<u8, Error> {
+    let inputs = s.inputs()?;
+    let api = authz::api_of(&inputs)?;
+    match command {
+        AuthzCommand::Schema => {
+            authz::check(&inputs, s.inputs_file())?;
+            print!(
+                "{}",
+                authorizer::schema::text(&authz::offline_config(&inputs, api))
+            );
+            Ok(exit::SUCCESS)
+        }
+        AuthzCommand::Test { file } => {
+            let (engine, _) =
+                authz::engine(authz::offline_config(&inputs, api), s.inputs_file(), api)?;
+            let report = cases::run(&engine, &cases::load(file)?);
+            s.print(&report);
+            Ok(match report.failed {
+                0 => exit::SUCCESS,
+                _ => exit::CASES_FAILED,
+            })
+        }
+        AuthzCommand::Check(args) => check(s, &inputs, api, args).await,
+    }
+}
+
+/// `authz check`'s report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    pub request: String,
+    /// Where the claims came from.
+    pub claims_from: String,
+    pub claims: Map<String, Value>,
+    pub decision: Decision,
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.decision;
+        crate::output::rows(
+            f,
+            &[
+                ("decision", if d.allow { "ALLOW" } else { "DENY" }.into()),
+                ("why", cases::why(d)),
+                ("principal", d.principal.clone()),
+                ("action", d.action.clone()),
+                ("resource", d.resource.clone()),
+                ("claims from", self.claims_from.clone()),
+                (
+                    "claims",
+                    serde_json::to_string(&self.claims).unwrap_or_default(),
+                ),
+            ],
+        )
+    }
+}
+
+async fn check(
+    s: &Session<'_>,
+    inputs: &crate::inputs::StackInputs,
+    api: &crate::inputs::ApiInputs,
+    args: &AuthzCheckArgs,
+) -> Result<u8, Error> {
+    let usage = |message: String| {
+        authz::AuthzError::Usage {
+        message,
+        help: "deployer authz check \"GET /projects/alpha\" --user NAME (the user's claims from the deployed stack), or --claims JSON [--user NAME | --client ID] (offline)".into(),
+    }
+    };
+    let (method, path) = cases::request(&args.request).map_err(usage)?;
+    let (config, claims, from) = match &args.claims {
+        Some(raw) => {
+            let text = match raw.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file)
+                    .map_err(|e| usage(format!("reading {file}: {e}")))?,
+                None => raw.clone(),
+            };
+            let extra: Map<String, Value> = serde_json::from_str(&text)
+                .map_err(|e| usage(format!("--claims is not a JSON object: {e}")))?;
+            let config = authz::offline_config(inputs, api);
+            let app_client = config.clients[0].clone();
+            let claims = cases::token_claims(
+                api.token,
+                args.user.as_deref(),
+                args.client.as_deref(),
+                &app_client,
+                &args.groups,
+                &extra,
+            )
+            .map_err(usage)?;
+            (config, claims, "--claims (offline)".to_owned())
+        }
+        None => {
+            let who = super::preview::Who {
+                sample: 1,
+                users: args.user.iter().cloned().collect(),
+                clients: args.client.iter().cloned().collect(),
+            };
+            if who.users.is_empty() && who.clients.is_empty() {
+                return Err(usage("name --user or --client, or give --claims".into()).into());
+            }
+            let clients = s.clients(inputs).await?;
+            let found = super::preview::deployed_payloads(&clients, inputs, &who).await?;
+            let Some((principal, id, access)) = found.into_iter().next() else {
+                return Err(usage("no such principal".into()).into());
+            };
+            let claims = match api.token {
+                TokenUse::Access => access,
+                TokenUse::Id => id,
+            };
+            let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
+            let pool = text("iss")
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut accepted = authz::named_clients(inputs, api);
+            let own = match api.token {
+                TokenUse::Access => text("client_id"),
+                TokenUse::Id => text("aud"),
+            };
+            if accepted.is_empty() {
+                accepted.push(own.to_owned());
+            }
+            let config = authz::config(inputs, api, &pool, text("iss"), accepted);
+            let from = format!(
+                "{} {}'s row and pool attributes, through the deployed mapping",
+                if principal.client { "client" } else { "user" },
+                principal.name
+            );
+            (config, claims, from)
+        }
+    };
+    let (engine, _) = authz::engine(config, s.inputs_file(), api)?;
+    let decision = engine.decide_path(&claims, method, path).map_err(usage)?;
+    s.print(&CheckReport {
+        request: format!("{method} {path}"),
+        claims_from: from,
+        claims,
+        decision,
+    });
+    Ok(exit::SUCCESS)
+}
