@@ -119,9 +119,14 @@ pub fn builds_prefix(project: &str) -> String {
     format!("{BUILDS_PREFIX}{project}/")
 }
 
-/// A shared build's key.
-pub fn build_key(project: &str, source_key: &str) -> String {
-    format!("{}trigger-{source_key}.zip", builds_prefix(project))
+/// A shared build's key: the function's name and its source key.
+pub fn build_key(project: &str, function: &str, source_key: &str) -> String {
+    format!("{}{function}-{source_key}.zip", builds_prefix(project))
+}
+
+/// The key of one of a stack's zips other than the trigger's (`artifact_key`), by function.
+pub fn function_key(stack: &str, function: &str, sha256: &str) -> String {
+    format!("{stack}/{function}-{sha256}.zip")
 }
 
 /// The key of a shared build signed by the publisher (AWS Signer), for stacks whose function
@@ -399,9 +404,15 @@ pub async fn fetch_build(
     clients: &Clients,
     bucket: &str,
     account: &str,
-    (project, source_key): (&str, &str),
+    (project, function, source_key): (&str, &str, &str),
 ) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    fetch_shared(clients, bucket, account, &build_key(project, source_key)).await
+    fetch_shared(
+        clients,
+        bucket,
+        account,
+        &build_key(project, function, source_key),
+    )
+    .await
 }
 
 /// The publisher's signed build for `source_key` (for a stack with code signing), checked as
@@ -483,11 +494,11 @@ pub async fn publish_build(
     clients: &Clients,
     bucket: &str,
     account: &str,
-    (project, source_key): (&str, &str),
+    (project, function, source_key): (&str, &str, &str),
     bytes: Vec<u8>,
     sha256_hex: &str,
 ) -> Result<bool, ArtifactError> {
-    let key = build_key(project, source_key);
+    let key = build_key(project, function, source_key);
     publish_object(clients, bucket, account, key, bytes, sha256_hex).await
 }
 
@@ -591,14 +602,14 @@ pub async fn upload(
     Ok(true)
 }
 
-/// The stack's artifacts by state after a deploy: `current` what it now runs, `previous`
-/// what it ran before (a failed update rolls back to it); every other one is superseded.
-pub fn states(keys: &[String], current: &str, previous: Option<&str>) -> Vec<(String, State)> {
+/// The stack's artifacts by state after a deploy: `current` what its functions now run,
+/// `previous` what they ran before (a failed update rolls back to it); every other one is superseded.
+pub fn states(keys: &[String], current: &[&str], previous: &[&str]) -> Vec<(String, State)> {
     keys.iter()
         .map(|k| {
-            let state = if k == current {
+            let state = if current.contains(&k.as_str()) {
                 State::Current
-            } else if Some(k.as_str()) == previous {
+            } else if previous.contains(&k.as_str()) {
                 State::Previous
             } else {
                 State::Superseded
@@ -614,8 +625,8 @@ pub async fn mark(
     bucket: &str,
     account: &str,
     stack: &str,
-    current: &str,
-    previous: Option<&str>,
+    current: &[&str],
+    previous: &[&str],
 ) -> Result<(), ArtifactError> {
     let keys = list(clients, bucket, account, stack).await?;
     for (key, state) in states(&keys, current, previous) {
@@ -729,7 +740,7 @@ mod tests {
             .map(|k| (*k).to_owned())
             .collect();
         assert_eq!(
-            states(&keys, "s/trigger-c.zip", Some("s/trigger-b.zip")),
+            states(&keys, &["s/trigger-c.zip"], &["s/trigger-b.zip"]),
             vec![
                 ("s/trigger-a.zip".to_owned(), State::Superseded),
                 ("s/trigger-b.zip".to_owned(), State::Previous),
@@ -738,7 +749,7 @@ mod tests {
         );
         // A first deploy has no previous one.
         assert_eq!(
-            states(&keys[2..], "s/trigger-c.zip", None),
+            states(&keys[2..], &["s/trigger-c.zip"], &[]),
             vec![("s/trigger-c.zip".to_owned(), State::Current)]
         );
     }

@@ -31,12 +31,15 @@ fn the_binary_path_comes_from_cargos_messages() {
         r#"{"reason":"build-finished","success":true}"#
     );
     assert_eq!(
-        build::executable(messages).as_deref(),
+        build::executable(messages, "bootstrap").as_deref(),
         Some(Path::new(
             "/x/target/aarch64-unknown-linux-musl/lambda/bootstrap"
         ))
     );
-    assert_eq!(build::executable(r#"{"reason":"build-finished"}"#), None);
+    assert_eq!(
+        build::executable(r#"{"reason":"build-finished"}"#, "bootstrap"),
+        None
+    );
 }
 
 /// A copy of the files the trigger's zip depends on, to change one at a time.

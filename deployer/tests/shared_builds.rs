@@ -49,7 +49,13 @@ fn get(m: &mut Mocks, answer: impl Fn() -> HttpResponse + Send + Sync + 'static)
 }
 
 async fn fetch(m: &Mocks) -> Result<Option<(Vec<u8>, String)>, ArtifactError> {
-    artifacts::fetch_build(&m.clients(), BUCKET, ACCOUNT, (PROJECT, SOURCE_KEY)).await
+    artifacts::fetch_build(
+        &m.clients(),
+        BUCKET,
+        ACCOUNT,
+        (PROJECT, "trigger", SOURCE_KEY),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -137,7 +143,7 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
         &m.clients(),
         BUCKET,
         ACCOUNT,
-        (PROJECT, SOURCE_KEY),
+        (PROJECT, "trigger", SOURCE_KEY),
         zip.clone(),
         &hex,
     )
@@ -161,7 +167,7 @@ async fn a_build_is_shared_once_with_its_sha256_recorded() {
         &m.clients(),
         BUCKET,
         ACCOUNT,
-        (PROJECT, SOURCE_KEY),
+        (PROJECT, "trigger", SOURCE_KEY),
         zip,
         &hex,
     )
@@ -195,7 +201,7 @@ async fn a_taken_key_with_other_bytes_is_an_error_naming_both_checksums_and_noth
         &m.clients(),
         BUCKET,
         ACCOUNT,
-        (PROJECT, SOURCE_KEY),
+        (PROJECT, "trigger", SOURCE_KEY),
         ours,
         &hex,
     )
@@ -243,7 +249,7 @@ async fn a_publisher_that_loses_the_race_for_a_key_reads_what_won() {
             &m.clients(),
             BUCKET,
             ACCOUNT,
-            (PROJECT, SOURCE_KEY),
+            (PROJECT, "trigger", SOURCE_KEY),
             zip.clone(),
             &hex,
         )

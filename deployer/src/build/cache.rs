@@ -7,11 +7,11 @@ pub(super) fn cache_dir(paths: &Paths) -> PathBuf {
     paths.cache.join("artifacts")
 }
 
-pub(super) fn cached_zip(paths: &Paths, key: &str) -> PathBuf {
-    cache_dir(paths).join(format!("trigger-{}.zip", &key[..16]))
+pub(super) fn cached_zip(paths: &Paths, function: &Function, key: &str) -> PathBuf {
+    cache_dir(paths).join(format!("{}-{}.zip", function.name, &key[..16]))
 }
 
-/// How many trigger zips (2-3 MB each) this machine's cache keeps: the most recently used, so
+/// How many zips of each function (2-3 MB each) this machine's cache keeps: the most recently used, so
 /// that going back and forth between a few branches never rebuilds, and months of edits to
 /// the trigger do not fill the disk.
 pub const CACHE_KEEP: usize = 8;
@@ -27,7 +27,8 @@ pub(super) fn touch(zip: &Path) {
 /// `keep`, the zip just stored, stays whatever its time. Best effort: a zip that another run
 /// removed first is not an error, and each zip goes before its digest, so a lookup never
 /// finds a digest without its zip.
-pub(super) fn prune(dir: &Path, keep: &Path) {
+pub(super) fn prune(dir: &Path, function: &Function, keep: &Path) {
+    let prefix = format!("{}-", function.name);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -35,7 +36,7 @@ pub(super) fn prune(dir: &Path, keep: &Path) {
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let name = path.file_name()?.to_str()?;
-            if !name.starts_with("trigger-") || !name.ends_with(".zip") || path == keep {
+            if !name.starts_with(&prefix) || !name.ends_with(".zip") || path == keep {
                 return None;
             }
             Some((path.metadata().ok()?.modified().ok()?, path))
@@ -59,7 +60,17 @@ pub fn cached(
     target: &BuildTarget,
     key: &str,
 ) -> Result<Option<Artifact>, BuildError> {
-    let zip = cached_zip(paths, key);
+    cached_of(paths, &TRIGGER, target, key)
+}
+
+/// `cached`, for any of the functions.
+pub fn cached_of(
+    paths: &Paths,
+    function: &Function,
+    target: &BuildTarget,
+    key: &str,
+) -> Result<Option<Artifact>, BuildError> {
+    let zip = cached_zip(paths, function, key);
     let Ok(bytes) = std::fs::read(&zip) else {
         return Ok(None);
     };
@@ -71,7 +82,7 @@ pub fn cached(
             zip = %zip.display(),
             recorded = recorded.trim(),
             actual = %sha256,
-            "the cached trigger zip is not the one stored: removed, not used"
+            "the cached zip is not the one stored: removed, not used"
         );
         std::fs::remove_file(&zip).ok();
         std::fs::remove_file(&digest_file).ok();
@@ -97,9 +108,21 @@ pub fn store(
     zip: &[u8],
     origin: Origin,
 ) -> Result<Artifact, BuildError> {
+    store_of(paths, &TRIGGER, target, key, zip, origin)
+}
+
+/// `store`, for any of the functions.
+pub fn store_of(
+    paths: &Paths,
+    function: &Function,
+    target: &BuildTarget,
+    key: &str,
+    zip: &[u8],
+    origin: Origin,
+) -> Result<Artifact, BuildError> {
     let dir = cache_dir(paths);
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-    let cached = cached_zip(paths, key);
+    let cached = cached_zip(paths, function, key);
     let partial = cached.with_extension(format!("zip.{}.partial", std::process::id()));
     std::fs::write(&partial, zip).map_err(io(format!("writing {}", partial.display())))?;
     let sha256 = hex::encode(Sha256::digest(zip));
@@ -107,7 +130,7 @@ pub fn store(
     std::fs::write(&digest_file, &sha256)
         .map_err(io(format!("writing {}", digest_file.display())))?;
     std::fs::rename(&partial, &cached).map_err(io(format!("writing {}", cached.display())))?;
-    prune(&dir, &cached);
+    prune(&dir, function, &cached);
     Ok(Artifact {
         size: zip.len() as u64,
         sha256,

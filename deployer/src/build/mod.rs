@@ -9,9 +9,9 @@ mod cache;
 mod source_key;
 mod toolchain;
 
-pub use archive::{executable, zip_bootstrap};
-pub use cache::{cached, store, store_signed, CACHE_KEEP};
-pub use source_key::{source_key, trigger_lock_entries};
+pub use archive::{executable, zip_bootstrap, zip_bundle};
+pub use cache::{cached, cached_of, store, store_of, store_signed, CACHE_KEEP};
+pub use source_key::{lock_entries, source_key, source_key_of, trigger_lock_entries};
 use toolchain::compile;
 pub use toolchain::{pinned_tools, toolchain};
 
@@ -28,6 +28,34 @@ use std::process::Stdio;
 pub const GRAVITON: &str = "aarch64-unknown-linux-musl";
 /// The Cargo profile for the Lambda binary (see the workspace Cargo.toml).
 pub const PROFILE: &str = "lambda";
+
+/// One of the Lambda functions the stack ships: its crate and binary, and the name its zips
+/// go by (in this machine's cache, the artifacts bucket and the shared builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub name: &'static str,
+    pub package: &'static str,
+    pub bin: &'static str,
+}
+
+/// The pre-token-generation trigger.
+pub const TRIGGER: Function = Function {
+    name: "trigger",
+    package: "trigger",
+    bin: "bootstrap",
+};
+/// The API's authorizer (with the API only).
+pub const AUTHORIZER: Function = Function {
+    name: "authorizer",
+    package: "authorizer",
+    bin: "authorizer",
+};
+/// The API's built-in `whoami` integration (with the API only).
+pub const WHOAMI: Function = Function {
+    name: "whoami",
+    package: "authorizer",
+    bin: "whoami",
+};
 
 /// Which binary to build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -203,12 +231,21 @@ pub fn workspace() -> PathBuf {
 /// Builds (or reuses) the trigger zip for `target`. Cancel-safe: dropping the future kills
 /// the cargo process group, and a zip only appears once it is complete.
 pub async fn build(paths: &Paths, target: &BuildTarget) -> Result<Artifact, BuildError> {
-    let key = source_key(&workspace(), target, &paths.cache)?;
-    if let Some(found) = cached(paths, target, &key)? {
+    build_function(paths, target, &TRIGGER).await
+}
+
+/// Builds (or reuses) `function`'s zip for `target`, as `build` does the trigger's.
+pub async fn build_function(
+    paths: &Paths,
+    target: &BuildTarget,
+    function: &Function,
+) -> Result<Artifact, BuildError> {
+    let key = source_key_of(&workspace(), function, target, &paths.cache)?;
+    if let Some(found) = cached_of(paths, function, target, &key)? {
         return Ok(found);
     }
     toolchain(paths, target)?;
-    compile_zip(paths, target, &key).await
+    compile_function(paths, function, target, &key).await
 }
 
 /// Compiles the trigger for `target` and zips it into the cache under `key`. The caller has
@@ -218,10 +255,20 @@ pub async fn compile_zip(
     target: &BuildTarget,
     key: &str,
 ) -> Result<Artifact, BuildError> {
-    let binary = compile(&workspace(), paths, target).await?;
+    compile_function(paths, &TRIGGER, target, key).await
+}
+
+/// Compiles `function` for `target` and zips it into the cache under `key`.
+pub async fn compile_function(
+    paths: &Paths,
+    function: &Function,
+    target: &BuildTarget,
+    key: &str,
+) -> Result<Artifact, BuildError> {
+    let binary = compile(&workspace(), paths, function, target).await?;
     let bytes = std::fs::read(&binary).map_err(io(format!("reading {}", binary.display())))?;
     let zip = zip_bootstrap(&bytes).map_err(io("zipping bootstrap"))?;
-    store(paths, target, key, &zip, Origin::Built)
+    store_of(paths, function, target, key, &zip, Origin::Built)
 }
 
 #[cfg(test)]

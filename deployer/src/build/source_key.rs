@@ -8,6 +8,12 @@ use super::*;
 /// apart). So a change to the deployer's dependencies alone keeps the trigger's key. `None`
 /// when the file has no `trigger` package (then the whole file counts).
 pub fn trigger_lock_entries(lock: &str) -> Option<Vec<String>> {
+    lock_entries(lock, "trigger")
+}
+
+/// The `[[package]]` entries of Cargo.lock that `package`'s build reads (see
+/// `trigger_lock_entries`).
+pub fn lock_entries(lock: &str, package: &str) -> Option<Vec<String>> {
     struct Entry<'a> {
         name: &'a str,
         version: &'a str,
@@ -42,7 +48,7 @@ pub fn trigger_lock_entries(lock: &str) -> Option<Vec<String>> {
             text: block.trim(),
         });
     }
-    let start = entries.iter().position(|e| e.name == "trigger")?;
+    let start = entries.iter().position(|e| e.name == package)?;
     let mut seen = vec![false; entries.len()];
     let mut todo = vec![start];
     while let Some(i) = todo.pop() {
@@ -77,15 +83,34 @@ pub fn trigger_lock_entries(lock: &str) -> Option<Vec<String>> {
 /// environment (RUSTFLAGS and friends), the target, the profile, the compiler's version and,
 /// for Graviton, the pinned cross-build tools.
 pub fn source_key(root: &Path, target: &BuildTarget, cache: &Path) -> Result<String, BuildError> {
-    let mut files = vec![root.join("Cargo.toml"), root.join("trigger/Cargo.toml")];
-    collect(&root.join("trigger/src"), &mut files).map_err(io("reading trigger/src"))?;
-    collect(&root.join("trigger/certs"), &mut files).map_err(io("reading trigger/certs"))?;
+    source_key_of(root, &TRIGGER, target, cache)
+}
+
+/// The source key of `function`'s zip: as `source_key`, over its own crate (and, for a
+/// function other than the trigger, its binary's name, so two binaries of one crate differ).
+pub fn source_key_of(
+    root: &Path,
+    function: &Function,
+    target: &BuildTarget,
+    cache: &Path,
+) -> Result<String, BuildError> {
+    let package = function.package;
+    let mut files = vec![
+        root.join("Cargo.toml"),
+        root.join(package).join("Cargo.toml"),
+    ];
+    collect(&root.join(package).join("src"), &mut files)
+        .map_err(io(format!("reading {package}/src")))?;
+    let certs = root.join(package).join("certs");
+    if package == TRIGGER.package || certs.is_dir() {
+        collect(&certs, &mut files).map_err(io(format!("reading {package}/certs")))?;
+    }
     for config in [
-        ".cargo/config",
-        ".cargo/config.toml",
-        "trigger/.cargo/config",
-        "trigger/.cargo/config.toml",
-        "trigger/build.rs",
+        ".cargo/config".to_owned(),
+        ".cargo/config.toml".to_owned(),
+        format!("{package}/.cargo/config"),
+        format!("{package}/.cargo/config.toml"),
+        format!("{package}/build.rs"),
     ] {
         let path = root.join(config);
         if path.is_file() {
@@ -107,9 +132,18 @@ pub fn source_key(root: &Path, target: &BuildTarget, cache: &Path) -> Result<Str
     }
     let lock = root.join("Cargo.lock");
     let lock = std::fs::read_to_string(&lock).map_err(io(format!("reading {}", lock.display())))?;
-    match trigger_lock_entries(&lock) {
-        Some(entries) => add("Cargo.lock (the trigger's)", entries.join("\n").as_bytes()),
+    match lock_entries(&lock, package) {
+        Some(entries) if package == TRIGGER.package => {
+            add("Cargo.lock (the trigger's)", entries.join("\n").as_bytes())
+        }
+        Some(entries) => add(
+            &format!("Cargo.lock ({package}'s)"),
+            entries.join("\n").as_bytes(),
+        ),
         None => add("Cargo.lock", lock.as_bytes()),
+    }
+    if *function != TRIGGER {
+        add("bin", function.bin.as_bytes());
     }
     for (k, v) in build_env() {
         add("env", format!("{k}={v}").as_bytes());

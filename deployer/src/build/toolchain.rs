@@ -70,6 +70,7 @@ impl Drop for GroupGuard {
 pub(super) async fn compile(
     root: &Path,
     paths: &Paths,
+    function: &Function,
     target: &BuildTarget,
 ) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -99,9 +100,9 @@ pub(super) async fn compile(
             "--profile",
             PROFILE,
             "-p",
-            "trigger",
+            function.package,
             "--bin",
-            "bootstrap",
+            function.bin,
             "--locked",
             // The binary's path comes from cargo's own messages, not a guess at the target dir.
             "--message-format=json-render-diagnostics",
@@ -134,10 +135,12 @@ pub(super) async fn compile(
             log: log.display().to_string(),
         });
     }
-    executable(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| BuildError::Failed {
-        code: output.status.code(),
-        tail: "cargo reported no `bootstrap` executable".into(),
-        log: log.display().to_string(),
+    executable(&String::from_utf8_lossy(&output.stdout), function.bin).ok_or_else(|| {
+        BuildError::Failed {
+            code: output.status.code(),
+            tail: format!("cargo reported no `{}` executable", function.bin),
+            log: log.display().to_string(),
+        }
     })
 }
 

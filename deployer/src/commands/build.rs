@@ -132,7 +132,8 @@ pub async fn publish(
     }
     let source_key = build::source_key(&build::workspace(), target, &paths.cache)?;
     let shared = (project, source_key.as_str());
-    let (artifact, uploaded) = match artifacts::fetch_build(clients, &bucket, &account, shared)
+    let named = (project, build::TRIGGER.name, source_key.as_str());
+    let (artifact, uploaded) = match artifacts::fetch_build(clients, &bucket, &account, named)
         .await?
     {
         Some((bytes, _)) => {
@@ -148,7 +149,7 @@ pub async fn publish(
             ctx.activity.clear("");
             let bytes = built.bytes().await?;
             let uploaded =
-                artifacts::publish_build(clients, &bucket, &account, shared, bytes, &built.sha256)
+                artifacts::publish_build(clients, &bucket, &account, named, bytes, &built.sha256)
                     .await?;
             (built, uploaded)
         }
@@ -159,7 +160,7 @@ pub async fn publish(
     };
     Ok(BuildReport {
         published: Some(Published {
-            key: artifacts::build_key(project, &source_key),
+            key: artifacts::build_key(project, build::TRIGGER.name, &source_key),
             bucket,
             uploaded,
             signed,

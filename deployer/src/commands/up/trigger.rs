@@ -27,33 +27,44 @@ pub async fn find(
     if signed {
         find_signed(ctx, paths, target, place, &local.0).await
     } else {
-        find_or_build(ctx, paths, target, place, local).await
+        find_or_build(ctx, paths, &build::TRIGGER, target, place, local).await
     }
 }
 
 /// The trigger's source key and this machine's cached zip for it, if any. No AWS call.
 pub fn look_locally(paths: &Paths, target: &BuildTarget) -> Result<Local, BuildError> {
-    let key = build::source_key(&build::workspace(), target, &paths.cache)?;
-    let found = build::cached(paths, target, &key)?;
+    look_locally_for(paths, &build::TRIGGER, target)
+}
+
+/// `look_locally`, for any of the functions.
+pub fn look_locally_for(
+    paths: &Paths,
+    function: &build::Function,
+    target: &BuildTarget,
+) -> Result<Local, BuildError> {
+    let key = build::source_key_of(&build::workspace(), function, target, &paths.cache)?;
+    let found = build::cached_of(paths, function, target, &key)?;
     Ok((key, found))
 }
 
 /// The zip for `key`: the local cache's (`found`), else the bucket's shared build, else built.
-async fn find_or_build(
+pub async fn find_or_build(
     ctx: Ctx<'_>,
     paths: &Paths,
+    function: &build::Function,
     target: &BuildTarget,
     (bucket, account, project): Place<'_>,
     (key, found): Local,
 ) -> Result<Artifact, Error> {
+    let name = function.name;
     if let BuildTarget::Host { reason } = target {
         ctx.progress.note(&format!(
-            "warning: building the trigger for this machine's architecture, not Graviton: {reason}"
+            "warning: building the {name} for this machine's architecture, not Graviton: {reason}"
         ));
     }
     let note = |artifact: &Artifact, how: &str| {
         ctx.progress.note(&format!(
-            "trigger zip {} bytes, sha256 {} ({how})",
+            "{name} zip {} bytes, sha256 {} ({how})",
             artifact.size,
             &artifact.sha256[..12],
         ))
@@ -62,15 +73,17 @@ async fn find_or_build(
         note(&found, "unchanged, not rebuilt");
         return Ok(found);
     }
-    let shared = artifacts::build_key(project, &key);
+    let shared = artifacts::build_key(project, name, &key);
     // Host builds are for this machine's emulator only: never shared.
     if *target == BuildTarget::Graviton {
-        ctx.progress
-            .step("looking for the trigger's build in the artifacts bucket");
+        ctx.progress.step(&format!(
+            "looking for the {name}'s build in the artifacts bucket"
+        ));
         if let Some((bytes, _)) =
-            artifacts::fetch_build(ctx.clients, bucket, account, (project, &key)).await?
+            artifacts::fetch_build(ctx.clients, bucket, account, (project, name, &key)).await?
         {
-            let found = build::store(paths, target, &key, &bytes, Origin::SharedCache)?;
+            let found =
+                build::store_of(paths, function, target, &key, &bytes, Origin::SharedCache)?;
             note(
                 &found,
                 &format!("from s3://{bucket}/{shared}, not built here"),
@@ -94,10 +107,10 @@ async fn find_or_build(
         }
         .into());
     }
-    ctx.progress.step("building the trigger");
+    ctx.progress.step(&format!("building the {name}"));
     ctx.activity.set("", Doing::Building);
-    let spinner = ctx.progress.spinner("cargo build (trigger)");
-    let built = build::compile_zip(paths, target, &key).await?;
+    let spinner = ctx.progress.spinner(&format!("cargo build ({name})"));
+    let built = build::compile_function(paths, function, target, &key).await?;
     drop(spinner);
     ctx.activity.clear("");
     note(&built, "built");
@@ -142,11 +155,24 @@ pub async fn upload(
     ctx: Ctx<'_>,
     artifact: &Artifact,
     account: &str,
+    location: &ArtifactLocation,
+    publish: Option<&str>,
+) -> Result<bool, Error> {
+    upload_function(ctx, &build::TRIGGER, artifact, account, location, publish).await
+}
+
+/// `upload`, for any of the functions.
+pub async fn upload_function(
+    ctx: Ctx<'_>,
+    function: &build::Function,
+    artifact: &Artifact,
+    account: &str,
     ArtifactLocation { bucket, key }: &ArtifactLocation,
     publish: Option<&str>,
 ) -> Result<bool, Error> {
+    let name = function.name;
     ctx.progress
-        .step(&format!("uploading the trigger to s3://{bucket}/{key}"));
+        .step(&format!("uploading the {name} to s3://{bucket}/{key}"));
     ctx.activity.set(
         "",
         Doing::Uploading {
@@ -165,7 +191,7 @@ pub async fn upload(
     )
     .await?;
     if let (Some(project), Some(source_key)) = (publish, artifact.shareable()) {
-        let shared = (project, source_key);
+        let shared = (project, name, source_key);
         if artifacts::publish_build(
             ctx.clients,
             bucket,
@@ -178,7 +204,7 @@ pub async fn upload(
         {
             ctx.progress.note(&format!(
                 "shared the build at s3://{bucket}/{}",
-                artifacts::build_key(project, source_key)
+                artifacts::build_key(project, name, source_key)
             ));
         }
     }
