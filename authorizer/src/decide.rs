@@ -231,15 +231,20 @@ impl Engine {
         })
     }
 
-    /// The engine of a Lambda task root: `authz.json` and `policies/*.cedar`.
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    /// The configuration and policies of a Lambda task root: `authz.json` and
+    /// `policies/*.cedar`.
+    pub fn read(dir: &Path) -> Result<(AuthzConfig, Vec<PolicyFile>), String> {
         let path = dir.join(CONFIG_FILE);
         let raw = std::fs::read_to_string(&path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         let config: AuthzConfig =
             serde_json::from_str(&raw).map_err(|e| format!("{}: {e}", path.display()))?;
-        let files = read_policies(&dir.join(POLICY_DIR))?;
-        Self::new(config, &files).map_err(|problems| {
+        Ok((config, read_policies(&dir.join(POLICY_DIR))?))
+    }
+
+    /// [`Engine::new`], with the problems in one line (for a log).
+    pub fn load(config: AuthzConfig, files: &[PolicyFile]) -> Result<Self, String> {
+        Self::new(config, files).map_err(|problems| {
             problems
                 .iter()
                 .map(|p| format!("{}: {}", p.file, p.message))

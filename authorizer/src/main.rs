@@ -31,12 +31,56 @@ impl Fetch for Https {
     }
 }
 
+/// Where the pool's keys are: AUTHZ_JWKS_URL, else the issuer's `/.well-known/jwks.json`, on
+/// the endpoint AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER or AWS_ENDPOINT_URL names when
+/// set (as every SDK reads them; an emulator sets them, and serves the keys on its own
+/// endpoint while `iss` keeps the AWS form), unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
+fn jwks_url(
+    config: &authorizer::config::AuthzConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> String {
+    if let Some(url) = env("AUTHZ_JWKS_URL") {
+        return url;
+    }
+    let ignored =
+        env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let endpoint = env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .filter(|_| !ignored);
+    match endpoint {
+        Some(endpoint) => format!(
+            "{}/{}/.well-known/jwks.json",
+            endpoint.trim_end_matches('/'),
+            config.user_pool_id
+        ),
+        None => format!("{}/.well-known/jwks.json", config.issuer),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
     let root =
         std::env::var_os("LAMBDA_TASK_ROOT").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let engine = match Engine::load(&root) {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let loaded = Engine::read(&root).and_then(|(mut config, files)| {
+        // The pool, its issuer and the accepted clients are the stack's, known once it is:
+        // the function's environment has them.
+        if let Some(pool) = env("AUTHZ_USER_POOL_ID") {
+            config.user_pool_id = pool;
+        }
+        if let Some(issuer) = env("AUTHZ_ISSUER") {
+            config.issuer = issuer;
+        }
+        if let Some(clients) = env("AUTHZ_CLIENTS") {
+            config.clients = clients.split(',').map(str::to_owned).collect();
+        }
+        if config.issuer.is_empty() || config.clients.is_empty() {
+            return Err("AUTHZ_ISSUER and AUTHZ_CLIENTS are not set: the stack sets them".into());
+        }
+        Engine::load(config, &files)
+    });
+    let engine = match loaded {
         Ok(engine) => engine,
         Err(err) => {
             // Refuse to start: every call is then refused by API Gateway (500), never allowed.
@@ -47,10 +91,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(err.into());
         }
     };
-    // Where the keys are fetched from is configuration: the emulator serves them on its own
-    // endpoint while `iss` keeps the AWS form.
-    let url = std::env::var("AUTHZ_JWKS_URL")
-        .unwrap_or_else(|_| format!("{}/.well-known/jwks.json", engine.config().issuer));
+    let url = jwks_url(engine.config(), env);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(2)))
         .build()

@@ -101,6 +101,7 @@ impl Command {
             Self::Policy(_) => "policy",
             Self::Bootstrap(_) => "bootstrap",
             Self::Authz(_) => "authz",
+            Self::Call(_) => "call",
         }
     }
 
@@ -167,10 +168,45 @@ pub enum Command {
     /// Manage the local AWS emulator.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// A request through the deployed API with a user's (or machine client's) token: the
+    /// status, the body and the authorizer's decision line. Exit 8 when the API refuses it.
+    Call(CallArgs),
     /// The API's Cedar authorization: its schema, one decision, a table of cases; evaluated
     /// by the authorizer's own library.
     #[command(subcommand)]
     Authz(AuthzCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The method (GET, POST, ...).
+    pub method: String,
+    /// The path from the API's root (for example /projects/alpha).
+    pub path: String,
+    /// Log this user in and send their token (the password from stdin with
+    /// --password-stdin, DEPLOYER_PASSWORD, or at a terminal, a prompt).
+    #[arg(long, conflicts_with = "client")]
+    pub user: Option<String>,
+    /// Send this machine client's client-credentials token (the secret from stdin with
+    /// --password-stdin, DEPLOYER_CLIENT_SECRET, or a prompt).
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client: Option<String>,
+    /// Read the password (or the client secret) from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Which of the user's tokens to send; default the one the API takes.
+    #[arg(long = "token", value_enum, value_name = "USE")]
+    pub token_use: Option<TokenChoice>,
+    /// A JSON body.
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
+}
+
+/// `--token`: the ID or the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenChoice {
+    Id,
+    Access,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +296,10 @@ pub struct LogsArgs {
     /// Only this outcome; `denied` shows every denial.
     #[arg(long, value_parser = outcomes())]
     pub outcome: Option<String>,
+    /// The API authorizer's decisions instead (a stack with an `api`): ALLOW or DENY, the
+    /// principal, the route, the resource, the deciding policies, the time it took.
+    #[arg(long, conflicts_with_all = ["user", "client", "outcome", "follow"])]
+    pub authorizer: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub mod exit {
     pub const PARTIAL: u8 = 6;
     /// `authz test`: some case's decision is not the expected one.
     pub const CASES_FAILED: u8 = 7;
+    /// `call`: the API answered with an error status (401, 403, 5xx...).
+    pub const CALL_REFUSED: u8 = 8;
     /// `up --detailed-exitcode` found nothing to change.
     pub const NO_CHANGE: u8 = 10;
     /// `plan --claims --detailed-exitcode`: some principal's tokens change.

@@ -127,6 +127,14 @@ pub struct ApiInputs {
     /// The Cedar namespace of the entity types and actions.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// The authorizer's memory in MB (128 to 10240); more memory also means more CPU, and
+    /// a faster cold start.
+    #[serde(default = "default_authorizer_memory")]
+    pub memory_mb: u32,
+}
+
+fn default_authorizer_memory() -> u32 {
+    256
 }
 
 /// One route.
@@ -356,6 +364,16 @@ const FUNCTION_SUFFIX: &str = "-pretoken";
 /// The trigger function of stack `stack`.
 pub fn function_of_stack(stack: &str) -> String {
     format!("{stack}{FUNCTION_SUFFIX}")
+}
+
+/// The API authorizer function of stack `stack` (with `api`).
+pub fn authorizer_of_stack(stack: &str) -> String {
+    format!("{stack}-authz")
+}
+
+/// The built-in `whoami` integration function of stack `stack` (with `api`).
+pub fn whoami_of_stack(stack: &str) -> String {
+    format!("{stack}-whoami")
 }
 
 /// The stack a trigger function's name says it belongs to (`None`: not a trigger's name).

@@ -393,3 +393,57 @@ mod tests {
         );
     }
 }
+
+/// One of the API authorizer's decision lines (one JSON line per call).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct DecisionLine {
+    #[serde(default)]
+    pub time: String,
+    pub decision: String,
+    #[serde(default)]
+    pub principal: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub micros: u64,
+}
+
+impl fmt::Display for DecisionLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = if self.principal.is_empty() {
+            "(no principal)"
+        } else {
+            &self.principal
+        };
+        write!(
+            f,
+            "{} {:5} {who} {} {} ({} µs)",
+            self.time, self.decision, self.action, self.resource, self.micros
+        )?;
+        if !self.policies.is_empty() {
+            write!(f, " by {}", self.policies.join(", "))?;
+        }
+        for error in &self.errors {
+            write!(f, "\n    ! {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The authorizer's decision lines in `events`, in time order.
+pub fn decision_lines(events: &[RawEvent]) -> Vec<DecisionLine> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let mut line: DecisionLine = serde_json::from_str(e.message.trim()).ok()?;
+            line.time = crate::duration::rfc3339_millis(e.timestamp_ms);
+            Some(line)
+        })
+        .collect()
+}

@@ -22,6 +22,22 @@ pub const REQUIRED_RESOURCES: &[(&str, &str)] = &[
     ("UserPoolDomain", "AWS::Cognito::UserPoolDomain"),
 ];
 
+/// What a stack with an API adds (`api` in the inputs); the routes and their integrations
+/// come on top, one of each per route and target.
+pub const API_RESOURCES: &[(&str, &str)] = &[
+    ("AuthorizerLogGroup", "AWS::Logs::LogGroup"),
+    ("AuthorizerRole", "AWS::IAM::Role"),
+    ("AuthorizerFunction", "AWS::Lambda::Function"),
+    ("AuthorizerVersion", "AWS::Lambda::Version"),
+    ("AuthorizerAlias", "AWS::Lambda::Alias"),
+    ("HttpApi", "AWS::ApiGatewayV2::Api"),
+    ("ApiAuthorizer", "AWS::ApiGatewayV2::Authorizer"),
+    ("AuthorizerPermission", "AWS::Lambda::Permission"),
+    ("ApiStage", "AWS::ApiGatewayV2::Stage"),
+];
+/// The types of the routes and integrations.
+const API_ROUTE_TYPES: &[&str] = &["AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration"];
+
 /// What a stack on an existing pool leaves out: the pool and its domain are not the
 /// stack's, and the app client is made only when asked for (`userPool.appClient`).
 const NOT_ON_EXISTING: &[&str] = &["UserPool", "UserPoolDomain"];
@@ -29,7 +45,12 @@ const EXISTING_OUTPUTS_LEFT_OUT: &[&str] = &["UserPoolDomain", "HostedUiUrl"];
 /// The resource types the template uses, once each, sorted: a change set names them
 /// (`ResourceTypes`), and the CI roles allow change sets of these alone.
 pub fn resource_types() -> Vec<&'static str> {
-    let mut types: Vec<&str> = REQUIRED_RESOURCES.iter().map(|(_, t)| *t).collect();
+    let mut types: Vec<&str> = REQUIRED_RESOURCES
+        .iter()
+        .chain(API_RESOURCES)
+        .map(|(_, t)| *t)
+        .chain(API_ROUTE_TYPES.iter().copied())
+        .collect();
     types.sort_unstable();
     types.dedup();
     types
@@ -94,6 +115,98 @@ struct Context<'a> {
     app_client: bool,
     pool_ref: &'static str,
     first_client: Option<&'a str>,
+    api: Option<ApiContext>,
+}
+
+/// The API's part of the template.
+#[derive(Debug, Serialize)]
+struct ApiContext {
+    authorizer_function: String,
+    authorizer_log_group: String,
+    authorizer_description: String,
+    whoami: bool,
+    whoami_function: String,
+    whoami_log_group: String,
+    whoami_description: String,
+    memory_mb: u32,
+    /// What the authorizer's published version depends on besides its zip, the pool and the
+    /// clients (its memory, the template): a change publishes a new version.
+    version_config: String,
+    /// The accepted clients besides the stack's own app client (when there is one; else
+    /// `first_client` is the first of them).
+    first_client: Option<String>,
+    more_clients: Vec<String>,
+    integrations: Vec<IntegrationContext>,
+    routes: Vec<RouteContext>,
+}
+
+#[derive(Debug, Serialize)]
+struct IntegrationContext {
+    id: usize,
+    whoami: bool,
+    http: bool,
+    uri: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteContext {
+    id: usize,
+    key: String,
+    integration: usize,
+}
+
+/// The API's context: one integration per distinct target, one route per route key.
+fn api_context(inputs: &StackInputs, app_client: bool) -> Option<ApiContext> {
+    let api = inputs.api.as_ref()?;
+    let mut integrations: Vec<IntegrationContext> = Vec::new();
+    let mut routes = Vec::new();
+    for (n, (key, route)) in api.routes.iter().enumerate() {
+        let at = match integrations.iter().position(|i| i.uri == route.target) {
+            Some(at) => at,
+            None => {
+                integrations.push(IntegrationContext {
+                    id: integrations.len(),
+                    whoami: route.target == crate::inputs::WHOAMI,
+                    http: route.target.starts_with("https://"),
+                    uri: route.target.clone(),
+                });
+                integrations.len() - 1
+            }
+        };
+        routes.push(RouteContext {
+            id: n,
+            key: key.clone(),
+            integration: at,
+        });
+    }
+    let mut clients = crate::authz::named_clients(inputs, api);
+    // Without an app client of the stack's, the first named one leads (the inputs' rules
+    // make sure there is one).
+    let first_client = match (app_client, clients.is_empty()) {
+        (false, false) => Some(clients.remove(0)),
+        _ => None,
+    };
+    let authorizer = crate::inputs::authorizer_of_stack(&inputs.stack_name);
+    let whoami = crate::inputs::whoami_of_stack(&inputs.stack_name);
+    Some(ApiContext {
+        authorizer_log_group: format!("/aws/lambda/{authorizer}"),
+        authorizer_description: format!("API authorizer of {}", inputs.stack_name),
+        authorizer_function: authorizer,
+        whoami: integrations.iter().any(|i| i.whoami),
+        whoami_log_group: format!("/aws/lambda/{whoami}"),
+        whoami_description: format!("The whoami integration of {}", inputs.stack_name),
+        whoami_function: whoami,
+        memory_mb: api.memory_mb,
+        version_config: {
+            use sha2::{Digest, Sha256};
+            let template = hex::encode(Sha256::digest(TEMPLATES[0].1.as_bytes()));
+            format!("memory {} template {}", api.memory_mb, &template[..16])
+        },
+        first_client,
+        more_clients: clients,
+        integrations,
+        routes,
+    })
 }
 
 handlebars_helper!(json: |value: Json| serde_json::to_string(value).expect("json values serialize"));
@@ -178,6 +291,7 @@ pub fn render(inputs: &StackInputs) -> Result<String, RenderError> {
             None => "UserPool",
         },
         first_client: existing.and_then(|p| p.clients.first().map(String::as_str)),
+        api: api_context(inputs, shape.app_client),
     };
     let text = engine()
         .render("stack", &context)

@@ -85,6 +85,27 @@ impl Client {
         self.send(request).await
     }
 
+    /// `method url` with a bearer token and a JSON body when given (`deployer call`).
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Reply, String> {
+        let mut request = Request::builder().method(method).uri(url);
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::from(body.unwrap_or_default().to_owned()))
+            .map_err(|e| format!("bad request {method} {url}: {e}"))?;
+        self.send(request).await
+    }
+
     /// POST `form`, form-encoded, to `url`, with HTTP Basic credentials when given.
     pub async fn post_form(
         &self,

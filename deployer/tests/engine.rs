@@ -1007,6 +1007,7 @@ async fn a_stack_with_code_signing_deploys_only_the_publishers_signed_build() {
         publish: false,
         bootstrap_itself: false,
         replace_trigger: false,
+        api_bundle: None,
     };
 
     // No signed build: refused before any change (no change set rule: one fails the test).

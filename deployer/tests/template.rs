@@ -36,6 +36,85 @@ fn golden_templates() {
     insta::assert_snapshot!("shipped", render::render(&shipped()).unwrap());
     insta::assert_snapshot!("v1_kept", render::render(&inputs(V1_KEPT)).unwrap());
     insta::assert_snapshot!("v3_pattern", render::render(&inputs(V3_PATTERN)).unwrap());
+    insta::assert_snapshot!("projects_api", render::render(&projects_api()).unwrap());
+}
+
+fn projects_api() -> StackInputs {
+    StackInputs::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/projects-api/stack-inputs.json"
+    )))
+    .unwrap()
+}
+
+/// The API: every route through the authorizer, with no decision cache (a cached decision
+/// would be reused for another route or resource); the functions' roles write their logs and
+/// nothing else; only this API may invoke them; the authorizer is called through its alias.
+#[test]
+fn every_route_goes_through_the_authorizer_and_nothing_else_is_granted() {
+    let d = render::parse(&render::render(&projects_api()).unwrap()).unwrap();
+    let r = &d["Resources"];
+    let authorizer = &r["ApiAuthorizer"]["Properties"];
+    assert_eq!(authorizer["AuthorizerType"], "REQUEST");
+    assert_eq!(authorizer["AuthorizerPayloadFormatVersion"], "2.0");
+    assert_eq!(authorizer["EnableSimpleResponses"], true);
+    assert_eq!(authorizer["AuthorizerResultTtlInSeconds"], 0);
+    assert!(authorizer["AuthorizerUri"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .contains("${AuthorizerAlias}"));
+    let routes: Vec<&Value> = r
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| v["Type"] == "AWS::ApiGatewayV2::Route")
+        .collect();
+    assert_eq!(routes.len(), 3);
+    for route in routes {
+        assert_eq!(
+            route["Properties"]["AuthorizationType"], "CUSTOM",
+            "{route}"
+        );
+        assert_eq!(route["Properties"]["AuthorizerId"]["Ref"], "ApiAuthorizer");
+    }
+    for role in ["AuthorizerRole", "WhoamiRole"] {
+        let policies = r[role]["Properties"]["Policies"].as_array().unwrap();
+        assert_eq!(policies.len(), 1, "{role}");
+        let statements = policies[0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(
+            statements[0]["Action"],
+            serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"])
+        );
+        assert!(
+            r[role]["Properties"]["PermissionsBoundary"].is_object(),
+            "{role}"
+        );
+    }
+    let permission = &r["AuthorizerPermission"]["Properties"];
+    assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+    assert!(permission["SourceArn"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .ends_with("${HttpApi}/authorizers/${ApiAuthorizer}"));
+    assert!(r["Permission0"]["Properties"]["SourceArn"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .ends_with("${HttpApi}/*/*"));
+    // The pool and the accepted clients reach the authorizer from the stack.
+    let env = &r["AuthorizerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["AUTHZ_USER_POOL_ID"]["Ref"], "UserPool");
+    assert_eq!(
+        env["AUTHZ_CLIENTS"]["Fn::Join"][1][0]["Ref"],
+        "UserPoolClient"
+    );
+    assert_eq!(d["Parameters"]["AuthorizerKey"]["Type"], "String");
+    // Without an api, none of it.
+    let plain = render::parse(&render::render(&shipped()).unwrap()).unwrap();
+    assert!(plain["Resources"].get("HttpApi").is_none());
+    assert!(plain["Parameters"].get("AuthorizerKey").is_none());
 }
 
 fn doc(text: &str) -> Value {

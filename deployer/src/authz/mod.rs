@@ -184,13 +184,37 @@ pub fn engine(
     Ok((engine, files))
 }
 
+/// The files the authorizer's zip adds to its `bootstrap`: `authz.json` (the routes, the
+/// claims' types, the token; the pool, its issuer and the accepted clients come from the
+/// function's environment, known once the stack is) and `policies/*.cedar`.
+pub type Bundle = Vec<(String, Vec<u8>)>;
+
 /// Checks the API's policies (when the inputs have an API) before anything else happens:
-/// `render`, `plan` and `up` call this before any AWS call.
-pub fn check(inputs: &StackInputs, inputs_file: &Path) -> Result<(), AuthzError> {
+/// `render`, `plan` and `up` call this before any AWS call. The files for the authorizer's
+/// zip.
+pub fn check(inputs: &StackInputs, inputs_file: &Path) -> Result<Option<Bundle>, AuthzError> {
     let Some(api) = &inputs.api else {
-        return Ok(());
+        return Ok(None);
     };
-    engine(offline_config(inputs, api), inputs_file, api).map(|_| ())
+    let (engine, files) = engine(offline_config(inputs, api), inputs_file, api)?;
+    let mut config = engine.config().clone();
+    config.user_pool_id.clear();
+    config.issuer.clear();
+    config.clients.clear();
+    let mut bundle = vec![(
+        authorizer::config::CONFIG_FILE.to_owned(),
+        serde_json::to_vec_pretty(&config).expect("the configuration serializes"),
+    )];
+    for file in files {
+        let name = Path::new(&file.name)
+            .file_name()
+            .map_or(file.name.clone(), |n| n.to_string_lossy().into_owned());
+        bundle.push((
+            format!("{}/{name}", authorizer::config::POLICY_DIR),
+            file.text.into_bytes(),
+        ));
+    }
+    Ok(Some(bundle))
 }
 
 /// The inputs' API, or the error that says there is none.

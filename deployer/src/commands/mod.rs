@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod build;
+pub mod call;
 pub mod clients;
 pub mod down;
 pub mod gc;
@@ -53,5 +54,6 @@ pub async fn dispatch(cli: &Cli, activity: &Activity) -> Result<u8, Error> {
         Command::Status(args) => status::run(&s, args).await,
         Command::Verify => verify::run(&s).await,
         Command::Authz(command) => authz::run(&s, command).await,
+        Command::Call(args) => call::run(&s, args).await,
     }
 }

@@ -32,17 +32,20 @@ pub async fn run(s: &Session<'_>, args: &TokenArgs) -> Result<u8, Error> {
 /// The password (or client secret): from stdin when asked, else its environment variable,
 /// else at a terminal a prompt with echo off; else the error saying how to give it.
 async fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Error> {
-    let (env, what, from_stdin, whose) = match (&args.client, &args.user) {
-        (Some(client), _) => {
-            let from_stdin = args.secret_stdin || args.password_stdin;
-            (
-                "DEPLOYER_CLIENT_SECRET",
-                "client secret",
-                from_stdin,
-                client,
-            )
-        }
-        (None, Some(user)) => ("DEPLOYER_PASSWORD", "password", args.password_stdin, user),
+    let from_stdin = args.password_stdin || args.secret_stdin;
+    secret_for(s, args.user.as_deref(), args.client.as_deref(), from_stdin).await
+}
+
+/// The password of `user` or the secret of `client` (see `secret`).
+pub async fn secret_for(
+    s: &Session<'_>,
+    user: Option<&str>,
+    client: Option<&str>,
+    from_stdin: bool,
+) -> Result<secret::Secret, Error> {
+    let (env, what, whose) = match (client, user) {
+        (Some(client), _) => ("DEPLOYER_CLIENT_SECRET", "client secret", client),
+        (None, Some(user)) => ("DEPLOYER_PASSWORD", "password", user),
         (None, None) => unreachable!("clap requires a user or --client"),
     };
     if let Some(found) = secret::read_secret(from_stdin, (env, s.settings.secret(env)), what)? {
@@ -53,7 +56,7 @@ async fn secret(s: &Session<'_>, args: &TokenArgs) -> Result<secret::Secret, Err
             return Ok(answered);
         }
     }
-    let flag = if args.client.is_some() {
+    let flag = if client.is_some() {
         "--secret-stdin"
     } else {
         "--password-stdin"

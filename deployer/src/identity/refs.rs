@@ -28,6 +28,11 @@ pub struct StackRefs {
     pub trigger: String,
     /// The endpoint the SDK talks to when it is not AWS's own (the emulator).
     pub endpoint: Option<String>,
+    /// The API's base URL (a stack with an `api`): its $default stage, on the emulator's
+    /// endpoint for a local stack.
+    pub api_endpoint: Option<String>,
+    /// The API's authorizer function (its log group is `/aws/lambda/<function>`).
+    pub authorizer: Option<String>,
 }
 
 /// The commands that use a deployed stack (users, tokens, clients, logs, invoke, status, the
@@ -62,6 +67,8 @@ impl StackRefs {
             .filter(|s| !s.in_progress())
             .map(|s| s.outputs)
             .unwrap_or_default();
+        let emulator = conn.endpoint.as_deref().filter(|_| clients.emulator);
+        let outputs = crate::stack::localized(outputs, emulator);
         let get = |k: &str| outputs.get(k).cloned().filter(|v| !v.is_empty());
         // A stack on an existing pool may have no client of its own (userPool.appClient,
         // userPool.clients): the commands that sign in say so (`require_client`).
@@ -89,6 +96,8 @@ impl StackRefs {
                 .or_else(|| get(output::FUNCTION_NAME))
                 .unwrap_or_default(),
             endpoint: conn.endpoint.clone(),
+            api_endpoint: get(output::API_ENDPOINT),
+            authorizer: get(output::AUTHORIZER_FUNCTION_NAME),
         })
     }
 

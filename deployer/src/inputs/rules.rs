@@ -872,6 +872,17 @@ pub static RULES: &[Rule] = &[
         }}})],
     },
     Rule {
+        id: "api-memory",
+        says: "the authorizer's memory: 128 to 10240 MB (Lambda's range)",
+        doc: LAMBDA_CREATE,
+        check: |i, f| {
+            let Some(api) = &i.api else { return };
+            f.check((128..=10240).contains(&api.memory_mb), "api.memoryMb", &api.memory_mb);
+        },
+        breaks: || vec![json!({"api": {"routes": {"GET /me": {}}, "memoryMb": 64}})],
+        keeps: || vec![json!({"api": {"routes": {"GET /me": {}}, "memoryMb": 128}}), json!({"api": {"routes": {"GET /me": {}}, "memoryMb": 10240}})],
+    },
+    Rule {
         id: "api-namespace",
         says: "a Cedar namespace: a letter or _, then letters, digits and _ (not a Cedar keyword)",
         doc: CEDAR_SCHEMA,

@@ -33,6 +33,9 @@ pub const TABLE_LOGICAL_ID: &str = "UsersTable";
 /// The template parameters that say where the trigger's zip is.
 pub const ARTIFACT_BUCKET: &str = "ArtifactBucket";
 pub const ARTIFACT_KEY: &str = "ArtifactKey";
+/// The API's zips (stacks with an `api`).
+pub const AUTHORIZER_KEY: &str = "AuthorizerKey";
+pub const WHOAMI_KEY: &str = "WhoamiKey";
 
 /// The stack's outputs, by the names the template gives them.
 pub mod output {
@@ -48,6 +51,11 @@ pub mod output {
     pub const EVENT_VERSION: &str = "EventVersion";
     pub const REGION: &str = "Region";
     pub const STACK_NAME: &str = "StackName";
+    /// A stack with an `api`.
+    pub const API_ID: &str = "ApiId";
+    pub const API_ENDPOINT: &str = "ApiEndpoint";
+    pub const AUTHORIZER_FUNCTION_NAME: &str = "AuthorizerFunctionName";
+    pub const AUTHORIZER_ARN: &str = "AuthorizerArn";
     /// Every output the template must declare.
     pub const ALL: &[&str] = &[
         USER_POOL_ID,
@@ -74,6 +82,17 @@ pub fn localized(
     mut outputs: BTreeMap<String, String>,
     emulator: Option<&str>,
 ) -> BTreeMap<String, String> {
+    // The emulator serves an HTTP API on its own endpoint, under `/_aws/execute-api/<api id>`
+    // and the stage (`$default`).
+    if let (Some(endpoint), Some(api)) = (emulator, outputs.get(output::API_ID).cloned()) {
+        outputs.insert(
+            output::API_ENDPOINT.to_owned(),
+            format!(
+                "{}/_aws/execute-api/{api}/$default",
+                endpoint.trim_end_matches('/')
+            ),
+        );
+    }
     if let (Some(endpoint), Some(url)) = (emulator, outputs.get_mut(output::HOSTED_UI_URL)) {
         if let Some((_, query)) = url.split_once("/login?") {
             *url = format!(

@@ -834,6 +834,7 @@ impl Harness {
             publish: false,
             bootstrap_itself: false,
             replace_trigger: false,
+            api_bundle: None,
         };
         change(&mut options);
         up::up(self.ctx(), &paths, inputs, &options).await
@@ -855,5 +856,7 @@ pub fn refs() -> deployer::identity::refs::StackRefs {
         function: "app-pretoken".into(),
         trigger: "arn:aws:lambda:us-east-1:111122223333:function:app-pretoken:live".into(),
         endpoint: None,
+        api_endpoint: None,
+        authorizer: None,
     }
 }

@@ -10,6 +10,7 @@ use crate::inputs::StackInputs;
 use crate::pool;
 use crate::stack::output::{FUNCTION_NAME, TRIGGER_ARN};
 use crate::stack::plan::Observed;
+use crate::stack::{ARTIFACT_KEY, AUTHORIZER_KEY, WHOAMI_KEY};
 use crate::wiring::{self, Check};
 use std::collections::BTreeMap;
 
@@ -60,13 +61,21 @@ pub async fn finish(
                 .unwrap_or_default();
             wire(ctx, inputs, report, &observed.account, existing).await?;
             report.checks = checks(ctx, inputs, report, &observed.account).await?;
-            // The new zip is what runs now; the one before stays for a rollback.
-            let previous = deployed
-                .and_then(|s| s.artifact_key())
-                .filter(|k| *k != report.artifact.key);
-            let (bucket, key) = (&report.artifact.bucket, &report.artifact.key);
+            // The new zips are what runs now; the ones before stay for a rollback.
+            let mut current = vec![report.artifact.key.as_str()];
+            current.extend(report.api_keys.iter().map(String::as_str));
+            let previous: Vec<&str> = deployed
+                .iter()
+                .flat_map(|s| {
+                    [ARTIFACT_KEY, AUTHORIZER_KEY, WHOAMI_KEY]
+                        .iter()
+                        .filter_map(|p| s.parameters.get(*p).map(String::as_str))
+                })
+                .filter(|k| !current.contains(k))
+                .collect();
+            let bucket = &report.artifact.bucket;
             let account = &observed.account;
-            artifacts::mark(ctx.clients, bucket, account, &name, key, previous).await?;
+            artifacts::mark(ctx.clients, bucket, account, &name, &current, &previous).await?;
         }
     }
     ctx.activity.clear(&name);

@@ -1,6 +1,7 @@
 //! `up` and `plan`: render, observe, build, decide, act, verify, report. Each step is a call
 //! into its own module; the decisions are `stack::plan`'s.
 
+mod api;
 mod approve;
 mod deploy;
 mod finish;
@@ -52,6 +53,9 @@ pub struct UpOptions {
     pub bootstrap_itself: bool,
     /// On an existing pool, take a pre-token-generation slot another function holds.
     pub replace_trigger: bool,
+    /// The API's checked configuration and policies, for the authorizer's zip (inputs with
+    /// an `api`: `authz::check` made them before any AWS call).
+    pub api_bundle: Option<crate::authz::Bundle>,
 }
 
 /// What `up` did to the stack.
@@ -91,6 +95,9 @@ pub struct UpReport {
     /// For an ephemeral copy, when `gc` may delete it (the deployed stack's expiry tag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// The API's zips (authorizer, whoami) in the bucket, for a stack with an `api`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<String>,
     pub seconds: f64,
 }
 
@@ -161,7 +168,7 @@ impl UpReport {
 pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
     let inputs = s.inputs()?;
     // The API's policies are checked with the inputs, before any AWS call.
-    crate::authz::check(&inputs, s.inputs_file())?;
+    let api_bundle = crate::authz::check(&inputs, s.inputs_file())?;
     let clients = s.clients(&inputs).await?;
     let options = UpOptions {
         dry_run: args.dry_run,
@@ -174,6 +181,7 @@ pub async fn run(s: &Session<'_>, args: &UpArgs) -> Result<u8, Error> {
         },
         publish: args.publish,
         replace_trigger: args.replace_trigger,
+        api_bundle,
         ..UpOptions::for_target(s.local())
     };
     let report = up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?;
@@ -194,13 +202,14 @@ pub async fn run_plan(s: &Session<'_>, args: &PlanArgs) -> Result<u8, Error> {
     }
     let inputs = s.inputs()?;
     // The API's policies are checked with the inputs, before any AWS call.
-    crate::authz::check(&inputs, s.inputs_file())?;
+    let api_bundle = crate::authz::check(&inputs, s.inputs_file())?;
     let clients = s.clients(&inputs).await?;
     let options = UpOptions {
         dry_run: true,
         wait_timeout: args.wait_timeout,
         adopt: args.adopt,
         replace_trigger: args.replace_trigger,
+        api_bundle,
         ..UpOptions::for_target(s.local())
     };
     s.print(&up(s.ctx(&clients), &s.settings.paths, &inputs, &options).await?);
@@ -221,6 +230,7 @@ impl UpOptions {
             publish: false,
             bootstrap_itself: local,
             replace_trigger: false,
+            api_bundle: None,
         }
     }
 }
@@ -250,6 +260,19 @@ pub async fn up(
     let bucket = artifacts::bucket_name(&observed.account, &ctx.clients.region);
     let place = (bucket.as_str(), observed.account.as_str(), inputs.project());
     let artifact = trigger::find(ctx, paths, &options.trigger, place, (local, signed)).await?;
+    let api = match (&inputs.api, &options.api_bundle) {
+        (None, _) => None,
+        (Some(_), Some(bundle)) => {
+            let stack = &inputs.stack_name;
+            Some(api::find(ctx, paths, &options.trigger, place, stack, bundle).await?)
+        }
+        (Some(_), None) => {
+            return Err(Error::Usage {
+                message: "the inputs have an api, but its policies were not checked".into(),
+                help: "call crate::authz::check first (a bug: `up` and `plan` do)".into(),
+            })
+        }
+    };
     let trigger_seconds = trigger_started.elapsed().as_secs_f64();
     let location = ArtifactLocation {
         key: artifacts::artifact_key(&inputs.stack_name, &artifact.sha256),
@@ -263,18 +286,24 @@ pub async fn up(
             (pool::PREVIOUS_TRIGGER.to_owned(), p.previous.to_json()),
         ]
     });
+    let api_parameters = api.iter().flat_map(|a| a.parameters());
     let desired = plan::desired(
         &inputs.stack_name,
         template,
         &location,
         tags,
         kept,
-        pool_parameters.collect(),
+        pool_parameters.chain(api_parameters).collect(),
     );
+    if let (Some(zips), false) = (&api, options.dry_run) {
+        let publish = options.publish.then(|| inputs.project());
+        api::upload(ctx, zips, &observed.account, publish).await?;
+    }
     let mut run = Deploy::new(inputs, options, (&desired, &artifact), &observed);
     run.checked = checked;
     let done = deploy::deploy(ctx, run, observed).await?;
     let mut report = UpReport::new(&done, &artifact, location, trigger_seconds);
+    report.api_keys = api.as_ref().map(api::ApiZips::keys).unwrap_or_default();
     // An unchanged copy keeps the expiry it was deployed with; a deploy sets the new one.
     report.expires = match (report.action, done.observed.stack.as_ref()) {
         (UpAction::Unchanged, Some(deployed)) => crate::ephemeral::expiry(&deployed.tags),
@@ -354,6 +383,7 @@ impl UpReport {
                 .then(|| done.plan.adopts_table.clone())
                 .flatten(),
             expires: None,
+            api_keys: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -388,6 +418,7 @@ mod tests {
             outputs: BTreeMap::new(),
             adopted_table: None,
             expires: None,
+            api_keys: Vec::new(),
             seconds: 1.0,
         }
     }
