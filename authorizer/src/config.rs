@@ -5,6 +5,10 @@
 use crate::token::TokenUse;
 use serde::{Deserialize, Serialize};
 
+/// The pool id of offline decisions (`authz check --claims`, `authz test`) for a pool that is
+/// not deployed yet: no policy may name a user, group or client of it.
+pub const PLACEHOLDER_POOL: &str = "offline";
+
 /// The file in the zip (and the Lambda task root) holding the [`AuthzConfig`].
 pub const CONFIG_FILE: &str = "authz.json";
 /// The folder in the zip holding the policies, one or more per `.cedar` file.

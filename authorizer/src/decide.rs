@@ -94,6 +94,35 @@ fn named(stem: &str, set: PolicySet) -> Vec<Policy> {
         .collect()
 }
 
+/// The user, group and client entities `policy` names (type, id), from its JSON form.
+fn principals_named(policy: &Policy, namespace: &str) -> Vec<(String, String)> {
+    fn walk(v: &Value, types: &[String], out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                if let (Some(Value::String(t)), Some(Value::String(id))) =
+                    (map.get("type"), map.get("id"))
+                {
+                    if types.contains(t) {
+                        out.push((t.clone(), id.clone()));
+                    }
+                }
+                map.values().for_each(|v| walk(v, types, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, types, out)),
+            _ => {}
+        }
+    }
+    let types: Vec<String> = [schema::USER, schema::GROUP, schema::CLIENT]
+        .iter()
+        .map(|t| format!("{namespace}::{t}"))
+        .collect();
+    let mut out = Vec::new();
+    if let Ok(json) = policy.to_json() {
+        walk(&json, &types, &mut out);
+    }
+    out
+}
+
 /// What to do about a validation error, in this project's terms.
 fn advice(error: &ValidationError, config: &AuthzConfig) -> Option<String> {
     let routes: Vec<&str> = config.routes.iter().map(|r| r.route.as_str()).collect();
@@ -180,6 +209,29 @@ impl Engine {
                         span: None,
                     });
                     continue;
+                }
+                // Users, groups and clients are `<pool id>|<name>`: a literal of another pool
+                // (or of a pool not deployed yet, whose id is not known) never matches.
+                let pool = &config.user_pool_id;
+                for (ty, named) in principals_named(&policy, &config.namespace) {
+                    let ours = pool != crate::config::PLACEHOLDER_POOL
+                        && named.starts_with(&format!("{pool}|"));
+                    if !ours {
+                        problems.push(Problem {
+                            file: file.name.clone(),
+                            policy: Some(id.clone()),
+                            message: format!("names {ty}::{named:?}, which is not of this pool"),
+                            help: Some(format!(
+                                "users, groups and clients are \"<pool id>|<name>\" ({}); a rule on a group reads its name from the token instead: context.token has \"cognito:groups\" && context.token[\"cognito:groups\"].contains(\"admins\")",
+                                if pool == crate::config::PLACEHOLDER_POOL {
+                                    "the pool is not deployed yet, so its id is not known".to_owned()
+                                } else {
+                                    format!("this pool is {pool}")
+                                }
+                            )),
+                            span: None,
+                        });
+                    }
                 }
                 file_of.insert(id, (file.name.clone(), file.text.clone()));
                 policies
@@ -459,6 +511,54 @@ forbid (principal, action, resource) when { context.token has level && context.t
             .unwrap();
         assert!(!d.allow);
         assert_eq!(d.policies, ["no-interns"]);
+    }
+
+    #[test]
+    fn a_policy_naming_a_user_or_group_of_another_pool_is_refused() {
+        let named = |pool: &str| {
+            format!(
+                r#"forbid (principal in App::UserGroup::"{pool}|suspended", action, resource);"#
+            )
+        };
+        // The schema test config's pool is us-east-1_abc.
+        assert!(engine(&[("ok", &named("us-east-1_abc"))]).is_ok());
+        let problems = engine(&[("other", &named("us-east-1_xyz"))]).unwrap_err();
+        assert!(
+            problems[0].message.contains("not of this pool"),
+            "{problems:?}"
+        );
+        assert!(problems[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("cognito:groups"));
+        let mut offline = config(TokenUse::Access);
+        offline.user_pool_id = crate::config::PLACEHOLDER_POOL.into();
+        let files = [PolicyFile {
+            name: "p.cedar".into(),
+            text: named("offline"),
+        }];
+        let problems = Engine::new(offline, &files).unwrap_err();
+        assert!(problems[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("not deployed yet"));
+        // Groups by name, from the token: no pool id needed.
+        let by_name = r#"forbid (principal, action, resource) when { context.token has "cognito:groups" && context.token["cognito:groups"].contains("suspended") };"#;
+        let engine = engine(&[("projects", PROJECTS), ("suspended", by_name)]).unwrap();
+        let mut c = claims(json!({"projects": ["alpha"], "cognito:groups": ["suspended"]}));
+        let d = engine.decide_path(&c, "GET", "/projects/alpha").unwrap();
+        assert!(!d.allow && d.policies == ["suspended"], "{d:?}");
+        c.insert("cognito:groups".into(), json!(["engineers", "engineers"]));
+        let d = engine.decide_path(&c, "GET", "/projects/alpha").unwrap();
+        assert!(d.allow, "duplicate groups are one: {d:?}");
+        // API Gateway decodes %2F: an id with a `..` segment is refused, even when a claim
+        // names it.
+        c.insert("projects".into(), json!(["alpha/../beta"]));
+        let params = BTreeMap::from([("projectId".to_owned(), "alpha/../beta".to_owned())]);
+        let d = engine.decide(&c, "GET /projects/{projectId}", &params);
+        assert!(!d.allow && d.errors[0].contains(".. segment"), "{d:?}");
     }
 
     #[test]

@@ -19,8 +19,15 @@ pub struct Event {
     /// Header names arrive in lower case (payload 2.0).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    #[serde(default)]
+    /// `null` when the route has no parameters.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub path_parameters: BTreeMap<String, String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The simple response.
@@ -101,18 +108,25 @@ pub fn authorize<F: Fetch>(
     let decision = engine.decide(&claims, &event.route_key, &event.path_parameters);
     let mut context = Map::new();
     if decision.allow {
-        context.insert("principal".into(), json!(decision.principal));
-        context.insert("policies".into(), json!(decision.policies.join(",")));
-        for name in ["sub", "username", "cognito:username", "client_id", "scope"] {
-            if let Some(v) = claims.get(name) {
-                context.insert(name.into(), flat(v));
-            }
-        }
+        // The mapped claims first, then the token's own and the decision's: a claim from a
+        // row never stands in for what the authorizer itself says.
         for claim in &config.claims {
             if let Some(v) = claims.get(&claim.name) {
                 context.insert(claim.name.clone(), flat(v));
             }
         }
+        let own: &[&str] = match config.token {
+            crate::token::TokenUse::Access => &["sub", "username", "client_id", "scope"],
+            crate::token::TokenUse::Id => &["sub", "cognito:username", "aud", "email"],
+        };
+        for name in own {
+            match claims.get(*name) {
+                Some(v) => context.insert((*name).into(), flat(v)),
+                None => context.remove(*name),
+            };
+        }
+        context.insert("principal".into(), json!(decision.principal));
+        context.insert("policies".into(), json!(decision.policies.join(",")));
     }
     (
         Answer {

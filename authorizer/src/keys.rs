@@ -7,6 +7,11 @@ use serde_json::{Map, Value};
 
 /// The least time between two fetches, in seconds.
 pub const REFETCH_AFTER: u64 = 60;
+/// After a failed fetch, the least time before the next, in seconds.
+pub const RETRY_AFTER: u64 = 5;
+/// The most a key set is kept before it is fetched again (a key Cognito withdrew stops
+/// being trusted within it), in seconds.
+pub const MAX_AGE: u64 = 3600;
 
 /// Where the key set comes from (HTTPS in the Lambda function; a fixture in tests).
 pub trait Fetch {
@@ -66,11 +71,17 @@ impl<F: Fetch> KeyCache<F> {
         token_use: TokenUse,
         now: u64,
     ) -> Result<Map<String, Value>, String> {
-        if let Some(kid) = token::kid(jwt) {
-            let stale = self
-                .fetched_at
-                .is_none_or(|at| now.saturating_sub(at) >= REFETCH_AFTER);
-            if self.jwks.find(&kid).is_none() && stale {
+        let age = self
+            .fetched_at
+            .map_or(u64::MAX, |at| now.saturating_sub(at));
+        let wait = match self.last_error {
+            Some(_) => RETRY_AFTER,
+            None => REFETCH_AFTER,
+        };
+        if age >= MAX_AGE {
+            self.refresh(now);
+        } else if let Some(kid) = token::kid(jwt) {
+            if self.jwks.find(&kid).is_none() && age >= wait {
                 self.refresh(now);
             }
         }
@@ -156,6 +167,20 @@ mod tests {
     }
 
     #[test]
+    fn a_key_set_older_than_an_hour_is_fetched_again() {
+        let source = Counted {
+            calls: Cell::new(0),
+            sets: RefCell::new(vec![set("k1"), set("k2")]),
+        };
+        let mut cache = KeyCache::new(&source, 0);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE - 1);
+        assert_eq!(source.calls.get(), 1);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE);
+        assert_eq!(source.calls.get(), 2);
+        assert!(cache.jwks.find("k1").is_none(), "the withdrawn key is gone");
+    }
+
+    #[test]
     fn a_failed_first_fetch_is_retried_later_and_denies_meanwhile() {
         let source = Counted {
             calls: Cell::new(0),
@@ -167,7 +192,9 @@ mod tests {
             .verify(&token("k1"), "iss", &["c"], TokenUse::Access, 1)
             .is_err());
         source.sets.borrow_mut().push(set("k1"));
-        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, 61);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, 3);
+        assert_eq!(source.calls.get(), 1, "a retry waits a few seconds");
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, 5);
         assert_eq!(source.calls.get(), 2);
         assert!(cache.last_error.is_none() && cache.len() == 1);
     }

@@ -142,6 +142,9 @@ pub fn parts(
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(_) => return Err("cognito:groups is not a list".into()),
             };
+            let mut groups = groups;
+            groups.sort_unstable();
+            groups.dedup();
             let parents: Vec<Value> = groups
                 .iter()
                 .map(|g| uid(ns, GROUP, &format!("{pool}|{g}")))
@@ -171,6 +174,16 @@ pub fn parts(
                     r.parameter
                 )
             })?;
+            // API Gateway decodes path parameters (%2F is /): an id with an empty, `.` or `..`
+            // segment could name another resource to a backend that normalises paths.
+            if id
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+            {
+                return Err(format!(
+                    "the resource id {id:?} has an empty, . or .. segment"
+                ));
+            }
             let resource = uid(ns, &r.entity_type, id);
             entities.push(json!({"uid": resource, "attrs": {"id": id}, "parents": []}));
             resource

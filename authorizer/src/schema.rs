@@ -27,6 +27,9 @@ pub const ACCESS_CLAIMS: &[(&str, &str, bool)] = &[
     ("token_use", "String", true),
     ("scope", "Set<String>", false),
     ("username", "String", false),
+    // Also the principal's parents (`UserGroup::"<pool id>|<group>"`); as a set of names a
+    // policy needs no pool id, which a new pool only gets at deploy.
+    ("cognito:groups", "Set<String>", false),
 ];
 /// An ID token's own claims, as the principal's attributes (developer guide, "Understanding
 /// the identity (ID) token").
@@ -35,6 +38,7 @@ pub const ID_CLAIMS: &[(&str, &str, bool)] = &[
     ("cognito:username", "String", false),
     ("email", "String", false),
     ("email_verified", "Bool", false),
+    ("cognito:groups", "Set<String>", false),
 ];
 
 /// The names of the token's own claims the schema carries for `token`.

@@ -104,9 +104,12 @@ pub fn verify(jwks: &Jwks, token: &str, expect: &Expect) -> Result<Map<String, V
         ));
     }
     let kid = header.kid.ok_or("the token names no signing key (kid)")?;
+    // The kid is the sender's, unverified: shown quoted and cut short (no control
+    // characters reach a terminal or a log reader).
+    let shown: String = kid.chars().take(64).collect();
     let key = jwks
         .find(&kid)
-        .ok_or_else(|| format!("the signing key {kid} is not in the pool's JWKS"))?;
+        .ok_or_else(|| format!("the signing key {shown:?} is not in the pool's JWKS"))?;
     check_signature(key, &kid, token, &decode_part(signature, "signature")?)?;
     let claims: Map<String, Value> = serde_json::from_slice(&decode_part(payload, "payload")?)
         .map_err(|e| format!("not a JWT: the payload is not a JSON object ({e})"))?;
@@ -390,7 +393,11 @@ mod tests {
     #[test]
     fn an_unknown_or_missing_kid_and_malformed_tokens_are_refused() {
         let err = check(&sign(KEY, &json!({"alg": "RS256", "kid": "k9"}), &claims())).unwrap_err();
-        assert!(err.contains("k9 is not in the pool's JWKS"), "{err}");
+        assert!(err.contains("\"k9\" is not in the pool's JWKS"), "{err}");
+        // A kid made to reach a terminal is quoted, escaped and cut short.
+        let long = format!("\u{1b}]52;c;{}\u{7}", "x".repeat(200));
+        let err = check(&sign(KEY, &json!({"alg": "RS256", "kid": long}), &claims())).unwrap_err();
+        assert!(!err.contains('\u{1b}') && err.len() < 160, "{err}");
         let err = check(&sign(KEY, &json!({"alg": "RS256"}), &claims())).unwrap_err();
         assert!(err.contains("no signing key (kid)"), "{err}");
         assert!(check("a.b").unwrap_err().contains("2 parts"));

@@ -218,6 +218,43 @@ fn an_access_token_allows_its_projects_only() {
     assert!(!decide(&engine, &token, "beta"));
 }
 
+/// A row's claim named like what the authorizer itself passes on never stands in for it.
+#[test]
+fn the_integration_gets_the_authorizers_own_principal_whatever_the_claims() {
+    let mut config = engine(TokenUse::Access, PROJECTS).config().clone();
+    for name in ["principal", "policies", "sub"] {
+        config.claims.push(TypedClaim {
+            name: name.into(),
+            kind: CedarType::String,
+        });
+    }
+    let files = [PolicyFile {
+        name: "projects.cedar".into(),
+        text: PROJECTS.into(),
+    }];
+    let engine = Engine::new(config, &files).unwrap();
+    let mut claims = access_claims();
+    claims["principal"] = json!("App::User::\"someone-else\"");
+    claims["policies"] = json!("admin");
+    let token = sign(KEY, &header(), &claims);
+    let (answer, _) = authorize(
+        &engine,
+        &mut keys(),
+        &event(&format!("Bearer {token}"), "alpha"),
+        NOW,
+    );
+    assert!(answer.is_authorized);
+    assert_eq!(
+        answer.context["principal"],
+        format!("App::User::\"{POOL}|aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\"")
+    );
+    assert_eq!(answer.context["policies"], "projects");
+    assert_eq!(
+        answer.context["sub"],
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    );
+}
+
 #[test]
 fn a_machine_client_is_decided_on_its_own_claims() {
     let engine = engine_for(TokenUse::Access, PROJECTS, &[CLIENT, "m2mclient"]);

@@ -430,6 +430,8 @@ impl fmt::Display for DecisionLine {
             write!(f, " by {}", self.policies.join(", "))?;
         }
         for error in &self.errors {
+            // Errors can quote what a caller sent: no control characters to the terminal.
+            let error: String = error.chars().filter(|c| !c.is_control()).collect();
             write!(f, "\n    ! {error}")?;
         }
         Ok(())

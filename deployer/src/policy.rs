@@ -195,6 +195,16 @@ pub fn boundary_document(scope: &Scope, kind: Kind) -> Value {
     .names();
     let function = scope.arn("lambda", &format!("function:{}", names.function));
     let from_the_function = json!({"ArnLike": {"lambda:SourceFunctionArn": [function.clone(), format!("{function}:*")]}});
+    // The API's functions (a stack with an `api`) write their own logs and read nothing:
+    // each function its own log group.
+    let logs = |sid: &str, function: &str| {
+        let arn = scope.arn("lambda", &format!("function:{function}"));
+        json!({"Sid": sid, "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+               "Resource": [scope.arn("logs", &format!("log-group:/aws/lambda/{function}:*"))],
+               "Condition": {"ArnLike": {"lambda:SourceFunctionArn": [arn.clone(), format!("{arn}:*")]}}})
+    };
+    let authorizer = crate::inputs::authorizer_of_stack(&names.stack);
+    let whoami = crate::inputs::whoami_of_stack(&names.stack);
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -203,7 +213,9 @@ pub fn boundary_document(scope: &Scope, kind: Kind) -> Value {
              "Condition": from_the_function},
             {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [scope.arn("logs", &format!("log-group:/aws/lambda/{}:*", names.function))],
-             "Condition": from_the_function}
+             "Condition": from_the_function},
+            logs("AuthorizerWritesOwnLogs", &authorizer),
+            logs("WhoamiWritesOwnLogs", &whoami)
         ]
     })
 }

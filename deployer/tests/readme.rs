@@ -106,6 +106,12 @@ fn every_command_and_option_the_readme_lists_exists() {
 /// its stdout.
 #[cfg(feature = "e2e")]
 async fn run_lines(lines: Vec<String>, inputs: &Path) -> Vec<(String, String)> {
+    run_lines_in(lines, inputs, Path::new(".")).await
+}
+
+/// `run_lines`, each line run in `cwd`.
+#[cfg(feature = "e2e")]
+async fn run_lines_in(lines: Vec<String>, inputs: &Path, cwd: &Path) -> Vec<(String, String)> {
     let command = format!(
         "\"{}\" --local -f \"{}\"",
         env!("CARGO_BIN_EXE_deployer"),
@@ -116,6 +122,7 @@ async fn run_lines(lines: Vec<String>, inputs: &Path) -> Vec<(String, String)> {
         let script = line.replace("cargo run -p deployer --", &command);
         let out = tokio::process::Command::new("bash")
             .args(["-c", &script])
+            .current_dir(cwd)
             .env("PASSWORD", "Readme-walkthrough-1")
             .env("DEPLOYER_PLAIN", "1")
             .env("DEPLOYER_POLL_MS", "100")
@@ -232,4 +239,50 @@ async fn the_existing_pool_walkthrough_runs_as_written() {
         Some((theirs, "V1_0")),
         "their trigger is back"
     );
+}
+
+/// "Decisions at the API: Cedar policies", as written, on the emulator: the example's
+/// inputs (under a stack name of this run), policies and cases.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn the_api_walkthrough_runs_as_written() {
+    common::endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/projects-api");
+    let copy = dir.path().join("examples/projects-api");
+    std::fs::create_dir_all(copy.join("policies")).unwrap();
+    for file in ["cases.json", "policies/projects.cedar"] {
+        std::fs::copy(example.join(file), copy.join(file)).unwrap();
+    }
+    let mut inputs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example.join("stack-inputs.json")).unwrap())
+            .unwrap();
+    inputs["stackName"] = common::unique("readme").into();
+    inputs["userPoolDomainName"] = common::unique("readme").into();
+    std::fs::write(copy.join("stack-inputs.json"), inputs.to_string()).unwrap();
+
+    let readme = readme();
+    let section = &readme[readme.find("## Decisions at the API").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + 6;
+    let lines: Vec<String> = section[start..start + section[start..].find("```").unwrap()]
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(lines.len() >= 8, "{lines:?}");
+    // From the copy's root, as the README's lines run from the repository's; `-f` names the
+    // copy's inputs (over the DEPLOYER_INPUTS the README exports).
+    let outputs = run_lines_in(lines, &copy.join("stack-inputs.json"), dir.path()).await;
+    let out = |needle: &str| &outputs.iter().find(|(l, _)| l.contains(needle)).unwrap().1;
+    assert!(
+        out("authz test").contains("8 passed, 0 failed"),
+        "{outputs:?}"
+    );
+    assert!(
+        out("call GET /projects/alpha").contains("-> 200"),
+        "{outputs:?}"
+    );
+    let beta = out("call GET /projects/beta");
+    assert!(beta.contains("-> 403") && beta.contains("exit 8"), "{beta}");
+    assert!(out("authz check").contains("DENY"), "{outputs:?}");
+    assert!(out("logs --authorizer").contains("ALLOW"), "{outputs:?}");
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use trigger::config::ClaimType;
 
 /// The pool id decisions use when no pool is deployed (offline checks and tests).
-pub const OFFLINE_POOL: &str = "offline";
+pub const OFFLINE_POOL: &str = authorizer::config::PLACEHOLDER_POOL;
 /// The client id offline decisions use when the inputs name none.
 pub const OFFLINE_CLIENT: &str = "offline-client";
 

@@ -850,12 +850,19 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "api-target",
-        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]), or an https:// URL",
+        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]) other than the stack's own functions, or an https:// URL",
         doc: HTTP_INTEGRATIONS,
         check: |i, f| {
             let Some(api) = &i.api else { return };
+            let own = [
+                super::function_of_stack(&i.stack_name),
+                super::authorizer_of_stack(&i.stack_name),
+                super::whoami_of_stack(&i.stack_name),
+            ];
             for (key, route) in &api.routes {
-                f.check(target_ok(&route.target), format!("api.routes[{key:?}].target"), &route.target);
+                let function = route.target.split(':').nth(6).unwrap_or_default();
+                let ok = target_ok(&route.target) && !own.iter().any(|o| o == function);
+                f.check(ok, format!("api.routes[{key:?}].target"), &route.target);
             }
         },
         breaks: || vec![
@@ -863,6 +870,8 @@ pub static RULES: &[Rule] = &[
             json!({"api": {"routes": {"GET /me": {"target": "http://example.com/me"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123:function:f"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:s3:::bucket"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-pretoken"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-authz:live"}}}}),
         ],
         keeps: || vec![json!({"api": {"routes": {
             "GET /me": {"target": "whoami"},

@@ -252,7 +252,9 @@ pub async fn up(
     // The bucket and the boundary are checked before anything is built or fetched, and
     // otherwise before anything is changed; a no-op `up` needs neither.
     let signed = inputs.trigger.code_signing_config_arn.is_some();
-    let checked = signed || local.1.is_none();
+    // The API's zips are found and uploaded on every `up` (their bundle is the inputs'), so a
+    // stack with an API needs the bucket even when the trigger is cached.
+    let checked = signed || local.1.is_none() || inputs.api.is_some();
     if checked {
         deploy::bootstrapped(ctx, inputs, &observed.account, options).await?;
     }
