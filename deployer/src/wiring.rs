@@ -26,6 +26,8 @@ pub struct Expected<'a> {
     pub project: &'a str,
     /// The base stack's boundary, or the copies'.
     pub kind: crate::policy::Kind,
+    /// The SHA-256 (hex) of the authorizer's zip (a stack with an API), when known.
+    pub authorizer_sha256: Option<&'a str>,
 }
 
 /// Runs every check against the stack's outputs. The reads go out at once: this runs after
@@ -55,7 +57,123 @@ pub async fn verify(
     let role = read.function.role.as_deref().unwrap_or_default();
     let role = role.rsplit('/').next().unwrap_or_default();
     checks.extend(role_checks(clients, &target, role, &read.table_arn, expected).await?);
+    checks.extend(api_checks(clients, outputs, &target, expected).await?);
     Ok(checks)
+}
+
+/// The API's authorizer (a stack with an `api`): what API Gateway calls runs one version, of
+/// the deployed zip (its policies included), and only this API's authorizer may invoke it.
+async fn api_checks(
+    clients: &Clients,
+    outputs: &BTreeMap<String, String>,
+    t: &Target,
+    expected: Expected<'_>,
+) -> Result<Vec<Check>, AwsError> {
+    let (Some(alias_arn), Some(function), Some(api)) = (
+        outputs.get(output::AUTHORIZER_ARN),
+        outputs.get(output::AUTHORIZER_FUNCTION_NAME),
+        outputs.get(output::API_ID),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let alias = alias_arn.rsplit(':').next().unwrap_or_default().to_owned();
+    let lambda = &clients.lambda;
+    let (configuration, routing, policy) = tokio::join!(
+        lambda
+            .get_function()
+            .function_name(function)
+            .qualifier(&alias)
+            .send(),
+        lambda
+            .get_alias()
+            .function_name(function)
+            .name(&alias)
+            .send(),
+        lambda
+            .get_policy()
+            .function_name(function)
+            .qualifier(&alias)
+            .send(),
+    );
+    let configuration = configuration
+        .map_err(|e| clients.err("lambda", "GetFunction", e))?
+        .configuration
+        .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+    let routing = routing.map_err(|e| clients.err("lambda", "GetAlias", e))?;
+    let policy = match policy.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
+        Ok(out) => parse_policy(&out.policy.unwrap_or_default()),
+        // Lambda API reference, GetPolicy: ResourceNotFoundException when there is none.
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Value::Null,
+        Err(e) => return Err(e),
+    };
+    let mut checks = Vec::new();
+    let code = code(
+        &configuration,
+        Expected {
+            code_sha256: expected.authorizer_sha256,
+            ..expected
+        },
+    );
+    checks.extend(code.into_iter().map(|mut c| {
+        c.name = match c.name {
+            "function has code" => "authorizer has code",
+            _ => "authorizer runs the deployed zip and policies",
+        };
+        c
+    }));
+    let mut one = one_version(&routing);
+    one.name = "authorizer alias runs one version";
+    checks.push(one);
+    let partition = alias_arn.split(':').nth(1).unwrap_or("aws");
+    let source = format!(
+        "arn:{partition}:execute-api:{}:{}:{api}/authorizers/",
+        t.region, t.account
+    );
+    checks.push(api_permission_check(&policy, &source));
+    Ok(checks)
+}
+
+/// Every statement of the authorizer's resource policy lets API Gateway invoke it from this
+/// API's authorizers (`source`, a SourceArn prefix) alone.
+pub fn api_permission_check(policy: &Value, source: &str) -> Check {
+    let statements = policy
+        .get("Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if statements.is_empty() {
+        problems.push("no statement lets API Gateway invoke the authorizer".to_owned());
+    }
+    for s in &statements {
+        let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?");
+        let service = s
+            .pointer("/Principal/Service")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let arn = s
+            .pointer("/Condition/ArnLike/AWS:SourceArn")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if service != "apigateway.amazonaws.com" {
+            problems.push(format!("statement {sid} lets {service:?} invoke it"));
+        }
+        let rest = arn.strip_prefix(source).unwrap_or("*");
+        if rest.is_empty() || rest.contains('*') || rest.contains('/') {
+            problems.push(format!(
+                "statement {sid} is scoped to {arn:?}, not one authorizer of {source}"
+            ));
+        }
+    }
+    Check {
+        name: "only this API invokes the authorizer",
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("apigateway.amazonaws.com from {source}...")
+        } else {
+            problems.join("; ")
+        },
+    }
 }
 
 /// What the checks look at, from the stack's outputs.
@@ -520,6 +638,33 @@ mod tests {
     fn url_encoded_documents_from_iam_are_read() {
         let doc = parse_policy("%7B%22Statement%22%3A%5B%5D%7D");
         assert_eq!(doc, json!({"Statement": []}));
+    }
+
+    #[test]
+    fn the_authorizers_permission_must_name_one_authorizer_of_this_api() {
+        let source = "arn:aws:execute-api:us-east-1:111122223333:abc123/authorizers/";
+        let policy = |service: &str, arn: &str| {
+            serde_json::json!({"Statement": [{"Sid": "s", "Principal": {"Service": service},
+                "Condition": {"ArnLike": {"AWS:SourceArn": arn}}}]})
+        };
+        let ours = format!("{source}xyz9");
+        assert!(api_permission_check(&policy("apigateway.amazonaws.com", &ours), source).ok);
+        for (service, arn) in [
+            ("apigateway.amazonaws.com", format!("{source}*")),
+            (
+                "apigateway.amazonaws.com",
+                "arn:aws:execute-api:us-east-1:111122223333:other/authorizers/x".to_owned(),
+            ),
+            (
+                "apigateway.amazonaws.com",
+                "arn:aws:execute-api:us-east-1:111122223333:abc123/*/*".to_owned(),
+            ),
+            ("lambda.amazonaws.com", ours.clone()),
+        ] {
+            let check = api_permission_check(&policy(service, &arn), source);
+            assert!(!check.ok, "{service} {arn}: {check:?}");
+        }
+        assert!(!api_permission_check(&Value::Null, source).ok);
     }
 
     #[test]

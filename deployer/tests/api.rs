@@ -113,6 +113,19 @@ async fn the_api_decides_every_call_on_the_tokens_claims() {
     let endpoint = outputs["ApiEndpoint"].as_str().unwrap().to_owned();
     assert!(endpoint.contains("/_aws/execute-api/"), "{outputs}");
     assert_eq!(up["apiKeys"].as_array().unwrap().len(), 2, "{up}");
+    // The post-deploy checks cover the authorizer: its zip, one version, only this API.
+    for name in [
+        "authorizer runs the deployed zip and policies",
+        "authorizer alias runs one version",
+        "only this API invokes the authorizer",
+    ] {
+        let check = up["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name);
+        assert_eq!(check.map(|c| &c["ok"]), Some(&json!(true)), "{name}: {up}");
+    }
 
     deployer_with(
         &inputs.path,

@@ -288,9 +288,15 @@ async fn drifted_resources(clients: &Clients, stack: &str) -> Result<Vec<Resourc
 
 /// The zip's SHA-256 from its key (`<stack>/trigger-<sha256>.zip`).
 pub fn artifact_sha256(key: &str) -> Option<&str> {
+    artifact_sha256_of(key, "trigger")
+}
+
+/// The SHA-256 in the key of one of a stack's zips, by function (`authorizer-<sha>.zip`).
+pub fn artifact_sha256_of<'a>(key: &'a str, function: &str) -> Option<&'a str> {
     key.rsplit('/')
         .next()?
-        .strip_prefix("trigger-")?
+        .strip_prefix(function)?
+        .strip_prefix('-')?
         .strip_suffix(".zip")
         .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -334,6 +340,10 @@ pub async fn status(clients: &Clients, stack: &str, poll: Poll) -> Result<Status
                 code_sha256: artifact_sha256(&artifact),
                 project: found.project(),
                 kind: found.kind(),
+                authorizer_sha256: found
+                    .parameters
+                    .get(crate::stack::AUTHORIZER_KEY)
+                    .and_then(|k| artifact_sha256_of(k, "authorizer")),
             },
         )
         .await?

@@ -143,6 +143,10 @@ async fn checks(
         code_sha256: Some(&report.artifact.sha256),
         project: inputs.project(),
         kind: inputs.stack_kind(),
+        authorizer_sha256: report
+            .api_keys
+            .first()
+            .and_then(|k| crate::commands::status::artifact_sha256_of(k, "authorizer")),
     };
     Ok(wiring::verify(ctx.clients, &report.outputs, expected).await?)
 }
