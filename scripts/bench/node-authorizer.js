@@ -6,6 +6,7 @@
 const fs = require("fs");
 const path = require("path");
 const { JwtRsaVerifier } = require("aws-jwt-verify");
+const { SimpleJwksCache } = require("aws-jwt-verify/jwk");
 const cedar = require("@cedar-policy/cedar-wasm/nodejs");
 
 const root = process.env.LAMBDA_TASK_ROOT;
@@ -20,15 +21,21 @@ const policies = fs
   .map((f) => fs.readFileSync(path.join(root, "policies", f), "utf8"))
   .join("\n");
 const ns = config.namespace;
-const verifier = JwtRsaVerifier.create({
-  issuer,
-  audience: null,
-  jwksUri: process.env.AUTHZ_JWKS_URL,
-  customJwtCheck: ({ payload }) => {
-    if (payload.token_use !== "access") throw new Error("not an access token");
-    if (!clients.includes(payload.client_id)) throw new Error("client not accepted");
+// The bench serves the key set over plain HTTP on loopback, which aws-jwt-verify's own
+// fetcher (https only) refuses: Node's fetch stands in for it.
+const fetcher = { fetch: async (uri) => (await fetch(uri)).arrayBuffer() };
+const verifier = JwtRsaVerifier.create(
+  {
+    issuer,
+    audience: null,
+    jwksUri: process.env.AUTHZ_JWKS_URL,
+    customJwtCheck: ({ payload }) => {
+      if (payload.token_use !== "access") throw new Error("not an access token");
+      if (!clients.includes(payload.client_id)) throw new Error("client not accepted");
+    },
   },
-});
+  { jwksCache: new SimpleJwksCache({ fetcher }) },
+);
 const schemaText = fs.readFileSync(path.join(root, "schema.cedarschema"), "utf8");
 for (const [what, answer] of [
   ["policies", cedar.preparsePolicySet("p", { staticPolicies: policies })],
