@@ -154,6 +154,139 @@ fn advice(error: &ValidationError, config: &AuthzConfig) -> Option<String> {
     }
 }
 
+/// Which file each policy id came from.
+type FileOf = BTreeMap<String, String>;
+
+fn problem(file: &str, policy: Option<&str>, message: String, help: Option<String>) -> Problem {
+    Problem {
+        file: file.into(),
+        policy: policy.map(str::to_owned),
+        message,
+        help,
+        span: None,
+    }
+}
+
+/// The policies of `files`, named (see `named`), with what is wrong with them: a file that
+/// does not parse, a template, an id used twice, a principal literal of another pool.
+fn parse(files: &[PolicyFile], config: &AuthzConfig) -> (PolicySet, FileOf, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut policies = PolicySet::new();
+    let mut file_of = FileOf::new();
+    if files.is_empty() {
+        problems.push(problem(
+            "(no policy files)",
+            None,
+            "there are no policies: every call would be denied".into(),
+            Some("write at least one `permit` in a .cedar file of api.policies".into()),
+        ));
+    }
+    for file in files {
+        let stem = Path::new(&file.name)
+            .file_stem()
+            .map_or(file.name.clone(), |s| s.to_string_lossy().into_owned());
+        let set: PolicySet = match file.text.parse() {
+            Ok(set) => set,
+            Err(err) => {
+                let err: cedar_policy::ParseErrors = err;
+                problems.push(Problem {
+                    span: first_span(&err),
+                    ..problem(
+                        &file.name,
+                        None,
+                        err.to_string(),
+                        err.help().map(|h| h.to_string()),
+                    )
+                });
+                continue;
+            }
+        };
+        if set.templates().next().is_some() {
+            problems.push(problem(
+                &file.name,
+                None,
+                "a policy template (with ?principal or ?resource) is not a policy".into(),
+                Some("write the policy for its principals and resources".into()),
+            ));
+            continue;
+        }
+        for policy in named(&stem, set) {
+            let id = policy.id().to_string();
+            if let Some(other) = file_of.get(&id) {
+                problems.push(problem(
+                    &file.name,
+                    Some(&id),
+                    format!("the policy id {id:?} is also used in {other}"),
+                    Some("give each policy its own @id(\"...\") or file".into()),
+                ));
+                continue;
+            }
+            problems.extend(foreign_principals(&policy, config, &file.name));
+            file_of.insert(id, file.name.clone());
+            policies
+                .add(policy)
+                .expect("ids are unique and templates are refused");
+        }
+    }
+    (policies, file_of, problems)
+}
+
+/// Users, groups and clients are `<pool id>|<name>`: a literal of another pool (or of a pool
+/// not deployed yet, whose id is not known) never matches.
+fn foreign_principals(policy: &Policy, config: &AuthzConfig, file: &str) -> Vec<Problem> {
+    let pool = &config.user_pool_id;
+    let placeholder = pool == crate::config::PLACEHOLDER_POOL;
+    let id = policy.id().to_string();
+    principals_named(policy, &config.namespace)
+        .into_iter()
+        .filter(|(_, named)| placeholder || !named.starts_with(&format!("{pool}|")))
+        .map(|(ty, named)| {
+            let why = match placeholder {
+                true => "the pool is not deployed yet, so its id is not known".to_owned(),
+                false => format!("this pool is {pool}"),
+            };
+            problem(
+                file,
+                Some(&id),
+                format!("names {ty}::{named:?}, which is not of this pool"),
+                Some(format!(
+                    "users, groups and clients are \"<pool id>|<name>\" ({why}); a rule on a group reads its name from the token instead: context.token has \"cognito:groups\" && context.token[\"cognito:groups\"].contains(\"admins\")"
+                )),
+            )
+        })
+        .collect()
+}
+
+/// Cedar's strict validation of `policies` against `schema`, each mistake once, with its
+/// file, span and what to do in this project's terms.
+fn validate(
+    schema: &Schema,
+    policies: &PolicySet,
+    file_of: &FileOf,
+    config: &AuthzConfig,
+) -> Vec<Problem> {
+    let result = Validator::new(schema.clone()).validate(policies, ValidationMode::Strict);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for error in result.validation_errors() {
+        let id = error.policy_id().to_string();
+        // The same mistake is reported once per action the policy could apply to.
+        if !seen.insert((id.clone(), first_span(error))) {
+            continue;
+        }
+        let file = file_of.get(&id).cloned().unwrap_or_else(|| id.clone());
+        let help = match (error.help().map(|h| h.to_string()), advice(error, config)) {
+            (Some(h), Some(more)) => Some(format!("{h}; {more}")),
+            (h, more) => h.or(more),
+        };
+        problems.push(Problem {
+            span: first_span(error),
+            ..problem(&file, Some(&id), error.to_string(), help)
+        });
+    }
+    problems
+}
+
 impl Engine {
     /// Parses and strictly validates `files` against the schema generated from `config`.
     pub fn new(config: AuthzConfig, files: &[PolicyFile]) -> Result<Self, Vec<Problem>> {
@@ -166,112 +299,8 @@ impl Engine {
                 span: None,
             }]
         })?;
-        let mut problems = Vec::new();
-        let mut policies = PolicySet::new();
-        let mut file_of: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for file in files {
-            let stem = Path::new(&file.name)
-                .file_stem()
-                .map_or(file.name.clone(), |s| s.to_string_lossy().into_owned());
-            let set: PolicySet = match file.text.parse() {
-                Ok(set) => set,
-                Err(err) => {
-                    let err: cedar_policy::ParseErrors = err;
-                    problems.push(Problem {
-                        file: file.name.clone(),
-                        policy: None,
-                        message: err.to_string(),
-                        help: err.help().map(|h| h.to_string()),
-                        span: first_span(&err),
-                    });
-                    continue;
-                }
-            };
-            if set.templates().next().is_some() {
-                problems.push(Problem {
-                    file: file.name.clone(),
-                    policy: None,
-                    message: "a policy template (with ?principal or ?resource) is not a policy"
-                        .into(),
-                    help: Some("write the policy for its principals and resources".into()),
-                    span: None,
-                });
-                continue;
-            }
-            for policy in named(&stem, set) {
-                let id = policy.id().to_string();
-                if let Some((other, _)) = file_of.get(&id) {
-                    problems.push(Problem {
-                        file: file.name.clone(),
-                        policy: Some(id.clone()),
-                        message: format!("the policy id {id:?} is also used in {other}"),
-                        help: Some("give each policy its own @id(\"...\") or file".into()),
-                        span: None,
-                    });
-                    continue;
-                }
-                // Users, groups and clients are `<pool id>|<name>`: a literal of another pool
-                // (or of a pool not deployed yet, whose id is not known) never matches.
-                let pool = &config.user_pool_id;
-                for (ty, named) in principals_named(&policy, &config.namespace) {
-                    let ours = pool != crate::config::PLACEHOLDER_POOL
-                        && named.starts_with(&format!("{pool}|"));
-                    if !ours {
-                        problems.push(Problem {
-                            file: file.name.clone(),
-                            policy: Some(id.clone()),
-                            message: format!("names {ty}::{named:?}, which is not of this pool"),
-                            help: Some(format!(
-                                "users, groups and clients are \"<pool id>|<name>\" ({}); a rule on a group reads its name from the token instead: context.token has \"cognito:groups\" && context.token[\"cognito:groups\"].contains(\"admins\")",
-                                if pool == crate::config::PLACEHOLDER_POOL {
-                                    "the pool is not deployed yet, so its id is not known".to_owned()
-                                } else {
-                                    format!("this pool is {pool}")
-                                }
-                            )),
-                            span: None,
-                        });
-                    }
-                }
-                file_of.insert(id, (file.name.clone(), file.text.clone()));
-                policies
-                    .add(policy)
-                    .expect("ids are unique and templates are refused");
-            }
-        }
-        if files.is_empty() {
-            problems.push(Problem {
-                file: "(no policy files)".into(),
-                policy: None,
-                message: "there are no policies: every call would be denied".into(),
-                help: Some("write at least one `permit` in a .cedar file of api.policies".into()),
-                span: None,
-            });
-        }
-        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-        let mut seen = std::collections::BTreeSet::new();
-        for error in result.validation_errors() {
-            let id = error.policy_id().to_string();
-            // The same mistake is reported once per action the policy could apply to.
-            if !seen.insert((id.clone(), first_span(error))) {
-                continue;
-            }
-            let file = file_of.get(&id).map_or(id.clone(), |(f, _)| f.clone());
-            let mut help = error.help().map(|h| h.to_string());
-            if let Some(more) = advice(error, &config) {
-                help = Some(match help {
-                    Some(h) => format!("{h}; {more}"),
-                    None => more,
-                });
-            }
-            problems.push(Problem {
-                file,
-                policy: Some(id),
-                message: error.to_string(),
-                help,
-                span: first_span(error),
-            });
-        }
+        let (policies, file_of, mut problems) = parse(files, &config);
+        problems.extend(validate(&schema, &policies, &file_of, &config));
         if !problems.is_empty() {
             return Err(problems);
         }
