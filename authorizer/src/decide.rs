@@ -95,7 +95,7 @@ fn named(stem: &str, set: PolicySet) -> Vec<Policy> {
 }
 
 /// The user, group and client entities `policy` names (type, id), from its JSON form.
-fn principals_named(policy: &Policy, namespace: &str) -> Vec<(String, String)> {
+fn principals_named(policy: &Policy, namespace: &str) -> Option<Vec<(String, String)>> {
     fn walk(v: &Value, types: &[String], out: &mut Vec<(String, String)>) {
         match v {
             Value::Object(map) => {
@@ -117,10 +117,8 @@ fn principals_named(policy: &Policy, namespace: &str) -> Vec<(String, String)> {
         .map(|t| format!("{namespace}::{t}"))
         .collect();
     let mut out = Vec::new();
-    if let Ok(json) = policy.to_json() {
-        walk(&json, &types, &mut out);
-    }
-    out
+    walk(&policy.to_json().ok()?, &types, &mut out);
+    Some(out)
 }
 
 /// What to do about a validation error, in this project's terms.
@@ -231,13 +229,33 @@ fn parse(files: &[PolicyFile], config: &AuthzConfig) -> (PolicySet, FileOf, Vec<
     (policies, file_of, problems)
 }
 
+/// How a policy tests a group by its name, for the API's token.
+fn groups_by_name(config: &AuthzConfig) -> &'static str {
+    match config.token {
+        crate::token::TokenUse::Access => {
+            "context.token has \"cognito:groups\" && context.token[\"cognito:groups\"].contains(\"admins\")"
+        }
+        crate::token::TokenUse::Id => {
+            "principal has \"cognito:groups\" && principal[\"cognito:groups\"].contains(\"admins\")"
+        }
+    }
+}
+
 /// Users, groups and clients are `<pool id>|<name>`: a literal of another pool (or of a pool
 /// not deployed yet, whose id is not known) never matches.
 fn foreign_principals(policy: &Policy, config: &AuthzConfig, file: &str) -> Vec<Problem> {
     let pool = &config.user_pool_id;
     let placeholder = pool == crate::config::PLACEHOLDER_POOL;
     let id = policy.id().to_string();
-    principals_named(policy, &config.namespace)
+    let Some(named) = principals_named(policy, &config.namespace) else {
+        return vec![problem(
+            file,
+            Some(&id),
+            "the policy's principals could not be read".into(),
+            Some("report this: Cedar could not give the policy's JSON form".into()),
+        )];
+    };
+    named
         .into_iter()
         .filter(|(_, named)| placeholder || !named.starts_with(&format!("{pool}|")))
         .map(|(ty, named)| {
@@ -250,7 +268,8 @@ fn foreign_principals(policy: &Policy, config: &AuthzConfig, file: &str) -> Vec<
                 Some(&id),
                 format!("names {ty}::{named:?}, which is not of this pool"),
                 Some(format!(
-                    "users, groups and clients are \"<pool id>|<name>\" ({why}); a rule on a group reads its name from the token instead: context.token has \"cognito:groups\" && context.token[\"cognito:groups\"].contains(\"admins\")"
+                    "users, groups and clients are \"<pool id>|<name>\" ({why}); a rule on a group reads its name from the token instead: {}",
+                    groups_by_name(config)
                 )),
             )
         })
@@ -283,6 +302,26 @@ fn validate(
             span: first_span(error),
             ..problem(&file, Some(&id), error.to_string(), help)
         });
+    }
+    // A policy that can never apply is a mistake here (a `forbid` that never fires is a hole):
+    // for example a `has` on a claim the API's token does not carry.
+    for warning in result.validation_warnings() {
+        if let cedar_policy::ValidationWarning::ImpossiblePolicy(_) = warning {
+            let id = warning.policy_id().to_string();
+            let file = file_of.get(&id).cloned().unwrap_or_else(|| id.clone());
+            problems.push(Problem {
+                span: first_span(warning),
+                ..problem(
+                    &file,
+                    Some(&id),
+                    warning.to_string(),
+                    Some(format!(
+                        "the policy can never apply to a call of this API: it tests something the schema says is never there (see `deployer authz schema`); a group by name: {}",
+                        groups_by_name(config)
+                    )),
+                )
+            });
+        }
     }
     problems
 }
@@ -587,7 +626,34 @@ forbid (principal, action, resource) when { context.token has level && context.t
         c.insert("projects".into(), json!(["alpha/../beta"]));
         let params = BTreeMap::from([("projectId".to_owned(), "alpha/../beta".to_owned())]);
         let d = engine.decide(&c, "GET /projects/{projectId}", &params);
-        assert!(!d.allow && d.errors[0].contains(".. segment"), "{d:?}");
+        assert!(
+            !d.allow && d.errors[0].contains("not a plain name"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_policy_that_can_never_apply_is_refused() {
+        let mut id = config(TokenUse::Id);
+        id.user_pool_id = "us-east-1_abc".into();
+        let files = [PolicyFile {
+            name: "groups.cedar".into(),
+            text: r#"forbid (principal, action, resource) when { context.token has "cognito:groups" && context.token["cognito:groups"].contains("suspended") };"#.into(),
+        }];
+        let problems = Engine::new(id.clone(), &files).unwrap_err();
+        assert!(
+            problems[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("principal has"),
+            "{problems:?}"
+        );
+        let files = [PolicyFile {
+            name: "groups.cedar".into(),
+            text: r#"forbid (principal, action, resource) when { principal has "cognito:groups" && principal["cognito:groups"].contains("suspended") };"#.into(),
+        }];
+        assert!(Engine::new(id, &files).is_ok());
     }
 
     #[test]

@@ -115,14 +115,23 @@ pub fn authorize<F: Fetch>(
                 context.insert(claim.name.clone(), flat(v));
             }
         }
+        // Either token type's own names: a row's claim never takes one of them. (Not the
+        // email: a user can change it without verifying it.)
         let own: &[&str] = match config.token {
             crate::token::TokenUse::Access => &["sub", "username", "client_id", "scope"],
-            crate::token::TokenUse::Id => &["sub", "cognito:username", "aud", "email"],
+            crate::token::TokenUse::Id => &["sub", "cognito:username", "aud"],
         };
-        for name in own {
-            match claims.get(*name) {
-                Some(v) => context.insert((*name).into(), flat(v)),
-                None => context.remove(*name),
+        for name in [
+            "sub",
+            "username",
+            "client_id",
+            "scope",
+            "cognito:username",
+            "aud",
+        ] {
+            match claims.get(name).filter(|_| own.contains(&name)) {
+                Some(v) => context.insert(name.into(), flat(v)),
+                None => context.remove(name),
             };
         }
         context.insert("principal".into(), json!(decision.principal));

@@ -22,7 +22,9 @@ pub trait Fetch {
 pub struct KeyCache<F> {
     fetch: F,
     jwks: Jwks,
+    /// The last fetch, and the last one that worked.
     fetched_at: Option<u64>,
+    good_at: Option<u64>,
     /// The last fetch's error, if it failed.
     pub last_error: Option<String>,
 }
@@ -35,6 +37,7 @@ impl<F: Fetch> KeyCache<F> {
             fetch,
             jwks: Jwks { keys: Vec::new() },
             fetched_at: None,
+            good_at: None,
             last_error: None,
         };
         cache.refresh(now);
@@ -46,6 +49,7 @@ impl<F: Fetch> KeyCache<F> {
         match self.fetch.fetch() {
             Ok(jwks) => {
                 self.jwks = jwks;
+                self.good_at = Some(now);
                 self.last_error = None;
             }
             Err(e) => self.last_error = Some(e),
@@ -71,19 +75,17 @@ impl<F: Fetch> KeyCache<F> {
         token_use: TokenUse,
         now: u64,
     ) -> Result<Map<String, Value>, String> {
-        let age = self
-            .fetched_at
-            .map_or(u64::MAX, |at| now.saturating_sub(at));
+        let since = |at: Option<u64>| at.map_or(u64::MAX, |at| now.saturating_sub(at));
+        let (tried, good) = (since(self.fetched_at), since(self.good_at));
         let wait = match self.last_error {
             Some(_) => RETRY_AFTER,
             None => REFETCH_AFTER,
         };
-        if age >= MAX_AGE {
+        // An old set (or a failed refresh of one) is tried again every few seconds; an
+        // unknown kid at most once a minute.
+        let unknown = token::kid(jwt).is_some_and(|kid| self.jwks.find(&kid).is_none());
+        if (good >= MAX_AGE && tried >= RETRY_AFTER) || (unknown && tried >= wait) {
             self.refresh(now);
-        } else if let Some(kid) = token::kid(jwt) {
-            if self.jwks.find(&kid).is_none() && age >= wait {
-                self.refresh(now);
-            }
         }
         token::verify_cognito(&self.jwks, jwt, issuer, clients, token_use, now)
     }
@@ -178,6 +180,18 @@ mod tests {
         let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE);
         assert_eq!(source.calls.get(), 2);
         assert!(cache.jwks.find("k1").is_none(), "the withdrawn key is gone");
+        // A failed refresh of an old set is tried again within seconds, not an hour.
+        let source = Counted {
+            calls: Cell::new(0),
+            sets: RefCell::new(vec![set("k1")]),
+        };
+        let mut cache = KeyCache::new(&source, 0);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE);
+        assert_eq!(source.calls.get(), 2);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE + 2);
+        assert_eq!(source.calls.get(), 2);
+        let _ = cache.verify(&token("k1"), "iss", &["c"], TokenUse::Access, MAX_AGE + 5);
+        assert_eq!(source.calls.get(), 3);
     }
 
     #[test]

@@ -130,6 +130,21 @@ pub fn parts(
 ) -> Result<Parts, String> {
     let ns = &config.namespace;
     let pool = &config.user_pool_id;
+    // API Gateway decodes path parameters (%2F is /): a value with an empty, `.` or `..`
+    // segment, a backslash, a `;` or a `%` (double encoding) could name another resource to a
+    // backend that normalises paths.
+    for (name, value) in params {
+        let odd = value
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+            || value.contains(['\\', ';', '%'])
+            || value.chars().any(char::is_control);
+        if odd {
+            return Err(format!(
+                "the path parameter {name} ({value:?}) is not a plain name"
+            ));
+        }
+    }
     let record = token_record(config, claims)?;
     let mut entities = Vec::new();
     let principal = match caller(claims, config.token)? {
@@ -174,16 +189,6 @@ pub fn parts(
                     r.parameter
                 )
             })?;
-            // API Gateway decodes path parameters (%2F is /): an id with an empty, `.` or `..`
-            // segment could name another resource to a backend that normalises paths.
-            if id
-                .split('/')
-                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-            {
-                return Err(format!(
-                    "the resource id {id:?} has an empty, . or .. segment"
-                ));
-            }
             let resource = uid(ns, &r.entity_type, id);
             entities.push(json!({"uid": resource, "attrs": {"id": id}, "parents": []}));
             resource

@@ -121,6 +121,14 @@ async fn api_checks(
         };
         c
     }));
+    if expected.authorizer_sha256.is_none() {
+        checks.push(Check {
+            name: "authorizer runs the deployed zip and policies",
+            ok: false,
+            detail: "the stack names no authorizer zip (AuthorizerKey) to compare with".into(),
+        });
+    }
+    checks.push(trust_check(&configuration, t));
     let mut one = one_version(&routing);
     one.name = "authorizer alias runs one version";
     checks.push(one);
@@ -131,6 +139,50 @@ async fn api_checks(
     );
     checks.push(api_permission_check(&policy, &source));
     Ok(checks)
+}
+
+/// The authorizer's trust anchors are the stack's: its environment holds the pool, its issuer
+/// and the clients, and nothing that moves where the keys come from (AUTHZ_JWKS_URL, an
+/// endpoint override); no layer adds code.
+fn trust_check(configuration: &aws_sdk_lambda::types::FunctionConfiguration, t: &Target) -> Check {
+    let variables = configuration
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let issuer = format!(
+        "https://cognito-idp.{}.amazonaws.com/{}",
+        t.region, t.pool_id
+    );
+    let mut problems = Vec::new();
+    for (name, value) in &variables {
+        let ok = match name.as_str() {
+            "AUTHZ_USER_POOL_ID" => *value == t.pool_id,
+            "AUTHZ_ISSUER" => *value == issuer,
+            "AUTHZ_CLIENTS" => !value.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!("{name}={value:?}"));
+        }
+    }
+    for name in ["AUTHZ_USER_POOL_ID", "AUTHZ_ISSUER", "AUTHZ_CLIENTS"] {
+        if !variables.contains_key(name) {
+            problems.push(format!("no {name}"));
+        }
+    }
+    for layer in configuration.layers() {
+        problems.push(format!("layer {}", layer.arn().unwrap_or("?")));
+    }
+    Check {
+        name: "authorizer trusts only this pool",
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("issuer {issuer}")
+        } else {
+            format!("{} (set outside the stack)", problems.join(", "))
+        },
+    }
 }
 
 /// Every statement of the authorizer's resource policy lets API Gateway invoke it from this
@@ -159,7 +211,7 @@ pub fn api_permission_check(policy: &Value, source: &str) -> Check {
             problems.push(format!("statement {sid} lets {service:?} invoke it"));
         }
         let rest = arn.strip_prefix(source).unwrap_or("*");
-        if rest.is_empty() || rest.contains('*') || rest.contains('/') {
+        if rest.is_empty() || rest.contains(['*', '?', '/']) {
             problems.push(format!(
                 "statement {sid} is scoped to {arn:?}, not one authorizer of {source}"
             ));
@@ -651,6 +703,7 @@ mod tests {
         assert!(api_permission_check(&policy("apigateway.amazonaws.com", &ours), source).ok);
         for (service, arn) in [
             ("apigateway.amazonaws.com", format!("{source}*")),
+            ("apigateway.amazonaws.com", format!("{source}??????")),
             (
                 "apigateway.amazonaws.com",
                 "arn:aws:execute-api:us-east-1:111122223333:other/authorizers/x".to_owned(),

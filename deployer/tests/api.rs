@@ -118,6 +118,7 @@ async fn the_api_decides_every_call_on_the_tokens_claims() {
         "authorizer runs the deployed zip and policies",
         "authorizer alias runs one version",
         "only this API invokes the authorizer",
+        "authorizer trusts only this pool",
     ] {
         let check = up["checks"]
             .as_array()

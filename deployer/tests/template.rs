@@ -37,7 +37,16 @@ fn golden_templates() {
     insta::assert_snapshot!("v1_kept", render::render(&inputs(V1_KEPT)).unwrap());
     insta::assert_snapshot!("v3_pattern", render::render(&inputs(V3_PATTERN)).unwrap());
     insta::assert_snapshot!("projects_api", render::render(&projects_api()).unwrap());
+    insta::assert_snapshot!("api_targets", render::render(&inputs(API_TARGETS)).unwrap());
 }
+
+/// An API on an existing pool with each kind of target.
+const API_TARGETS: &str = r#"{"stackName": "orders", "userPool": {"existing": "us-east-1_AbC123xyz", "clients": ["4tq7abcdef"]},
+    "claims": [{"attribute": "tenant", "tokens": "access", "type": "string"}],
+    "api": {"clients": ["m2mclient"], "routes": {
+        "GET /orders/{orderId}": {"resource": {"type": "Order"}, "target": "arn:aws:lambda:us-east-1:111122223333:function:orders-api:live"},
+        "POST /orders": {"target": "https://orders.example.com/v1"},
+        "GET /me": {}}}}"#;
 
 fn projects_api() -> StackInputs {
     StackInputs::load(std::path::Path::new(concat!(

@@ -145,8 +145,8 @@ async fn checks(
         kind: inputs.stack_kind(),
         authorizer_sha256: report
             .api_keys
-            .first()
-            .and_then(|k| crate::commands::status::artifact_sha256_of(k, "authorizer")),
+            .iter()
+            .find_map(|k| crate::commands::status::artifact_sha256_of(k, "authorizer")),
     };
     Ok(wiring::verify(ctx.clients, &report.outputs, expected).await?)
 }
