@@ -81,6 +81,8 @@ struct Viewer {
     port: u16,
     /// The logged-in session (one local user at a time).
     session: Mutex<Option<Session>>,
+    /// Which token the stack's API takes (a stack with an `api`).
+    api_token: Option<TokenUse>,
 }
 
 type Response = http::Response<Full<Bytes>>;
@@ -90,6 +92,8 @@ struct Session {
     access: Result<Map<String, Value>, String>,
     /// The trigger's line for this login, or why there is none.
     log: Result<LoginLine, String>,
+    /// The raw ID and access tokens, for calls to the stack's API.
+    raw: (String, String),
 }
 
 /// What the hosted UI sends back to the redirect URI, from its query string.
@@ -154,6 +158,7 @@ pub async fn serve(
         pending: Mutex::new(Pending::default()),
         port,
         session: Mutex::new(None),
+        api_token: inputs.api.as_ref().map(|a| a.token),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -186,7 +191,8 @@ async fn route(v: &Viewer, request: &Parts) -> Response {
         (&Method::GET, "/") => home(v, Callback::parse(request.uri.query())).await,
         (&Method::GET, "/login") => login(v),
         (&Method::POST, "/logout") => logout(v),
-        (_, "/" | "/login" | "/logout") => {
+        (&Method::POST, "/call") => call(v, request.uri.query()).await,
+        (_, "/" | "/login" | "/logout" | "/call") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),
@@ -245,6 +251,65 @@ fn guard(v: &Viewer, request: &Parts) -> Option<Response> {
         &[("content-type", "text/plain; charset=utf-8")],
         message,
     ))
+}
+
+/// The methods the page's call form offers.
+const CALL_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// A call to the stack's API with the logged-in token (POST, so the guard's Origin check
+/// keeps other sites from making it): `method` and `path` in the query; the answer as text.
+async fn call(v: &Viewer, query: Option<&str>) -> Response {
+    let text = |status: StatusCode, body: String| {
+        web::response(
+            status,
+            &[("content-type", "text/plain; charset=utf-8")],
+            body,
+        )
+    };
+    let (Some(base), Some(token_use)) = (v.refs.api_endpoint.as_deref(), v.api_token) else {
+        return text(StatusCode::NOT_FOUND, "this stack has no API".into());
+    };
+    let mut method = String::new();
+    let mut path = String::new();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "method" => method = value.into_owned(),
+            "path" => path = value.into_owned(),
+            _ => {}
+        }
+    }
+    if !CALL_METHODS.contains(&method.as_str())
+        || !path.starts_with('/')
+        || path.len() > 2048
+        || path.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "give a method (GET, POST, PUT, PATCH, DELETE) and a path starting with /".into(),
+        );
+    }
+    let token = {
+        let session = v.session.lock().expect("lock");
+        let Some(session) = session.as_ref() else {
+            return text(StatusCode::UNAUTHORIZED, "log in first".into());
+        };
+        match token_use {
+            TokenUse::Id => session.raw.0.clone(),
+            TokenUse::Access => session.raw.1.clone(),
+        }
+    };
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    match web::client().call(&method, &url, Some(&token), None).await {
+        Ok(reply) => text(
+            StatusCode::OK,
+            format!(
+                "{method} {path} -> {}\n{}",
+                reply.status.as_u16(),
+                String::from_utf8_lossy(&reply.body)
+            ),
+        ),
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("{method} {path}: {e}")),
+    }
 }
 
 fn logout(v: &Viewer) -> Response {
@@ -339,6 +404,7 @@ async fn exchange(v: &Viewer, code: &str, verifier: &str) -> Result<Session, Str
             TokenUse::Access,
         ),
         log,
+        raw: (token("id_token"), token("access_token")),
     })
 }
 
@@ -451,6 +517,25 @@ fn table(title: &str, claims: &Result<Map<String, Value>, String>, custom: &[Str
     html + "</section>"
 }
 
+/// The form that calls a route of the stack's API with the logged-in token (none without
+/// an API). The call goes through the viewer (`POST /call`), which holds the token.
+fn call_section(v: &Viewer) -> String {
+    if v.api_token.is_none() || v.refs.api_endpoint.is_none() {
+        return String::new();
+    }
+    let options: String = CALL_METHODS
+        .iter()
+        .map(|m| format!("<option>{m}</option>"))
+        .collect();
+    format!(
+        "<section><h2>Call the API</h2><form id=\"call-form\"><select id=\"call-method\">{options}</select> \
+         <input id=\"call-path\" value=\"/\" size=\"40\"> <button class=\"button\" id=\"call\" type=\"submit\">Call</button></form>\
+         <pre id=\"call-result\"></pre><script>document.getElementById('call-form').onsubmit=async(e)=>{{e.preventDefault();\
+         const q=new URLSearchParams({{method:document.getElementById('call-method').value,path:document.getElementById('call-path').value}});\
+         const r=await fetch('/call?'+q,{{method:'POST'}});document.getElementById('call-result').textContent=await r.text();}};</script></section>"
+    )
+}
+
 fn page(v: &Viewer, message: Option<&str>) -> Response {
     let session = v.session.lock().expect("lock");
     let body = match session.as_ref() {
@@ -462,7 +547,8 @@ fn page(v: &Viewer, message: Option<&str>) -> Response {
             "<form method=\"post\" action=\"/logout\"><button class=\"button\" id=\"logout\" type=\"submit\">Logout</button></form>{}{}",
             table("ID token", &s.id, &v.custom),
             table("Access token", &s.access, &v.custom)
-        ) + &log_section(&s.log),
+        ) + &log_section(&s.log)
+            + &call_section(v),
     };
     let notice = message
         .map(|m| format!("<p class=\"bad\" id=\"error\">{}</p>", escape(m)))

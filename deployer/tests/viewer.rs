@@ -40,8 +40,16 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
     let port = common::free_port();
     let inputs = Inputs::new(json!({
         "claims": [{"attribute": "projects", "tokens": "both", "type": "list"}],
-        "callbackUrls": [format!("http://localhost:{port}/")]
+        "callbackUrls": [format!("http://localhost:{port}/")],
+        "api": {"routes": {"GET /projects/{projectId}": {"resource": {"type": "Project"}}}}
     }));
+    std::fs::create_dir(inputs.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        inputs.dir.path().join("policies/projects.cedar"),
+        r#"permit (principal, action, resource is App::Project)
+           when { context.token has projects && context.token.projects.contains(resource.id) };"#,
+    )
+    .unwrap();
     deployer(&inputs.path, &["up"]).await.succeeded();
     deployer_with(
         &inputs.path,
@@ -178,6 +186,37 @@ async fn the_viewer_logs_in_through_the_hosted_ui_and_shows_the_custom_claim() {
             .ends_with(&format!("localhost:{port}/")),
         "the code is gone from the address bar"
     );
+    // The API, called from the page with the logged-in token: her project, then another.
+    for (path, status) in [("/projects/p-100", "200"), ("/projects/p-300", "403")] {
+        let field = browser.find(Locator::Id("call-path")).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(path).await.unwrap();
+        browser
+            .find(Locator::Id("call"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        for _ in 0..100 {
+            answer = browser
+                .find(Locator::Id("call-result"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if answer.starts_with(&format!("GET {path} -> ")) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            answer.starts_with(&format!("GET {path} -> {status}")),
+            "{path}: {answer}"
+        );
+    }
     let shot = browser.screenshot().await.unwrap();
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer.png");
     std::fs::write(&path, shot).unwrap();
