@@ -49,7 +49,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn error(action: &str, error: String) -> Self {
+    /// A denial before any policy was evaluated, and why.
+    pub fn error(action: &str, error: String) -> Self {
         Self {
             allow: false,
             principal: String::new(),

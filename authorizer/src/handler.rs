@@ -76,23 +76,14 @@ pub fn authorize<F: Fetch>(
     now: u64,
 ) -> (Answer, Decision) {
     let deny = |error: String, action: &str| {
-        let decision = Decision {
-            allow: false,
-            principal: String::new(),
-            action: action.into(),
-            resource: String::new(),
-            policies: Vec::new(),
-            errors: vec![error],
+        let answer = Answer {
+            is_authorized: false,
+            context: Map::new(),
         };
-        (
-            Answer {
-                is_authorized: false,
-                context: Map::new(),
-            },
-            decision,
-        )
+        (answer, Decision::error(action, error))
     };
-    let event: Event = match serde_json::from_value(event.clone()) {
+    // Read in place: no copy of the event on every call.
+    let event = match Event::deserialize(event) {
         Ok(e) => e,
         Err(e) => return deny(format!("not an authorizer event: {e}"), ""),
     };

@@ -188,25 +188,14 @@ fn trust_check(configuration: &aws_sdk_lambda::types::FunctionConfiguration, t: 
 /// Every statement of the authorizer's resource policy lets API Gateway invoke it from this
 /// API's authorizers (`source`, a SourceArn prefix) alone.
 pub fn api_permission_check(policy: &Value, source: &str) -> Check {
-    let statements = policy
-        .get("Statement")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let statements = grants(policy);
     let mut problems = Vec::new();
     if statements.is_empty() {
         problems.push("no statement lets API Gateway invoke the authorizer".to_owned());
     }
-    for s in &statements {
-        let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?");
-        let service = s
-            .pointer("/Principal/Service")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let arn = s
-            .pointer("/Condition/ArnLike/AWS:SourceArn")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+    for grant in &statements {
+        let (sid, service) = (grant.sid, grant.service);
+        let arn = grant.source_arn.unwrap_or("");
         if service != "apigateway.amazonaws.com" {
             problems.push(format!("statement {sid} lets {service:?} invoke it"));
         }
@@ -545,28 +534,48 @@ fn as_list(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Every statement of the function's resource policy is for Cognito, scoped to this pool and account.
-pub fn permission_check(policy: &Value, pool_arn: &str, account: &str) -> Check {
-    let statements = policy
+/// One statement of a function's resource policy, as the checks read it.
+struct Grant<'a> {
+    sid: &'a str,
+    service: &'a str,
+    source_arn: Option<&'a str>,
+    source_account: Option<&'a str>,
+}
+
+/// The statements of a resource policy (none for a missing one).
+fn grants(policy: &Value) -> Vec<Grant<'_>> {
+    fn text<'a>(s: &'a Value, at: &str) -> Option<&'a str> {
+        s.pointer(at).and_then(Value::as_str)
+    }
+    policy
         .get("Statement")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map(|all| {
+            all.iter()
+                .map(|s| Grant {
+                    sid: text(s, "/Sid").unwrap_or("?"),
+                    service: text(s, "/Principal/Service").unwrap_or(""),
+                    source_arn: text(s, "/Condition/ArnLike/AWS:SourceArn"),
+                    source_account: text(s, "/Condition/StringEquals/AWS:SourceAccount"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn permission_check(policy: &Value, pool_arn: &str, account: &str) -> Check {
+    let statements = grants(policy);
     let mut problems = Vec::new();
     if statements.is_empty() {
         problems.push("no statement lets Cognito invoke the function".to_owned());
     }
-    for s in &statements {
-        let sid = s.get("Sid").and_then(Value::as_str).unwrap_or("?");
-        let service = s
-            .pointer("/Principal/Service")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let source_arn = s
-            .pointer("/Condition/ArnLike/AWS:SourceArn")
-            .and_then(Value::as_str);
-        let source_account = s
-            .pointer("/Condition/StringEquals/AWS:SourceAccount")
-            .and_then(Value::as_str);
+    for &Grant {
+        sid,
+        service,
+        source_arn,
+        source_account,
+    } in &statements
+    {
         if service != "cognito-idp.amazonaws.com" {
             problems.push(format!("statement {sid} lets {service:?} invoke it"));
         }

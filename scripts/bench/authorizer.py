@@ -13,7 +13,7 @@ import base64, json, os, statistics, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from trigger import Runtime, peak_kib, lambda_env  # noqa: E402
+from trigger import Runtime, init_once, peak_kib, lambda_env  # noqa: E402
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
@@ -131,7 +131,7 @@ def main():
     results = [bench("rust (this project)", rust_argv, env, jwt, args.invocations),
                bench("node.js (aws-jwt-verify + cedar-wasm)", node_argv, node_env, jwt, args.invocations)]
     # Init again, interleaved, one start of each in turn, so a busy moment weighs on both.
-    inits = [(bench_init(rust_argv, env), bench_init(node_argv, node_env)) for _ in range(args.inits)]
+    inits = [(init_once(rust_argv, env), init_once(node_argv, node_env)) for _ in range(args.inits)]
     results[0]["init_ms"] = statistics.median(i[0] for i in inits)
     results[1]["init_ms"] = statistics.median(i[1] for i in inits)
     print(f"| authorizer | init, median of {args.inits} (ms) | call p50 (ms) | call p99 (ms) | own code p50 (ms) | own code p99 (ms) | peak RSS (MiB) |")
@@ -144,21 +144,6 @@ def main():
     ok = rust["init_ms"] < 20 and rust["own_p50_ms"] < 0.3 and args.zip_bytes <= 4 * 1048576 and node["init_ms"] >= 10 * rust["init_ms"]
     print("targets (init < 20 ms, own code p50 < 0.3 ms, zip <= 4 MiB, init >= 10x faster than Node.js): " + ("met" if ok else "NOT met"))
 
-
-def bench_init(argv, env):
-    rt = Runtime()
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=lambda_env(rt, env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while rt.first_next is None and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.0002)
-    if rt.first_next is None:
-        sys.exit(f"{argv[0]} never asked for an event")
-    ms = (rt.first_next - started) * 1000
-    proc.kill()
-    proc.wait()
-    rt.server.shutdown()
-    return ms
 
 
 if __name__ == "__main__":

@@ -129,10 +129,7 @@ pub fn run(engine: &Engine, file: &CaseFile) -> TestReport {
                 Ok(d) => (Some(d), None),
                 Err(e) => (None, Some(e)),
             };
-            let got = decision.as_ref().map(|d| match d.allow {
-                true => Expected::Allow,
-                false => Expected::Deny,
-            });
+            let got = decision.as_ref().map(Expected::of);
             Outcome {
                 name: case.name.clone(),
                 request: case.request.clone(),
@@ -164,6 +161,16 @@ pub fn load(path: &std::path::Path) -> Result<CaseFile, AuthzError> {
     serde_json::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
+impl Expected {
+    /// What a decision was, in the cases' terms.
+    fn of(d: &Decision) -> Self {
+        match d.allow {
+            true => Self::Allow,
+            false => Self::Deny,
+        }
+    }
+}
+
 fn word(e: Expected) -> &'static str {
     match e {
         Expected::Allow => "ALLOW",
@@ -187,15 +194,7 @@ impl fmt::Display for TestReport {
         for case in &self.cases {
             let mark = if case.passed { "ok  " } else { "FAIL" };
             let got = match (&case.decision, &case.error) {
-                (Some(d), _) => format!(
-                    "{} ({})",
-                    word(if d.allow {
-                        Expected::Allow
-                    } else {
-                        Expected::Deny
-                    }),
-                    why(d)
-                ),
+                (Some(d), _) => format!("{} ({})", word(Expected::of(d)), why(d)),
                 (None, Some(e)) => format!("not evaluated: {e}"),
                 (None, None) => String::new(),
             };

@@ -46,13 +46,12 @@ pub async fn find(
     stack: &str,
     bundle: &crate::authz::Bundle,
 ) -> Result<ApiZips, Error> {
-    let mut builds = Vec::new();
-    for function in [&AUTHORIZER, &WHOAMI] {
+    let find = |function| async move {
         let local = trigger::look_locally_for(paths, function, target)?;
-        builds.push(trigger::find_or_build(ctx, paths, function, target, place, local).await?);
-    }
-    let whoami_build = builds.pop().expect("two builds");
-    let authorizer_build = builds.pop().expect("two builds");
+        trigger::find_or_build(ctx, paths, function, target, place, local).await
+    };
+    let authorizer_build = find(&AUTHORIZER).await?;
+    let whoami_build = find(&WHOAMI).await?;
     let binary = authorizer_build.bytes().await?;
     let authorizer_bytes = build::zip_bundle(&binary, bundle).map_err(|source| Error::Io {
         what: "bundling the authorizer's configuration and policies".into(),
