@@ -872,6 +872,9 @@ pub static RULES: &[Rule] = &[
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:s3:::bucket"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-pretoken"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-authz:live"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:my-api:*"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:*:123456789012:function:my-api"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws*:lambda:us-east-1:123456789012:function:my-api"}}}}),
         ],
         keeps: || vec![json!({"api": {"routes": {
             "GET /me": {"target": "whoami"},
@@ -1159,14 +1162,19 @@ fn target_ok(target: &str) -> bool {
     }
     let parts: Vec<&str> = target.split(':').collect();
     matches!(parts.as_slice(),
+        // Lambda API reference, FunctionName and Qualifier patterns. No IAM wildcard (`*`,
+        // `?`) gets through: `deployer policy` names these ARNs as resources.
         ["arn", partition, "lambda", region, account, "function", name, rest @ ..]
             if partition.starts_with("aws")
+                && partition.chars().all(|c| c.is_ascii_lowercase() || c == '-')
                 && !region.is_empty()
+                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
                 && !name.is_empty() && name.len() <= 64
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && rest.len() <= 1
-                && rest.iter().all(|q| !q.is_empty()))
+                && rest.iter().all(|q| !q.is_empty() && q.len() <= 128
+                    && q.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '$')))
 }
 
 /// The characters AWS allows in tag keys and values.
