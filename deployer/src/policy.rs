@@ -62,6 +62,17 @@ pub struct Scope {
     /// A pool made outside the deployer (`userPool.existing`): the role reaches that pool by
     /// its ARN, and no other pool at all.
     pub existing_pool: Option<ExistingPool>,
+    /// The stack's API (`api` in the inputs): the roles may then make its functions and its
+    /// HTTP API, and open the backends its routes call to API Gateway.
+    pub api: Option<ApiScope>,
+}
+
+/// What a stack's API reaches beyond its own resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiScope {
+    /// The Lambda functions its routes call (their ARNs as the inputs give them): the only
+    /// functions not the stack's own whose invoke permissions the roles may change.
+    pub backends: Vec<String>,
 }
 
 /// The existing pool a role deploys to.
@@ -277,6 +288,70 @@ fn publisher(s: &Scope) -> Vec<Statement> {
     ]
 }
 
+/// What deploying, checking and deleting one of the stack's functions takes.
+const FUNCTION_ACTIONS: &[&str] = &[
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:DeleteFunction",
+    "lambda:RemovePermission",
+    "lambda:GetPolicy",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+    "lambda:ListTags",
+    // What CloudFormation's handlers read back after a create or an update.
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:GetRuntimeManagementConfig",
+    "lambda:GetFunctionRecursionConfig",
+    "lambda:GetFunctionScalingConfig",
+    // The published version the pool calls, through its alias.
+    "lambda:PublishVersion",
+    "lambda:ListVersionsByFunction",
+    "lambda:CreateAlias",
+    "lambda:UpdateAlias",
+    "lambda:DeleteAlias",
+    "lambda:GetAlias",
+    "lambda:GetProvisionedConcurrencyConfig",
+];
+
+/// What making, keeping and deleting one of the stack's log groups takes.
+const LOG_GROUP_ACTIONS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:DeleteRetentionPolicy",
+    "logs:TagResource",
+    "logs:UntagResource",
+    "logs:TagLogGroup",
+    "logs:ListTagsForResource",
+    "logs:GetDataProtectionPolicy",
+    "logs:DescribeIndexPolicies",
+];
+
+/// What reading, tagging and deleting one of the stack's roles takes (making one, or a
+/// policy on it, is only with the boundary).
+const ROLE_ACTIONS: &[&str] = &[
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateRoleDescription",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:TagRole",
+    "iam:UntagRole",
+];
+
+/// Making a role, or a policy on it: only with the boundary.
+const BOUNDED_ROLE_ACTIONS: &[&str] = &[
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+];
+
 fn deploying(s: &Scope) -> Vec<Statement> {
     let n = s.names();
     let bucket = s.bucket();
@@ -388,47 +463,14 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             )],
             condition: None,
         },
-        allow(
-            "TriggerRole",
-            &[
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:UpdateRoleDescription",
-                "iam:DeleteRolePolicy",
-                "iam:DetachRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                "iam:TagRole",
-                "iam:UntagRole",
-            ],
-            vec![role.clone()],
-        ),
+        allow("TriggerRole", ROLE_ACTIONS, vec![role.clone()]),
         // A role, or a policy on it, only with the project's boundary: whatever the policy
         // says, the role can do no more than the boundary allows.
-        allow(
-            "TriggerRoleBounded",
-            &[
-                "iam:CreateRole",
-                "iam:PutRolePolicy",
-                "iam:AttachRolePolicy",
-                "iam:PutRolePermissionsBoundary",
-            ],
-            vec![role.clone()],
-        )
-        .when(json!({"StringEquals": {"iam:PermissionsBoundary": boundary}})),
+        allow("TriggerRoleBounded", BOUNDED_ROLE_ACTIONS, vec![role.clone()])
+            .when(json!({"StringEquals": {"iam:PermissionsBoundary": boundary}})),
         // The same, whatever another policy of this role grants (IAM User Guide,
         // "Permissions boundaries for IAM entities": deny changing or removing a boundary).
-        allow(
-            "NoRoleWithoutBoundary",
-            &[
-                "iam:CreateRole",
-                "iam:PutRolePolicy",
-                "iam:AttachRolePolicy",
-                "iam:PutRolePermissionsBoundary",
-            ],
-            vec!["*".into()],
-        )
+        allow("NoRoleWithoutBoundary", BOUNDED_ROLE_ACTIONS, vec!["*".into()])
         .when(json!({"StringNotEquals": {"iam:PermissionsBoundary": boundary}}))
         .deny(),
         allow(
@@ -483,31 +525,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         .when(json!({"StringEquals": {"lambda:Principal": "cognito-idp.amazonaws.com"}})),
         allow(
             "TriggerFunction",
-            &[
-                "lambda:GetFunction",
-                "lambda:GetFunctionConfiguration",
-                "lambda:UpdateFunctionCode",
-                "lambda:UpdateFunctionConfiguration",
-                "lambda:DeleteFunction",
-                "lambda:RemovePermission",
-                "lambda:GetPolicy",
-                "lambda:TagResource",
-                "lambda:UntagResource",
-                "lambda:ListTags",
-                // What CloudFormation's handlers read back after a create or an update.
-                "lambda:GetFunctionCodeSigningConfig",
-                "lambda:GetRuntimeManagementConfig",
-                "lambda:GetFunctionRecursionConfig",
-                "lambda:GetFunctionScalingConfig",
-                // The published version the pool calls, through its alias.
-                "lambda:PublishVersion",
-                "lambda:ListVersionsByFunction",
-                "lambda:CreateAlias",
-                "lambda:UpdateAlias",
-                "lambda:DeleteAlias",
-                "lambda:GetAlias",
-                "lambda:GetProvisionedConcurrencyConfig",
-            ],
+            FUNCTION_ACTIONS,
             // The function, and its versions and alias (`function:<name>:<qualifier>`).
             vec![function.clone(), format!("{function}:*")],
         ),
@@ -516,18 +534,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
     statements.extend(vec![
         allow(
             "TriggerLogs",
-            &[
-                "logs:CreateLogGroup",
-                "logs:DeleteLogGroup",
-                "logs:PutRetentionPolicy",
-                "logs:DeleteRetentionPolicy",
-                "logs:TagResource",
-                "logs:UntagResource",
-                "logs:TagLogGroup",
-                "logs:ListTagsForResource",
-                "logs:GetDataProtectionPolicy",
-                "logs:DescribeIndexPolicies",
-            ],
+            LOG_GROUP_ACTIONS,
             vec![log_group.clone(), format!("{log_group}:*")],
         ),
         // `logs`, `invoke` and the viewer: the trigger's log lines, and calling it.
@@ -584,6 +591,162 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         ),
     ]);
     statements.extend(pools(s, pool_tag));
+    if let Some(api) = &s.api {
+        statements.extend(api_statements(s, api, &boundary));
+    }
+    statements
+}
+
+/// The API's statements (a stack with an `api`): its two functions, their roles (bounded) and
+/// log groups, as for the trigger; its HTTP API, scoped by the `deployer:stack` tag the
+/// template sets on it, which API Gateway's HTTP API resources (routes, integrations,
+/// authorizers, stages) are authorized with (Service Authorization Reference, "Amazon API
+/// Gateway Management V2", resource types); and the invoke permissions API Gateway needs on
+/// the backends the inputs name, and on no other function.
+fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
+    let n = s.names();
+    let (p, r) = (&s.partition, &s.region);
+    let authorizer = crate::inputs::authorizer_of_stack(&n.stack);
+    let whoami = crate::inputs::whoami_of_stack(&n.stack);
+    let functions: Vec<String> = [&authorizer, &whoami]
+        .iter()
+        .flat_map(|f| {
+            let arn = s.arn("lambda", &format!("function:{f}"));
+            [arn.clone(), format!("{arn}:*")]
+        })
+        .collect();
+    let roles: Vec<String> = [&authorizer, &whoami]
+        .iter()
+        .map(|f| s.arn("iam", &format!("role/{f}")))
+        .collect();
+    let log_groups: Vec<String> = [&authorizer, &whoami]
+        .iter()
+        .flat_map(|f| {
+            let arn = s.arn("logs", &format!("log-group:/aws/lambda/{f}"));
+            [arn.clone(), format!("{arn}:*")]
+        })
+        .collect();
+    let authorizer_arn = s.arn("lambda", &format!("function:{authorizer}"));
+    let whoami_arn = s.arn("lambda", &format!("function:{whoami}"));
+    let apis = format!("arn:{p}:apigateway:{r}::/apis");
+    let tag_test = if s.role == Role::Ephemeral {
+        "StringLike"
+    } else {
+        "StringEquals"
+    };
+    let api_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
+    let from_api_gateway =
+        json!({"StringEquals": {"lambda:Principal": "apigateway.amazonaws.com"}});
+    let mut statements = vec![
+        allow("ApiFunctionRoles", ROLE_ACTIONS, roles.clone()),
+        allow("ApiFunctionRolesBounded", BOUNDED_ROLE_ACTIONS, roles.clone())
+            .when(json!({"StringEquals": {"iam:PermissionsBoundary": boundary}})),
+        allow("PassApiFunctionRoles", &["iam:PassRole"], roles)
+            .when(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})),
+        // Their roles write their own logs and nothing else (the boundary), so they carry
+        // no code signing configuration: the authorizer's zip bundles the stack's policies,
+        // which the deploying role writes anyway.
+        allow(
+            "CreateApiFunctions",
+            &["lambda:CreateFunction"],
+            vec![authorizer_arn.clone(), whoami_arn.clone()],
+        ),
+        allow("ApiFunctions", FUNCTION_ACTIONS, functions),
+        // API Gateway's invoke permissions: on the authorizer's alias, which the API calls,
+        // and on `whoami`; for API Gateway only.
+        allow(
+            "ApiInvokePermissions",
+            &["lambda:AddPermission"],
+            vec![format!("{authorizer_arn}:live"), whoami_arn],
+        )
+        .when(from_api_gateway.clone()),
+        allow("ApiLogs", LOG_GROUP_ACTIONS, log_groups.clone()),
+        // `logs --authorizer`: the decisions.
+        allow("OperateApi", &["logs:FilterLogEvents"], log_groups),
+        // The create has no API to scope: its request must carry this role's stack tag.
+        allow("CreateApis", &["apigateway:POST"], vec![apis.clone()])
+            .when(api_tag("aws:RequestTag")),
+        // The API and everything in it, by the API's tag. No tagging action: the tag the
+        // create set stays (TagResource is on `/tags/...`, not granted), so an API of
+        // another stack never becomes this role's. No PUT on the API itself (a reimport
+        // would replace its routes wholesale).
+        allow(
+            "Apis",
+            &[
+                "apigateway:GET",
+                "apigateway:POST",
+                "apigateway:PATCH",
+                "apigateway:DELETE",
+            ],
+            vec![format!("{apis}/*")],
+        )
+        .when(api_tag("aws:ResourceTag")),
+        // What CloudFormation updates with PUT: an authorizer, a route, an integration, the
+        // stage (never the API itself).
+        allow("UpdateApiParts", &["apigateway:PUT"], vec![format!("{apis}/*/*")])
+            .when(api_tag("aws:ResourceTag")),
+        // Reading tags is what CloudFormation's handlers do after a create; tags are no
+        // secret.
+        allow(
+            "ReadApiTags",
+            &["apigateway:GET"],
+            vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
+        ),
+        // Every route goes through an authorizer (a route of `NONE` would open the backends
+        // to anyone), and every authorizer is this stack's function, a Lambda (REQUEST)
+        // authorizer: never a JWT authorizer trusting another issuer, nor another function.
+        allow(
+            "RoutesOnlyThroughTheAuthorizer",
+            &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT"],
+            vec![format!("{apis}*")],
+        )
+        .when(json!({
+            "Null": {"apigateway:Request/RouteAuthorizationType": "false"},
+            "ForAnyValue:StringNotEquals": {"apigateway:Request/RouteAuthorizationType": "CUSTOM"},
+        }))
+        .deny(),
+        allow(
+            "OnlyLambdaAuthorizers",
+            &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT"],
+            vec![format!("{apis}*")],
+        )
+        .when(json!({
+            "Null": {"apigateway:Request/AuthorizerType": "false"},
+            "ForAnyValue:StringNotEquals": {"apigateway:Request/AuthorizerType": "REQUEST"},
+        }))
+        .deny(),
+        allow(
+            "OnlyTheStacksAuthorizer",
+            &["apigateway:POST", "apigateway:PATCH", "apigateway:PUT"],
+            vec![format!("{apis}*")],
+        )
+        .when(json!({
+            "Null": {"apigateway:Request/AuthorizerUri": "false"},
+            "ForAnyValue:StringNotLike": {"apigateway:Request/AuthorizerUri": format!(
+                "arn:{p}:apigateway:{r}:lambda:path/2015-03-31/functions/{authorizer_arn}:live/invocations"
+            )},
+        }))
+        .deny(),
+    ];
+    if !api.backends.is_empty() {
+        statements.extend([
+            // The backends the inputs name, opened to API Gateway (the template scopes each
+            // permission to this API with its SourceArn; IAM has no key for it, and the
+            // wiring checks read it back).
+            allow(
+                "BackendInvokePermissions",
+                &["lambda:AddPermission"],
+                api.backends.clone(),
+            )
+            .when(from_api_gateway),
+            // Reading and removing the stack's permissions again (`down`).
+            allow(
+                "BackendPermissions",
+                &["lambda:GetPolicy", "lambda:RemovePermission"],
+                api.backends.clone(),
+            ),
+        ]);
+    }
     statements
 }
 

@@ -19,8 +19,17 @@ const COPIES_BOUNDARY: &str =
     "arn:aws:iam::111122223333:policy/deployer/app-copies-boundary-eu-west-1";
 const BUCKET: &str = "deployer-artifacts-111122223333-eu-west-1";
 
+/// The route backend of the project's API (`api.routes[...].target`).
+const BACKEND: &str = "arn:aws:lambda:eu-west-1:111122223333:function:projects-backend";
+
+/// Project `app`, with an API whose routes call one Lambda backend.
 fn scope(role: Role) -> Scope {
-    iam_eval::app_scope(ACCOUNT, REGION, role)
+    Scope {
+        api: Some(policy::ApiScope {
+            backends: vec![BACKEND.into()],
+        }),
+        ..iam_eval::app_scope(ACCOUNT, REGION, role)
+    }
 }
 
 fn doc(role: Role) -> Value {
@@ -217,6 +226,16 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "UserPools",
                 "TagUserPools",
                 "CreateUserPools",
+                "ApiFunctionRolesBounded",
+                "PassApiFunctionRoles",
+                "ApiInvokePermissions",
+                "CreateApis",
+                "Apis",
+                "UpdateApiParts",
+                "RoutesOnlyThroughTheAuthorizer",
+                "OnlyLambdaAuthorizers",
+                "OnlyTheStacksAuthorizer",
+                "BackendInvokePermissions",
             ],
         ),
         (
@@ -230,6 +249,16 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "UserPools",
                 "TagUserPools",
                 "CreateUserPools",
+                "ApiFunctionRolesBounded",
+                "PassApiFunctionRoles",
+                "ApiInvokePermissions",
+                "CreateApis",
+                "Apis",
+                "UpdateApiParts",
+                "RoutesOnlyThroughTheAuthorizer",
+                "OnlyLambdaAuthorizers",
+                "OnlyTheStacksAuthorizer",
+                "BackendInvokePermissions",
             ],
         ),
         (Role::Publisher, &["PublishSharedBuilds"]),
@@ -902,4 +931,298 @@ fn a_role_for_an_existing_pool_reaches_that_pool_alone_and_only_to_read_it() {
     );
     let scope = scope_of(false, PolicyRole::Deployer).unwrap();
     assert_eq!(scope.existing_pool.unwrap().id, "eu-west-1_Team01");
+}
+
+/// A request about the API resources of stack `stack`: its functions, roles, log groups and
+/// HTTP API (`abc123` stands for its generated id), with the keys a deploy of it sends.
+fn api_req(stack: &str, action: &str, kind: &str) -> Request {
+    let boundary = if stack.contains("--") {
+        COPIES_BOUNDARY
+    } else {
+        BOUNDARY
+    };
+    let resource = match kind {
+        "authorizer" => format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-authz"),
+        "alias" => format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-authz:live"),
+        "whoami" => format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-whoami"),
+        "authorizer-role" => format!("arn:aws:iam::{ACCOUNT}:role/{stack}-authz"),
+        "whoami-role" => format!("arn:aws:iam::{ACCOUNT}:role/{stack}-whoami"),
+        "decisions" => {
+            format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{stack}-authz:*")
+        }
+        "apis" => format!("arn:aws:apigateway:{REGION}::/apis"),
+        "api" => format!("arn:aws:apigateway:{REGION}::/apis/abc123"),
+        "routes" => format!("arn:aws:apigateway:{REGION}::/apis/abc123/routes"),
+        "integrations" => format!("arn:aws:apigateway:{REGION}::/apis/abc123/integrations"),
+        "authorizers" => format!("arn:aws:apigateway:{REGION}::/apis/abc123/authorizers"),
+        "stage" => format!("arn:aws:apigateway:{REGION}::/apis/abc123/stages/$default"),
+        "backend" => BACKEND.into(),
+        other => panic!("no {other}"),
+    };
+    Request::new(action, &resource)
+        .with("aws:ResourceTag/deployer:stack", stack)
+        .with("aws:RequestTag/deployer:stack", stack)
+        .with("iam:PermissionsBoundary", boundary)
+        .with("iam:PassedToService", "lambda.amazonaws.com")
+        .with("lambda:Principal", "apigateway.amazonaws.com")
+}
+
+/// The authorizer URI of stack `stack`'s authorizer (the template's `AuthorizerUri`).
+fn authorizer_uri(stack: &str) -> String {
+    format!("arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-authz:live/invocations")
+}
+
+/// What deploying, running and tearing down a stack's API takes.
+const API_WORK: &[(&str, &str)] = &[
+    ("iam:CreateRole", "authorizer-role"),
+    ("iam:PutRolePolicy", "whoami-role"),
+    ("iam:DeleteRole", "authorizer-role"),
+    ("iam:PassRole", "authorizer-role"),
+    ("lambda:CreateFunction", "authorizer"),
+    ("lambda:CreateFunction", "whoami"),
+    ("lambda:PublishVersion", "authorizer"),
+    ("lambda:CreateAlias", "authorizer"),
+    ("lambda:GetAlias", "alias"),
+    ("lambda:GetPolicy", "alias"),
+    ("lambda:DeleteFunction", "whoami"),
+    ("lambda:AddPermission", "alias"),
+    ("lambda:AddPermission", "whoami"),
+    ("lambda:AddPermission", "backend"),
+    ("lambda:RemovePermission", "backend"),
+    ("logs:FilterLogEvents", "decisions"),
+    ("apigateway:POST", "apis"),
+    ("apigateway:GET", "api"),
+    ("apigateway:PATCH", "api"),
+    ("apigateway:DELETE", "api"),
+    ("apigateway:POST", "integrations"),
+    ("apigateway:PUT", "stage"),
+];
+
+#[test]
+fn an_api_stacks_role_runs_its_api_and_nothing_of_another() {
+    let (deployer, ephemeral) = (doc(Role::Deployer), doc(Role::Ephemeral));
+    let others = ["billing", "apple", "app-admin", "app-admin--e1"];
+    for (action, kind) in API_WORK {
+        let on = |p: &Value, stack: &str| evaluate(p, &api_req(stack, action, kind));
+        assert!(
+            on(&deployer, "app").allowed(),
+            "deployer: {action} on {kind}: {:?}",
+            on(&deployer, "app")
+        );
+        assert!(
+            on(&ephemeral, "app--gh42-1a2b3c").allowed(),
+            "ephemeral: {action} on {kind}: {:?}",
+            on(&ephemeral, "app--gh42-1a2b3c")
+        );
+        if *kind == "backend" {
+            // The one resource both roles share: the backend the inputs name.
+            continue;
+        }
+        assert!(
+            !on(&ephemeral, "app").allowed(),
+            "ephemeral: {action} on the base stack's {kind}"
+        );
+        assert!(
+            !on(&deployer, "app--e1").allowed(),
+            "deployer: {action} on a copy's {kind}"
+        );
+        for other in others {
+            assert!(
+                !on(&deployer, other).allowed() && !on(&ephemeral, other).allowed(),
+                "{action} on {other}'s {kind}"
+            );
+        }
+    }
+    // A project without an API: no API statement at all.
+    let plain = policy::document(&iam_eval::app_scope(ACCOUNT, REGION, Role::Deployer));
+    for (action, kind) in API_WORK {
+        assert!(
+            !evaluate(&plain, &api_req("app", action, kind)).allowed(),
+            "without an api: {action} on {kind}"
+        );
+    }
+}
+
+#[test]
+fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
+    for (role, own) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
+        let p = doc(role);
+        let decide = |r: Request| evaluate(&p, &r);
+        // Every route through an authorizer: a route without one, or with IAM or JWT
+        // authorization, is refused; one of CUSTOM is allowed.
+        let route = |t: &str| {
+            api_req(own, "apigateway:POST", "routes")
+                .with("apigateway:Request/RouteAuthorizationType", t)
+        };
+        assert!(decide(route("CUSTOM")).allowed(), "{role:?}");
+        for t in ["NONE", "AWS_IAM", "JWT"] {
+            assert_eq!(
+                decide(route(t)),
+                Decision::Deny("RoutesOnlyThroughTheAuthorizer".into()),
+                "{role:?}: a route of {t}"
+            );
+            let patch = api_req(own, "apigateway:PATCH", "api")
+                .with("apigateway:Request/RouteAuthorizationType", t);
+            assert!(!decide(patch).allowed(), "{role:?}: {t} by PATCH");
+        }
+        // A reimport (PUT on the API) could define any route: never allowed.
+        assert!(!decide(api_req(own, "apigateway:PUT", "api")).allowed());
+        // Only this stack's authorizer function, as a Lambda (REQUEST) authorizer.
+        let authorizer = |t: &str, uri: &str| {
+            api_req(own, "apigateway:POST", "authorizers")
+                .with("apigateway:Request/AuthorizerType", t)
+                .with("apigateway:Request/AuthorizerUri", uri)
+        };
+        assert!(decide(authorizer("REQUEST", &authorizer_uri(own))).allowed());
+        assert_eq!(
+            decide(authorizer("REQUEST", &authorizer_uri("billing"))),
+            Decision::Deny("OnlyTheStacksAuthorizer".into())
+        );
+        let unqualified = authorizer_uri(own).replace(":live/", "/");
+        assert!(!decide(authorizer("REQUEST", &unqualified)).allowed());
+        let jwt = api_req(own, "apigateway:POST", "authorizers")
+            .with("apigateway:Request/AuthorizerType", "JWT");
+        assert_eq!(
+            decide(jwt),
+            Decision::Deny("OnlyLambdaAuthorizers".into()),
+            "{role:?}: a JWT authorizer trusting any issuer"
+        );
+        // Tags stay: no tagging action on any API Gateway resource.
+        let tag = Request::new(
+            "apigateway:POST",
+            &format!("arn:aws:apigateway:{REGION}::/tags/arn%3Aaws%3Aapigateway%3A{REGION}%3A%3A%2Fapis%2Fprod1"),
+        )
+        .with("aws:RequestTag/deployer:stack", own);
+        assert!(!decide(tag).allowed(), "{role:?}: retagging an API");
+        // An API of no stack, or made without the tag.
+        let untagged = Request::new(
+            "apigateway:POST",
+            &format!("arn:aws:apigateway:{REGION}::/apis"),
+        );
+        assert!(
+            !decide(untagged.clone()).allowed(),
+            "{role:?}: an untagged API"
+        );
+        let prod = untagged.clone_to(&format!("arn:aws:apigateway:{REGION}::/apis/prod1/routes"));
+        assert!(
+            !decide(prod).allowed(),
+            "{role:?}: a route on an untagged API"
+        );
+        // Invoke permissions: only for API Gateway, and only on the stack's functions and
+        // the backends the inputs name.
+        for principal in [
+            "*",
+            "s3.amazonaws.com",
+            "cognito-idp.amazonaws.com",
+            "123456789012",
+        ] {
+            for kind in ["alias", "whoami", "backend"] {
+                let r =
+                    api_req(own, "lambda:AddPermission", kind).with("lambda:Principal", principal);
+                assert!(
+                    !decide(r).allowed(),
+                    "{role:?}: {kind} opened to {principal}"
+                );
+            }
+        }
+        let elsewhere = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments");
+        for action in [
+            "lambda:AddPermission",
+            "lambda:RemovePermission",
+            "lambda:GetPolicy",
+        ] {
+            let r = api_req(own, action, "backend").clone_to(&elsewhere);
+            assert!(
+                !decide(r).allowed(),
+                "{role:?}: {action} on a function no route calls"
+            );
+        }
+        // The API's functions' roles: only with the boundary, passed to Lambda only.
+        let unbounded = api_req(own, "iam:CreateRole", "authorizer-role").with(
+            "iam:PermissionsBoundary",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+        );
+        assert!(
+            !decide(unbounded).allowed(),
+            "{role:?}: an unbounded authorizer role"
+        );
+        let to_api_gateway = api_req(own, "iam:PassRole", "authorizer-role")
+            .with("iam:PassedToService", "apigateway.amazonaws.com");
+        assert!(
+            !decide(to_api_gateway).allowed(),
+            "{role:?}: a role for API Gateway to assume"
+        );
+    }
+}
+
+#[test]
+fn the_printed_policy_names_the_backends_the_routes_call_and_only_them() {
+    let inputs = deployer::inputs::StackInputs::parse(
+        &serde_json::json!({
+            "stackName": "app", "userPoolDomainName": "d",
+            "api": {"routes": {
+                "GET /projects/{projectId}": {"target": BACKEND},
+                "POST /projects": {"target": BACKEND},
+                "GET /me": {"target": "whoami"},
+                "GET /health": {"target": "https://backend.example.com/health"}
+            }}
+        })
+        .to_string(),
+        "inputs",
+    )
+    .unwrap();
+    let printed = deployer::commands::policy::policy(
+        &inputs,
+        (Some(REGION.into()), &[]),
+        &args(PolicyRole::Ephemeral, None),
+    )
+    .unwrap();
+    let statement = |sid: &str| {
+        printed["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+    };
+    let backends = statement("BackendInvokePermissions").expect("the backends' statement");
+    assert_eq!(backends["Resource"], serde_json::json!([BACKEND]));
+    assert!(statement("CreateApis").is_some());
+    // Without a Lambda target, no backend statement; without `api`, no API statement.
+    let whoami_only = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#,
+        "inputs",
+    )
+    .unwrap();
+    let p = deployer::commands::policy::policy(
+        &whoami_only,
+        (Some(REGION.into()), &[]),
+        &args(PolicyRole::Deployer, None),
+    )
+    .unwrap();
+    let sids: Vec<&str> = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert!(
+        sids.contains(&"Apis") && !sids.contains(&"BackendInvokePermissions"),
+        "{sids:?}"
+    );
+    let plain = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
+        "inputs",
+    )
+    .unwrap();
+    let p = deployer::commands::policy::policy(
+        &plain,
+        (Some(REGION.into()), &[]),
+        &args(PolicyRole::Deployer, None),
+    )
+    .unwrap();
+    assert!(
+        !p.to_string().contains("apigateway:") && !p.to_string().contains("-authz"),
+        "a project without an API gets no API permission"
+    );
 }

@@ -145,11 +145,39 @@ const EXCLUDED: &[(&str, &str)] = &[
         "logs:PutLogGroupDeletionProtection",
         "no DeletionProtectionEnabled on the log group",
     ),
+    (
+        "apigateway:TagResource",
+        "the stage has no Tags (the API's are set by its create); the roles never retag",
+    ),
+    (
+        "apigateway:UntagResource",
+        "the stage has no Tags; the roles never untag",
+    ),
 ];
 
 /// Permissions a handler lists for another resource than its own, and why they are not
 /// granted there.
 const CROSS: &[(&str, &str, &str)] = &[
+    (
+        "AWS::ApiGatewayV2::Api",
+        "s3:getObject",
+        "no BodyS3Location: the API is made from its resources, not imported",
+    ),
+    (
+        "AWS::ApiGatewayV2::Api",
+        "apigateway:PUT",
+        "no Body: a reimport (PUT on the API) is never made, and the roles may not",
+    ),
+    (
+        "AWS::ApiGatewayV2::Authorizer",
+        "iam:PassRole",
+        "no AuthorizerCredentialsArn: API Gateway invokes the authorizer by its permission",
+    ),
+    (
+        "AWS::ApiGatewayV2::Integration",
+        "iam:PassRole",
+        "no CredentialsArn: API Gateway invokes the backends by their permissions",
+    ),
     (
         "AWS::Cognito::UserPool",
         "iam:PassRole",
@@ -222,6 +250,28 @@ fn request(kind: &str, permission: &str, s: &str) -> Request {
         (_, "logs") => {
             format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{s}-pretoken:*")
         }
+        ("AWS::ApiGatewayV2::Api", "apigateway")
+            if permission == "apigateway:POST" || permission == "apigateway:GET" =>
+        {
+            // The create, and the list a handler reads: on `/apis`.
+            if permission == "apigateway:POST" {
+                format!("arn:aws:apigateway:{REGION}::/apis")
+            } else {
+                format!("arn:aws:apigateway:{REGION}::/apis/abc123")
+            }
+        }
+        (_, "apigateway") => {
+            let part = match kind {
+                "AWS::ApiGatewayV2::Authorizer" => "authorizers/a1b2c3",
+                "AWS::ApiGatewayV2::Integration" => "integrations/i1b2c3",
+                "AWS::ApiGatewayV2::Route" => "routes/r1b2c3",
+                "AWS::ApiGatewayV2::Stage" => "stages/$default",
+                _ => "",
+            };
+            format!("arn:aws:apigateway:{REGION}::/apis/abc123/{part}")
+                .trim_end_matches('/')
+                .to_owned()
+        }
         ("AWS::Lambda::Function", "s3") => {
             format!("arn:aws:s3:::deployer-artifacts-{ACCOUNT}-{REGION}/{s}/trigger-5f0c.zip")
         }
@@ -258,7 +308,11 @@ fn every_handler_permission_is_granted_or_excluded_with_its_reason() {
     let types = fixture["types"].as_object().unwrap();
     let mut unused: BTreeSet<&str> = EXCLUDED.iter().map(|(p, _)| *p).collect();
     for (role, stack) in [(Role::Deployer, "app"), (Role::Ephemeral, "app--e1")] {
-        let p = policy::document(&iam_eval::app_scope(ACCOUNT, REGION, role));
+        // A project with an API, whose statements cover its resource types.
+        let p = policy::document(&policy::Scope {
+            api: Some(policy::ApiScope::default()),
+            ..iam_eval::app_scope(ACCOUNT, REGION, role)
+        });
         let mut missing = Vec::new();
         for (kind, handlers) in types {
             for (handler, permissions) in handlers.as_object().unwrap() {
@@ -301,6 +355,24 @@ fn the_fixture_covers_every_resource_type_the_template_uses() {
         r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
         r#"{"stackName": "app", "userPoolDomainName": "d", "eventVersion": "V1_0", "featurePlan": "LITE", "lifecycle": "disposable"}"#,
     ] {
+        let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
+        let template =
+            deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();
+        let used: BTreeSet<String> = template["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["Type"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            used.iter().all(|t| covered.contains(t)),
+            "add the new type to scripts/handler-permissions.py and run it"
+        );
+    }
+    // With an API: every type, the API's included.
+    for text in
+        [r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#]
+    {
         let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
         let template =
             deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();

@@ -212,6 +212,35 @@ async fn up_copy(emu: &Emu, base: &Inputs, user: &User, suffix: &str, cache: &st
     .json()
 }
 
+/// The admin's set-up: bootstrap, then the bucket policy without its TLS-only statement
+/// (plain HTTP here) and its write-once statement (fakecloud sets no `s3:if-none-match` key,
+/// so it would refuse every write). The admin's SDK configuration.
+async fn bootstrapped(emu: &Emu, base: &Inputs, bucket: &str) -> aws_config::SdkConfig {
+    emu.bootstrap(&base.path).await;
+    let admin = emu.sdk().await;
+    let current = s3(&admin)
+        .get_bucket_policy()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    let mut bucket_policy: Value = serde_json::from_str(&current).unwrap();
+    bucket_policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "TlsOnly" && s["Sid"] != "SharedBuildsWriteOnce");
+    s3(&admin)
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(bucket_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    admin
+}
+
 fn policy_of(printed: &Run) -> Value {
     serde_json::from_str(&printed.stdout).unwrap()
 }
@@ -243,31 +272,7 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
     classified.sort();
     assert_eq!(sids, classified);
 
-    // The admin: bootstrap, the bucket policy without its TLS-only statement (plain HTTP
-    // here) and its write-once statement (fakecloud sets no `s3:if-none-match` key, so it
-    // would refuse every write), the three users.
-    emu.bootstrap(&base.path).await;
-    let admin = emu.sdk().await;
-    let current = s3(&admin)
-        .get_bucket_policy()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
-    let mut bucket_policy: Value = serde_json::from_str(&current).unwrap();
-    bucket_policy["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Sid"] != "TlsOnly" && s["Sid"] != "SharedBuildsWriteOnce");
-    s3(&admin)
-        .put_bucket_policy()
-        .bucket(BUCKET)
-        .policy(bucket_policy.to_string())
-        .send()
-        .await
-        .unwrap();
+    let admin = bootstrapped(&emu, &base, BUCKET).await;
     let iam = aws_sdk_iam::Client::new(&admin);
     let ephemeral = User::new(&iam, format!("eph-{stack}"), &ephemeral_policy).await;
     let deployer = User::new(&iam, format!("dep-{stack}"), &deployer_policy).await;
@@ -565,6 +570,114 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
         .send()
         .await
         .unwrap();
+}
+
+/// The API statements of a project with an `api`: which ones fakecloud enforces (the
+/// deployer's own reads of the authorizer), and why the others are proven elsewhere.
+const API_NOT_HERE: &[&str] = &[
+    "ApiFunctionRoles",
+    "ApiFunctionRolesBounded",
+    "PassApiFunctionRoles",
+    "CreateApiFunctions",
+    "ApiInvokePermissions",
+    "ApiLogs",
+    "OperateApi",
+    "CreateApis",
+    "Apis",
+    "UpdateApiParts",
+    "ReadApiTags",
+    "RoutesOnlyThroughTheAuthorizer",
+    "OnlyLambdaAuthorizers",
+    "OnlyTheStacksAuthorizer",
+];
+
+/// A copy of a stack with an API, deployed and torn down by the ephemeral role holding
+/// exactly what `policy --role ephemeral` prints for it: the API's functions and zips, and
+/// the wiring checks' reads of the authorizer, which fakecloud enforces (CloudFormation's
+/// provisioning and API Gateway it does not: tests/ci_roles.rs proves those statements).
+/// Without `ApiFunctions`, `up` fails naming the read it needs.
+#[tokio::test]
+async fn the_ephemeral_role_deploys_a_copy_with_its_api() {
+    let emu = Emu::fakecloud();
+    // A region of its own: another test strips us-east-1's bucket policy while it runs.
+    let base = Inputs::new(json!({"region": "us-west-2", "api": {"routes": {"GET /me": {}}}}));
+    std::fs::create_dir(base.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        base.dir.path().join("policies/me.cedar"),
+        "permit(principal, action == App::Action::\"GET /me\", resource);\n",
+    )
+    .unwrap();
+    let printed = emu
+        .run(
+            &base.path,
+            &["policy", "--account", ACCOUNT, "--role", "ephemeral"],
+        )
+        .await
+        .succeeded();
+    let policy = policy_of(&printed);
+    let api_sids: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .filter(|sid| sid.contains("Api") || sid.contains("Authorizer"))
+        .collect();
+    let mut classified: Vec<&str> = API_NOT_HERE
+        .iter()
+        .copied()
+        .chain(["ApiFunctions"])
+        .collect();
+    classified.sort();
+    let mut sorted = api_sids.clone();
+    sorted.sort();
+    assert_eq!(sorted, classified, "every API statement is classified");
+
+    let admin = bootstrapped(&emu, &base, "deployer-artifacts-000000000000-us-west-2").await;
+    let iam = aws_sdk_iam::Client::new(&admin);
+    let ephemeral = User::new(&iam, format!("eph-{}", base.stack), &policy).await;
+    // Every read of the wiring checks is allowed: the one check that fails is fakecloud's,
+    // which files the permission CloudFormation adds on the authorizer's alias under the
+    // unqualified function (GetPolicy with the `live` qualifier: none), where Lambda keeps
+    // an alias's own policy (Lambda developer guide, "Viewing resource-based IAM policies in
+    // Lambda": a qualified ARN's policy applies to that alias). tests/api.rs passes it on
+    // ministack.
+    let up = emu
+        .run_as(&base.path, &["--suffix", "a1", "up"], ephemeral.key())
+        .await;
+    assert_eq!(up.code, 4, "{}", up.stderr);
+    assert!(
+        up.stderr.contains("1 check failed")
+            && up.stderr.contains("only this API invokes the authorizer: no statement lets API Gateway invoke the authorizer"),
+        "{}",
+        up.stderr
+    );
+    assert!(!up.stderr.contains("AccessDenied"), "{}", up.stderr);
+
+    let mut without = policy.clone();
+    without["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "ApiFunctions");
+    ephemeral.allow(&iam, &without).await;
+    let denied = emu
+        .run_as(&base.path, &["--suffix", "a1", "up"], ephemeral.key())
+        .await;
+    assert_eq!(denied.code, 1, "without ApiFunctions: {}", denied.stderr);
+    assert!(
+        denied.stderr.contains("lambda:GetFunction") && denied.stderr.contains(&ephemeral.arn()),
+        "the message names the read and the caller:\n{}",
+        denied.stderr
+    );
+    ephemeral.allow(&iam, &policy).await;
+    emu.run_as(&base.path, &["--suffix", "a1", "down"], ephemeral.key())
+        .await
+        .succeeded();
+    let copy = format!("{}--a1", base.stack);
+    assert!(
+        emu.leftovers(&copy).await.is_empty(),
+        "{:?}",
+        emu.leftovers(&copy).await
+    );
 }
 
 /// `bootstrap` is idempotent and prints its plan: a second run changes nothing, and the code

@@ -5,7 +5,8 @@
 //! ArnLike, Bool, Null, each with `IfExists` ("Condition operators"): a key missing from the
 //! request fails a positive operator, passes a negated one and any `...IfExists`; and
 //! `ForAllValues:` for multivalued keys ("Multivalued context keys"): every value of the key
-//! must match, and a missing key matches.
+//! must match, and a missing key matches; `ForAnyValue:`: one value must match, and a missing
+//! key does not.
 //!
 //! The tests use it to prove what the printed policies allow and refuse, including the
 //! conditions fakecloud does not evaluate (it sets no `iam:PermissionsBoundary` key).
@@ -30,6 +31,7 @@ pub fn app_scope(
         role,
         code_signing: None,
         existing_pool: None,
+        api: None,
     }
 }
 
@@ -107,9 +109,13 @@ fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, Vec<Str
         return true;
     };
     ops.iter().all(|(op, keys)| {
-        let (op, for_all) = match op.strip_prefix("ForAllValues:") {
-            Some(rest) => (rest, true),
-            None => (op.as_str(), false),
+        let (op, for_all, for_any) = match (
+            op.strip_prefix("ForAllValues:"),
+            op.strip_prefix("ForAnyValue:"),
+        ) {
+            (Some(rest), _) => (rest, true, false),
+            (_, Some(rest)) => (rest, false, true),
+            _ => (op.as_str(), false, false),
         };
         let (base, if_exists) = match op.strip_suffix("IfExists") {
             Some(b) => (b, true),
@@ -126,7 +132,7 @@ fn condition_holds(condition: Option<&Value>, context: &BTreeMap<String, Vec<Str
                 return wanted.iter().any(|w| (w == "true") == absent);
             }
             let Some(found) = found else {
-                return for_all || if_exists || base.contains("Not");
+                return !for_any && (for_all || if_exists || base.contains("Not"));
             };
             let one = |found: &String| match base {
                 "StringEquals" | "Bool" => wanted.iter().any(|w| w == found),
@@ -206,4 +212,20 @@ fn the_evaluator_follows_iams_rules() {
         Decision::Allow("C".into())
     );
     assert!(glob("a*b?d", "axxbcd") && !glob("a*b?d", "axxbd"));
+    // ForAnyValue: a missing key never matches, even a negated operator.
+    let deny = serde_json::json!({"Statement": [
+        {"Sid": "A", "Effect": "Allow", "Action": "x:Y", "Resource": "*"},
+        {"Sid": "N", "Effect": "Deny", "Action": "x:Y", "Resource": "*",
+         "Condition": {"ForAnyValue:StringNotEquals": {"k": "ok"}}},
+    ]});
+    let y = Request::new("x:Y", "r");
+    assert_eq!(evaluate(&deny, &y), Decision::Allow("A".into()));
+    assert_eq!(
+        evaluate(&deny, &y.clone().with("k", "ok")),
+        Decision::Allow("A".into())
+    );
+    assert_eq!(
+        evaluate(&deny, &y.with_all("k", &["ok", "no"])),
+        Decision::Deny("N".into())
+    );
 }
