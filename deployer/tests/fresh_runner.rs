@@ -116,3 +116,70 @@ async fn a_runner_without_the_cross_build_tools_deploys_a_shared_build_and_is_to
 
     deployer(&inputs.path, &["down"]).await.succeeded();
 }
+
+/// A stack with an API: `build --publish` shares the authorizer's and `whoami`'s builds
+/// beside the trigger's, and a runner that cannot compile anything deploys the whole stack
+/// from them.
+#[tokio::test]
+async fn a_runner_without_the_tools_deploys_an_api_from_the_shared_builds() {
+    let inputs = Inputs::new(json!({"api": {"routes": {"GET /me": {}}}}));
+    std::fs::create_dir(inputs.dir.path().join("policies")).unwrap();
+    std::fs::write(
+        inputs.dir.path().join("policies/me.cedar"),
+        "permit(principal, action == App::Action::\"GET /me\", resource);\n",
+    )
+    .unwrap();
+    let built = deployer(&inputs.path, &["build", "--publish", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    let api = built["api"].as_array().expect("the API's builds");
+    let names: Vec<&str> = api
+        .iter()
+        .map(|b| b["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["authorizer", "whoami"], "{built}");
+    for b in api {
+        let key = b["artifact"]["sourceKey"].as_str().unwrap();
+        assert_eq!(
+            b["published"]["key"],
+            format!(
+                "_builds/{}/{}-{key}.zip",
+                inputs.stack,
+                b["function"].as_str().unwrap()
+            )
+        );
+    }
+    // Without `api`, the trigger alone.
+    let plain = Inputs::new(json!({}));
+    let trigger_only = deployer(&plain.path, &["build", "--publish", "--output", "json"])
+        .await
+        .succeeded()
+        .json();
+    assert!(trigger_only.get("api").is_none(), "{trigger_only}");
+
+    let home = tempfile::tempdir().unwrap();
+    let env = fresh_runner(home.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let up = deployer_with(&inputs.path, &["up", "--output", "json"], &env, None)
+        .await
+        .succeeded();
+    let report = up.json();
+    assert_eq!(report["artifact"]["from"], "shared-cache", "{}", up.stderr);
+    let checks = report["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"] == "authorizer runs the deployed zip and policies")
+            && checks.iter().all(|c| c["ok"] == true),
+        "{checks:?}"
+    );
+    for function in ["trigger", "authorizer", "whoami"] {
+        assert!(
+            !up.stderr.contains(&format!("building the {function}")),
+            "{}",
+            up.stderr
+        );
+    }
+    deployer(&inputs.path, &["down"]).await.succeeded();
+}

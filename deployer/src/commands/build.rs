@@ -1,5 +1,6 @@
 //! `build`: the trigger's zip, and with `--publish` its place in the artifacts bucket's shared
-//! builds, where `up` on any machine finds it by the trigger's source key.
+//! builds, where `up` on any machine finds it by the trigger's source key; for a stack with
+//! an `api`, the authorizer's and `whoami`'s builds too.
 
 use crate::artifacts;
 use crate::build::{self, Artifact, BuildTarget, Origin};
@@ -30,24 +31,34 @@ pub struct BuildReport {
     pub artifact: Artifact,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Published>,
+    /// With `--publish` and an `api`: the API's functions, shared the same way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api: Vec<FunctionBuild>,
+}
+
+/// One of the API's functions, built and published.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionBuild {
+    pub function: &'static str,
+    pub artifact: Artifact,
+    pub published: Published,
+}
+
+fn published_row(p: &Published) -> String {
+    format!(
+        "s3://{}/{}{}",
+        p.bucket,
+        p.key,
+        if p.uploaded { "" } else { " (already there)" }
+    )
 }
 
 impl fmt::Display for BuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.artifact)?;
         if let Some(p) = &self.published {
-            crate::output::rows(
-                f,
-                &[(
-                    "published",
-                    format!(
-                        "s3://{}/{}{}",
-                        p.bucket,
-                        p.key,
-                        if p.uploaded { "" } else { " (already there)" }
-                    ),
-                )],
-            )?;
+            crate::output::rows(f, &[("published", published_row(p))])?;
             if let Some((key, uploaded)) = &p.signed {
                 crate::output::rows(
                     f,
@@ -61,6 +72,9 @@ impl fmt::Display for BuildReport {
                     )],
                 )?;
             }
+        }
+        for b in &self.api {
+            crate::output::rows(f, &[(b.function, published_row(&b.published))])?;
         }
         Ok(())
     }
@@ -78,7 +92,13 @@ pub async fn run(
         // The account is filled in once connected.
         let project = super::bootstrap::target(&inputs, "", &clients.region);
         let local = (args.signed.as_deref(), s.local());
-        publish(s.ctx(&clients), &s.settings.paths, &target, &project, local).await?
+        let functions: &[&build::Function] = if inputs.api.is_some() {
+            &[&build::TRIGGER, &build::AUTHORIZER, &build::WHOAMI]
+        } else {
+            &[&build::TRIGGER]
+        };
+        let ctx = s.ctx(&clients);
+        publish(ctx, &s.settings.paths, &target, &project, local, functions).await?
     } else {
         s.activity.set("", crate::cancel::Doing::Building);
         let artifact = build::build(&s.settings.paths, &target).await?;
@@ -86,23 +106,25 @@ pub async fn run(
         BuildReport {
             artifact,
             published: None,
+            api: Vec::new(),
         }
     };
     s.print(&report);
     Ok(crate::error::exit::SUCCESS)
 }
 
-/// `build --publish`: the build for these sources is shared in the project's `_builds/`,
-/// once. When the bucket holds it already nothing is compiled or written; otherwise it is
-/// compiled now, never taken from this machine's cache (whose files anything running as this
-/// user could have written), and written with `If-None-Match: *`. `deployer bootstrap` made
-/// the bucket.
+/// `build --publish`: the build of each of `functions` (the trigger first) for these sources
+/// is shared in the project's `_builds/`, once. When the bucket holds it already nothing is
+/// compiled or written; otherwise it is compiled now, never taken from this machine's cache
+/// (whose files anything running as this user could have written), and written with
+/// `If-None-Match: *`. `deployer bootstrap` made the bucket.
 pub async fn publish(
     ctx: Ctx<'_>,
     paths: &Paths,
     target: &BuildTarget,
     project: &crate::bootstrap::Target,
     (signed, bootstrap_itself): (Option<&std::path::Path>, bool),
+    functions: &[&build::Function],
 ) -> Result<BuildReport, Error> {
     if *target != BuildTarget::Graviton {
         return Err(Error::Usage {
@@ -130,43 +152,95 @@ pub async fn publish(
             help: format!("an admin of account {account} runs `deployer bootstrap --region {}` once (--dry-run prints its plan)", clients.region),
         });
     }
-    let source_key = build::source_key(&build::workspace(), target, &paths.cache)?;
-    let shared = (project, source_key.as_str());
-    let named = (project, build::TRIGGER.name, source_key.as_str());
-    let (artifact, uploaded) = match artifacts::fetch_build(clients, &bucket, &account, named)
-        .await?
-    {
-        Some((bytes, _)) => {
-            let found = build::store(paths, target, &source_key, &bytes, Origin::SharedCache)?;
-            (found, false)
-        }
-        None => {
-            build::toolchain(paths, target)?;
-            ctx.activity.set("", crate::cancel::Doing::Building);
-            let spinner = ctx.progress.spinner("cargo build (trigger)");
-            let built = build::compile_zip(paths, target, &source_key).await?;
-            drop(spinner);
-            ctx.activity.clear("");
-            let bytes = built.bytes().await?;
-            let uploaded =
-                artifacts::publish_build(clients, &bucket, &account, named, bytes, &built.sha256)
-                    .await?;
-            (built, uploaded)
-        }
+    let place = Place {
+        bucket: &bucket,
+        account: &account,
+        project,
     };
-    let signed = match signed {
-        Some(file) => Some(publish_signed(clients, &bucket, &account, shared, file).await?),
-        None => None,
-    };
+    let mut builds = Vec::new();
+    for function in functions {
+        builds.push(publish_function(ctx, paths, target, &place, function).await?);
+    }
+    let mut builds = builds.into_iter();
+    let (artifact, mut published, source_key) = builds.next().expect("the trigger comes first");
+    if let Some(file) = signed {
+        published.signed =
+            Some(publish_signed(clients, &bucket, &account, (project, &source_key), file).await?);
+    }
     Ok(BuildReport {
-        published: Some(Published {
-            key: artifacts::build_key(project, build::TRIGGER.name, &source_key),
-            bucket,
-            uploaded,
-            signed,
-        }),
+        published: Some(published),
         artifact,
+        api: builds
+            .zip(functions.iter().skip(1))
+            .map(|((artifact, published, _), function)| FunctionBuild {
+                function: function.name,
+                artifact,
+                published,
+            })
+            .collect(),
     })
+}
+
+/// Where shared builds go.
+struct Place<'a> {
+    bucket: &'a str,
+    account: &'a str,
+    project: &'a str,
+}
+
+/// One function's shared build: found in the bucket, or compiled here and written once.
+async fn publish_function(
+    ctx: Ctx<'_>,
+    paths: &Paths,
+    target: &BuildTarget,
+    place: &Place<'_>,
+    function: &build::Function,
+) -> Result<(Artifact, Published, String), Error> {
+    let clients = ctx.clients;
+    let source_key = build::source_key_of(&build::workspace(), function, target, &paths.cache)?;
+    let named = (place.project, function.name, source_key.as_str());
+    let (artifact, uploaded) =
+        match artifacts::fetch_build(clients, place.bucket, place.account, named).await? {
+            Some((bytes, _)) => {
+                let found = build::store_of(
+                    paths,
+                    function,
+                    target,
+                    &source_key,
+                    &bytes,
+                    Origin::SharedCache,
+                )?;
+                (found, false)
+            }
+            None => {
+                build::toolchain(paths, target)?;
+                ctx.activity.set("", crate::cancel::Doing::Building);
+                let spinner = ctx
+                    .progress
+                    .spinner(&format!("cargo build ({})", function.name));
+                let built = build::compile_function(paths, function, target, &source_key).await?;
+                drop(spinner);
+                ctx.activity.clear("");
+                let bytes = built.bytes().await?;
+                let uploaded = artifacts::publish_build(
+                    clients,
+                    place.bucket,
+                    place.account,
+                    named,
+                    bytes,
+                    &built.sha256,
+                )
+                .await?;
+                (built, uploaded)
+            }
+        };
+    let published = Published {
+        key: artifacts::build_key(place.project, function.name, &source_key),
+        bucket: place.bucket.to_owned(),
+        uploaded,
+        signed: None,
+    };
+    Ok((artifact, published, source_key))
 }
 
 /// Shares the publisher's signed zip for `source_key` (written once, like the build).
