@@ -56,7 +56,11 @@ pub async fn verify(
     }
     let role = read.function.role.as_deref().unwrap_or_default();
     let role = role.rsplit('/').next().unwrap_or_default();
-    checks.extend(role_checks(clients, &target, role, &read.table_arn, expected).await?);
+    let reads = RoleReads {
+        table_arn: Some(&read.table_arn),
+        function: &target.function,
+    };
+    checks.extend(role_checks(clients, &target, role, reads, expected).await?);
     checks.extend(api_checks(clients, outputs, &target, expected).await?);
     Ok(checks)
 }
@@ -138,6 +142,17 @@ async fn api_checks(
         t.region, t.account
     );
     checks.push(api_permission_check(&policy, &source));
+    // Its role: its own logs and nothing else (it reads no row), within the boundary.
+    let role = configuration.role().unwrap_or_default();
+    let role = role.rsplit('/').next().unwrap_or_default();
+    let reads = RoleReads {
+        table_arn: None,
+        function,
+    };
+    let [mut least, mut bounded] = role_checks(clients, t, role, reads, expected).await?;
+    least.name = "authorizer role is least privilege";
+    bounded.name = "authorizer role is bounded";
+    checks.extend([least, bounded]);
     Ok(checks)
 }
 
@@ -451,11 +466,17 @@ fn one_version(alias: &aws_sdk_lambda::operation::get_alias::GetAliasOutput) -> 
 
 /// The role grants the table read and its own log writes, nothing else (4); it carries the
 /// project's boundary, so no policy put on it can grant more (5).
+/// What a function's role may reach: the table (the trigger's only), and its own log group.
+struct RoleReads<'a> {
+    table_arn: Option<&'a str>,
+    function: &'a str,
+}
+
 async fn role_checks(
     clients: &Clients,
     t: &Target,
     role: &str,
-    table_arn: &str,
+    reads: RoleReads<'_>,
     expected: Expected<'_>,
 ) -> Result<[Check; 2], AwsError> {
     let (attached, names, boundary) = tokio::join!(
@@ -475,11 +496,11 @@ async fn role_checks(
             .map(|doc| parse_policy(&doc))
     }))
     .await?;
-    let (account, region, function) = (&t.account, &t.region, &t.function);
+    let (account, region, function) = (&t.account, &t.region, reads.function);
     let partition = crate::aws::partition(region);
     let log_group_arn =
         format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
-    let least = role_check(&attached, &documents, table_arn, &log_group_arn);
+    let least = role_check(&attached, &documents, reads.table_arn, &log_group_arn);
     let want =
         crate::policy::boundary_arn(partition, account, expected.project, region, expected.kind);
     let bounded = Check {
@@ -605,7 +626,7 @@ pub fn permission_check(policy: &Value, pool_arn: &str, account: &str) -> Check 
 pub fn role_check(
     attached: &[String],
     documents: &[Value],
-    table_arn: &str,
+    table_arn: Option<&str>,
     log_group_arn: &str,
 ) -> Check {
     let mut problems: Vec<String> = attached
@@ -628,9 +649,9 @@ pub fn role_check(
             }
             let resources = as_list(s.get("Resource"));
             for action in as_list(s.get("Action")) {
-                let allowed_on: &[&str] = match action.as_str() {
-                    "dynamodb:GetItem" => &[table_arn],
-                    "logs:CreateLogStream" | "logs:PutLogEvents" => {
+                let allowed_on: &[&str] = match (action.as_str(), table_arn) {
+                    ("dynamodb:GetItem", Some(table_arn)) => &[table_arn],
+                    ("logs:CreateLogStream" | "logs:PutLogEvents", _) => {
                         &[log_group_arn, &format!("{log_group_arn}:*")]
                     }
                     _ => {
@@ -674,24 +695,35 @@ mod tests {
             {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
             {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": format!("{LOGS}:*")}
         ]});
-        assert!(role_check(&[], std::slice::from_ref(&good), TABLE, LOGS).ok);
+        assert!(role_check(&[], std::slice::from_ref(&good), Some(TABLE), LOGS).ok);
         let wildcard = json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}});
-        let check = role_check(&[], &[good.clone(), wildcard], TABLE, LOGS);
+        let check = role_check(&[], &[good.clone(), wildcard], Some(TABLE), LOGS);
         assert!(
             !check.ok && check.detail.contains("dynamodb:GetItem is allowed on *"),
             "{}",
             check.detail
         );
         let scan = json!({"Statement": [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": TABLE}]});
-        assert!(!role_check(&[], &[scan], TABLE, LOGS).ok);
+        assert!(!role_check(&[], &[scan], Some(TABLE), LOGS).ok);
         assert!(
             !role_check(
                 &["arn:aws:iam::aws:policy/AdministratorAccess".into()],
-                &[good],
-                TABLE,
+                &[good.clone()],
+                Some(TABLE),
                 LOGS
             )
             .ok
+        );
+        // A role that reads no table (the authorizer's): a row read is one grant too many.
+        let logs_only = json!({"Statement": [
+            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": format!("{LOGS}:*")}
+        ]});
+        assert!(role_check(&[], std::slice::from_ref(&logs_only), None, LOGS).ok);
+        let check = role_check(&[], &[good], None, LOGS);
+        assert!(
+            !check.ok && check.detail.contains("dynamodb:GetItem is allowed"),
+            "{}",
+            check.detail
         );
     }
 

@@ -119,6 +119,8 @@ async fn the_api_decides_every_call_on_the_tokens_claims() {
         "authorizer alias runs one version",
         "only this API invokes the authorizer",
         "authorizer trusts only this pool",
+        "authorizer role is least privilege",
+        "authorizer role is bounded",
     ] {
         let check = up["checks"]
             .as_array()

@@ -575,7 +575,6 @@ async fn each_ci_role_does_its_job_and_nothing_of_the_others() {
 /// The API statements of a project with an `api`: which ones fakecloud enforces (the
 /// deployer's own reads of the authorizer), and why the others are proven elsewhere.
 const API_NOT_HERE: &[&str] = &[
-    "ApiFunctionRoles",
     "ApiFunctionRolesBounded",
     "PassApiFunctionRoles",
     "CreateApiFunctions",
@@ -591,11 +590,17 @@ const API_NOT_HERE: &[&str] = &[
     "OnlyTheStacksAuthorizer",
 ];
 
+/// The API statements fakecloud enforces, and the permission `up` names without each.
+const API_ENFORCED: &[(&str, &str)] = &[
+    ("ApiFunctions", "lambda:GetFunction"),
+    ("ApiFunctionRoles", "iam:GetRole"),
+];
+
 /// A copy of a stack with an API, deployed and torn down by the ephemeral role holding
 /// exactly what `policy --role ephemeral` prints for it: the API's functions and zips, and
 /// the wiring checks' reads of the authorizer, which fakecloud enforces (CloudFormation's
 /// provisioning and API Gateway it does not: tests/ci_roles.rs proves those statements).
-/// Without `ApiFunctions`, `up` fails naming the read it needs.
+/// Without each statement fakecloud enforces, `up` fails naming the read it needs.
 #[tokio::test]
 async fn the_ephemeral_role_deploys_a_copy_with_its_api() {
     let emu = Emu::fakecloud();
@@ -625,7 +630,7 @@ async fn the_ephemeral_role_deploys_a_copy_with_its_api() {
     let mut classified: Vec<&str> = API_NOT_HERE
         .iter()
         .copied()
-        .chain(["ApiFunctions"])
+        .chain(API_ENFORCED.iter().map(|(sid, _)| *sid))
         .collect();
     classified.sort();
     let mut sorted = api_sids.clone();
@@ -653,21 +658,23 @@ async fn the_ephemeral_role_deploys_a_copy_with_its_api() {
     );
     assert!(!up.stderr.contains("AccessDenied"), "{}", up.stderr);
 
-    let mut without = policy.clone();
-    without["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Sid"] != "ApiFunctions");
-    ephemeral.allow(&iam, &without).await;
-    let denied = emu
-        .run_as(&base.path, &["--suffix", "a1", "up"], ephemeral.key())
-        .await;
-    assert_eq!(denied.code, 1, "without ApiFunctions: {}", denied.stderr);
-    assert!(
-        denied.stderr.contains("lambda:GetFunction") && denied.stderr.contains(&ephemeral.arn()),
-        "the message names the read and the caller:\n{}",
-        denied.stderr
-    );
+    for (sid, permission) in API_ENFORCED {
+        let mut without = policy.clone();
+        without["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["Sid"] != *sid);
+        ephemeral.allow(&iam, &without).await;
+        let denied = emu
+            .run_as(&base.path, &["--suffix", "a1", "up"], ephemeral.key())
+            .await;
+        assert_eq!(denied.code, 1, "without {sid}: {}", denied.stderr);
+        assert!(
+            denied.stderr.contains(permission) && denied.stderr.contains(&ephemeral.arn()),
+            "without {sid}, the message names {permission} and the caller:\n{}",
+            denied.stderr
+        );
+    }
     ephemeral.allow(&iam, &policy).await;
     emu.run_as(&base.path, &["--suffix", "a1", "down"], ephemeral.key())
         .await

@@ -170,23 +170,30 @@ async fn bound_on_emulator(
     account: &str,
     outputs: &BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let role = inputs.function_name();
-    if outputs.get(FUNCTION_NAME) != Some(&role) {
+    let trigger = inputs.function_name();
+    if outputs.get(FUNCTION_NAME) != Some(&trigger) {
         return Ok(());
     }
+    // The API's roles (a stack with an `api`) are named after their functions too.
+    let mut roles = vec![trigger];
+    if let Some(authorizer) = outputs.get(crate::stack::output::AUTHORIZER_FUNCTION_NAME) {
+        roles.push(authorizer.clone());
+    }
     let iam = &ctx.clients.iam;
-    let found = iam
-        .role_boundary(&role)
-        .await
-        .map_err(|e| ctx.clients.err("iam", "GetRole", e))?;
-    if found.is_none() {
-        let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
-        ctx.progress.note(&format!(
-            "the emulator's CloudFormation left role {role} without its permissions boundary (a known gap; AWS applies it): setting it directly"
-        ));
-        iam.put_role_boundary(&role, &target.boundary_arn(target.kind))
+    let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
+    for role in roles {
+        let found = iam
+            .role_boundary(&role)
             .await
-            .map_err(|e| ctx.clients.err("iam", "PutRolePermissionsBoundary", e))?;
+            .map_err(|e| ctx.clients.err("iam", "GetRole", e))?;
+        if found.is_none() {
+            ctx.progress.note(&format!(
+                "the emulator's CloudFormation left role {role} without its permissions boundary (a known gap; AWS applies it): setting it directly"
+            ));
+            iam.put_role_boundary(&role, &target.boundary_arn(target.kind))
+                .await
+                .map_err(|e| ctx.clients.err("iam", "PutRolePermissionsBoundary", e))?;
+        }
     }
     Ok(())
 }
