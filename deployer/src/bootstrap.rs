@@ -37,7 +37,7 @@ impl Target {
             role: Role::Deployer,
             code_signing: None,
             existing_pool: None,
-            api: None,
+            api: false,
         }
     }
 

@@ -146,6 +146,14 @@ pub fn apply(
     out.table.name = None;
     out.base_table = inputs.table.name.clone();
     out.lifecycle = Lifecycle::Disposable;
+    // A copy's API never reaches the backends: its authorizer and policies are the pull
+    // request's, so every route calls the copy's own `whoami`, which echoes what the backend
+    // would receive (docs/security.md, "A stack with an API").
+    if let Some(api) = &mut out.api {
+        for route in api.routes.values_mut() {
+            route.target = crate::inputs::WHOAMI.into();
+        }
+    }
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
     let mut tags: BTreeMap<String, String> = BTreeMap::new();
     tags.insert(TAG_EPHEMERAL.into(), "true".into());
@@ -264,6 +272,36 @@ mod tests {
                 .as_deref(),
             Some("2024-02-29T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn a_copys_routes_call_its_own_whoami_never_a_backend() {
+        let inputs = StackInputs::parse(
+            r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {
+                "GET /a": {"target": "arn:aws:lambda:us-east-1:123456789012:function:orders"},
+                "GET /b": {"target": "https://backend.example.com/b"},
+                "GET /c": {}}}}"#,
+            "t.json",
+        )
+        .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_379_768);
+        let copy = apply(&inputs, "pr7", Duration::from_secs(60), now, &env(&[]));
+        let targets: Vec<&str> = copy
+            .api
+            .as_ref()
+            .unwrap()
+            .routes
+            .values()
+            .map(|r| r.target.as_str())
+            .collect();
+        assert_eq!(targets, ["whoami", "whoami", "whoami"]);
+        // The rendered template integrates no backend.
+        let template = crate::render::render(&copy).unwrap();
+        assert!(!template.contains("function:orders") && !template.contains("backend.example.com"));
+        assert!(template.contains("WhoamiFunction"));
+        // The base stack keeps its backends.
+        let base = crate::render::render(&inputs).unwrap();
+        assert!(base.contains("function:orders") && base.contains("backend.example.com"));
     }
 
     #[test]

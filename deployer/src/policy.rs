@@ -62,17 +62,9 @@ pub struct Scope {
     /// A pool made outside the deployer (`userPool.existing`): the role reaches that pool by
     /// its ARN, and no other pool at all.
     pub existing_pool: Option<ExistingPool>,
-    /// The stack's API (`api` in the inputs): the roles may then make its functions and its
-    /// HTTP API, and open the backends its routes call to API Gateway.
-    pub api: Option<ApiScope>,
-}
-
-/// What a stack's API reaches beyond its own resources.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApiScope {
-    /// The Lambda functions its routes call (their ARNs as the inputs give them): the only
-    /// functions not the stack's own whose invoke permissions the roles may change.
-    pub backends: Vec<String>,
+    /// The stack has an API (`api` in the inputs): the roles may then make its functions
+    /// and its HTTP API. Never the backends' invoke permissions (see `api_statements`).
+    pub api: bool,
 }
 
 /// The existing pool a role deploys to.
@@ -591,8 +583,8 @@ fn deploying(s: &Scope) -> Vec<Statement> {
         ),
     ]);
     statements.extend(pools(s, pool_tag));
-    if let Some(api) = &s.api {
-        statements.extend(api_statements(s, api, &boundary));
+    if s.api {
+        statements.extend(api_statements(s, &boundary));
     }
     statements
 }
@@ -601,9 +593,16 @@ fn deploying(s: &Scope) -> Vec<Statement> {
 /// log groups, as for the trigger; its HTTP API, scoped by the `deployer:stack` tag the
 /// template sets on it, which API Gateway's HTTP API resources (routes, integrations,
 /// authorizers, stages) are authorized with (Service Authorization Reference, "Amazon API
-/// Gateway Management V2", resource types); and the invoke permissions API Gateway needs on
-/// the backends the inputs name, and on no other function.
-fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
+/// Gateway Management V2", resource types); API Gateway's invoke permissions on the stack's
+/// own two functions.
+///
+/// Never `lambda:AddPermission` or `RemovePermission` on a backend the routes call: IAM has
+/// no key for a permission's `SourceArn` or `SourceAccount`, so a role that may add one may
+/// open the backend to every API Gateway API of every account, and one that may remove one
+/// may cut any caller off it. An admin's `up` makes the base stack's backend permissions
+/// (once, and again when a route's backend changes); a copy's routes call its own `whoami`,
+/// never a backend (`ephemeral::apply`).
+fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
     let n = s.names();
     let (p, r) = (&s.partition, &s.region);
     let authorizer = crate::inputs::authorizer_of_stack(&n.stack);
@@ -637,7 +636,8 @@ fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
     let api_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
     let from_api_gateway =
         json!({"StringEquals": {"lambda:Principal": "apigateway.amazonaws.com"}});
-    let mut statements = vec![
+    let tags = format!("arn:{p}:apigateway:{r}::/tags/*");
+    vec![
         allow("ApiFunctionRoles", ROLE_ACTIONS, roles.clone()),
         allow("ApiFunctionRolesBounded", BOUNDED_ROLE_ACTIONS, roles.clone())
             .when(json!({"StringEquals": {"iam:PermissionsBoundary": boundary}})),
@@ -659,17 +659,15 @@ fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
             &["lambda:AddPermission"],
             vec![format!("{authorizer_arn}:live"), whoami_arn],
         )
-        .when(from_api_gateway.clone()),
+        .when(from_api_gateway),
         allow("ApiLogs", LOG_GROUP_ACTIONS, log_groups.clone()),
         // `logs --authorizer`: the decisions.
         allow("OperateApi", &["logs:FilterLogEvents"], log_groups),
         // The create has no API to scope: its request must carry this role's stack tag.
         allow("CreateApis", &["apigateway:POST"], vec![apis.clone()])
             .when(api_tag("aws:RequestTag")),
-        // The API and everything in it, by the API's tag. No tagging action: the tag the
-        // create set stays (TagResource is on `/tags/...`, not granted), so an API of
-        // another stack never becomes this role's. No PUT on the API itself (a reimport
-        // would replace its routes wholesale).
+        // The API and everything in it, by the API's tag. No PUT on the API itself (a
+        // reimport would replace its routes wholesale).
         allow(
             "Apis",
             &[
@@ -685,13 +683,35 @@ fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
         // stage (never the API itself).
         allow("UpdateApiParts", &["apigateway:PUT"], vec![format!("{apis}/*/*")])
             .when(api_tag("aws:ResourceTag")),
+        // The stack's tags, which CloudFormation puts on the API and its stage (the Tags
+        // resource, `/tags/<arn>`, or the tagged resource itself): only on this role's APIs,
+        // and never another stack's `deployer:stack` (so an API never changes stack), as for
+        // pools.
+        allow(
+            "TagApis",
+            &[
+                "apigateway:TagResource",
+                "apigateway:UntagResource",
+                "apigateway:POST",
+                "apigateway:DELETE",
+            ],
+            vec![tags.clone(), format!("{apis}/*")],
+        )
+        .when(json!({
+            tag_test: { format!("aws:ResourceTag/{STACK_TAG}"): n.stack_tag },
+            format!("{tag_test}IfExists"): { format!("aws:RequestTag/{STACK_TAG}"): n.stack_tag },
+        })),
+        // (Removing it would only lose the role its own API: no API without it matches.)
+        allow(
+            "KeepApiStackTag",
+            &["apigateway:UntagResource", "apigateway:DELETE"],
+            vec![tags.clone()],
+        )
+        .when(json!({"ForAnyValue:StringEquals": {"aws:TagKeys": [STACK_TAG]}}))
+        .deny(),
         // Reading tags is what CloudFormation's handlers do after a create; tags are no
         // secret.
-        allow(
-            "ReadApiTags",
-            &["apigateway:GET"],
-            vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
-        ),
+        allow("ReadApiTags", &["apigateway:GET"], vec![tags]),
         // Every route goes through an authorizer (a route of `NONE` would open the backends
         // to anyone), and every authorizer is this stack's function, a Lambda (REQUEST)
         // authorizer: never a JWT authorizer trusting another issuer, nor another function.
@@ -704,6 +724,15 @@ fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
             "Null": {"apigateway:Request/RouteAuthorizationType": "false"},
             "ForAnyValue:StringNotEquals": {"apigateway:Request/RouteAuthorizationType": "CUSTOM"},
         }))
+        .deny(),
+        // A route made without saying how it is authorized is made without authorization
+        // (CreateRoute's default is NONE); the template always says CUSTOM.
+        allow(
+            "RoutesSayTheirAuthorizer",
+            &["apigateway:POST"],
+            vec![format!("{apis}/*/routes")],
+        )
+        .when(json!({"Null": {"apigateway:Request/RouteAuthorizationType": "true"}}))
         .deny(),
         allow(
             "OnlyLambdaAuthorizers",
@@ -727,27 +756,7 @@ fn api_statements(s: &Scope, api: &ApiScope, boundary: &str) -> Vec<Statement> {
             )},
         }))
         .deny(),
-    ];
-    if !api.backends.is_empty() {
-        statements.extend([
-            // The backends the inputs name, opened to API Gateway (the template scopes each
-            // permission to this API with its SourceArn; IAM has no key for it, and the
-            // wiring checks read it back).
-            allow(
-                "BackendInvokePermissions",
-                &["lambda:AddPermission"],
-                api.backends.clone(),
-            )
-            .when(from_api_gateway),
-            // Reading and removing the stack's permissions again (`down`).
-            allow(
-                "BackendPermissions",
-                &["lambda:GetPolicy", "lambda:RemovePermission"],
-                api.backends.clone(),
-            ),
-        ]);
-    }
-    statements
+    ]
 }
 
 /// The user pool statements: a pool of the stack's own, scoped by its `deployer:stack` tag;

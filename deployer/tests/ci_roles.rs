@@ -19,15 +19,13 @@ const COPIES_BOUNDARY: &str =
     "arn:aws:iam::111122223333:policy/deployer/app-copies-boundary-eu-west-1";
 const BUCKET: &str = "deployer-artifacts-111122223333-eu-west-1";
 
-/// The route backend of the project's API (`api.routes[...].target`).
+/// A Lambda backend a route of the project's API calls (`api.routes[...].target`).
 const BACKEND: &str = "arn:aws:lambda:eu-west-1:111122223333:function:projects-backend";
 
-/// Project `app`, with an API whose routes call one Lambda backend.
+/// Project `app`, with an API.
 fn scope(role: Role) -> Scope {
     Scope {
-        api: Some(policy::ApiScope {
-            backends: vec![BACKEND.into()],
-        }),
+        api: true,
         ..iam_eval::app_scope(ACCOUNT, REGION, role)
     }
 }
@@ -232,10 +230,12 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "CreateApis",
                 "Apis",
                 "UpdateApiParts",
+                "TagApis",
+                "KeepApiStackTag",
                 "RoutesOnlyThroughTheAuthorizer",
+                "RoutesSayTheirAuthorizer",
                 "OnlyLambdaAuthorizers",
                 "OnlyTheStacksAuthorizer",
-                "BackendInvokePermissions",
             ],
         ),
         (
@@ -255,10 +255,12 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "CreateApis",
                 "Apis",
                 "UpdateApiParts",
+                "TagApis",
+                "KeepApiStackTag",
                 "RoutesOnlyThroughTheAuthorizer",
+                "RoutesSayTheirAuthorizer",
                 "OnlyLambdaAuthorizers",
                 "OnlyTheStacksAuthorizer",
-                "BackendInvokePermissions",
             ],
         ),
         (Role::Publisher, &["PublishSharedBuilds"]),
@@ -987,8 +989,6 @@ const API_WORK: &[(&str, &str)] = &[
     ("lambda:DeleteFunction", "whoami"),
     ("lambda:AddPermission", "alias"),
     ("lambda:AddPermission", "whoami"),
-    ("lambda:AddPermission", "backend"),
-    ("lambda:RemovePermission", "backend"),
     ("logs:FilterLogEvents", "decisions"),
     ("apigateway:POST", "apis"),
     ("apigateway:GET", "api"),
@@ -1014,10 +1014,6 @@ fn an_api_stacks_role_runs_its_api_and_nothing_of_another() {
             "ephemeral: {action} on {kind}: {:?}",
             on(&ephemeral, "app--gh42-1a2b3c")
         );
-        if *kind == "backend" {
-            // The one resource both roles share: the backend the inputs name.
-            continue;
-        }
         assert!(
             !on(&ephemeral, "app").allowed(),
             "ephemeral: {action} on the base stack's {kind}"
@@ -1055,6 +1051,12 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
                 .with("apigateway:Request/RouteAuthorizationType", t)
         };
         assert!(decide(route("CUSTOM")).allowed(), "{role:?}");
+        // CreateRoute's default is NONE: a route that does not say is refused.
+        assert_eq!(
+            decide(api_req(own, "apigateway:POST", "routes")),
+            Decision::Deny("RoutesSayTheirAuthorizer".into()),
+            "{role:?}: a route without an authorization type"
+        );
         for t in ["NONE", "AWS_IAM", "JWT"] {
             assert_eq!(
                 decide(route(t)),
@@ -1087,13 +1089,36 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
             Decision::Deny("OnlyLambdaAuthorizers".into()),
             "{role:?}: a JWT authorizer trusting any issuer"
         );
-        // Tags stay: no tagging action on any API Gateway resource.
-        let tag = Request::new(
-            "apigateway:POST",
-            &format!("arn:aws:apigateway:{REGION}::/tags/arn%3Aaws%3Aapigateway%3A{REGION}%3A%3A%2Fapis%2Fprod1"),
-        )
-        .with("aws:RequestTag/deployer:stack", own);
-        assert!(!decide(tag).allowed(), "{role:?}: retagging an API");
+        // Tags: the stack's own on its own APIs; never another stack's, and never removing
+        // the stack tag (an API never changes stack).
+        let tags = format!("arn:aws:apigateway:{REGION}::/tags/arn%3Aaws%3Aapigateway%3A{REGION}%3A%3A%2Fapis%2Fabc123");
+        let tag = |on: &str, to: &str| {
+            Request::new("apigateway:TagResource", &tags)
+                .with("aws:ResourceTag/deployer:stack", on)
+                .with("aws:RequestTag/deployer:stack", to)
+        };
+        assert!(
+            decide(tag(own, own)).allowed(),
+            "{role:?}: the stack's tags"
+        );
+        assert!(
+            !decide(tag(own, "billing")).allowed(),
+            "{role:?}: into another stack"
+        );
+        assert!(
+            !decide(tag("billing", own)).allowed(),
+            "{role:?}: another stack's API"
+        );
+        let untag = |keys: &[&str]| {
+            Request::new("apigateway:UntagResource", &tags)
+                .with("aws:ResourceTag/deployer:stack", own)
+                .with_all("aws:TagKeys", keys)
+        };
+        assert!(decide(untag(&["lifecycle"])).allowed(), "{role:?}");
+        assert_eq!(
+            decide(untag(&["lifecycle", "deployer:stack"])),
+            Decision::Deny("KeepApiStackTag".into())
+        );
         // An API of no stack, or made without the tag.
         let untagged = Request::new(
             "apigateway:POST",
@@ -1108,15 +1133,14 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
             !decide(prod).allowed(),
             "{role:?}: a route on an untagged API"
         );
-        // Invoke permissions: only for API Gateway, and only on the stack's functions and
-        // the backends the inputs name.
+        // Invoke permissions: only for API Gateway, and only on the stack's functions.
         for principal in [
             "*",
             "s3.amazonaws.com",
             "cognito-idp.amazonaws.com",
             "123456789012",
         ] {
-            for kind in ["alias", "whoami", "backend"] {
+            for kind in ["alias", "whoami"] {
                 let r =
                     api_req(own, "lambda:AddPermission", kind).with("lambda:Principal", principal);
                 assert!(
@@ -1125,17 +1149,16 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
                 );
             }
         }
-        let elsewhere = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments");
+        // Never a backend's permissions, whatever the principal: IAM has no key for a
+        // permission's SourceArn, so one a role added could open the backend to every
+        // account's APIs, and one it removed could cut the backend's callers off.
         for action in [
             "lambda:AddPermission",
             "lambda:RemovePermission",
             "lambda:GetPolicy",
         ] {
-            let r = api_req(own, action, "backend").clone_to(&elsewhere);
-            assert!(
-                !decide(r).allowed(),
-                "{role:?}: {action} on a function no route calls"
-            );
+            let r = api_req(own, action, "backend");
+            assert!(!decide(r).allowed(), "{role:?}: {action} on a backend");
         }
         // The API's functions' roles: only with the boundary, passed to Lambda only.
         let unbounded = api_req(own, "iam:CreateRole", "authorizer-role").with(
@@ -1156,13 +1179,12 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
 }
 
 #[test]
-fn the_printed_policy_names_the_backends_the_routes_call_and_only_them() {
+fn the_printed_policy_opens_no_backend_and_grants_the_api_only_with_an_api() {
     let inputs = deployer::inputs::StackInputs::parse(
         &serde_json::json!({
             "stackName": "app", "userPoolDomainName": "d",
             "api": {"routes": {
                 "GET /projects/{projectId}": {"target": BACKEND},
-                "POST /projects": {"target": BACKEND},
                 "GET /me": {"target": "whoami"},
                 "GET /health": {"target": "https://backend.example.com/health"}
             }}
@@ -1171,45 +1193,31 @@ fn the_printed_policy_names_the_backends_the_routes_call_and_only_them() {
         "inputs",
     )
     .unwrap();
-    let printed = deployer::commands::policy::policy(
-        &inputs,
-        (Some(REGION.into()), &[]),
-        &args(PolicyRole::Ephemeral, None),
-    )
-    .unwrap();
-    let statement = |sid: &str| {
-        printed["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == sid)
-            .cloned()
-    };
-    let backends = statement("BackendInvokePermissions").expect("the backends' statement");
-    assert_eq!(backends["Resource"], serde_json::json!([BACKEND]));
-    assert!(statement("CreateApis").is_some());
-    // Without a Lambda target, no backend statement; without `api`, no API statement.
-    let whoami_only = deployer::inputs::StackInputs::parse(
-        r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#,
-        "inputs",
-    )
-    .unwrap();
-    let p = deployer::commands::policy::policy(
-        &whoami_only,
-        (Some(REGION.into()), &[]),
-        &args(PolicyRole::Deployer, None),
-    )
-    .unwrap();
-    let sids: Vec<&str> = p["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["Sid"].as_str().unwrap())
-        .collect();
-    assert!(
-        sids.contains(&"Apis") && !sids.contains(&"BackendInvokePermissions"),
-        "{sids:?}"
-    );
+    for role in [PolicyRole::Deployer, PolicyRole::Ephemeral] {
+        let printed = deployer::commands::policy::policy(
+            &inputs,
+            (Some(REGION.into()), &[]),
+            &args(role, None),
+        )
+        .unwrap();
+        let text = printed.to_string();
+        assert!(text.contains("\"CreateApis\""), "{text}");
+        assert!(
+            !text.contains("projects-backend"),
+            "{role:?} names the backend: {text}"
+        );
+        for action in ["lambda:AddPermission", "lambda:RemovePermission"] {
+            assert!(
+                !evaluate(
+                    &printed,
+                    &Request::new(action, BACKEND)
+                        .with("lambda:Principal", "apigateway.amazonaws.com")
+                )
+                .allowed(),
+                "{role:?}: {action} on the backend"
+            );
+        }
+    }
     let plain = deployer::inputs::StackInputs::parse(
         r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
         "inputs",

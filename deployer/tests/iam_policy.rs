@@ -585,7 +585,10 @@ const API_NOT_HERE: &[&str] = &[
     "Apis",
     "UpdateApiParts",
     "ReadApiTags",
+    "TagApis",
+    "KeepApiStackTag",
     "RoutesOnlyThroughTheAuthorizer",
+    "RoutesSayTheirAuthorizer",
     "OnlyLambdaAuthorizers",
     "OnlyTheStacksAuthorizer",
 ];

@@ -93,22 +93,8 @@ pub fn scope(
         role,
         code_signing: inputs.trigger.code_signing_config_arn.clone(),
         existing_pool,
-        api: inputs.api.as_ref().map(api_scope),
+        api: inputs.api.is_some(),
     })
-}
-
-/// The API's reach: the Lambda functions its routes call (the other targets are the stack's
-/// own `whoami` or HTTPS URLs, which need no permission).
-fn api_scope(api: &crate::inputs::ApiInputs) -> crate::policy::ApiScope {
-    let backends: std::collections::BTreeSet<String> = api
-        .routes
-        .values()
-        .filter(|r| r.target.starts_with("arn:"))
-        .map(|r| r.target.clone())
-        .collect();
-    crate::policy::ApiScope {
-        backends: backends.into_iter().collect(),
-    }
 }
 
 /// The role's policy document.

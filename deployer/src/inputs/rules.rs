@@ -850,7 +850,7 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "api-target",
-        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]) other than the stack's own functions, or an https:// URL",
+        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]) other than the stack's own functions and any stack's trigger (`<stack>-pretoken`, which reads user rows), or an https:// URL",
         doc: HTTP_INTEGRATIONS,
         check: |i, f| {
             let Some(api) = &i.api else { return };
@@ -861,7 +861,9 @@ pub static RULES: &[Rule] = &[
             ];
             for (key, route) in &api.routes {
                 let function = route.target.split(':').nth(6).unwrap_or_default();
-                let ok = target_ok(&route.target) && !own.iter().any(|o| o == function);
+                let ok = target_ok(&route.target)
+                    && !own.iter().any(|o| o == function)
+                    && super::stack_of_function(function).is_none();
                 f.check(ok, format!("api.routes[{key:?}].target"), &route.target);
             }
         },
@@ -873,6 +875,7 @@ pub static RULES: &[Rule] = &[
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-pretoken"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-authz:live"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:my-api:*"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:billing-pretoken"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:*:123456789012:function:my-api"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws*:lambda:us-east-1:123456789012:function:my-api"}}}}),
         ],

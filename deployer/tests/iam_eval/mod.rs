@@ -31,7 +31,7 @@ pub fn app_scope(
         role,
         code_signing: None,
         existing_pool: None,
-        api: None,
+        api: false,
     }
 }
 
