@@ -282,27 +282,38 @@ async fn put_code_signing(
     }
 }
 
-/// What of the bootstrap is missing for `up` (names of the missing parts; empty when done).
-/// Reads only: HeadBucket and GetPolicy, which every deploying role may call.
-pub async fn missing(clients: &Clients, target: &Target) -> Result<Vec<String>, Error> {
+/// What `up` found of the bootstrap.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The missing parts, by name (empty when done).
+    pub missing: Vec<String>,
+    /// The boundary is there but is not what this deployer writes (an older bootstrap: a
+    /// boundary made before the API's functions existed lets them write no log).
+    pub stale_boundary: Option<String>,
+}
+
+/// What of the bootstrap is there for `up`. Reads only: HeadBucket, GetPolicy and
+/// GetPolicyVersion, which every deploying role may call.
+pub async fn missing(clients: &Clients, target: &Target) -> Result<Found, Error> {
     let bucket = target.bucket();
     let arn = target.boundary_arn(target.kind);
+    let want = policy::boundary_document(&target.scope(), target.kind);
     let (there, boundary) = tokio::join!(
         artifacts::bucket_there(clients, &bucket, &target.account),
-        clients.iam.policy_default_version(&arn),
+        boundary_state(clients, &arn, &want),
     );
-    let mut missing = Vec::new();
+    let mut found = Found::default();
     if !there? {
-        missing.push(format!("the artifacts bucket {bucket}"));
+        found.missing.push(format!("the artifacts bucket {bucket}"));
     }
-    if let Err(e) = boundary {
-        let err = clients.err("iam", "GetPolicy", e);
-        if !err.is(ErrorKind::NotFound) {
-            return Err(err.into());
-        }
-        missing.push(format!("the permissions boundary {arn}"));
+    match boundary? {
+        Boundary::Missing => found
+            .missing
+            .push(format!("the permissions boundary {arn}")),
+        Boundary::Differs => found.stale_boundary = Some(arn),
+        Boundary::Same => {}
     }
-    Ok(missing)
+    Ok(found)
 }
 
 /// The error `up` stops with when `missing` found something.

@@ -423,7 +423,12 @@ fn deploying(s: &Scope) -> Vec<Statement> {
             &["s3:ListBucket"],
             vec![s.arn("s3", &bucket)],
         ),
-        allow("ReadBoundary", &["iam:GetPolicy"], vec![boundary.clone()]),
+        // And that the boundary is the one this deployer writes (GetPolicyVersion).
+        allow(
+            "ReadBoundary",
+            &["iam:GetPolicy", "iam:GetPolicyVersion"],
+            vec![boundary.clone()],
+        ),
         // The stack's own zips. CloudFormation's Lambda reads the zip with the caller's
         // permissions.
         allow(

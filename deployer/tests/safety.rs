@@ -195,6 +195,55 @@ async fn up_without_a_bootstrap_says_what_an_admin_runs_and_changes_nothing() {
     );
 }
 
+/// A boundary bootstrapped by an older deployer (here: before the API's functions had log
+/// statements) is read back (GetPolicyVersion) and compared with what this deployer writes: a
+/// stack with an API stops before any change and says an admin re-runs bootstrap, since its
+/// functions could log no decision; the current boundary passes.
+#[tokio::test]
+async fn an_api_stack_stops_on_a_boundary_an_older_bootstrap_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = current_boundary();
+    old["Statement"].as_array_mut().unwrap().retain(|s| {
+        !s["Sid"].as_str().unwrap().contains("Authorizer")
+            && !s["Sid"].as_str().unwrap().contains("Whoami")
+    });
+    let mut m = Mocks::new();
+    // The first matching rule answers: the older version.
+    m.iam.insert(
+        1,
+        wire("GetPolicyVersion").then_http_response(move || boundary_version(&old)),
+    );
+    m.cfn = vec![mock!(Cfn::describe_stacks).then_http_response(no_such_stack)];
+    no_table(&mut m);
+    bucket_exists(&mut m);
+    let api_inputs = deployer::inputs::StackInputs::parse(
+        r#"{"stackName": "app", "userPoolDomainName": "app-login", "region": "us-east-1",
+            "lifecycle": "disposable", "api": {"routes": {"GET /me": {}}}}"#,
+        "test.json",
+    )
+    .unwrap();
+    let err = Harness::new(&m)
+        .up_inputs(&api_inputs, &artifact(&dir), false, WAIT, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(
+        err.to_string().contains("the current version of the permissions boundary arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-us-east-1"),
+        "{err}"
+    );
+    // What `missing` reads: nothing missing and nothing stale with the current version.
+    let mut current = Mocks::new();
+    bucket_exists(&mut current);
+    let target = deployer::commands::bootstrap::target(&inputs(), ACCOUNT, "us-east-1");
+    let found = deployer::bootstrap::missing(&Harness::new(&current).clients, &target)
+        .await
+        .unwrap();
+    assert!(
+        found.missing.is_empty() && found.stale_boundary.is_none(),
+        "{found:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_denied_upload_to_our_own_bucket_names_the_permission_not_another_owner() {
     use miette::Diagnostic;

@@ -77,6 +77,15 @@ impl Mocks {
                 .repeatedly()
                 .build(),
         );
+        // Its default version is the one this deployer writes (IAM API reference,
+        // GetPolicyVersion: the document "is URL-encoded compliant with RFC 3986").
+        m.iam.push(
+            wire("GetPolicyVersion")
+                .sequence()
+                .http_response(|| boundary_version(&current_boundary()))
+                .repeatedly()
+                .build(),
+        );
         m
     }
 
@@ -179,6 +188,40 @@ pub fn iam_answer(operation: &str, result: &str) -> HttpResponse {
     let mut response = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
     response.headers_mut().insert("content-type", "text/xml");
     response
+}
+
+/// The boundary `deployer bootstrap` writes for project `app` in us-east-1.
+pub fn current_boundary() -> serde_json::Value {
+    let scope = deployer::policy::Scope {
+        partition: "aws".into(),
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        prefix: STACK.into(),
+        table: None,
+        role: deployer::policy::Role::Deployer,
+        code_signing: None,
+        existing_pool: None,
+        api: false,
+    };
+    deployer::policy::boundary_document(&scope, deployer::policy::Kind::Base)
+}
+
+/// GetPolicyVersion's answer holding `document`, URL-encoded as IAM sends it.
+pub fn boundary_version(document: &serde_json::Value) -> HttpResponse {
+    let encoded: String = document
+        .to_string()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    iam_answer(
+        "GetPolicyVersion",
+        &format!("<PolicyVersion><Document>{encoded}</Document><VersionId>v1</VersionId><IsDefaultVersion>true</IsDefaultVersion></PolicyVersion>"),
+    )
 }
 
 /// A FilterLogEvents page as the API reference's response syntax gives it.

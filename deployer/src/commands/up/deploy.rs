@@ -286,7 +286,20 @@ pub async fn bootstrapped(
     options: &UpOptions,
 ) -> Result<(), Error> {
     let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
-    let missing = bootstrap::missing(ctx.clients, &target).await?;
+    let found = bootstrap::missing(ctx.clients, &target).await?;
+    let mut missing = found.missing;
+    if let Some(arn) = found.stale_boundary {
+        if inputs.api.is_some() || options.bootstrap_itself {
+            // The API's functions log their decisions only through the current boundary.
+            missing.push(format!(
+                "the current version of the permissions boundary {arn} (the one there predates this deployer's: the API's functions could write no log)"
+            ));
+        } else {
+            ctx.progress.note(&format!(
+                "the permissions boundary {arn} differs from what this deployer writes: an admin re-runs `deployer bootstrap` (--dry-run shows the change)"
+            ));
+        }
+    }
     if missing.is_empty() {
         return Ok(());
     }
