@@ -142,7 +142,9 @@ struct ApiContext {
 
 #[derive(Debug, Serialize)]
 struct IntegrationContext {
-    id: usize,
+    /// From the target: adding or removing another route never renames it (a renamed
+    /// Permission would be replaced, and a backend's permission is an admin's to make).
+    id: String,
     whoami: bool,
     http: bool,
     uri: String,
@@ -150,9 +152,16 @@ struct IntegrationContext {
 
 #[derive(Debug, Serialize)]
 struct RouteContext {
-    id: usize,
+    /// From the route key, for the same reason.
+    id: String,
     key: String,
-    integration: usize,
+    integration: String,
+}
+
+/// A logical id suffix that depends on `what` alone: 12 hex digits of its SHA-256.
+fn stable_id(what: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(what.as_bytes()))[..12].to_owned()
 }
 
 /// The API's context: one integration per distinct target, one route per route key.
@@ -160,23 +169,20 @@ fn api_context(inputs: &StackInputs, app_client: bool) -> Option<ApiContext> {
     let api = inputs.api.as_ref()?;
     let mut integrations: Vec<IntegrationContext> = Vec::new();
     let mut routes = Vec::new();
-    for (n, (key, route)) in api.routes.iter().enumerate() {
-        let at = match integrations.iter().position(|i| i.uri == route.target) {
-            Some(at) => at,
-            None => {
-                integrations.push(IntegrationContext {
-                    id: integrations.len(),
-                    whoami: route.target == crate::inputs::WHOAMI,
-                    http: route.target.starts_with("https://"),
-                    uri: route.target.clone(),
-                });
-                integrations.len() - 1
-            }
-        };
+    for (key, route) in &api.routes {
+        let id = stable_id(&route.target);
+        if !integrations.iter().any(|i| i.id == id) {
+            integrations.push(IntegrationContext {
+                id: id.clone(),
+                whoami: route.target == crate::inputs::WHOAMI,
+                http: route.target.starts_with("https://"),
+                uri: route.target.clone(),
+            });
+        }
         routes.push(RouteContext {
-            id: n,
+            id: stable_id(key),
             key: key.clone(),
-            integration: at,
+            integration: id,
         });
     }
     let mut clients = crate::authz::named_clients(inputs, api);
