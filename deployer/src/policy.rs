@@ -638,6 +638,11 @@ fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
     } else {
         "StringEquals"
     };
+    let not_tag_test = if s.role == Role::Ephemeral {
+        "StringNotLike"
+    } else {
+        "StringNotEquals"
+    };
     let api_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
     let from_api_gateway =
         json!({"StringEquals": {"lambda:Principal": "apigateway.amazonaws.com"}});
@@ -709,10 +714,31 @@ fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
         // (Removing it would only lose the role its own API: no API without it matches.)
         allow(
             "KeepApiStackTag",
-            &["apigateway:UntagResource", "apigateway:DELETE"],
+            &[
+                "apigateway:UntagResource",
+                "apigateway:DELETE",
+                "apigateway:PATCH",
+            ],
             vec![tags.clone()],
         )
         .when(json!({"ForAnyValue:StringEquals": {"aws:TagKeys": [STACK_TAG]}}))
+        .deny(),
+        // Whatever a request creates or tags (a stage, the API), it never carries another
+        // stack's tag.
+        allow(
+            "NoOtherStacksApiTag",
+            &[
+                "apigateway:POST",
+                "apigateway:PUT",
+                "apigateway:PATCH",
+                "apigateway:TagResource",
+            ],
+            vec![format!("{apis}*"), tags.clone()],
+        )
+        .when(json!({
+            "Null": { format!("aws:RequestTag/{STACK_TAG}"): "false" },
+            not_tag_test: { format!("aws:RequestTag/{STACK_TAG}"): n.stack_tag },
+        }))
         .deny(),
         // Reading tags is what CloudFormation's handlers do after a create; tags are no
         // secret.

@@ -708,7 +708,7 @@ mod tests {
         assert!(
             !role_check(
                 &["arn:aws:iam::aws:policy/AdministratorAccess".into()],
-                &[good.clone()],
+                std::slice::from_ref(&good),
                 Some(TABLE),
                 LOGS
             )

@@ -232,6 +232,7 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "UpdateApiParts",
                 "TagApis",
                 "KeepApiStackTag",
+                "NoOtherStacksApiTag",
                 "RoutesOnlyThroughTheAuthorizer",
                 "RoutesSayTheirAuthorizer",
                 "OnlyLambdaAuthorizers",
@@ -257,6 +258,7 @@ fn every_condition_is_there_and_is_what_refuses() {
                 "UpdateApiParts",
                 "TagApis",
                 "KeepApiStackTag",
+                "NoOtherStacksApiTag",
                 "RoutesOnlyThroughTheAuthorizer",
                 "RoutesSayTheirAuthorizer",
                 "OnlyLambdaAuthorizers",
@@ -1115,6 +1117,24 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
                 .with_all("aws:TagKeys", keys)
         };
         assert!(decide(untag(&["lifecycle"])).allowed(), "{role:?}");
+        // Nor through the API's own paths: a stage made (or the API changed) with another
+        // stack's tag.
+        for (action, kind) in [
+            ("apigateway:POST", "api"),
+            ("apigateway:PATCH", "stage"),
+            ("apigateway:POST", "apis"),
+        ] {
+            let r = api_req(own, action, kind).with("aws:RequestTag/deployer:stack", "billing");
+            assert_eq!(
+                decide(r),
+                Decision::Deny("NoOtherStacksApiTag".into()),
+                "{role:?}: {action} on {kind} tagged for another stack"
+            );
+            assert!(
+                decide(api_req(own, action, kind)).allowed(),
+                "{role:?}: {action} on {kind}"
+            );
+        }
         assert_eq!(
             decide(untag(&["lifecycle", "deployer:stack"])),
             Decision::Deny("KeepApiStackTag".into())

@@ -362,9 +362,8 @@ fn the_fixture_covers_every_resource_type_the_template_uses() {
         );
     }
     // With an API: every type, the API's included.
-    for text in
-        [r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#]
     {
+        let text = r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#;
         let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
         let template =
             deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();

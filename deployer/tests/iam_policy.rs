@@ -587,6 +587,7 @@ const API_NOT_HERE: &[&str] = &[
     "ReadApiTags",
     "TagApis",
     "KeepApiStackTag",
+    "NoOtherStacksApiTag",
     "RoutesOnlyThroughTheAuthorizer",
     "RoutesSayTheirAuthorizer",
     "OnlyLambdaAuthorizers",

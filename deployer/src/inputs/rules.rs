@@ -850,20 +850,17 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "api-target",
-        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]) other than the stack's own functions and any stack's trigger (`<stack>-pretoken`, which reads user rows), or an https:// URL",
+        says: "a route's target: whoami (built in), a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias or version>]) that is no stack's function (not `<stack>-pretoken`, which reads user rows, `-authz` or `-whoami`, nor an ephemeral copy's `<stack>--<suffix>...`, which a pull request writes), or an https:// URL",
         doc: HTTP_INTEGRATIONS,
         check: |i, f| {
             let Some(api) = &i.api else { return };
-            let own = [
-                super::function_of_stack(&i.stack_name),
-                super::authorizer_of_stack(&i.stack_name),
-                super::whoami_of_stack(&i.stack_name),
-            ];
             for (key, route) in &api.routes {
+                // Any stack's function, this one's included.
                 let function = route.target.split(':').nth(6).unwrap_or_default();
-                let ok = target_ok(&route.target)
-                    && !own.iter().any(|o| o == function)
-                    && super::stack_of_function(function).is_none();
+                let deployers = super::stack_of_function(function).is_some()
+                    || function.contains(crate::policy::COPY_SEPARATOR)
+                    || ["-authz", "-whoami"].iter().any(|s| function.ends_with(s));
+                let ok = target_ok(&route.target) && !deployers;
                 f.check(ok, format!("api.routes[{key:?}].target"), &route.target);
             }
         },
@@ -876,6 +873,8 @@ pub static RULES: &[Rule] = &[
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo-authz:live"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:my-api:*"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:billing-pretoken"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:demo--pr7-orders"}}}}),
+            json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:us-east-1:123456789012:function:billing-authz:live"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws:lambda:*:123456789012:function:my-api"}}}}),
             json!({"api": {"routes": {"GET /me": {"target": "arn:aws*:lambda:us-east-1:123456789012:function:my-api"}}}}),
         ],
