@@ -127,6 +127,8 @@ enum Boundary {
     Missing,
     Same,
     Differs,
+    /// The caller may not read the version (only from `missing`).
+    Unreadable,
 }
 
 async fn boundary_state(
@@ -290,6 +292,9 @@ pub struct Found {
     /// The boundary is there but is not what this deployer writes (an older bootstrap: a
     /// boundary made before the API's functions existed lets them write no log).
     pub stale_boundary: Option<String>,
+    /// This role may not read the boundary's version (its policy was printed by an older
+    /// deployer): not known to be current.
+    pub unread_boundary: Option<String>,
 }
 
 /// What of the bootstrap is there for `up`. Reads only: HeadBucket, GetPolicy and
@@ -302,6 +307,15 @@ pub async fn missing(clients: &Clients, target: &Target) -> Result<Found, Error>
         artifacts::bucket_there(clients, &bucket, &target.account),
         boundary_state(clients, &arn, &want),
     );
+    // A role whose policy predates the GetPolicyVersion read cannot tell: say so, and go on.
+    let boundary = match boundary {
+        Err(Error::Aws(e))
+            if e.is(ErrorKind::AccessDenied) && e.operation == "GetPolicyVersion" =>
+        {
+            Ok(Boundary::Unreadable)
+        }
+        other => other,
+    };
     let mut found = Found::default();
     if !there? {
         found.missing.push(format!("the artifacts bucket {bucket}"));
@@ -311,6 +325,7 @@ pub async fn missing(clients: &Clients, target: &Target) -> Result<Found, Error>
             .missing
             .push(format!("the permissions boundary {arn}")),
         Boundary::Differs => found.stale_boundary = Some(arn),
+        Boundary::Unreadable => found.unread_boundary = Some(arn),
         Boundary::Same => {}
     }
     Ok(found)
@@ -461,7 +476,8 @@ fn boundary_steps(wanted: &[(Kind, String, serde_json::Value)], states: &[Bounda
             action: match state {
                 Boundary::Missing => Action::Create,
                 Boundary::Same => Action::Unchanged,
-                Boundary::Differs => Action::Update,
+                // (An admin reads it; `missing` alone makes this state.)
+                Boundary::Differs | Boundary::Unreadable => Action::Update,
             },
             detail: "the most a role of these stacks may do: dynamodb:GetItem on their table and log writes to their function's log group, from inside that function only".into(),
         })

@@ -242,6 +242,30 @@ async fn an_api_stack_stops_on_a_boundary_an_older_bootstrap_wrote() {
         found.missing.is_empty() && found.stale_boundary.is_none(),
         "{found:?}"
     );
+    // A role whose policy was printed before `up` read the version: IAM refuses the read
+    // (IAM API reference, "Common errors": AccessDenied, 403). Not known to be current, and
+    // no reason to stop.
+    let mut older_role = Mocks::new();
+    older_role.iam.insert(
+        1,
+        wire("GetPolicyVersion").then_http_response(|| {
+            query_error(
+                403,
+                "AccessDenied",
+                "User: arn:aws:sts::111122223333:assumed-role/ci-deployer/1 is not authorized to perform: iam:GetPolicyVersion on resource: policy arn:aws:iam::111122223333:policy/deployer/app-trigger-boundary-us-east-1",
+            )
+        }),
+    );
+    bucket_exists(&mut older_role);
+    let found = deployer::bootstrap::missing(&Harness::new(&older_role).clients, &target)
+        .await
+        .unwrap();
+    assert!(
+        found.missing.is_empty()
+            && found.stale_boundary.is_none()
+            && found.unread_boundary.is_some(),
+        "{found:?}"
+    );
 }
 
 #[tokio::test]

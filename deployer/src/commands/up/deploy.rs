@@ -300,6 +300,11 @@ pub async fn bootstrapped(
             ));
         }
     }
+    if let Some(arn) = found.unread_boundary {
+        ctx.progress.note(&format!(
+            "this role may not read the version of the permissions boundary {arn} (iam:GetPolicyVersion): an admin re-applies the role's policy from `deployer policy`, so `up` can check the boundary is current"
+        ));
+    }
     if missing.is_empty() {
         return Ok(());
     }
