@@ -343,41 +343,34 @@ fn the_fixture_covers_every_resource_type_the_template_uses() {
         .keys()
         .cloned()
         .collect();
+    let used = |text: &str| -> BTreeSet<String> {
+        let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
+        let template =
+            deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();
+        template["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["Type"].as_str().unwrap().to_owned())
+            .collect()
+    };
     for text in [
         r#"{"stackName": "app", "userPoolDomainName": "d"}"#,
         r#"{"stackName": "app", "userPoolDomainName": "d", "eventVersion": "V1_0", "featurePlan": "LITE", "lifecycle": "disposable"}"#,
     ] {
-        let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
-        let template =
-            deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();
-        let used: BTreeSet<String> = template["Resources"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|r| r["Type"].as_str().unwrap().to_owned())
-            .collect();
         assert!(
-            used.iter().all(|t| covered.contains(t)),
+            used(text).iter().all(|t| covered.contains(t)),
             "add the new type to scripts/handler-permissions.py and run it"
         );
     }
     // With an API: every type, the API's included.
-    {
-        let text = r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#;
-        let inputs = deployer::inputs::StackInputs::parse(text, "inputs").unwrap();
-        let template =
-            deployer::render::parse(&deployer::render::render(&inputs).unwrap()).unwrap();
-        let used: BTreeSet<String> = template["Resources"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|r| r["Type"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            used, covered,
-            "add the new type to scripts/handler-permissions.py and run it"
-        );
-    }
+    assert_eq!(
+        used(
+            r#"{"stackName": "app", "userPoolDomainName": "d", "api": {"routes": {"GET /me": {}}}}"#
+        ),
+        covered,
+        "add the new type to scripts/handler-permissions.py and run it"
+    );
 }
 
 #[test]
