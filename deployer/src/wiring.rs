@@ -153,7 +153,35 @@ async fn api_checks(
     least.name = "authorizer role is least privilege";
     bounded.name = "authorizer role is bounded";
     checks.extend([least, bounded]);
+    // `whoami`'s, when a route calls it: the same.
+    let stack = crate::inputs::stack_of_function(&t.function).unwrap_or_default();
+    let whoami = crate::inputs::whoami_of_stack(stack);
+    if role_exists(clients, &whoami).await? {
+        let reads = RoleReads {
+            table_arn: None,
+            function: &whoami,
+        };
+        let [mut least, mut bounded] = role_checks(clients, t, &whoami, reads, expected).await?;
+        least.name = "whoami role is least privilege";
+        bounded.name = "whoami role is bounded";
+        checks.extend([least, bounded]);
+    }
     Ok(checks)
+}
+
+/// Whether IAM has role `name` (GetRole: NoSuchEntity, 404, when not: IAM API reference).
+async fn role_exists(clients: &Clients, name: &str) -> Result<bool, AwsError> {
+    match clients.iam.role_boundary(name).await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let err = clients.err("iam", "GetRole", e);
+            if err.is(crate::aws::ErrorKind::NotFound) {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+    }
 }
 
 /// The authorizer's trust anchors are the stack's: its environment holds the pool, its issuer

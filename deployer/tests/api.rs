@@ -121,6 +121,8 @@ async fn the_api_decides_every_call_on_the_tokens_claims() {
         "authorizer trusts only this pool",
         "authorizer role is least privilege",
         "authorizer role is bounded",
+        "whoami role is least privilege",
+        "whoami role is bounded",
     ] {
         let check = up["checks"]
             .as_array()
