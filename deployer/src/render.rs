@@ -158,6 +158,33 @@ struct RouteContext {
     integration: String,
 }
 
+/// The invoke permissions the template gives the Lambda backends the routes call: logical id
+/// and function ARN. Only an admin may make or remove them (docs/security.md).
+pub fn backend_permissions(inputs: &StackInputs) -> Vec<(String, String)> {
+    let Some(api) = &inputs.api else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, String)> = api
+        .routes
+        .values()
+        .filter(|r| r.target.starts_with("arn:"))
+        .map(|r| {
+            (
+                format!("Permission{}", stable_id(&r.target)),
+                r.target.clone(),
+            )
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The logical id of the invoke permission of a route target (a Lambda ARN, or `whoami`).
+pub fn permission_id(target: &str) -> String {
+    format!("Permission{}", stable_id(target))
+}
+
 /// A logical id suffix that depends on `what` alone: 12 hex digits of its SHA-256.
 fn stable_id(what: &str) -> String {
     use sha2::{Digest, Sha256};

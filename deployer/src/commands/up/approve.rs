@@ -28,6 +28,35 @@ pub fn destructive(changes: &[Change]) -> Vec<String> {
         .collect()
 }
 
+/// What a change set does to the Lambda backends' invoke permissions, which the CI roles may
+/// not make or remove (docs/security.md, "The backends stay closed to the CI roles"): said
+/// before it runs, so a CI job refused midway is no surprise. Pure.
+pub fn backend_permissions(changes: &[Change], inputs: &StackInputs) -> Option<String> {
+    let backends = crate::render::backend_permissions(inputs);
+    let whoami = crate::render::permission_id(crate::inputs::WHOAMI);
+    let touched: Vec<String> = changes
+        .iter()
+        .filter_map(|c| {
+            let logical = c.logical_id.as_str();
+            // Removed ones are no longer in the inputs: any Permission of a function not the
+            // stack's is a backend's.
+            let backend = backends
+                .iter()
+                .find(|(id, _)| id == logical)
+                .map(|(_, arn)| arn.clone());
+            match (backend, logical.starts_with("Permission")) {
+                (Some(arn), _) => Some(format!("{logical} ({arn})")),
+                (None, true) if c.destroys() && logical != whoami => Some(logical.to_owned()),
+                _ => None,
+            }
+        })
+        .collect();
+    (!touched.is_empty()).then(|| format!(
+        "this change makes or removes a Lambda backend's invoke permission ({}): it needs lambda:AddPermission or RemovePermission on that function, which the CI roles never hold; run this `up` with an admin's credentials",
+        touched.join(", ")
+    ))
+}
+
 /// What else makes an `up` destructive, decided from the deployed stack and the inputs
 /// (pure): a kept stack made disposable (its table loses deletion protection and
 /// point-in-time recovery, and goes with the stack), or a stack that was not ephemeral given
@@ -153,6 +182,53 @@ mod tests {
             "t.json",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_change_to_a_backends_permission_is_said_before_it_runs() {
+        use crate::stack::ChangeAction;
+        const ORDERS: &str = "arn:aws:lambda:us-east-1:123456789012:function:orders";
+        let inputs = StackInputs::parse(
+            &format!(
+                r#"{{"stackName": "app", "userPoolDomainName": "d", "api": {{"routes": {{
+                    "GET /o": {{"target": "{ORDERS}"}}, "GET /me": {{}}}}}}}}"#
+            ),
+            "t.json",
+        )
+        .unwrap();
+        let change = |action: ChangeAction, id: &str| Change {
+            action,
+            logical_id: id.into(),
+            resource_type: "AWS::Lambda::Permission".into(),
+            replacement: None,
+        };
+        let backend = crate::render::permission_id(ORDERS);
+        let whoami = crate::render::permission_id("whoami");
+        let note = backend_permissions(&[change(ChangeAction::Add, &backend)], &inputs).unwrap();
+        assert!(
+            note.contains(ORDERS) && note.contains("admin's credentials"),
+            "{note}"
+        );
+        // A backend no route calls any more: its permission goes.
+        let gone = backend_permissions(
+            &[change(ChangeAction::Remove, "Permission0a1b2c3d4e5f")],
+            &inputs,
+        );
+        assert!(gone.unwrap().contains("Permission0a1b2c3d4e5f"));
+        // The stack's own whoami, and anything else: nothing to say.
+        assert_eq!(
+            backend_permissions(&[change(ChangeAction::Add, &whoami)], &inputs),
+            None
+        );
+        assert_eq!(
+            backend_permissions(&[change(ChangeAction::Remove, &whoami)], &inputs),
+            None
+        );
+        let route = Change {
+            resource_type: "AWS::ApiGatewayV2::Route".into(),
+            ..change(ChangeAction::Add, "Route0a1b2c3d4e5f")
+        };
+        assert_eq!(backend_permissions(&[route], &inputs), None);
     }
 
     #[test]

@@ -207,6 +207,9 @@ async fn apply(
         prepared.changes.len(),
         crate::output::changes_text(&prepared.changes).trim_end()
     ));
+    if let Some(note) = approve::backend_permissions(&prepared.changes, run.inputs) {
+        ctx.progress.note(&note);
+    }
     if run.options.dry_run {
         changeset::discard(ctx, &prepared).await;
         return Ok(Applied::Planned(prepared.changes));
