@@ -298,8 +298,9 @@ pub struct Found {
 }
 
 /// What of the bootstrap is there for `up`. Reads only: HeadBucket, GetPolicy and
-/// GetPolicyVersion, which every deploying role may call.
-pub async fn missing(clients: &Clients, target: &Target) -> Result<Found, Error> {
+/// GetPolicyVersion, which every deploying role may call; with `strict`, a refused
+/// GetPolicyVersion is the error, else the boundary is reported unread.
+pub async fn missing(clients: &Clients, target: &Target, strict: bool) -> Result<Found, Error> {
     let bucket = target.bucket();
     let arn = target.boundary_arn(target.kind);
     let want = policy::boundary_document(&target.scope(), target.kind);
@@ -307,10 +308,11 @@ pub async fn missing(clients: &Clients, target: &Target) -> Result<Found, Error>
         artifacts::bucket_there(clients, &bucket, &target.account),
         boundary_state(clients, &arn, &want),
     );
-    // A role whose policy predates the GetPolicyVersion read cannot tell: say so, and go on.
+    // A role whose policy predates the GetPolicyVersion read cannot tell: say so, and go on
+    // (unless `strict`).
     let boundary = match boundary {
         Err(Error::Aws(e))
-            if e.is(ErrorKind::AccessDenied) && e.operation == "GetPolicyVersion" =>
+            if !strict && e.is(ErrorKind::AccessDenied) && e.operation == "GetPolicyVersion" =>
         {
             Ok(Boundary::Unreadable)
         }

@@ -235,7 +235,7 @@ async fn an_api_stack_stops_on_a_boundary_an_older_bootstrap_wrote() {
     let mut current = Mocks::new();
     bucket_exists(&mut current);
     let target = deployer::commands::bootstrap::target(&inputs(), ACCOUNT, "us-east-1");
-    let found = deployer::bootstrap::missing(&Harness::new(&current).clients, &target)
+    let found = deployer::bootstrap::missing(&Harness::new(&current).clients, &target, true)
         .await
         .unwrap();
     assert!(
@@ -257,7 +257,7 @@ async fn an_api_stack_stops_on_a_boundary_an_older_bootstrap_wrote() {
         }),
     );
     bucket_exists(&mut older_role);
-    let found = deployer::bootstrap::missing(&Harness::new(&older_role).clients, &target)
+    let found = deployer::bootstrap::missing(&Harness::new(&older_role).clients, &target, false)
         .await
         .unwrap();
     assert!(
@@ -266,6 +266,11 @@ async fn an_api_stack_stops_on_a_boundary_an_older_bootstrap_wrote() {
             && found.unread_boundary.is_some(),
         "{found:?}"
     );
+    // For a stack with an API (strict), the refusal is the error, naming the permission.
+    let err = deployer::bootstrap::missing(&Harness::new(&older_role).clients, &target, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("iam:GetPolicyVersion"), "{err}");
 }
 
 #[tokio::test]

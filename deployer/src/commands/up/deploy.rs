@@ -226,13 +226,41 @@ async fn apply(
         ChangeKind::Create => "creating the stack",
         ChangeKind::Update => "updating the stack",
     });
-    changeset::run(ctx, &prepared).await?;
+    let finished = changeset::run(ctx, &prepared).await?;
+    if let Some(err) = left_behind(&plan.stack, &finished.events) {
+        return Err(Halt::Fail(err));
+    }
     if let Some(protect) = &plan.protect {
         protect_created(ctx, &plan.stack, protect).await?;
     }
     Ok(match prepared.kind {
         ChangeKind::Create => Applied::Created(prepared.changes),
         ChangeKind::Update => Applied::Updated(prepared.changes),
+    })
+}
+
+/// Resources an update removed from the stack but could not delete: CloudFormation still ends
+/// the update UPDATE_COMPLETE and leaves them, no longer its own (a Lambda backend's
+/// permission a CI role may not remove, for one). Said, never passed over as a success.
+pub fn left_behind(stack: &str, events: &[crate::stack::Event]) -> Option<Error> {
+    let failed: Vec<String> = events
+        .iter()
+        .filter(|e| !e.is_stack() && e.status == crate::stack::ResourceStatus::DeleteFailed)
+        .map(|e| {
+            format!(
+                "{} ({}): {}",
+                e.logical_id,
+                e.resource_type,
+                e.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    (!failed.is_empty()).then(|| Error::DeployFailed {
+        operation: "the clean-up",
+        stack: stack.into(),
+        cause: format!("CloudFormation could not delete what the update removed, and left it behind: {}", failed.join("; ")),
+        state: "UPDATE_COMPLETE".into(),
+        help: "the stack is updated, but these resources are no longer its own: remove each with the permission its reason names (a Lambda backend's invoke permission: `aws lambda remove-permission` with an admin's credentials; docs/security.md, \"The backends stay closed to the CI roles\")".into(),
     })
 }
 
@@ -289,7 +317,8 @@ pub async fn bootstrapped(
     options: &UpOptions,
 ) -> Result<(), Error> {
     let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
-    let found = bootstrap::missing(ctx.clients, &target).await?;
+    // A stack with an API needs the boundary known current: a refused read is the error.
+    let found = bootstrap::missing(ctx.clients, &target, inputs.api.is_some()).await?;
     let mut missing = found.missing;
     if let Some(arn) = found.stale_boundary {
         if inputs.api.is_some() || options.bootstrap_itself {
@@ -322,4 +351,58 @@ pub async fn bootstrapped(
         .step("bootstrapping the local emulator (artifacts bucket, permissions boundary)");
     bootstrap::bootstrap(ctx.clients, &target, &bootstrap::Options::default()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{Event, ResourceStatus};
+
+    fn event(logical: &str, kind: &str, status: ResourceStatus, reason: Option<&str>) -> Event {
+        Event {
+            id: logical.into(),
+            logical_id: logical.into(),
+            resource_type: kind.into(),
+            status,
+            reason: reason.map(str::to_owned),
+            timestamp: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_resource_the_clean_up_could_not_delete_is_an_error_naming_it() {
+        // CloudFormation user guide, "Update stack" (UPDATE_COMPLETE_CLEANUP_IN_PROGRESS): a
+        // resource that fails to delete there is left, and the update still completes.
+        let denied = "User: arn:aws:sts::111122223333:assumed-role/ci-deployer/1 is not authorized to perform: lambda:RemovePermission on resource: arn:aws:lambda:us-east-1:111122223333:function:orders";
+        let events = [
+            event(
+                "Route1",
+                "AWS::ApiGatewayV2::Route",
+                ResourceStatus::DeleteComplete,
+                None,
+            ),
+            event(
+                "Permission0a1b2c3d4e5f",
+                "AWS::Lambda::Permission",
+                ResourceStatus::DeleteFailed,
+                Some(denied),
+            ),
+            event(
+                "app",
+                "AWS::CloudFormation::Stack",
+                ResourceStatus::UpdateComplete,
+                None,
+            ),
+        ];
+        let err = left_behind("app", &events).expect("an error");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("the clean-up of stack app failed")
+                && text.contains("Permission0a1b2c3d4e5f (AWS::Lambda::Permission)")
+                && text.contains("lambda:RemovePermission"),
+            "{text}"
+        );
+        assert_eq!(err.exit_code(), crate::error::exit::DEPLOY_FAILED);
+        assert!(left_behind("app", &events[..1]).is_none());
+    }
 }
