@@ -696,7 +696,8 @@ fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
         // The stack's tags, which CloudFormation puts on the API and its stage (the Tags
         // resource, `/tags/<arn>`, or the tagged resource itself): only on this role's APIs,
         // and never another stack's `deployer:stack` (so an API never changes stack), as for
-        // pools.
+        // pools. Removing the stack tag is not denied (CloudFormation may untag a copy's
+        // changed tags together): it would only lose the role its own API.
         allow(
             "TagApis",
             &[
@@ -711,18 +712,6 @@ fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
             tag_test: { format!("aws:ResourceTag/{STACK_TAG}"): n.stack_tag },
             format!("{tag_test}IfExists"): { format!("aws:RequestTag/{STACK_TAG}"): n.stack_tag },
         })),
-        // (Removing it would only lose the role its own API: no API without it matches.)
-        allow(
-            "KeepApiStackTag",
-            &[
-                "apigateway:UntagResource",
-                "apigateway:DELETE",
-                "apigateway:PATCH",
-            ],
-            vec![tags.clone()],
-        )
-        .when(json!({"ForAnyValue:StringEquals": {"aws:TagKeys": [STACK_TAG]}}))
-        .deny(),
         // Whatever a request creates or tags (a stage, the API), it never carries another
         // stack's tag.
         allow(

@@ -229,7 +229,6 @@ fn every_condition_is_there_and_is_what_refuses() {
         "Apis",
         "UpdateApiParts",
         "TagApis",
-        "KeepApiStackTag",
         "NoOtherStacksApiTag",
         "RoutesOnlyThroughTheAuthorizer",
         "RoutesSayTheirAuthorizer",
@@ -1065,8 +1064,8 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
             Decision::Deny("OnlyLambdaAuthorizers".into()),
             "{role:?}: a JWT authorizer trusting any issuer"
         );
-        // Tags: the stack's own on its own APIs; never another stack's, and never removing
-        // the stack tag (an API never changes stack).
+        // Tags: the stack's own on its own APIs; never another stack's (an API never
+        // changes stack).
         let tags = format!("arn:aws:apigateway:{REGION}::/tags/arn%3Aaws%3Aapigateway%3A{REGION}%3A%3A%2Fapis%2Fabc123");
         let tag = |on: &str, to: &str| {
             Request::new("apigateway:TagResource", &tags)
@@ -1109,9 +1108,13 @@ fn an_api_stacks_role_cannot_open_a_route_or_a_function_to_anyone() {
                 "{role:?}: {action} on {kind}"
             );
         }
-        assert_eq!(
-            decide(untag(&["lifecycle", "deployer:stack"])),
-            Decision::Deny("KeepApiStackTag".into())
+        // Untagging another stack's API: refused (its resource tag is not this role's).
+        let theirs = Request::new("apigateway:UntagResource", &tags)
+            .with("aws:ResourceTag/deployer:stack", "billing")
+            .with_all("aws:TagKeys", &["deployer:stack"]);
+        assert!(
+            !decide(theirs).allowed(),
+            "{role:?}: untagging another stack's API"
         );
         // An API of no stack, or made without the tag.
         let untagged = Request::new(

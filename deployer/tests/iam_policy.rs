@@ -586,7 +586,6 @@ const API_NOT_HERE: &[&str] = &[
     "UpdateApiParts",
     "ReadApiTags",
     "TagApis",
-    "KeepApiStackTag",
     "NoOtherStacksApiTag",
     "RoutesOnlyThroughTheAuthorizer",
     "RoutesSayTheirAuthorizer",
