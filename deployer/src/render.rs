@@ -185,10 +185,12 @@ pub fn permission_id(target: &str) -> String {
     format!("Permission{}", stable_id(target))
 }
 
-/// A logical id suffix that depends on `what` alone: 12 hex digits of its SHA-256.
+/// A logical id suffix that depends on `what` alone: 16 hex digits of its SHA-256 (two
+/// targets or route keys that collided would give the template a duplicate key, which
+/// `parse` refuses: never a silent merge).
 fn stable_id(what: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(what.as_bytes()))[..12].to_owned()
+    hex::encode(Sha256::digest(what.as_bytes()))[..16].to_owned()
 }
 
 /// The API's context: one integration per distinct target, one route per route key.
@@ -198,7 +200,7 @@ fn api_context(inputs: &StackInputs, app_client: bool) -> Option<ApiContext> {
     let mut routes = Vec::new();
     for (key, route) in &api.routes {
         let id = stable_id(&route.target);
-        if !integrations.iter().any(|i| i.id == id) {
+        if !integrations.iter().any(|i| i.uri == route.target) {
             integrations.push(IntegrationContext {
                 id: id.clone(),
                 whoami: route.target == crate::inputs::WHOAMI,
