@@ -857,9 +857,8 @@ pub static RULES: &[Rule] = &[
             for (key, route) in &api.routes {
                 // Any stack's function, this one's included.
                 let function = route.target.split(':').nth(6).unwrap_or_default();
-                let deployers = super::stack_of_function(function).is_some()
-                    || function.contains(crate::policy::COPY_SEPARATOR)
-                    || ["-authz", "-whoami"].iter().any(|s| function.ends_with(s));
+                let deployers = function.contains(crate::policy::COPY_SEPARATOR)
+                    || ["-pretoken", "-authz", "-whoami"].iter().any(|s| function.ends_with(s));
                 let ok = target_ok(&route.target) && !deployers;
                 f.check(ok, format!("api.routes[{key:?}].target"), &route.target);
             }

@@ -32,10 +32,15 @@ pub fn destructive(changes: &[Change]) -> Vec<String> {
 /// not make or remove (docs/security.md, "The backends stay closed to the CI roles"): said
 /// before it runs, so a CI job refused midway is no surprise. Pure.
 pub fn backend_permissions(changes: &[Change], inputs: &StackInputs) -> Option<String> {
+    // A copy has no backend (every route calls its whoami): nothing an admin must run.
+    if crate::ephemeral::is_ephemeral(&inputs.deployer_tags) {
+        return None;
+    }
     let backends = crate::render::backend_permissions(inputs);
     let whoami = crate::render::permission_id(crate::inputs::WHOAMI);
     let touched: Vec<String> = changes
         .iter()
+        .filter(|c| c.resource_type == "AWS::Lambda::Permission")
         .filter_map(|c| {
             let logical = c.logical_id.as_str();
             // Removed ones are no longer in the inputs: any Permission of a function not the
@@ -229,6 +234,14 @@ mod tests {
             ..change(ChangeAction::Add, "Route0a1b2c3d4e5f")
         };
         assert_eq!(backend_permissions(&[route], &inputs), None);
+        // A copy has no backend: never tell a pull request's job to find an admin.
+        let mut copy = inputs.clone();
+        copy.deployer_tags
+            .insert(TAG_EPHEMERAL.into(), "true".into());
+        assert_eq!(
+            backend_permissions(&[change(ChangeAction::Remove, &backend)], &copy),
+            None
+        );
     }
 
     #[test]
