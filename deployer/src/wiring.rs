@@ -153,34 +153,85 @@ async fn api_checks(
     least.name = "authorizer role is least privilege";
     bounded.name = "authorizer role is bounded";
     checks.extend([least, bounded]);
-    // `whoami`'s, when a route calls it: the same.
-    let stack = crate::inputs::stack_of_function(&t.function).unwrap_or_default();
-    let whoami = crate::inputs::whoami_of_stack(stack);
-    if role_exists(clients, &whoami).await? {
-        let reads = RoleReads {
-            table_arn: None,
-            function: &whoami,
-        };
-        let [mut least, mut bounded] = role_checks(clients, t, &whoami, reads, expected).await?;
-        least.name = "whoami role is least privilege";
-        bounded.name = "whoami role is bounded";
-        checks.extend([least, bounded]);
+    if let Some(whoami) = outputs.get(output::WHOAMI_FUNCTION_NAME) {
+        checks.extend(whoami_checks(clients, t, whoami, api, expected).await?);
     }
     Ok(checks)
 }
 
-/// Whether IAM has role `name` (GetRole: NoSuchEntity, 404, when not: IAM API reference).
-async fn role_exists(clients: &Clients, name: &str) -> Result<bool, AwsError> {
-    match clients.iam.role_boundary(name).await {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let err = clients.err("iam", "GetRole", e);
-            if err.is(crate::aws::ErrorKind::NotFound) {
-                Ok(false)
-            } else {
-                Err(err)
-            }
+/// `whoami` (a route calls it): its role, the one it runs as, holds its own logs and nothing
+/// else, within the boundary; only this API invokes it.
+async fn whoami_checks(
+    clients: &Clients,
+    t: &Target,
+    whoami: &str,
+    api: &str,
+    expected: Expected<'_>,
+) -> Result<Vec<Check>, AwsError> {
+    let lambda = &clients.lambda;
+    let (configuration, policy) = tokio::join!(
+        lambda.get_function().function_name(whoami).send(),
+        lambda.get_policy().function_name(whoami).send(),
+    );
+    let configuration = configuration
+        .map_err(|e| clients.err("lambda", "GetFunction", e))?
+        .configuration
+        .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+    let policy = match policy.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
+        Ok(out) => parse_policy(&out.policy.unwrap_or_default()),
+        // Lambda API reference, GetPolicy: ResourceNotFoundException when there is none.
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Value::Null,
+        Err(e) => return Err(e),
+    };
+    let role = configuration.role().unwrap_or_default();
+    let role = role.rsplit('/').next().unwrap_or_default();
+    let reads = RoleReads {
+        table_arn: None,
+        function: whoami,
+    };
+    let [mut least, mut bounded] = role_checks(clients, t, role, reads, expected).await?;
+    least.name = "whoami role is least privilege";
+    bounded.name = "whoami role is bounded";
+    let partition = crate::aws::partition(&t.region);
+    let source = format!(
+        "arn:{partition}:execute-api:{}:{}:{api}/",
+        t.region, t.account
+    );
+    Ok(vec![
+        least,
+        bounded,
+        whoami_permission_check(&policy, &source),
+    ])
+}
+
+/// Every statement of `whoami`'s resource policy lets API Gateway invoke it from this API's
+/// routes (`source`, a SourceArn prefix) alone.
+pub fn whoami_permission_check(policy: &Value, source: &str) -> Check {
+    let statements = grants(policy);
+    let mut problems = Vec::new();
+    if statements.is_empty() {
+        problems.push("no statement lets API Gateway invoke whoami".to_owned());
+    }
+    for grant in &statements {
+        let (sid, service) = (grant.sid, grant.service);
+        let arn = grant.source_arn.unwrap_or("");
+        if service != "apigateway.amazonaws.com" {
+            problems.push(format!("statement {sid} lets {service:?} invoke it"));
         }
+        if !arn.starts_with(source) {
+            problems.push(format!(
+                "statement {sid} is scoped to {arn:?}, not {source}..."
+            ));
+        }
+    }
+    Check {
+        name: "only this API invokes whoami",
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("apigateway.amazonaws.com from {source}...")
+        } else {
+            problems.join("; ")
+        },
     }
 }
 
@@ -759,6 +810,33 @@ mod tests {
     fn url_encoded_documents_from_iam_are_read() {
         let doc = parse_policy("%7B%22Statement%22%3A%5B%5D%7D");
         assert_eq!(doc, json!({"Statement": []}));
+    }
+
+    #[test]
+    fn whoamis_permission_must_name_this_api() {
+        let source = "arn:aws:execute-api:us-east-1:111122223333:abc123/";
+        let policy = |service: &str, arn: &str| {
+            serde_json::json!({"Statement": [{"Sid": "s", "Principal": {"Service": service},
+                "Condition": {"ArnLike": {"AWS:SourceArn": arn}}}]})
+        };
+        let ours = format!("{source}*/*");
+        assert!(whoami_permission_check(&policy("apigateway.amazonaws.com", &ours), source).ok);
+        for (service, arn) in [
+            (
+                "apigateway.amazonaws.com",
+                "arn:aws:execute-api:us-east-1:111122223333:*/*/*",
+            ),
+            (
+                "apigateway.amazonaws.com",
+                "arn:aws:execute-api:us-east-1:111122223333:other/*/*",
+            ),
+            ("apigateway.amazonaws.com", ""),
+            ("s3.amazonaws.com", ours.as_str()),
+        ] {
+            let check = whoami_permission_check(&policy(service, arn), source);
+            assert!(!check.ok, "{service} {arn}");
+        }
+        assert!(!whoami_permission_check(&Value::Null, source).ok);
     }
 
     #[test]

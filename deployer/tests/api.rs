@@ -123,6 +123,7 @@ async fn the_api_decides_every_call_on_the_tokens_claims() {
         "authorizer role is bounded",
         "whoami role is least privilege",
         "whoami role is bounded",
+        "only this API invokes whoami",
     ] {
         let check = up["checks"]
             .as_array()

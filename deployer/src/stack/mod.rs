@@ -56,6 +56,8 @@ pub mod output {
     pub const API_ENDPOINT: &str = "ApiEndpoint";
     pub const AUTHORIZER_FUNCTION_NAME: &str = "AuthorizerFunctionName";
     pub const AUTHORIZER_ARN: &str = "AuthorizerArn";
+    /// A stack whose routes call the built-in `whoami`.
+    pub const WHOAMI_FUNCTION_NAME: &str = "WhoamiFunctionName";
     /// Every output the template must declare.
     pub const ALL: &[&str] = &[
         USER_POOL_ID,

@@ -174,19 +174,13 @@ async fn bound_on_emulator(
     if outputs.get(FUNCTION_NAME) != Some(&trigger) {
         return Ok(());
     }
-    // The API's roles (a stack with an `api`) are named after their functions too; whoami's
-    // only when a route calls it.
+    // The API's roles (a stack with an `api`) are named after their functions too.
     let mut roles = vec![trigger];
-    if let Some(authorizer) = outputs.get(crate::stack::output::AUTHORIZER_FUNCTION_NAME) {
-        roles.push(authorizer.clone());
-        let whoami = crate::inputs::whoami_of_stack(&inputs.stack_name);
-        if inputs.api.as_ref().is_some_and(|api| {
-            api.routes
-                .values()
-                .any(|r| r.target == crate::inputs::WHOAMI)
-        }) {
-            roles.push(whoami);
-        }
+    for name in [
+        crate::stack::output::AUTHORIZER_FUNCTION_NAME,
+        crate::stack::output::WHOAMI_FUNCTION_NAME,
+    ] {
+        roles.extend(outputs.get(name).cloned());
     }
     let iam = &ctx.clients.iam;
     let target = crate::commands::bootstrap::target(inputs, account, &ctx.clients.region);
