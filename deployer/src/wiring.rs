@@ -104,12 +104,7 @@ async fn api_checks(
         .configuration
         .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
     let routing = routing.map_err(|e| clients.err("lambda", "GetAlias", e))?;
-    let policy = match policy.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
-        Ok(out) => parse_policy(&out.policy.unwrap_or_default()),
-        // Lambda API reference, GetPolicy: ResourceNotFoundException when there is none.
-        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Value::Null,
-        Err(e) => return Err(e),
-    };
+    let policy = policy_or_none(clients, policy)?;
     let mut checks = Vec::new();
     let code = code(
         &configuration,
@@ -177,12 +172,7 @@ async fn whoami_checks(
         .map_err(|e| clients.err("lambda", "GetFunction", e))?
         .configuration
         .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
-    let policy = match policy.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
-        Ok(out) => parse_policy(&out.policy.unwrap_or_default()),
-        // Lambda API reference, GetPolicy: ResourceNotFoundException when there is none.
-        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Value::Null,
-        Err(e) => return Err(e),
-    };
+    let policy = policy_or_none(clients, policy)?;
     let role = configuration.role().unwrap_or_default();
     let role = role.rsplit('/').next().unwrap_or_default();
     let reads = RoleReads {
@@ -207,31 +197,27 @@ async fn whoami_checks(
 /// Every statement of `whoami`'s resource policy lets API Gateway invoke it from this API's
 /// routes (`source`, a SourceArn prefix) alone.
 pub fn whoami_permission_check(policy: &Value, source: &str) -> Check {
-    let statements = grants(policy);
-    let mut problems = Vec::new();
-    if statements.is_empty() {
-        problems.push("no statement lets API Gateway invoke whoami".to_owned());
-    }
-    for grant in &statements {
-        let (sid, service) = (grant.sid, grant.service);
-        let arn = grant.source_arn.unwrap_or("");
-        if service != "apigateway.amazonaws.com" {
-            problems.push(format!("statement {sid} lets {service:?} invoke it"));
-        }
-        if !arn.starts_with(source) {
-            problems.push(format!(
-                "statement {sid} is scoped to {arn:?}, not {source}..."
-            ));
-        }
-    }
-    Check {
-        name: "only this API invokes whoami",
-        ok: problems.is_empty(),
-        detail: if problems.is_empty() {
-            format!("apigateway.amazonaws.com from {source}...")
-        } else {
-            problems.join("; ")
-        },
+    let mut check = api_gateway_only(policy, source, "whoami", |_| true);
+    check.name = "only this API invokes whoami";
+    check
+}
+
+/// A function's resource policy, or `Null` when it has none (Lambda API reference, GetPolicy:
+/// ResourceNotFoundException).
+fn policy_or_none(
+    clients: &Clients,
+    read: Result<
+        aws_sdk_lambda::operation::get_policy::GetPolicyOutput,
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_lambda::operation::get_policy::GetPolicyError,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
+) -> Result<Value, AwsError> {
+    match read.map_err(|e| clients.err("lambda", "GetPolicy", e)) {
+        Ok(out) => Ok(parse_policy(&out.policy.unwrap_or_default())),
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Ok(Value::Null),
+        Err(e) => Err(e),
     }
 }
 
@@ -282,10 +268,25 @@ fn trust_check(configuration: &aws_sdk_lambda::types::FunctionConfiguration, t: 
 /// Every statement of the authorizer's resource policy lets API Gateway invoke it from this
 /// API's authorizers (`source`, a SourceArn prefix) alone.
 pub fn api_permission_check(policy: &Value, source: &str) -> Check {
+    // One authorizer: a whole id after the prefix, no wildcard, nothing below it.
+    let one = |rest: &str| !rest.is_empty() && !rest.contains(['*', '?', '/']);
+    let mut check = api_gateway_only(policy, source, "the authorizer", one);
+    check.name = "only this API invokes the authorizer";
+    check
+}
+
+/// Every statement of a resource policy lets API Gateway alone invoke `what`, with a SourceArn
+/// that starts with `source` and whose rest `scoped` accepts; and there is one.
+fn api_gateway_only(
+    policy: &Value,
+    source: &str,
+    what: &str,
+    scoped: impl Fn(&str) -> bool,
+) -> Check {
     let statements = grants(policy);
     let mut problems = Vec::new();
     if statements.is_empty() {
-        problems.push("no statement lets API Gateway invoke the authorizer".to_owned());
+        problems.push(format!("no statement lets API Gateway invoke {what}"));
     }
     for grant in &statements {
         let (sid, service) = (grant.sid, grant.service);
@@ -293,15 +294,14 @@ pub fn api_permission_check(policy: &Value, source: &str) -> Check {
         if service != "apigateway.amazonaws.com" {
             problems.push(format!("statement {sid} lets {service:?} invoke it"));
         }
-        let rest = arn.strip_prefix(source).unwrap_or("*");
-        if rest.is_empty() || rest.contains(['*', '?', '/']) {
+        if !arn.strip_prefix(source).is_some_and(&scoped) {
             problems.push(format!(
-                "statement {sid} is scoped to {arn:?}, not one authorizer of {source}"
+                "statement {sid} is scoped to {arn:?}, not to {what} of {source}"
             ));
         }
     }
     Check {
-        name: "only this API invokes the authorizer",
+        name: "",
         ok: problems.is_empty(),
         detail: if problems.is_empty() {
             format!("apigateway.amazonaws.com from {source}...")
