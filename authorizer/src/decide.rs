@@ -401,10 +401,18 @@ impl Engine {
                 format!("{route_key:?} is not a route of the API"),
             );
         };
-        match self.evaluate(claims, route, params) {
-            Ok(decision) => decision,
-            Err(error) => Decision::error(route_key, error),
-        }
+        self.decide_route(claims, route, params)
+    }
+
+    /// The decision on `route`, found already. Denies on any error.
+    fn decide_route(
+        &self,
+        claims: &Map<String, Value>,
+        route: &Route,
+        params: &BTreeMap<String, String>,
+    ) -> Decision {
+        self.evaluate(claims, route, params)
+            .unwrap_or_else(|error| Decision::error(&route.route, error))
     }
 
     /// The decision on `METHOD /concrete/path`, the route found as API Gateway finds it.
@@ -427,7 +435,7 @@ impl Engine {
                             .join(", ")
                     )
                 })?;
-        Ok(self.decide(claims, &route.route.clone(), &params))
+        Ok(self.decide_route(claims, route, &params))
     }
 
     fn evaluate(

@@ -91,8 +91,7 @@ pub fn authorize<F: Fetch>(
         return deny("no bearer token".into(), &event.route_key);
     };
     let config = engine.config();
-    let clients: Vec<&str> = config.clients.iter().map(String::as_str).collect();
-    let claims = match keys.verify(jwt, &config.issuer, &clients, config.token, now) {
+    let claims = match keys.verify(jwt, &config.issuer, &config.clients, config.token, now) {
         Ok(c) => c,
         Err(e) => return deny(e, &event.route_key),
     };

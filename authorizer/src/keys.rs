@@ -5,6 +5,19 @@
 use crate::token::{self, Jwks, TokenUse};
 use serde_json::{Map, Value};
 
+/// Where the key set of pool `pool_id` is served: the issuer's `/.well-known/jwks.json`, or
+/// the same path on an emulator's `endpoint` (which serves the keys there while `iss` keeps
+/// the AWS form).
+pub fn jwks_url(issuer: &str, pool_id: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(endpoint) => format!(
+            "{}/{pool_id}/.well-known/jwks.json",
+            endpoint.trim_end_matches('/')
+        ),
+        None => format!("{issuer}/.well-known/jwks.json"),
+    }
+}
+
 /// The least time between two fetches, in seconds.
 pub const REFETCH_AFTER: u64 = 60;
 /// After a failed fetch, the least time before the next, in seconds.
@@ -71,7 +84,7 @@ impl<F: Fetch> KeyCache<F> {
         &mut self,
         jwt: &str,
         issuer: &str,
-        clients: &[&str],
+        clients: &[impl AsRef<str>],
         token_use: TokenUse,
         now: u64,
     ) -> Result<Map<String, Value>, String> {

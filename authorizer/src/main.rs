@@ -47,14 +47,7 @@ fn jwks_url(
     let endpoint = env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
         .or_else(|| env("AWS_ENDPOINT_URL"))
         .filter(|_| !ignored);
-    match endpoint {
-        Some(endpoint) => format!(
-            "{}/{}/.well-known/jwks.json",
-            endpoint.trim_end_matches('/'),
-            config.user_pool_id
-        ),
-        None => format!("{}/.well-known/jwks.json", config.issuer),
-    }
+    authorizer::keys::jwks_url(&config.issuer, &config.user_pool_id, endpoint.as_deref())
 }
 
 #[tokio::main(flavor = "current_thread")]

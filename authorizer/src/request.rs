@@ -146,10 +146,21 @@ pub fn parts(
         }
     }
     let record = token_record(config, claims)?;
+    // The mapped claims: the user's attributes with ID tokens, `context.token` with access
+    // tokens (Verified Permissions' Cognito mapping).
+    let (attrs, token) = match config.token {
+        TokenUse::Id => {
+            let text = |n: &str| claims.get(n).cloned().unwrap_or(Value::Null);
+            let token =
+                json!({"sub": text("sub"), "aud": text("aud"), "token_use": text("token_use")});
+            (Value::Object(record), token)
+        }
+        TokenUse::Access => (json!({}), Value::Object(record)),
+    };
     let mut entities = Vec::new();
     let principal = match caller(claims, config.token)? {
         Caller::User { sub } => {
-            let groups = match claims.get("cognito:groups") {
+            let mut groups = match claims.get("cognito:groups") {
                 None => Vec::new(),
                 Some(Value::Array(items)) => items
                     .iter()
@@ -157,7 +168,6 @@ pub fn parts(
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(_) => return Err("cognito:groups is not a list".into()),
             };
-            let mut groups = groups;
             groups.sort_unstable();
             groups.dedup();
             let parents: Vec<Value> = groups
@@ -168,10 +178,6 @@ pub fn parts(
                 entities.push(json!({"uid": parent, "attrs": {}, "parents": []}));
             }
             let principal = uid(ns, USER, &format!("{pool}|{sub}"));
-            let attrs = match config.token {
-                TokenUse::Id => Value::Object(record.clone()),
-                TokenUse::Access => json!({}),
-            };
             entities.push(json!({"uid": principal, "attrs": attrs, "parents": parents}));
             principal
         }
@@ -197,13 +203,6 @@ pub fn parts(
             let resource = uid(ns, API, API_ID);
             entities.push(json!({"uid": resource, "attrs": {}, "parents": []}));
             resource
-        }
-    };
-    let token = match config.token {
-        TokenUse::Access => Value::Object(record),
-        TokenUse::Id => {
-            let text = |n: &str| claims.get(n).cloned().unwrap_or(Value::Null);
-            json!({"sub": text("sub"), "aud": text("aud"), "token_use": text("token_use")})
         }
     };
     Ok(Parts {

@@ -147,7 +147,7 @@ pub fn verify_cognito(
     jwks: &Jwks,
     token: &str,
     issuer: &str,
-    clients: &[&str],
+    clients: &[impl AsRef<str>],
     token_use: TokenUse,
     now: u64,
 ) -> Result<Map<String, Value>, String> {
@@ -170,7 +170,7 @@ pub fn verify_cognito(
         TokenUse::Access => "client_id",
     };
     match claims.get(client_claim).and_then(Value::as_str) {
-        Some(client) if clients.contains(&client) => Ok(claims),
+        Some(client) if clients.iter().any(|c| c.as_ref() == client) => Ok(claims),
         found => Err(format!(
             "verification failed: {client_claim} is {}, not one of the accepted clients",
             found.map_or("missing".into(), |f| format!("{f:?}"))

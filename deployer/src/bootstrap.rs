@@ -127,8 +127,6 @@ enum Boundary {
     Missing,
     Same,
     Differs,
-    /// The caller may not read the version (only from `missing`).
-    Unreadable,
 }
 
 async fn boundary_state(
@@ -308,27 +306,24 @@ pub async fn missing(clients: &Clients, target: &Target, strict: bool) -> Result
         artifacts::bucket_there(clients, &bucket, &target.account),
         boundary_state(clients, &arn, &want),
     );
-    // A role whose policy predates the GetPolicyVersion read cannot tell: say so, and go on
-    // (unless `strict`).
-    let boundary = match boundary {
-        Err(Error::Aws(e))
-            if !strict && e.is(ErrorKind::AccessDenied) && e.operation == "GetPolicyVersion" =>
-        {
-            Ok(Boundary::Unreadable)
-        }
-        other => other,
-    };
     let mut found = Found::default();
     if !there? {
         found.missing.push(format!("the artifacts bucket {bucket}"));
     }
-    match boundary? {
-        Boundary::Missing => found
+    match boundary {
+        Ok(Boundary::Missing) => found
             .missing
             .push(format!("the permissions boundary {arn}")),
-        Boundary::Differs => found.stale_boundary = Some(arn),
-        Boundary::Unreadable => found.unread_boundary = Some(arn),
-        Boundary::Same => {}
+        Ok(Boundary::Differs) => found.stale_boundary = Some(arn),
+        Ok(Boundary::Same) => {}
+        // A role whose policy predates the GetPolicyVersion read cannot tell: say so, and go
+        // on (unless `strict`).
+        Err(Error::Aws(e))
+            if !strict && e.is(ErrorKind::AccessDenied) && e.operation == "GetPolicyVersion" =>
+        {
+            found.unread_boundary = Some(arn)
+        }
+        Err(e) => return Err(e),
     }
     Ok(found)
 }
@@ -478,8 +473,7 @@ fn boundary_steps(wanted: &[(Kind, String, serde_json::Value)], states: &[Bounda
             action: match state {
                 Boundary::Missing => Action::Create,
                 Boundary::Same => Action::Unchanged,
-                // (An admin reads it; `missing` alone makes this state.)
-                Boundary::Differs | Boundary::Unreadable => Action::Update,
+                Boundary::Differs => Action::Update,
             },
             detail: "the most a role of these stacks may do: dynamodb:GetItem on their table and log writes to their function's log group, from inside that function only".into(),
         })

@@ -366,14 +366,27 @@ pub fn function_of_stack(stack: &str) -> String {
     format!("{stack}{FUNCTION_SUFFIX}")
 }
 
+/// What the API's functions (with `api`) are named after the stack.
+const AUTHORIZER_SUFFIX: &str = "-authz";
+const WHOAMI_SUFFIX: &str = "-whoami";
+
 /// The API authorizer function of stack `stack` (with `api`).
 pub fn authorizer_of_stack(stack: &str) -> String {
-    format!("{stack}-authz")
+    format!("{stack}{AUTHORIZER_SUFFIX}")
 }
 
 /// The built-in `whoami` integration function of stack `stack` (with `api`).
 pub fn whoami_of_stack(stack: &str) -> String {
-    format!("{stack}-whoami")
+    format!("{stack}{WHOAMI_SUFFIX}")
+}
+
+/// Whether `function` is named as some stack's function would be (a trigger, an authorizer,
+/// a whoami, or any function of an ephemeral copy, `<stack>--<suffix>...`).
+pub fn named_like_a_stacks_function(function: &str) -> bool {
+    function.contains(crate::policy::COPY_SEPARATOR)
+        || [FUNCTION_SUFFIX, AUTHORIZER_SUFFIX, WHOAMI_SUFFIX]
+            .iter()
+            .any(|s| function.ends_with(s))
 }
 
 /// The stack a trigger function's name says it belongs to (`None`: not a trigger's name).

@@ -108,6 +108,16 @@ pub struct Names {
 }
 
 impl Scope {
+    /// How a condition matches this role's `deployer:stack` tag, and how it refuses another:
+    /// by pattern for the ephemeral role (its copies), exactly for the others.
+    fn tag_tests(&self) -> (&'static str, &'static str) {
+        if self.role == Role::Ephemeral {
+            ("StringLike", "StringNotLike")
+        } else {
+            ("StringEquals", "StringNotEquals")
+        }
+    }
+
     /// The names of the stacks this role acts on: the base stack's for the deployer, the
     /// ephemeral copies' for the ephemeral role (none of which matches a base name).
     pub fn names(&self) -> Names {
@@ -196,15 +206,16 @@ pub fn boundary_document(scope: &Scope, kind: Kind) -> Value {
         ..scope.clone()
     }
     .names();
-    let function = scope.arn("lambda", &format!("function:{}", names.function));
-    let from_the_function = json!({"ArnLike": {"lambda:SourceFunctionArn": [function.clone(), format!("{function}:*")]}});
-    // The API's functions (a stack with an `api`) write their own logs and read nothing:
-    // each function its own log group.
-    let logs = |sid: &str, function: &str| {
+    // Only from inside `function` (its ARN, and its versions' and aliases').
+    let from = |function: &str| {
         let arn = scope.arn("lambda", &format!("function:{function}"));
+        json!({"ArnLike": {"lambda:SourceFunctionArn": [arn.clone(), format!("{arn}:*")]}})
+    };
+    // Each function writes its own log group; the API's (a stack with an `api`) nothing else.
+    let logs = |sid: &str, function: &str| {
         json!({"Sid": sid, "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                "Resource": [scope.arn("logs", &format!("log-group:/aws/lambda/{function}:*"))],
-               "Condition": {"ArnLike": {"lambda:SourceFunctionArn": [arn.clone(), format!("{arn}:*")]}}})
+               "Condition": from(function)})
     };
     let authorizer = crate::inputs::authorizer_of_stack(&names.stack);
     let whoami = crate::inputs::whoami_of_stack(&names.stack);
@@ -213,10 +224,8 @@ pub fn boundary_document(scope: &Scope, kind: Kind) -> Value {
         "Statement": [
             {"Sid": "ReadUserRows", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
              "Resource": [scope.arn("dynamodb", &format!("table/{}", names.table))],
-             "Condition": from_the_function},
-            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": [scope.arn("logs", &format!("log-group:/aws/lambda/{}:*", names.function))],
-             "Condition": from_the_function},
+             "Condition": from(&names.function)},
+            logs("WriteOwnLogs", &names.function),
             logs("AuthorizerWritesOwnLogs", &authorizer),
             logs("WhoamiWritesOwnLogs", &whoami)
         ]
@@ -362,11 +371,7 @@ fn deploying(s: &Scope) -> Vec<Statement> {
     let function = s.arn("lambda", &format!("function:{}", n.function));
     let log_group = s.arn("logs", &format!("log-group:/aws/lambda/{}", n.function));
     let table = s.arn("dynamodb", &format!("table/{}", n.table));
-    let tag_test = if s.role == Role::Ephemeral {
-        "StringLike"
-    } else {
-        "StringEquals"
-    };
+    let (tag_test, _) = s.tag_tests();
     let pool_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
     let mut statements = vec![
         // AWS answers GetCallerIdentity for every identity whatever its policy; emulators that
@@ -633,16 +638,7 @@ fn api_statements(s: &Scope, boundary: &str) -> Vec<Statement> {
     let authorizer_arn = s.arn("lambda", &format!("function:{authorizer}"));
     let whoami_arn = s.arn("lambda", &format!("function:{whoami}"));
     let apis = format!("arn:{p}:apigateway:{r}::/apis");
-    let tag_test = if s.role == Role::Ephemeral {
-        "StringLike"
-    } else {
-        "StringEquals"
-    };
-    let not_tag_test = if s.role == Role::Ephemeral {
-        "StringNotLike"
-    } else {
-        "StringNotEquals"
-    };
+    let (tag_test, not_tag_test) = s.tag_tests();
     let api_tag = |key: &str| json!({ tag_test: { format!("{key}/{STACK_TAG}"): n.stack_tag }});
     let from_api_gateway =
         json!({"StringEquals": {"lambda:Principal": "apigateway.amazonaws.com"}});
@@ -786,11 +782,7 @@ fn pools(s: &Scope, pool_tag: impl Fn(&str) -> Value) -> Vec<Statement> {
         return existing_pool(s, existing);
     }
     let n = s.names();
-    let tag_test = if s.role == Role::Ephemeral {
-        "StringLike"
-    } else {
-        "StringEquals"
-    };
+    let (tag_test, _) = s.tag_tests();
     vec![
         // A pool's id is generated: the `deployer:stack` tag the template sets on each pool
         // scopes it to this role's stacks (never a tag every pool shares).

@@ -168,12 +168,7 @@ pub fn backend_permissions(inputs: &StackInputs) -> Vec<(String, String)> {
         .routes
         .values()
         .filter(|r| r.target.starts_with("arn:"))
-        .map(|r| {
-            (
-                format!("Permission{}", stable_id(&r.target)),
-                r.target.clone(),
-            )
-        })
+        .map(|r| (permission_id(&r.target), r.target.clone()))
         .collect();
     found.sort();
     found.dedup();

@@ -54,15 +54,46 @@ pub async fn verify(
         check.name = "only this pool invokes the function";
         checks.push(check);
     }
-    let role = read.function.role.as_deref().unwrap_or_default();
-    let role = role.rsplit('/').next().unwrap_or_default();
     let reads = RoleReads {
         table_arn: Some(&read.table_arn),
         function: &target.function,
     };
-    checks.extend(role_checks(clients, &target, role, reads, expected).await?);
-    checks.extend(api_checks(clients, outputs, &target, expected).await?);
+    let role = role_name(read.function.role.as_deref());
+    let (roles, api) = tokio::join!(
+        role_checks(clients, &target, role, reads, expected),
+        api_checks(clients, outputs, &target, expected),
+    );
+    checks.extend(roles?);
+    checks.extend(api?);
     Ok(checks)
+}
+
+/// A role's name, from its ARN (`arn:aws:iam::<account>:role/<name>`).
+fn role_name(arn: Option<&str>) -> &str {
+    arn.unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
+/// The checks of a role of the API's (the authorizer's, whoami's): its function's own logs
+/// and nothing else (it reads no row), within the boundary; named for that function.
+async fn api_role_checks(
+    clients: &Clients,
+    t: &Target,
+    (role, function): (Option<&str>, &str),
+    names: [&'static str; 2],
+    expected: Expected<'_>,
+) -> Result<[Check; 2], AwsError> {
+    let reads = RoleReads {
+        table_arn: None,
+        function,
+    };
+    let [mut least, mut bounded] =
+        role_checks(clients, t, role_name(role), reads, expected).await?;
+    least.name = names[0];
+    bounded.name = names[1];
+    Ok([least, bounded])
 }
 
 /// The API's authorizer (a stack with an `api`): what API Gateway calls runs one version, of
@@ -131,26 +162,24 @@ async fn api_checks(
     let mut one = one_version(&routing);
     one.name = "authorizer alias runs one version";
     checks.push(one);
-    let partition = alias_arn.split(':').nth(1).unwrap_or("aws");
-    let source = format!(
-        "arn:{partition}:execute-api:{}:{}:{api}/authorizers/",
-        t.region, t.account
-    );
-    checks.push(api_permission_check(&policy, &source));
-    // Its role: its own logs and nothing else (it reads no row), within the boundary.
-    let role = configuration.role().unwrap_or_default();
-    let role = role.rsplit('/').next().unwrap_or_default();
-    let reads = RoleReads {
-        table_arn: None,
-        function,
+    checks.push(api_permission_check(
+        &policy,
+        &format!("{}authorizers/", t.api_source(api)),
+    ));
+    let names = [
+        "authorizer role is least privilege",
+        "authorizer role is bounded",
+    ];
+    let own = (configuration.role(), function.as_str());
+    let whoami = async {
+        match outputs.get(output::WHOAMI_FUNCTION_NAME) {
+            Some(whoami) => whoami_checks(clients, t, whoami, api, expected).await,
+            None => Ok(Vec::new()),
+        }
     };
-    let [mut least, mut bounded] = role_checks(clients, t, role, reads, expected).await?;
-    least.name = "authorizer role is least privilege";
-    bounded.name = "authorizer role is bounded";
-    checks.extend([least, bounded]);
-    if let Some(whoami) = outputs.get(output::WHOAMI_FUNCTION_NAME) {
-        checks.extend(whoami_checks(clients, t, whoami, api, expected).await?);
-    }
+    let (role, whoami) = tokio::join!(api_role_checks(clients, t, own, names, expected), whoami);
+    checks.extend(role?);
+    checks.extend(whoami?);
     Ok(checks)
 }
 
@@ -173,25 +202,11 @@ async fn whoami_checks(
         .configuration
         .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
     let policy = policy_or_none(clients, policy)?;
-    let role = configuration.role().unwrap_or_default();
-    let role = role.rsplit('/').next().unwrap_or_default();
-    let reads = RoleReads {
-        table_arn: None,
-        function: whoami,
-    };
-    let [mut least, mut bounded] = role_checks(clients, t, role, reads, expected).await?;
-    least.name = "whoami role is least privilege";
-    bounded.name = "whoami role is bounded";
-    let partition = crate::aws::partition(&t.region);
-    let source = format!(
-        "arn:{partition}:execute-api:{}:{}:{api}/",
-        t.region, t.account
-    );
-    Ok(vec![
-        least,
-        bounded,
-        whoami_permission_check(&policy, &source),
-    ])
+    let names = ["whoami role is least privilege", "whoami role is bounded"];
+    let own = (configuration.role(), whoami);
+    let [least, bounded] = api_role_checks(clients, t, own, names, expected).await?;
+    let permission = whoami_permission_check(&policy, &t.api_source(api));
+    Ok(vec![least, bounded, permission])
 }
 
 /// Every statement of `whoami`'s resource policy lets API Gateway invoke it from this API's
@@ -327,6 +342,16 @@ struct Target {
 }
 
 impl Target {
+    /// The SourceArn prefix of API `api`'s calls (`arn:<partition>:execute-api:<region>:
+    /// <account>:<api>/`).
+    fn api_source(&self, api: &str) -> String {
+        let partition = crate::aws::partition(&self.region);
+        format!(
+            "arn:{partition}:execute-api:{}:{}:{api}/",
+            self.region, self.account
+        )
+    }
+
     fn from(outputs: &BTreeMap<String, String>) -> Self {
         let get = |k: &str| outputs.get(k).cloned().unwrap_or_default();
         let function_arn = get(output::FUNCTION_ARN);

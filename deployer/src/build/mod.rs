@@ -248,16 +248,6 @@ pub async fn build_function(
     compile_function(paths, function, target, &key).await
 }
 
-/// Compiles the trigger for `target` and zips it into the cache under `key`. The caller has
-/// checked `toolchain` (and turned a miss into the message that fits it).
-pub async fn compile_zip(
-    paths: &Paths,
-    target: &BuildTarget,
-    key: &str,
-) -> Result<Artifact, BuildError> {
-    compile_function(paths, &TRIGGER, target, key).await
-}
-
 /// Compiles `function` for `target` and zips it into the cache under `key`.
 pub async fn compile_function(
     paths: &Paths,

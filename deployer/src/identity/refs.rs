@@ -111,14 +111,7 @@ impl StackRefs {
 
     /// Where the pool's signing keys are served: AWS's issuer URL, or the emulator's endpoint.
     pub fn jwks_url(&self) -> String {
-        match &self.endpoint {
-            Some(endpoint) => format!(
-                "{}/{}/.well-known/jwks.json",
-                endpoint.trim_end_matches('/'),
-                self.pool_id
-            ),
-            None => format!("{}/.well-known/jwks.json", self.issuer()),
-        }
+        authorizer::keys::jwks_url(&self.issuer(), &self.pool_id, self.endpoint.as_deref())
     }
 
     /// The hosted UI / OAuth base: the pool domain on AWS (a custom domain as it is), the

@@ -857,9 +857,7 @@ pub static RULES: &[Rule] = &[
             for (key, route) in &api.routes {
                 // Any stack's function, this one's included.
                 let function = route.target.split(':').nth(6).unwrap_or_default();
-                let deployers = function.contains(crate::policy::COPY_SEPARATOR)
-                    || ["-pretoken", "-authz", "-whoami"].iter().any(|s| function.ends_with(s));
-                let ok = target_ok(&route.target) && !deployers;
+                let ok = target_ok(&route.target) && !super::named_like_a_stacks_function(function);
                 f.check(ok, format!("api.routes[{key:?}].target"), &route.target);
             }
         },
